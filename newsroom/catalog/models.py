@@ -1,0 +1,279 @@
+"""The shapes of the catalog files: campaigns, the directory of people, channel accounts.
+
+These are pydantic models with ``extra="forbid"`` so a misspelt key is an error, not a
+silently ignored line. Checks that need more than one file (does this person exist? is
+this post too long for Bluesky?) live in :mod:`newsroom.catalog.validation`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- directory of people -------------------------------------------------------------
+
+
+class Portfolio(StrictModel):
+    """A Zuständigkeitsbereich (area of responsibility) of a Dezernat."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+
+
+class Absence(StrictModel):
+    start: str = Field(alias="from")
+    until: str = Field(alias="to")
+    note: str = ""
+
+
+class Person(StrictModel):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    title: str  # e.g. "Oberbürgermeister", "Bürgermeisterin", "Stadtrat"
+    email: str
+    magistrat: bool = True  # member of the (full-time) Magistrat
+    portfolios: list[str] = []
+    deputy: str | None = None  # Vertretung when absent
+    absences: list[Absence] = []
+    notify_tag: str | None = None  # apprise tag; defaults to the person's id
+
+    @property
+    def display(self) -> str:
+        return f"{self.title} {self.name}"
+
+
+class Office(StrictModel):
+    """An Amt: may propose ideas and request posts, but does not approve."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    email: str
+
+
+class Directory(StrictModel):
+    portfolios: list[Portfolio]
+    people: list[Person]
+    offices: list[Office] = []
+    communications_office: str  # id of the Amt für Kommunikation in `offices`
+
+
+# --- channel accounts -----------------------------------------------------------------
+
+
+class ChannelType(StrEnum):
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+    LINKEDIN = "linkedin"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    THREADS = "threads"
+    TELEGRAM = "telegram"
+    WEBSITE = "website"
+    EMAIL = "email"
+    MANUAL = "manual"
+
+
+class Credential(StrictModel):
+    """Where a secret lives. Never the secret itself."""
+
+    secret_block: str | None = None  # name of a Prefect Secret block
+    env: str | None = None  # name of an environment variable
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Credential:
+        if not (self.secret_block or self.env):
+            raise ValueError("name a secret_block or an env variable that holds the secret")
+        return self
+
+
+class ChannelAccount(StrictModel):
+    name: str = Field(pattern=ID_PATTERN)
+    type: ChannelType
+    display_name: str
+    base_url: str | None = None
+    account_id: str | None = None  # page id, organization URN, chat id, handle …
+    credential: Credential | None = None
+    network: str | None = None  # for manual channels: whatsapp, tiktok …
+    owner: str | None = None  # for manual channels: who posts by hand (person or office id)
+    crisis: bool = False  # used by crisis communication
+    max_characters: int | None = None  # Mastodon: overrides until read from the instance
+    characters_reserved_per_url: int | None = None
+    recipients: list[str] = []  # press e-mail distribution list
+
+    @model_validator(mode="after")
+    def _manual_needs_owner(self) -> ChannelAccount:
+        if self.type == ChannelType.MANUAL and not (self.network and self.owner):
+            raise ValueError("a manual channel needs `network` (e.g. whatsapp) and `owner`")
+        return self
+
+
+class ChannelRegistry(StrictModel):
+    accounts: list[ChannelAccount]
+
+
+# --- campaigns ------------------------------------------------------------------------
+
+
+class CampaignKind(StrEnum):
+    ELECTION_CALL = "election_call"
+    COMMEMORATION_DAY = "commemoration_day"
+    AWARENESS_DAY = "awareness_day"
+    SPORTS_DAY = "sports_day"
+    CHANNEL_LAUNCH = "channel_launch"
+    SERVICE_INFORMATION = "service_information"
+    CRISIS = "crisis"
+
+
+class Requester(StrictModel):
+    """Who asked for the campaign: a Dezernat (by portfolio) or an Amt."""
+
+    portfolio: str | None = None
+    office: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Requester:
+        if bool(self.portfolio) == bool(self.office):
+            raise ValueError("give either `portfolio` (a Dezernat) or `office` (an Amt)")
+        return self
+
+
+class ApproverRef(StrictModel):
+    person: str | None = None
+    portfolio: str | None = None  # the Dezernent responsible for this portfolio
+    group: str | None = None  # "magistrat": every member of the Magistrat
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ApproverRef:
+        given = [v for v in (self.person, self.portfolio, self.group) if v]
+        if len(given) != 1:
+            raise ValueError("each approver is exactly one of `person`, `portfolio` or `group`")
+        return self
+
+
+class ApprovalMode(StrEnum):
+    ONE = "one"
+    ALL = "all"
+    QUORUM = "quorum"
+
+
+class TimeoutAction(StrEnum):
+    CANCEL = "cancel"
+    PUBLISH_IF_QUORUM = "publish_if_quorum"
+    ESCALATE = "escalate"
+
+
+class ApprovalPolicy(StrictModel):
+    approvers: list[ApproverRef] = Field(min_length=1)
+    mode: ApprovalMode = ApprovalMode.ONE
+    quorum: int | None = Field(default=None, ge=1)
+    deadline: str | None = None  # absolute, YYYY-MM-DD HH:MM (one-off campaigns)
+    deadline_before: str | None = None  # relative to the first slot, e.g. 48h
+    on_timeout: TimeoutAction = TimeoutAction.CANCEL
+    escalate_to: list[str] = []  # person ids told when the deadline passes
+    pre_approved: bool = False  # crisis templates approved once, published at once
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApprovalPolicy:
+        if self.mode == ApprovalMode.QUORUM and self.quorum is None:
+            raise ValueError("mode `quorum` needs `quorum: N` (how many must approve)")
+        if self.mode != ApprovalMode.QUORUM and self.quorum is not None:
+            raise ValueError("`quorum` only applies with `mode: quorum`")
+        if self.deadline and self.deadline_before:
+            raise ValueError("give either `deadline` or `deadline_before`, not both")
+        if not self.pre_approved and not (self.deadline or self.deadline_before):
+            raise ValueError("set `deadline_before` (e.g. 48h) or an absolute `deadline`")
+        return self
+
+
+class Image(StrictModel):
+    file: str | None = None  # relative to the catalog's images/ folder
+    url: str | None = None
+    alt: str  # alt text is mandatory: screen readers need it
+
+    @field_validator("alt")
+    @classmethod
+    def _alt_not_empty(cls, value: str) -> str:
+        if len(value.strip()) < 5:
+            raise ValueError("alt text must describe the image for people who cannot see it")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Image:
+        if bool(self.file) == bool(self.url):
+            raise ValueError("give either `file` or `url` for the image")
+        return self
+
+
+class ChannelContent(StrictModel):
+    """What a channel shows; ``None`` fields fall back to the campaign's shared content."""
+
+    template: str | None = None  # a file in the catalog's templates/ folder
+    text: str | None = None  # an inline Jinja template
+    hashtags: list[str] | None = None
+    images: list[Image] | None = None
+    link: str | None = None
+
+    @model_validator(mode="after")
+    def _one_template(self) -> ChannelContent:
+        if self.template and self.text:
+            raise ValueError("give either `template` or `text`, not both")
+        return self
+
+
+class Content(ChannelContent):
+    language: str = "de"
+    variables: dict[str, Any] = {}
+    channels: dict[str, ChannelContent] = {}
+
+
+class Slot(StrictModel):
+    """When to publish on which channels: exactly one of ``at``, ``yearly``, ``rrule``."""
+
+    channels: list[str] = Field(min_length=1)
+    at: str | None = None  # YYYY-MM-DD HH:MM, Europe/Berlin
+    yearly: str | None = None  # MM-DD HH:MM, every year
+    rrule: str | None = None  # RFC 5545 RRULE, with `start`
+    start: str | None = None  # first occurrence (and time of day) of an RRULE
+    until: str | None = None  # last year or date for yearly / rrule slots
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Slot:
+        given = [name for name in ("at", "yearly", "rrule") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("each slot needs exactly one of `at`, `yearly` or `rrule`")
+        if self.rrule and not self.start:
+            raise ValueError("an `rrule` slot needs `start: YYYY-MM-DD HH:MM`")
+        if self.start and not self.rrule:
+            raise ValueError("`start` only applies to `rrule` slots")
+        return self
+
+
+class LatePolicy(StrictModel):
+    """What happens when a slot's time has passed (system down, approval late)."""
+
+    grace: str = "2h"
+    same_day_only: bool = False  # e.g. a commemoration never goes out the day after
+
+
+class Campaign(StrictModel):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    topic: str
+    kind: CampaignKind
+    requested_by: Requester
+    contact: str | None = None
+    approval: ApprovalPolicy
+    slots: list[Slot] = Field(min_length=1)
+    content: Content
+    late: LatePolicy = LatePolicy()
+    tags: list[str] = []
+    signatories_in_text: bool = False  # joint statements: names in the post via {{ signatories }}

@@ -1,0 +1,128 @@
+"""Read YAML and remember the line of every value, so errors can point at it.
+
+PyYAML's composer gives each node its position; we build plain Python data from the
+nodes ourselves and keep a map from the path of each value (``("slots", 0, "at")``) to its
+line. Timestamps are kept as strings: times are parsed by :mod:`newsroom.timeutil`,
+which knows about Europe/Berlin, not by YAML, which does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+# Drop the implicit timestamp resolver: "2027-01-27 09:00" must stay a string.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class YamlProblem(Exception):
+    def __init__(self, message: str, line: int, hint: str):
+        self.line = line
+        self.hint = hint
+        super().__init__(message)
+
+
+@dataclass
+class SourceDocument:
+    """Parsed YAML plus the line of each value's key (1-based)."""
+
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+    duplicate_keys: list[tuple[Path_, int]] = field(default_factory=list)
+
+    def line_of(self, path: Path_) -> int:
+        """The line of the value at ``path``, or of its nearest parent that has one."""
+        path = tuple(p for p in path if isinstance(p, (str, int)))
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+def parse_yaml(text: str) -> SourceDocument:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context else ""
+        raise YamlProblem(
+            f"YAML syntax error: {problem}{context}",
+            line,
+            _yaml_hint(problem),
+        ) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"YAML error: {exc}", 1, "check the file's indentation and quoting") from None
+    finally:
+        loader.dispose()
+    doc = SourceDocument(data=None)
+    if node is None:
+        doc.data = None
+        return doc
+    doc.lines[()] = node.start_mark.line + 1
+    doc.data = _build(node, (), doc, loader)
+    return doc
+
+
+def _yaml_hint(problem: str) -> str:
+    if "tab" in problem:
+        return "indent with spaces, not tabs"
+    if "mapping values are not allowed" in problem:
+        return "a value containing ': ' must be quoted, e.g. text: \"Achtung: Sturm\""
+    if "could not find expected ':'" in problem:
+        return "every key needs a colon; check the line above for a missing colon or quote"
+    if "found character" in problem and "start" in problem:
+        return "quote values that begin with special characters such as @, ` or %"
+    return "check indentation (spaces only) and that quotes are closed"
+
+
+def _build(node: yaml.Node, path: Path_, doc: SourceDocument, loader: _Loader) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, bool, float)) and key is not None:
+                raise YamlProblem(
+                    "a key must be a plain word",
+                    key_node.start_mark.line + 1,
+                    "write keys as simple names such as title: or channels:",
+                )
+            key = str(key) if not isinstance(key, str) else key
+            child = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in result:
+                doc.duplicate_keys.append((child, line))
+            doc.lines[child] = line
+            result[key] = _build(value_node, child, doc, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item_node in enumerate(node.value):
+            child = (*path, index)
+            doc.lines[child] = item_node.start_mark.line + 1
+            items.append(_build(item_node, child, doc, loader))
+        return items
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError as exc:
+        raise YamlProblem(
+            f"YAML value cannot be read: {exc.problem}",
+            node.start_mark.line + 1,
+            "remove the YAML tag (the word starting with !) and write a plain value",
+        ) from None

@@ -1,0 +1,81 @@
+"""Channel publishers: one module per network, one shared base (:mod:`.base`).
+
+    publisher = publisher_for(account, client=client)          # credential resolved here
+    result = await publish_with_retries(publisher, post, key)  # typed errors, see .base
+
+Adding a network is adding a module with a :class:`Publisher` subclass and one line in
+:data:`PUBLISHERS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels.base import (
+    AccountCheck,
+    MediaFile,
+    Publisher,
+    PublishResult,
+    map_error,
+    publish_with_retries,
+)
+from newsroom.channels.bluesky import BlueskyPublisher
+from newsroom.channels.credentials import (
+    CredentialMissing,
+    aresolve_credential,
+    resolve_credential,
+)
+from newsroom.channels.email import EmailPublisher
+from newsroom.channels.facebook import FacebookPublisher
+from newsroom.channels.instagram import InstagramPublisher
+from newsroom.channels.linkedin import LinkedInPublisher
+from newsroom.channels.manual import ManualPublisher, build_manual_notice
+from newsroom.channels.mastodon import MastodonPublisher
+from newsroom.channels.telegram import TelegramPublisher
+from newsroom.channels.threads import ThreadsPublisher
+from newsroom.channels.website import WebsitePublisher
+
+PUBLISHERS: dict[ChannelType, type[Publisher]] = {
+    cls.channel_type: cls
+    for cls in (
+        MastodonPublisher, BlueskyPublisher, LinkedInPublisher, FacebookPublisher,
+        InstagramPublisher, ThreadsPublisher, TelegramPublisher, WebsitePublisher,
+        EmailPublisher, ManualPublisher,
+    )
+}
+
+
+def publisher_for(
+    account: ChannelAccount,
+    *,
+    client: httpx.AsyncClient,
+    credential: SecretStr | None = None,
+    **options: Any,
+) -> Publisher:
+    """The publisher for ``account``. Without ``credential`` it is resolved from the
+    environment or a Prefect Secret block (:func:`resolve_credential`); ``options`` go to
+    the publisher (e.g. ``feed_path`` for the website, ``linkedin_version``)."""
+    cls = PUBLISHERS[ChannelType(account.type)]
+    if credential is None and (cls.needs_credential or account.credential is not None):
+        credential = resolve_credential(account)
+    return cls(account, credential, client, **options)
+
+
+__all__ = [
+    "PUBLISHERS",
+    "AccountCheck",
+    "CredentialMissing",
+    "MediaFile",
+    "PublishResult",
+    "Publisher",
+    "aresolve_credential",
+    "build_manual_notice",
+    "map_error",
+    "publish_with_retries",
+    "publisher_for",
+    "resolve_credential",
+]

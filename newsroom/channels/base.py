@@ -1,0 +1,563 @@
+"""The shared base of every channel publisher, the error mapping and the retry helper.
+
+A :class:`Publisher` sends one :class:`~newsroom.posts.RenderedPost` to one
+:class:`~newsroom.catalog.models.ChannelAccount` over an ``httpx.AsyncClient`` it is
+handed (and does not close). It never renders: the text, media and alt text arrive
+finished.
+
+Every failure leaves a publisher as one of three typed errors (see :mod:`newsroom.errors`)::
+
+    TransientPublishError   the post was not made; trying again later is safe
+                            (429, 5xx, Meta codes 1/2/4/17/32/613, connection refused …)
+    PermanentPublishError   the post was not made; trying again will not help
+                            (400/401/403/404/422, Meta code 190, a missing credential …)
+    AmbiguousPublishError   the request that creates the post was sent but no answer came:
+                            the post may exist. Repeat it only if the network deduplicates
+                            (``Publisher.idempotent_retries``).
+
+:func:`map_error` is the one place where an httpx response or exception becomes one of
+these. :func:`publish_with_retries` is the one retry loop.
+
+Secrets: a publisher keeps its credential as a ``pydantic.SecretStr``; error messages pass
+through :func:`redact`, ``repr`` shows only the account, and a logging filter on the
+``httpx`` logger masks Telegram bot tokens and ``access_token=`` query values in the
+request lines httpx logs at INFO.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import email.utils
+import hashlib
+import logging
+import math
+import mimetypes
+import re
+import struct
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.errors import (
+    AmbiguousPublishError,
+    PermanentPublishError,
+    PublishError,
+    TransientPublishError,
+)
+from newsroom.posts import MediaItem, RenderedPost
+
+logger = logging.getLogger("newsroom.channels")
+
+__all__ = [
+    "AccountCheck",
+    "MediaFile",
+    "PublishResult",
+    "Publisher",
+    "map_error",
+    "network_message",
+    "parse_retry_after",
+    "publish_with_retries",
+    "redact",
+]
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a network answered for one post.
+
+    ``awaiting_manual`` is True for manual channels (WhatsApp, TikTok): nothing was
+    posted, a person has to do it. ``attempts`` is set by :func:`publish_with_retries`.
+    """
+
+    remote_id: str
+    url: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    awaiting_manual: bool = False
+    attempts: int = 1
+
+    @property
+    def status(self) -> str:
+        return "awaiting_manual" if self.awaiting_manual else "published"
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """Outcome of :meth:`Publisher.check`: does the credential work, and as whom?"""
+
+    channel: str
+    ok: bool
+    identity: str = ""  # e.g. "@stadt@social.darmstadt.de", "urn:li:organization:42"
+    message: str = ""  # the network's words when ``ok`` is False
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """The bytes of one image, loaded and checked against the approved hash."""
+
+    source: str
+    alt: str
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return image_size(self.data)
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+_REDACTED = "***"
+# Secrets that end up in URLs: Telegram's bot token in the path, Meta's access_token.
+_URL_SECRET_PATTERNS = (
+    (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot" + _REDACTED),
+    (re.compile(r"(access_token=)[^&\s\"']+"), r"\1" + _REDACTED),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Replace every secret value (and URL-borne tokens) in ``text`` by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, _REDACTED)
+    for pattern, replacement in _URL_SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class _RedactUrlSecrets(logging.Filter):
+    """httpx logs every request line at INFO, Telegram's bot token included: mask it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken log call is not ours to fix
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+def _install_log_filter() -> None:
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactUrlSecrets) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_RedactUrlSecrets())
+
+
+_install_log_filter()
+
+
+# --- mapping responses and exceptions to typed errors -----------------------------------
+
+# Graph API: 1 unknown/temporary, 2 service unavailable, 4 app rate limit, 17 user rate
+# limit, 32 page rate limit, 613 custom rate limit. 190 is an invalid or expired token.
+META_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 613})
+META_PERMANENT_CODES = frozenset({190})
+_TRANSIENT_STATUS = frozenset({408, 425, 429})
+# An epoch timestamp is any number above this (2001-09-09); smaller numbers are seconds.
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def network_message(body: Any, text: str = "") -> str:
+    """The network's own error words from a response body, whatever its shape."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):  # Meta Graph: {"error": {"message", "code", ...}}
+            message = error.get("error_user_msg") or error.get("message") or ""
+            return str(message)
+        parts = []
+        if isinstance(error, str):  # Mastodon {"error"}; Bluesky {"error", "message"}
+            parts.append(error)
+        for key in ("message", "description", "error_description", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value and value not in parts:
+                parts.append(value)
+        errors = body.get("errors")
+        if not parts and isinstance(errors, list) and errors:
+            parts.append("; ".join(str(e.get("message", e) if isinstance(e, dict) else e)
+                                   for e in errors))
+        if parts:
+            return ": ".join(parts)
+    return text.strip()[:500]
+
+
+def _parse_seconds_or_date(value: str, now: float) -> float | None:
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(number):
+            return None
+        return number - now if number > _EPOCH_THRESHOLD else number
+    try:  # ISO 8601, as Mastodon's X-RateLimit-Reset
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        try:  # HTTP-date, as RFC 9110 allows for Retry-After
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - now
+
+
+def parse_retry_after(
+    response: httpx.Response, body: Any = None, *, now: float | None = None
+) -> float | None:
+    """Seconds to wait before the next try, as the network says, or None.
+
+    ``Retry-After`` (seconds or HTTP-date) counts on any status; Telegram's
+    ``parameters.retry_after`` in the JSON body too. ``RateLimit-Reset`` /
+    ``X-RateLimit-Reset`` (epoch, seconds or ISO 8601) only on a 429: Mastodon and
+    Bluesky send them on every response, and a 500 must not wait for a window reset.
+    """
+    now = time.time() if now is None else now
+    if body is None:
+        body = _json_body(response)
+    candidates: list[float | None] = []
+    if "retry-after" in response.headers:
+        candidates.append(_parse_seconds_or_date(response.headers["retry-after"], now))
+    if isinstance(body, dict) and isinstance(body.get("parameters"), dict):
+        value = body["parameters"].get("retry_after")
+        if isinstance(value, int | float):
+            candidates.append(float(value))
+    if response.status_code == 429:
+        for name in ("ratelimit-reset", "x-ratelimit-reset"):
+            if name in response.headers:
+                candidates.append(_parse_seconds_or_date(response.headers[name], now))
+    for value in candidates:
+        if value is not None:
+            return max(0.0, value)
+    return None
+
+
+def map_error(
+    source: httpx.Response | BaseException,
+    *,
+    channel: str = "",
+    creates_post: bool = True,
+    secrets: Iterable[str] = (),
+    now: float | None = None,
+) -> PublishError:
+    """Turn a failed response or a transport exception into a typed publish error.
+
+    ``creates_post`` says whether the request was the one that makes the post: a lost
+    answer to it is ambiguous; a lost answer to a media upload or a read is merely
+    transient (at worst an orphaned upload remains).
+    """
+    secrets = tuple(secrets)
+    prefix = f"{channel}: " if channel else ""
+    if isinstance(source, httpx.Response):
+        return _map_response(source, channel=channel, prefix=prefix, secrets=secrets, now=now)
+
+    detail = redact(str(source) or type(source).__name__, secrets)
+    if isinstance(source, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                  | httpx.ProxyError):
+        return TransientPublishError(
+            f"{prefix}could not reach the network ({type(source).__name__}: {detail}); "
+            "nothing was sent, trying again later is safe",
+            channel=channel,
+        )
+    if isinstance(source, httpx.UnsupportedProtocol | httpx.LocalProtocolError
+                  | httpx.InvalidURL):
+        return PermanentPublishError(
+            f"{prefix}the request could not be built ({type(source).__name__}: {detail}); "
+            "check the account's base_url",
+            channel=channel,
+        )
+    if creates_post:
+        return AmbiguousPublishError(
+            f"{prefix}the request was sent but no answer arrived ({type(source).__name__}: "
+            f"{detail}); the post may exist: look at the account before posting again",
+            channel=channel,
+        )
+    return TransientPublishError(
+        f"{prefix}no answer to a preparatory request ({type(source).__name__}: {detail}); "
+        "no post was made, trying again is safe",
+        channel=channel,
+    )
+
+
+def _map_response(
+    response: httpx.Response, *, channel: str, prefix: str, secrets: tuple[str, ...],
+    now: float | None,
+) -> PublishError:
+    status = response.status_code
+    body = _json_body(response)
+    said = redact(network_message(body, response.text), secrets)
+    retry_after = parse_retry_after(response, body, now=now)
+    kwargs = dict(channel=channel, status_code=status, network_message=said,
+                  retry_after=retry_after)
+    where = redact(f"{response.request.method} {response.request.url.path}", secrets)
+
+    meta = body.get("error") if isinstance(body, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("code"), int):
+        code = meta["code"]
+        text = f"{prefix}{where} failed with Graph API error {code}: {said}"
+        if code in META_PERMANENT_CODES:
+            return PermanentPublishError(
+                text + " (renew the access token and store it where the account's "
+                "credential points)", **kwargs)
+        if code in META_TRANSIENT_CODES or meta.get("is_transient") is True:
+            return TransientPublishError(text + " (temporary; try again later)", **kwargs)
+
+    text = f"{prefix}{where} answered HTTP {status}: {said or response.reason_phrase}"
+    if status in _TRANSIENT_STATUS or status >= 500:
+        wait = f" (wait {retry_after:.0f} s)" if retry_after is not None else ""
+        return TransientPublishError(text + f"; temporary, try again later{wait}", **kwargs)
+    if status in (401, 403):
+        return PermanentPublishError(
+            text + "; the credential was refused: check or renew it", **kwargs)
+    return PermanentPublishError(text + "; the network refused this post", **kwargs)
+
+
+# --- the publisher base ----------------------------------------------------------------
+
+
+class Publisher(abc.ABC):
+    """Publishes rendered posts to one account of one network.
+
+    Subclasses set ``channel_type`` and implement :meth:`publish` and :meth:`_check`.
+    ``idempotent_retries`` is True when repeating :meth:`publish` with the same
+    idempotency key cannot create a second post (the network deduplicates).
+    """
+
+    channel_type: ClassVar[ChannelType]
+    idempotent_retries: ClassVar[bool] = False
+    needs_credential: ClassVar[bool] = True
+    default_base_url: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        account: ChannelAccount,
+        credential: SecretStr | None,
+        client: httpx.AsyncClient,
+        *,
+        media_root: Path | str | None = None,
+    ):
+        if account.type != self.channel_type:
+            raise ValueError(
+                f"{type(self).__name__} publishes to {self.channel_type} accounts, "
+                f"not to {account.name!r} of type {account.type}"
+            )
+        if credential is None and self.needs_credential:
+            raise PermanentPublishError(
+                f"{account.name}: no credential given; resolve it with "
+                "newsroom.channels.credentials.resolve_credential(account)",
+                channel=account.name,
+            )
+        self.account = account
+        self._credential = credential
+        self._client = client
+        self.media_root = Path(media_root) if media_root is not None else None
+        base = account.base_url or self.default_base_url or ""
+        self.base_url = base.rstrip("/")
+
+    def __repr__(self) -> str:
+        secret = "SecretStr('**********')" if self._credential is not None else "None"
+        return f"<{type(self).__name__} account={self.account.name!r} credential={secret}>"
+
+    @property
+    def channel(self) -> str:
+        return self.account.name
+
+    # -- the interface --
+
+    @abc.abstractmethod
+    async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
+        """Publish ``post``; raise a typed :class:`PublishError` on failure."""
+
+    async def check(self) -> AccountCheck:
+        """Verify the credential. A refused credential gives ``ok=False``; a network
+        that cannot be reached raises :class:`TransientPublishError`."""
+        try:
+            return await self._check()
+        except PermanentPublishError as exc:
+            return AccountCheck(channel=self.channel, ok=False,
+                                message=exc.network_message or str(exc))
+
+    @abc.abstractmethod
+    async def _check(self) -> AccountCheck: ...
+
+    # -- helpers for subclasses --
+
+    def _secret(self) -> str:
+        return self._credential.get_secret_value() if self._credential is not None else ""
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Every secret value that must not appear in an error message."""
+        return (self._secret(),)
+
+    def _error(self, source: httpx.Response | BaseException, *, creates_post: bool
+               ) -> PublishError:
+        return map_error(source, channel=self.channel, creates_post=creates_post,
+                         secrets=self._secrets())
+
+    async def _request(
+        self, method: str, url: str, *, creates_post: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request; return the response if it succeeded, else raise typed."""
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._error(exc, creates_post=creates_post) from exc
+        if response.is_success:
+            return response
+        raise self._error(response, creates_post=creates_post)
+
+    def _check_post(self, post: RenderedPost) -> None:
+        if post.channel != self.account.name:
+            raise PermanentPublishError(
+                f"{self.channel}: this post was rendered for channel {post.channel!r}; "
+                "render it for this channel",
+                channel=self.channel,
+            )
+
+    async def load_media(self, item: MediaItem) -> MediaFile:
+        """Read an image from a file or URL and verify it against its approved hash."""
+        source = item.source
+        if urlsplit(source).scheme in ("http", "https"):
+            response = await self._request("GET", source)
+            data = response.content
+            header_type = response.headers.get("content-type", "").split(";")[0].strip()
+            filename = Path(urlsplit(source).path).name or "image"
+        else:
+            path = Path(source)
+            if not path.is_absolute() and self.media_root is not None:
+                path = self.media_root / path
+            try:
+                data = await asyncio.to_thread(path.read_bytes)
+            except OSError as exc:
+                raise PermanentPublishError(
+                    f"{self.channel}: cannot read image {path} ({exc.strerror}); "
+                    "check the image path in the campaign",
+                    channel=self.channel,
+                ) from exc
+            header_type = ""
+            filename = path.name
+        if item.sha256 and hashlib.sha256(data).hexdigest() != item.sha256:
+            raise PermanentPublishError(
+                f"{self.channel}: image {source} differs from the approved one "
+                "(its SHA-256 changed); render and approve the post again",
+                channel=self.channel,
+            )
+        content_type = (sniff_image_type(data) or header_type
+                        or mimetypes.guess_type(filename)[0] or "application/octet-stream")
+        return MediaFile(source=source, alt=item.alt, filename=filename,
+                         content_type=content_type, data=data)
+
+
+# --- images ----------------------------------------------------------------------------
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, GIF or JPEG, read from its header; None otherwise."""
+    kind = sniff_image_type(data)
+    if kind == "image/png" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if kind == "image/gif" and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if kind == "image/jpeg":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            length = struct.unpack(">H", data[i + 2:i + 4])[0]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF):
+                height, width = struct.unpack(">HH", data[i + 5:i + 9])
+                return width, height
+            i += 2 + length
+    return None
+
+
+# --- retrying --------------------------------------------------------------------------
+
+
+def backoff_delay(attempt: int, *, base_delay: float, max_delay: float,
+                  retry_after: float | None = None) -> float:
+    """Delay before attempt ``attempt + 1``: the network's word, else exponential."""
+    if retry_after is not None:
+        return retry_after
+    return min(max_delay, base_delay * 2 ** (attempt - 1))
+
+
+async def publish_with_retries(
+    publisher: Publisher,
+    post: RenderedPost,
+    idempotency_key: str,
+    *,
+    max_attempts: int = 5,
+    base_delay: float = 1.0,
+    max_delay: float = 60,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> PublishResult:
+    """Publish, retrying transient failures with exponential backoff.
+
+    A ``retry_after`` from the network is honoured exactly; if it exceeds ``max_delay``
+    the error is raised at once (it carries ``retry_after`` so the caller can schedule
+    the next try). An :class:`AmbiguousPublishError` is retried only if the publisher
+    declares ``idempotent_retries``; otherwise it is raised so the caller can mark the
+    publication "unknown". Permanent errors are raised at once.
+    """
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = await publisher.publish(post, idempotency_key=idempotency_key)
+        except AmbiguousPublishError as exc:
+            if not publisher.idempotent_retries or attempt >= max_attempts:
+                raise
+            delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay)
+            error: PublishError = exc
+        except TransientPublishError as exc:
+            if attempt >= max_attempts:
+                raise
+            if exc.retry_after is not None and exc.retry_after > max_delay:
+                raise
+            delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay,
+                                  retry_after=exc.retry_after)
+            error = exc
+        else:
+            return replace(result, attempts=attempt)
+        logger.warning("%s: attempt %d of %d failed (%s); next try in %.1f s",
+                       publisher.channel, attempt, max_attempts, error, delay)
+        await sleep(delay)

@@ -1,0 +1,287 @@
+"""Bluesky: posts as ``app.bsky.feed.post`` records via the PDS's XRPC API.
+
+- One session per publisher (``createSession`` is limited to 30 per 5 minutes), shared
+  by concurrent publishes and refreshed with ``refreshSession`` on ``ExpiredToken``.
+- Links and hashtags become facets with UTF-8 *byte* offsets (:func:`build_facets`).
+- The record key is a TID derived from the idempotency key and the slot time
+  (:func:`record_key`), so a repeated publish addresses the same record: the PDS refuses
+  the second create (the reference PDS with a 500, others with 400/409), and the
+  publisher then finds the existing record with ``getRecord`` and reports it as the
+  result. Hence ``idempotent_retries = True``. A TID (not any string) because the
+  lexicon of ``app.bsky.feed.post`` says ``key: tid`` and the AppView does not index
+  posts with other keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from newsroom.catalog.models import ChannelType
+from newsroom.channels._text import find_hashtags, find_links, grapheme_length
+from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
+from newsroom.errors import PermanentPublishError, PublishError, TransientPublishError
+from newsroom.posts import RenderedPost
+
+MAX_GRAPHEMES = 300
+MAX_BYTES = 3000
+MAX_IMAGES = 4
+MAX_IMAGE_BYTES = 1_000_000
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired",
+                          "AuthMissing", "AccountTakedown"})
+
+
+def build_facets(text: str) -> list[dict[str, Any]]:
+    """Link and hashtag facets for ``text`` with UTF-8 byte offsets, in text order."""
+
+    def byte_offset(index: int) -> int:
+        return len(text[:index].encode("utf-8"))
+
+    facets = []
+    for span in find_links(text):
+        facets.append((span.start, {
+            "index": {"byteStart": byte_offset(span.start), "byteEnd": byte_offset(span.end)},
+            "features": [{"$type": "app.bsky.richtext.facet#link", "uri": span.value}],
+        }))
+    for span in find_hashtags(text):
+        facets.append((span.start, {
+            "index": {"byteStart": byte_offset(span.start), "byteEnd": byte_offset(span.end)},
+            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": span.value}],
+        }))
+    return [facet for _, facet in sorted(facets, key=lambda pair: pair[0])]
+
+
+def record_key(idempotency_key: str, at: datetime) -> str:
+    """A TID (13 chars of base32-sortable) that depends only on the key and ``at``.
+
+    64 bits: 0, 53 bits of microseconds since the epoch, 10 bits of clock id. The
+    microseconds within ``at``'s second and the clock id come from a hash of the key, so
+    two posts of the same slot get different keys and a retry gets the same one.
+    """
+    digest = int.from_bytes(hashlib.sha256(idempotency_key.encode("utf-8")).digest()[:8], "big")
+    seconds = int(at.timestamp())
+    micros = seconds * 1_000_000 + digest % 1_000_000
+    clock_id = (digest >> 20) % 1024
+    value = (micros << 10) | clock_id
+    chars = []
+    for _ in range(13):
+        chars.append(_TID_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def check_length(text: str, channel: str = "bluesky") -> None:
+    """Refuse text over Bluesky's limits (graphemes and bytes) before any request."""
+    graphemes, size = grapheme_length(text), len(text.encode("utf-8"))
+    if graphemes > MAX_GRAPHEMES or size > MAX_BYTES:
+        raise PermanentPublishError(
+            f"{channel}: the text has {graphemes} characters ({size} bytes); Bluesky allows "
+            f"{MAX_GRAPHEMES} ({MAX_BYTES} bytes): shorten the template for this channel",
+            channel=channel,
+        )
+
+
+@dataclass
+class _Session:
+    did: str
+    handle: str
+    access_jwt: str = field(repr=False)
+    refresh_jwt: str = field(repr=False)
+
+
+class BlueskyPublisher(Publisher):
+    channel_type: ClassVar[ChannelType] = ChannelType.BLUESKY
+    idempotent_retries: ClassVar[bool] = True
+    default_base_url: ClassVar[str] = "https://bsky.social"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        secret = self._secret()
+        if ":" in secret:
+            self.handle, _ = secret.split(":", 1)
+        else:
+            self.handle = self.account.account_id or ""
+        if not self.handle:
+            raise PermanentPublishError(
+                f"{self.channel}: the credential must be `handle:app-password` (or set the "
+                "account's account_id to the handle)",
+                channel=self.channel,
+            )
+        self._session: _Session | None = None
+        self._session_lock = asyncio.Lock()
+        self.sessions_created = 0  # for tests and diagnostics: should stay at 1
+
+    def _password(self) -> str:
+        secret = self._secret()
+        return secret.split(":", 1)[1] if ":" in secret else secret
+
+    def _secrets(self) -> tuple[str, ...]:
+        secrets = [self._secret(), self._password()]
+        if self._session is not None:
+            secrets += [self._session.access_jwt, self._session.refresh_jwt]
+        return tuple(secrets)
+
+    def _xrpc(self, nsid: str) -> str:
+        return f"{self.base_url}/xrpc/{nsid}"
+
+    # -- session --
+
+    async def _create_session(self) -> _Session:
+        response = await self._request(
+            "POST", self._xrpc("com.atproto.server.createSession"),
+            json={"identifier": self.handle, "password": self._password()},
+        )
+        self.sessions_created += 1
+        return self._session_from(response.json())
+
+    @staticmethod
+    def _session_from(data: dict[str, Any]) -> _Session:
+        return _Session(did=data["did"], handle=data.get("handle", ""),
+                        access_jwt=data["accessJwt"], refresh_jwt=data["refreshJwt"])
+
+    async def _ensure_session(self) -> _Session:
+        async with self._session_lock:
+            if self._session is None:
+                self._session = await self._create_session()
+            return self._session
+
+    async def _renew_session(self, stale: _Session) -> _Session:
+        async with self._session_lock:
+            if self._session is not stale:  # another task renewed it already
+                return self._session  # type: ignore[return-value]
+            try:
+                response = await self._request(
+                    "POST", self._xrpc("com.atproto.server.refreshSession"),
+                    headers={"Authorization": f"Bearer {stale.refresh_jwt}"},
+                )
+                self._session = self._session_from(response.json())
+            except PermanentPublishError:  # refresh token expired or revoked too
+                self._session = await self._create_session()
+            return self._session
+
+    async def _call(self, method: str, nsid: str, *, creates_post: bool = False,
+                    headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        """An authenticated XRPC call; renews the session once on ExpiredToken."""
+        session = await self._ensure_session()
+        for attempt in (1, 2):
+            try:
+                response = await self._client.request(
+                    method, self._xrpc(nsid),
+                    headers={**(headers or {}), "Authorization": f"Bearer {session.access_jwt}"},
+                    **kwargs,
+                )
+            except httpx.HTTPError as exc:
+                raise self._error(exc, creates_post=creates_post) from exc
+            if response.is_success:
+                return response
+            if attempt == 1 and _xrpc_error(response) == "ExpiredToken":
+                session = await self._renew_session(session)
+                continue
+            raise self._error(response, creates_post=creates_post)
+        raise AssertionError("unreachable")
+
+    # -- publishing --
+
+    async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
+        self._check_post(post)
+        check_length(post.text, self.channel)
+        if len(post.media) > MAX_IMAGES:
+            raise PermanentPublishError(
+                f"{self.channel}: Bluesky shows at most {MAX_IMAGES} images per post; "
+                f"this post has {len(post.media)}", channel=self.channel)
+        media = [await self.load_media(item) for item in post.media]
+        for item in media:
+            if len(item.data) > MAX_IMAGE_BYTES:
+                raise PermanentPublishError(
+                    f"{self.channel}: image {item.filename} has {len(item.data)} bytes; "
+                    f"Bluesky accepts at most {MAX_IMAGE_BYTES}: use a smaller image",
+                    channel=self.channel)
+        session = await self._ensure_session()
+        record: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "text": post.text,
+            "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "langs": [post.language],
+        }
+        facets = build_facets(post.text)
+        if facets:
+            record["facets"] = facets
+        if media:
+            record["embed"] = {
+                "$type": "app.bsky.embed.images",
+                "images": [await self._image(item) for item in media],
+            }
+        rkey = record_key(idempotency_key, post.publish_at)
+        try:
+            response = await self._call("POST", "com.atproto.repo.createRecord", json={
+                "repo": session.did, "collection": "app.bsky.feed.post", "rkey": rkey,
+                "record": record,
+            }, creates_post=True)
+        except (PermanentPublishError, TransientPublishError) as exc:
+            existing = await self._existing(exc, session.did, rkey, post.text)
+            if existing is None:
+                raise
+            return existing
+        created = response.json()
+        return PublishResult(remote_id=created["uri"], url=self._web_url(session, rkey),
+                             raw=created)
+
+    async def _image(self, media: MediaFile) -> dict[str, Any]:
+        response = await self._call("POST", "com.atproto.repo.uploadBlob",
+                                    content=media.data,
+                                    headers={"Content-Type": media.content_type})
+        image: dict[str, Any] = {"alt": media.alt, "image": response.json()["blob"]}
+        size = media.size
+        if size and all(size):
+            image["aspectRatio"] = {"width": size[0], "height": size[1]}
+        return image
+
+    async def _existing(self, error: PublishError, did: str, rkey: str, text: str
+                        ) -> PublishResult | None:
+        """After a refused create: is our record there already (an earlier attempt)?"""
+        if error.status_code in (None, 401, 429):
+            return None
+        if (error.network_message or "").split(":")[0] in _AUTH_ERRORS:
+            return None
+        try:
+            response = await self._call("GET", "com.atproto.repo.getRecord", params={
+                "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey})
+        except PublishError:
+            return None
+        found = response.json()
+        if (found.get("value") or {}).get("text") != text:
+            raise PermanentPublishError(
+                f"{self.channel}: record {rkey} exists with a different text; the "
+                "idempotency key was reused for another post",
+                channel=self.channel,
+            )
+        session = self._session or await self._ensure_session()
+        return PublishResult(remote_id=found["uri"], url=self._web_url(session, rkey),
+                             raw={**found, "existing": True})
+
+    @staticmethod
+    def _web_url(session: _Session, rkey: str) -> str:
+        return f"https://bsky.app/profile/{session.handle or session.did}/post/{rkey}"
+
+    async def _check(self) -> AccountCheck:
+        session = await self._ensure_session()
+        response = await self._call("GET", "com.atproto.server.getSession")
+        data = response.json()
+        return AccountCheck(channel=self.channel, ok=True,
+                            identity=data.get("handle") or session.handle,
+                            raw={"did": data.get("did"), "handle": data.get("handle")})
+
+
+def _xrpc_error(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""

@@ -1,0 +1,123 @@
+"""LinkedIn: organization posts via the versioned REST API (``/rest/posts``).
+
+The post text ("commentary") is in LinkedIn's *little text format*: the characters
+``\\ | { } @ [ ] ( ) < > # * _ ~`` are markup and must be escaped with a backslash, or
+LinkedIn cuts the text at the first one. Hashtags become ``{hashtag|\\#|tag}`` templates.
+
+Images: ``POST /rest/images?action=initializeUpload``, ``PUT`` the bytes to the returned
+upload URL, then name the image URN in ``content.media`` with its ``altText``.
+
+LinkedIn does not deduplicate posts: ``idempotent_retries = False``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+from newsroom.catalog.models import ChannelType
+from newsroom.channels._text import find_hashtags
+from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
+from newsroom.errors import PermanentPublishError
+from newsroom.posts import RenderedPost
+
+LITTLE_TEXT_RESERVED = frozenset("\\|{}@[]()<>#*_~")
+MAX_COMMENTARY = 3000
+DEFAULT_VERSION = "202411"
+
+
+def escape_little_text(text: str) -> str:
+    """Backslash-escape every reserved character of LinkedIn's little text format."""
+    return "".join("\\" + char if char in LITTLE_TEXT_RESERVED else char for char in text)
+
+
+def to_little_text(text: str) -> str:
+    """Commentary for ``text``: everything escaped, hashtags as hashtag templates."""
+    parts, position = [], 0
+    for span in find_hashtags(text):
+        parts.append(escape_little_text(text[position:span.start]))
+        parts.append("{hashtag|\\#|" + escape_little_text(span.value) + "}")
+        position = span.end
+    parts.append(escape_little_text(text[position:]))
+    return "".join(parts)
+
+
+class LinkedInPublisher(Publisher):
+    channel_type: ClassVar[ChannelType] = ChannelType.LINKEDIN
+    idempotent_retries: ClassVar[bool] = False
+    default_base_url: ClassVar[str] = "https://api.linkedin.com"
+
+    def __init__(self, *args: Any, linkedin_version: str = DEFAULT_VERSION, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.linkedin_version = linkedin_version
+        account_id = self.account.account_id or ""
+        if not account_id:
+            raise PermanentPublishError(
+                f"{self.channel}: set the account's account_id to the organization "
+                "(urn:li:organization:12345 or 12345)", channel=self.channel)
+        self.author = (account_id if account_id.startswith("urn:li:")
+                       else f"urn:li:organization:{account_id}")
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self._secret()}",
+            "LinkedIn-Version": self.linkedin_version,
+            "X-Restli-Protocol-Version": "2.0.0",
+        }
+
+    async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
+        self._check_post(post)
+        if len(post.text) > MAX_COMMENTARY:
+            raise PermanentPublishError(
+                f"{self.channel}: the text has {len(post.text)} characters, LinkedIn allows "
+                f"{MAX_COMMENTARY}: shorten the template for this channel",
+                channel=self.channel)
+        body: dict[str, Any] = {
+            "author": self.author,
+            "commentary": to_little_text(post.text),
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        images = [await self._upload(await self.load_media(item)) for item in post.media]
+        if len(images) == 1:
+            body["content"] = {"media": images[0]}
+        elif images:
+            body["content"] = {"multiImage": {"images": images}}
+        response = await self._request("POST", f"{self.base_url}/rest/posts", json=body,
+                                       headers=self._headers(), creates_post=True)
+        urn = response.headers.get("x-restli-id", "")
+        return PublishResult(
+            remote_id=urn,
+            url=f"https://www.linkedin.com/feed/update/{urn}/" if urn else None,
+            raw={"x-restli-id": urn, "status_code": response.status_code},
+        )
+
+    async def _upload(self, media: MediaFile) -> dict[str, str]:
+        response = await self._request(
+            "POST", f"{self.base_url}/rest/images", params={"action": "initializeUpload"},
+            json={"initializeUploadRequest": {"owner": self.author}}, headers=self._headers())
+        value = response.json()["value"]
+        upload_url, image_urn = value["uploadUrl"], value["image"]
+        headers = {"Content-Type": media.content_type}
+        # The upload URL may sit on another host: send the token only to LinkedIn or to
+        # the host this account talks to.
+        host = urlsplit(upload_url).hostname or ""
+        if host.endswith("linkedin.com") or host == urlsplit(self.base_url).hostname:
+            headers["Authorization"] = f"Bearer {self._secret()}"
+        await self._request("PUT", upload_url, content=media.data, headers=headers)
+        return {"id": image_urn, "altText": media.alt}
+
+    async def _check(self) -> AccountCheck:
+        org_id = self.author.rsplit(":", 1)[-1]
+        response = await self._request(
+            "GET", f"{self.base_url}/rest/organizations/{quote(org_id)}",
+            headers=self._headers())
+        data = response.json()
+        return AccountCheck(channel=self.channel, ok=True, identity=self.author,
+                            message=str(data.get("localizedName", "")), raw=data)

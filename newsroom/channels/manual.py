@@ -1,0 +1,114 @@
+"""Manual channels (WhatsApp channel, TikTok …): networks without a posting API.
+
+:meth:`ManualPublisher.publish` posts nothing. It returns a result with
+``awaiting_manual=True`` whose ``raw["notice"]`` holds everything the owner needs to post
+by hand: the copy-ready text, the images with their alt text, who and when.
+:func:`build_manual_notice` turns that into the German message (subject, plain text,
+HTML) with the link by which the owner confirms that the post is online; sending it and
+the signed confirmation link are the caller's business.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any, ClassVar
+
+from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels.base import AccountCheck, Publisher, PublishResult
+from newsroom.posts import RenderedPost
+from newsroom.timeutil import BERLIN
+
+NETWORK_NAMES = {
+    "whatsapp": "WhatsApp-Kanal",
+    "tiktok": "TikTok",
+    "instagram-story": "Instagram-Story",
+    "signal": "Signal",
+}
+
+
+def _network_name(account: ChannelAccount) -> str:
+    network = account.network or "manuell"
+    return NETWORK_NAMES.get(network, network.capitalize())
+
+
+def _when(post: RenderedPost) -> str:
+    local = post.publish_at.astimezone(BERLIN)
+    return local.strftime("%d.%m.%Y um %H:%M Uhr")
+
+
+def manual_payload(post: RenderedPost, account: ChannelAccount) -> dict[str, Any]:
+    """What a person needs to post by hand, as plain data."""
+    return {
+        "post_key": post.post_key,
+        "channel": account.name,
+        "display_name": account.display_name,
+        "network": account.network,
+        "owner": account.owner,
+        "publish_at": post.publish_at.isoformat(),
+        "title": post.title,
+        "text": post.text,
+        "link": post.link,
+        "media": [{"source": m.source, "alt": m.alt} for m in post.media],
+    }
+
+
+def build_manual_notice(post: RenderedPost, account: ChannelAccount, confirm_url: str
+                        ) -> tuple[str, str, str]:
+    """(subject, body_text, body_html) asking the owner to publish ``post`` by hand."""
+    network = _network_name(account)
+    title = post.title or post.campaign_id
+    subject = f"Bitte von Hand veröffentlichen: {title} – {account.display_name} ({network})"
+    images_text = "\n".join(
+        f"  {n}. {m.source}\n     Alternativtext: {m.alt}" for n, m in enumerate(post.media, 1)
+    ) or "  (keine)"
+    rule = "-" * 60
+    body_text = (
+        f"Guten Tag,\n\n"
+        f"für „{account.display_name}“ ({network}) gibt es keine Schnittstelle. Bitte "
+        f"veröffentlichen Sie den folgenden Beitrag von Hand am {_when(post)}.\n\n"
+        f"Text zum Kopieren:\n{rule}\n{post.text}\n{rule}\n\n"
+        f"Bilder (bitte jeweils mit dem Alternativtext hochladen):\n{images_text}\n\n"
+        + (f"Link: {post.link}\n\n" if post.link else "")
+        + "Sobald der Beitrag online ist, bestätigen Sie das bitte über diesen Link:\n"
+        f"{confirm_url}\n\n"
+        f"Zuständig: {account.owner}\n"
+        f"Beitrag: {post.post_key}\n"
+    )
+    images_html = "".join(
+        f"<li><a href=\"{escape(m.source)}\">{escape(m.source)}</a><br>"
+        f"Alternativtext: <q>{escape(m.alt)}</q></li>" for m in post.media
+    ) or "<li>(keine)</li>"
+    link_html = (f"<p>Link: <a href=\"{escape(post.link)}\">{escape(post.link)}</a></p>"
+                 if post.link else "")
+    body_html = (
+        "<!doctype html><html lang=\"de\"><body>"
+        f"<p>Guten Tag,</p><p>für „{escape(account.display_name)}“ ({escape(network)}) gibt "
+        "es keine Schnittstelle. Bitte veröffentlichen Sie den folgenden Beitrag von Hand am "
+        f"<strong>{escape(_when(post))}</strong>.</p>"
+        "<p>Text zum Kopieren:</p>"
+        "<pre style=\"white-space: pre-wrap; border: 1px solid #999; padding: 0.5em\">"
+        f"{escape(post.text)}</pre>"
+        f"<p>Bilder (bitte jeweils mit dem Alternativtext hochladen):</p><ol>{images_html}</ol>"
+        f"{link_html}"
+        f"<p><a href=\"{escape(confirm_url)}\">Beitrag ist online – bestätigen</a></p>"
+        f"<p>Zuständig: {escape(account.owner or '')}<br>Beitrag: {escape(post.post_key)}</p>"
+        "</body></html>"
+    )
+    return subject, body_text, body_html
+
+
+class ManualPublisher(Publisher):
+    channel_type: ClassVar[ChannelType] = ChannelType.MANUAL
+    needs_credential: ClassVar[bool] = False
+    idempotent_retries: ClassVar[bool] = True  # nothing is sent
+
+    async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
+        self._check_post(post)
+        return PublishResult(
+            remote_id="", url=None, awaiting_manual=True,
+            raw={"notice": manual_payload(post, self.account), "owner": self.account.owner},
+        )
+
+    async def _check(self) -> AccountCheck:
+        return AccountCheck(channel=self.channel, ok=True, identity=self.account.owner or "",
+                            message="manual channel: nothing to verify")

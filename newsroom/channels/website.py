@@ -1,0 +1,218 @@
+"""The city's website: an Atom feed file (RFC 4287) and, optionally, a CMS webhook.
+
+Each post becomes one ``<entry>`` whose ``<id>`` is a ``tag:`` URI derived from the
+post key, so publishing the same post again replaces its entry instead of adding a
+second one. The file is rewritten atomically (temporary file, fsync, rename) under an
+advisory lock, so readers never see half a feed and two writers do not lose entries.
+
+When the account has a ``base_url``, the post is also sent as JSON to that URL with an
+``Idempotency-Key`` header (and a Bearer token if the account has a credential). The
+CMS webhook contract is ours: the receiver must answer a repeated key with the first
+result. With that, and the feed upsert, ``idempotent_retries = True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+from newsroom.catalog.models import ChannelType
+from newsroom.channels.base import AccountCheck, Publisher, PublishResult
+from newsroom.posts import RenderedPost
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None  # type: ignore[assignment]
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+# The date part of every tag: URI. Never change it: it is part of each entry's identity.
+TAG_DATE = "2025"
+_A = "{" + ATOM_NS + "}"
+
+
+def tag_uri(authority: str, specific: str) -> str:
+    """``tag:authority,2025:specific`` (RFC 4151), ``specific`` percent-encoded."""
+    return f"tag:{authority},{TAG_DATE}:{quote(specific, safe='/-._~:')}"
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _sub(parent: ET.Element, name: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, name, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    if fcntl is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def read_entries(path: Path) -> list[dict[str, str]]:
+    """The feed's entries as dicts: id, title, updated, published, content, link."""
+    if not path.exists() or not path.stat().st_size:
+        return []
+    root = ET.parse(path).getroot()
+    result = []
+    for element in root.findall(_A + "entry"):
+        link = element.find(_A + "link")
+        result.append({
+            "id": element.findtext(_A + "id", ""),
+            "title": element.findtext(_A + "title", ""),
+            "updated": element.findtext(_A + "updated", ""),
+            "published": element.findtext(_A + "published", ""),
+            "content": element.findtext(_A + "content", ""),
+            "link": link.get("href", "") if link is not None else "",
+        })
+    return result
+
+
+def upsert_entry(
+    path: Path, *, feed_id: str, title: str, author: str, self_url: str,
+    entry: dict[str, str], max_entries: int = 100, now: datetime | None = None,
+) -> bool:
+    """Insert or replace the entry with ``entry["id"]``; True if it was new.
+
+    ``entry`` has id, title, content, published and link (may be empty). An unchanged
+    entry is left alone (a retry does not make it look edited); a changed one keeps
+    its first ``published``.
+    """
+    stamp = _timestamp(now or datetime.now(UTC))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        entries = {e["id"]: e for e in read_entries(path)}
+        old = entries.get(entry["id"])
+        essence = ("title", "content", "link")
+        if old is not None and all(old[k] == (entry.get(k) or "") for k in essence):
+            return False
+        new = {"link": "", **entry, "updated": stamp}
+        if old is not None and old["published"]:
+            new["published"] = old["published"]
+        entries[entry["id"]] = new
+        ordered = sorted(entries.values(), key=lambda e: e["published"], reverse=True)
+        _atomic_write(path, _feed_xml(ordered[:max_entries], feed_id=feed_id, title=title,
+                                      author=author, self_url=self_url, now=stamp))
+        return old is None
+
+
+def _feed_xml(entries: list[dict[str, str]], *, feed_id: str, title: str, author: str,
+              self_url: str, now: str) -> bytes:
+    # Unqualified names under a literal xmlns: the Atom namespace becomes the default one.
+    feed = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "de"})
+    _sub(feed, "id", feed_id)
+    _sub(feed, "title", title)
+    _sub(feed, "updated", max((e["updated"] for e in entries), default=now))
+    _sub(_sub(feed, "author"), "name", author)
+    _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    _sub(feed, "generator", "Newsroom")
+    for entry in entries:
+        element = _sub(feed, "entry")
+        _sub(element, "id", entry["id"])
+        _sub(element, "title", entry["title"])
+        _sub(element, "updated", entry["updated"])
+        _sub(element, "published", entry["published"])
+        if entry.get("link"):
+            _sub(element, "link", rel="alternate", href=entry["link"])
+        _sub(element, "content", entry["content"], type="text")
+    ET.indent(feed)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+class WebsitePublisher(Publisher):
+    channel_type: ClassVar[ChannelType] = ChannelType.WEBSITE
+    idempotent_retries: ClassVar[bool] = True
+    needs_credential: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, feed_path: Path | str | None = None,
+                 feed_url: str | None = None, tag_authority: str | None = None,
+                 max_entries: int = 100, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if feed_path is None:
+            from newsroom.settings import get_settings
+
+            feed_path = get_settings().data_dir / "feeds" / f"{self.account.name}.atom"
+        self.feed_path = Path(feed_path)
+        account_url = self.account.account_id or ""
+        if feed_url is None:
+            feed_url = (account_url if urlsplit(account_url).scheme in ("http", "https")
+                        else self.feed_path.resolve().as_uri())
+        self.feed_url = feed_url
+        self.tag_authority = tag_authority or urlsplit(feed_url).hostname or "newsroom.invalid"
+        self.max_entries = max_entries
+
+    def entry_id(self, post: RenderedPost) -> str:
+        return tag_uri(self.tag_authority, post.post_key)
+
+    async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
+        self._check_post(post)
+        entry = {
+            "id": self.entry_id(post),
+            "title": post.title or post.text.split("\n", 1)[0][:120],
+            "content": post.text,
+            "published": _timestamp(post.publish_at),
+            "link": post.link or "",
+        }
+        created = await asyncio.to_thread(
+            upsert_entry, self.feed_path,
+            feed_id=tag_uri(self.tag_authority, f"newsroom/{self.account.name}"),
+            title=self.account.display_name, author=self.account.display_name,
+            self_url=self.feed_url, entry=entry, max_entries=self.max_entries,
+        )
+        raw: dict[str, Any] = {"feed": str(self.feed_path), "entry_created": created}
+        url = post.link or self.feed_url
+        if self.base_url:
+            headers = {"Idempotency-Key": idempotency_key}
+            if self._credential is not None:
+                headers["Authorization"] = f"Bearer {self._secret()}"
+            response = await self._request("POST", self.base_url, headers=headers, json={
+                "id": entry["id"], "post_key": post.post_key, "title": entry["title"],
+                "text": post.text, "link": post.link, "language": post.language,
+                "published": entry["published"], "hashtags": list(post.hashtags),
+                "media": [m.as_dict() for m in post.media],
+            }, creates_post=True)
+            cms = response.json() if response.content else {}
+            raw["cms"] = cms
+            url = cms.get("url") or url
+        return PublishResult(remote_id=entry["id"], url=url, raw=raw)
+
+    async def _check(self) -> AccountCheck:
+        directory = self.feed_path.parent
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        writable = os.access(directory, os.W_OK)
+        return AccountCheck(channel=self.channel, ok=writable, identity=self.feed_url,
+                            message="" if writable else f"cannot write to {directory}")

@@ -1,0 +1,114 @@
+"""Newsroom's exception tree.
+
+    NewsroomError
+    ├── CatalogError            the campaign catalog has problems (carries CatalogIssue items)
+    ├── RenderError             a template could not be rendered for one channel
+    ├── StoreError              the database refused or lost something
+    │   └── AlreadyReserved     a publication for this post and channel exists already
+    └── PublishError            a channel could not publish a post
+        ├── TransientPublishError   try again later (429, 5xx, timeouts, Meta codes 1/2/4/17)
+        ├── PermanentPublishError   do not retry (400/401/403/422, Meta code 190)
+        └── AmbiguousPublishError   the request may have reached the network: never repeat blindly
+
+Every error that reaches a user says what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class NewsroomError(Exception):
+    """Base of every error Newsroom raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class CatalogIssue:
+    """One problem in the catalog, located to a file and line.
+
+    ``severity`` is "error" (the catalog cannot be used) or "warning" (it can, but look at it).
+    """
+
+    file: str
+    line: int
+    message: str
+    hint: str = ""
+    field: str = ""
+    severity: str = "error"
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        head = f"{where}: {self.severity}: "
+        if self.field:
+            head += f"{self.field}: "
+        text = head + self.message
+        if self.hint:
+            text += f"\n    what to do: {self.hint}"
+        return text
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+
+class CatalogError(NewsroomError):
+    def __init__(self, issues: list[CatalogIssue]):
+        self.issues = issues
+        super().__init__("\n".join(issue.format() for issue in issues))
+
+
+class RenderError(NewsroomError):
+    def __init__(self, message: str, *, template: str = "", line: int = 0, hint: str = ""):
+        self.template = template
+        self.line = line
+        self.hint = hint
+        super().__init__(message)
+
+
+class StoreError(NewsroomError):
+    pass
+
+
+class AlreadyReserved(StoreError):
+    """The publication of this post on this channel has been reserved before."""
+
+
+class PublishError(NewsroomError):
+    """A channel could not publish. ``network_message`` is the network's own words."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str = "",
+        status_code: int | None = None,
+        network_message: str = "",
+        retry_after: float | None = None,
+    ):
+        self.channel = channel
+        self.status_code = status_code
+        self.network_message = network_message
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TransientPublishError(PublishError):
+    pass
+
+
+class PermanentPublishError(PublishError):
+    pass
+
+
+class AmbiguousPublishError(PublishError):
+    pass
+
+
+def relative_path(path: Path | str) -> str:
+    """Show a path relative to the working directory when it lies below it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)

@@ -1,0 +1,37 @@
+"""Newsroom's settings, read from the environment (prefix ``NEWSROOM_``) in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSROOM_", env_file=".env", extra="ignore")
+
+    # Where the campaign files, the registry and the templates live.
+    catalog_dir: Path = PROJECT_ROOT / "campaigns"
+    # Working data: the SQLite database, previews, the Atom feed.
+    data_dir: Path = PROJECT_ROOT / "var"
+    # SQLAlchemy URL; default is a SQLite file in data_dir. For PostgreSQL e.g.
+    # postgresql+psycopg://newsroom@127.0.0.1:5432/newsroom
+    database_url: str | None = None
+    # Signs approval links; must be set outside development.
+    secret_key: SecretStr = Field(default=SecretStr("development-only-not-secret"))
+    environment: str = "development"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'newsroom.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,17 @@
+"""``python -m newsroom.standins [--host H] [--port P]``: serve the stand-ins by hand."""
+
+import argparse
+
+from newsroom.standins.server import run_standins
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the Newsroom network stand-ins.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    args = parser.parse_args()
+    run_standins(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Bluesky PDS stand-in: sessions, blobs and ``app.bsky.feed.post`` records over XRPC.
+
+Like the reference PDS it answers a ``createRecord`` for an existing record key with a
+500 ``InternalServerError`` (bluesky-social/indigo#873), insists on TID record keys for
+posts, and sends ``RateLimit-*`` headers on every answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+import secrets
+import time
+from typing import Any
+
+import regex
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from newsroom.standins._http import bearer, json_response, payload_of
+from newsroom.standins.config import StandinConfig
+from newsroom.standins.recorder import FaultRule, Recorder
+
+NETWORK = "bluesky"
+_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def _rate_headers(reset_in: float = 300.0) -> dict[str, str]:
+    return {"RateLimit-Limit": "5000", "RateLimit-Remaining": "4999",
+            "RateLimit-Reset": str(math.ceil(time.time() + reset_in)),
+            "RateLimit-Policy": "5000;w=3600"}
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return json_response(data, status, _rate_headers())
+
+
+def _error(error: str, message: str, status: int = 400) -> Response:
+    return _json({"error": error, "message": message}, status)
+
+
+def fault_response(rule: FaultRule) -> Response:
+    if rule.kind == "429":
+        headers = _rate_headers(rule.retry_after)
+        headers["RateLimit-Remaining"] = "0"
+        return json_response({"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                             429, headers)
+    if rule.kind == "401":
+        return _error("AuthenticationRequired", "Invalid identifier or password", 401)
+    if rule.kind == "expired_token":
+        return _error("ExpiredToken", "Token has expired", 400)
+    return _error("InternalServerError", "Internal Server Error", 500)
+
+
+def _cid(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "bafyrei" + base64.b32encode(digest).decode().lower().rstrip("=")[:52]
+
+
+def _did(handle: str) -> str:
+    return "did:plc:" + base64.b32encode(hashlib.sha256(handle.encode()).digest()
+                                          ).decode().lower()[:24]
+
+
+def _tid_now() -> str:
+    value = (int(time.time() * 1_000_000) << 10) | secrets.randbelow(1024)
+    return "".join(_TID_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(13)))
+
+
+def build(recorder: Recorder, config: StandinConfig) -> Starlette:
+    sessions: dict[str, tuple[str, float]] = {}  # access token -> (did, expires)
+    refresh_tokens: dict[str, str] = {}  # refresh token -> did
+    blobs: dict[str, dict[str, Any]] = {}
+    records: dict[tuple[str, str, str], dict[str, Any]] = {}
+    handles = {_did(h): h for h in config.bluesky_accounts}
+
+    def reset() -> None:
+        sessions.clear()
+        refresh_tokens.clear()
+        blobs.clear()
+        records.clear()
+
+    recorder.on_reset(reset)
+
+    def new_session(did: str) -> dict[str, Any]:
+        access, refresh = "acc-" + secrets.token_urlsafe(24), "ref-" + secrets.token_urlsafe(24)
+        sessions[access] = (did, time.time() + config.bluesky_access_ttl)
+        refresh_tokens[refresh] = did
+        return {"did": did, "handle": handles[did], "accessJwt": access, "refreshJwt": refresh,
+                "active": True}
+
+    def session_did(request: Request) -> str | Response:
+        token = bearer(request)
+        if not token:
+            return _error("AuthenticationRequired", "Authentication Required", 401)
+        found = sessions.get(token)
+        if found is None:
+            return _error("InvalidToken", "Token could not be verified")
+        did, expires = found
+        if time.time() > expires:
+            return _error("ExpiredToken", "Token has expired")
+        return did
+
+    async def create_session(request: Request) -> Response:
+        payload = await payload_of(request)
+        identifier, password = payload.get("identifier"), payload.get("password")
+        handle = handles.get(identifier, identifier)
+        if config.bluesky_accounts.get(handle) != password or not password:
+            return _error("AuthenticationRequired", "Invalid identifier or password", 401)
+        return _json(new_session(_did(handle)))
+
+    async def refresh_session(request: Request) -> Response:
+        did = refresh_tokens.pop(bearer(request) or "", None)
+        if did is None:
+            return _error("ExpiredToken", "Token has been revoked")
+        return _json(new_session(did))
+
+    async def get_session(request: Request) -> Response:
+        did = session_did(request)
+        if isinstance(did, Response):
+            return did
+        return _json({"did": did, "handle": handles[did], "active": True})
+
+    async def upload_blob(request: Request) -> Response:
+        did = session_did(request)
+        if isinstance(did, Response):
+            return did
+        data = await request.body()
+        if len(data) > 1_000_000:
+            return _error("BlobTooLarge", f"This file is too large. It is {len(data)} bytes but "
+                          "the maximum size is 1000000 bytes.")
+        mime = request.headers.get("content-type", "application/octet-stream")
+        cid = _cid(data)
+        blobs[cid] = {"size": len(data), "mimeType": mime}
+        return _json({"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime,
+                               "size": len(data)}})
+
+    def invalid_post(record: Any) -> str | None:
+        if not isinstance(record, dict):
+            return "Record must be an object"
+        if record.get("$type") != "app.bsky.feed.post":
+            return "Invalid $type: must be app.bsky.feed.post"
+        text = record.get("text")
+        if not isinstance(text, str):
+            return 'Record must have the property "text"'
+        if len(regex.findall(r"\X", text)) > 300:
+            return "Record/text must not be longer than 300 graphemes"
+        if len(text.encode("utf-8")) > 3000:
+            return "Record/text must not be longer than 3000 characters"
+        if not isinstance(record.get("createdAt"), str):
+            return 'Record must have the property "createdAt"'
+        size = len(text.encode("utf-8"))
+        for n, facet in enumerate(record.get("facets") or []):
+            index = facet.get("index") or {}
+            start, end = index.get("byteStart"), index.get("byteEnd")
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= size):
+                return f"Record/facets/{n}/index is out of range"
+        embed = record.get("embed")
+        if embed is not None:
+            if embed.get("$type") != "app.bsky.embed.images":
+                return "Record/embed has an unsupported $type"
+            images = embed.get("images") or []
+            if len(images) > 4:
+                return "Record/embed/images must not have more than 4 elements"
+            for n, image in enumerate(images):
+                if not isinstance(image.get("alt"), str):
+                    return f'Record/embed/images/{n} must have the property "alt"'
+                ref = ((image.get("image") or {}).get("ref") or {}).get("$link")
+                if ref not in blobs:
+                    return f"Could not find blob: {ref}"
+        return None
+
+    async def create_record(request: Request) -> Response:
+        did = session_did(request)
+        if isinstance(did, Response):
+            return did
+        body = (await payload_of(request)).json or {}
+        if body.get("repo") not in (did, handles[did]):
+            return _error("InvalidRequest", "Input/repo must be the authenticated account")
+        collection = body.get("collection")
+        if collection != "app.bsky.feed.post":
+            return _error("InvalidRequest", f"Unsupported collection: {collection}")
+        rkey = body.get("rkey") or _tid_now()
+        if not _TID.match(rkey):
+            return _error("InvalidRequest", f"Invalid TID: {rkey}")
+        problem = invalid_post(body.get("record"))
+        if problem:
+            return _error("InvalidRequest", f"Invalid app.bsky.feed.post record: {problem}")
+        if (did, collection, rkey) in records:
+            # What the reference PDS does for an existing key: an unhandled error.
+            return _error("InternalServerError", "Internal Server Error", 500)
+        record = body["record"]
+        uri = f"at://{did}/{collection}/{rkey}"
+        cid = _cid(json.dumps(record, sort_keys=True).encode())
+        records[(did, collection, rkey)] = {"uri": uri, "cid": cid, "value": record}
+        text_bytes = record["text"].encode("utf-8")
+        recorder.add_post(
+            NETWORK, id=uri, rkey=rkey, url=f"https://bsky.app/profile/{handles[did]}/post/{rkey}",
+            text=record["text"], langs=record.get("langs"), facets=record.get("facets", []),
+            facet_texts=[text_bytes[f["index"]["byteStart"]:f["index"]["byteEnd"]]
+                         .decode("utf-8", "replace") for f in record.get("facets", [])],
+            media=[{"alt": i["alt"], "aspectRatio": i.get("aspectRatio")}
+                   for i in (record.get("embed") or {}).get("images", [])],
+        )
+        return _json({"uri": uri, "cid": cid,
+                      "commit": {"cid": _cid(uri.encode()), "rev": _tid_now()},
+                      "validationStatus": "valid"})
+
+    async def get_record(request: Request) -> Response:
+        did = session_did(request)
+        if isinstance(did, Response):
+            return did
+        params = request.query_params
+        repo = params.get("repo", "")
+        repo_did = repo if repo.startswith("did:") else _did(repo)
+        key = (repo_did, params.get("collection", ""), params.get("rkey", ""))
+        found = records.get(key)
+        if found is None:
+            return _error("RecordNotFound", f"Could not locate record: at://{'/'.join(key)}")
+        return _json(found)
+
+    return Starlette(routes=[
+        Route("/xrpc/com.atproto.server.createSession", create_session, methods=["POST"]),
+        Route("/xrpc/com.atproto.server.refreshSession", refresh_session, methods=["POST"]),
+        Route("/xrpc/com.atproto.server.getSession", get_session),
+        Route("/xrpc/com.atproto.repo.uploadBlob", upload_blob, methods=["POST"]),
+        Route("/xrpc/com.atproto.repo.createRecord", create_record, methods=["POST"]),
+        Route("/xrpc/com.atproto.repo.getRecord", get_record),
+    ])

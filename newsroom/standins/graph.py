@@ -1,0 +1,209 @@
+"""Meta Graph stand-in for Facebook Pages, Instagram and Threads.
+
+Paths as on graph.facebook.com / graph.threads.net, with or without the version segment:
+``/{page}/feed``, ``/{page}/photos``, ``/{ig-user}/media``, ``/{ig-user}/media_publish``,
+``/{threads-user}/threads``, ``/{threads-user}/threads_publish`` and ``GET /{id}?fields=``.
+The access token may come as ``access_token`` (form or query) or as a Bearer header.
+Errors have Meta's shape ``{"error": {"message", "type", "code", "error_subcode",
+"fbtrace_id"}}``; throttling is HTTP 400 with code 4, as Meta does it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from newsroom.standins._http import Payload, bearer, json_response, payload_of
+from newsroom.standins.config import StandinConfig
+from newsroom.standins.recorder import FaultRule, Recorder
+
+NETWORK = "graph"
+_VERSION = re.compile(r"^v\d+\.\d+$")
+
+
+def _error(message: str, code: int, *, status: int = 400, kind: str = "OAuthException",
+           subcode: int | None = None, transient: bool | None = None) -> Response:
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code,
+                             "fbtrace_id": secrets.token_urlsafe(9)}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if transient is not None:
+        error["is_transient"] = transient
+    headers = {}
+    if code == 190:
+        headers["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" "{message}"'
+    return json_response({"error": error}, status, headers)
+
+
+def fault_response(rule: FaultRule) -> Response:
+    if rule.kind == "429":
+        return _error("(#4) Application request limit reached", 4, transient=True)
+    if rule.kind == "401":
+        return _error("Error validating access token: Session has expired.", 190, subcode=463)
+    return _error("An unexpected error has occurred. Please retry your request later.", 2,
+                  status=500, transient=True)
+
+
+def _bad(message: str, subcode: int | None = None) -> Response:
+    return _error(f"(#100) {message}", 100, subcode=subcode)
+
+
+def build(recorder: Recorder, config: StandinConfig) -> Starlette:
+    ids = itertools.count(17_841_400_000_000_001)
+    objects: dict[str, dict[str, Any]] = {}
+
+    def reset() -> None:
+        objects.clear()
+
+    recorder.on_reset(reset)
+
+    def token_of(request: Request, payload: Payload) -> str | None:
+        return (payload.get("access_token") or request.query_params.get("access_token")
+                or bearer(request))
+
+    def new(kind: str, **fields: Any) -> str:
+        object_id = str(next(ids))
+        objects[object_id] = {"kind": kind, "id": object_id, **fields}
+        return object_id
+
+    def is_url(value: Any) -> bool:
+        return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
+
+    async def handle(request: Request) -> Response:
+        segments = [s for s in request.path_params["path"].split("/") if s]
+        if segments and _VERSION.match(segments[0]):
+            segments = segments[1:]
+        payload = await payload_of(request)
+        if token_of(request, payload) not in config.graph_tokens:
+            return _error("Invalid OAuth access token - Cannot parse access token", 190)
+        if request.method == "GET" and len(segments) == 1:
+            return read(segments[0], request.query_params.get("fields", ""))
+        if request.method == "POST" and len(segments) == 2:
+            node, edge = segments
+            handler = EDGES.get(edge)
+            if handler is not None:
+                return handler(request, node, payload)
+        return _bad(f"Unsupported {request.method.lower()} request.", 33)
+
+    def read(object_id: str, fields: str) -> Response:
+        item = objects.get(object_id)
+        if item is None:
+            if object_id.isdigit():  # a page, Instagram or Threads user
+                return json_response({"id": object_id, "name": "Wissenschaftsstadt Darmstadt",
+                                      "username": "darmstadt"})
+            return _bad(f"Unsupported get request. Object with ID '{object_id}' does not "
+                        "exist, cannot be loaded due to missing permissions, or does not "
+                        "support this operation", 33)
+        result: dict[str, Any] = {"id": object_id}
+        if item["kind"] in ("ig_container", "threads_container"):
+            item["polls"] = item.get("polls", 0) + 1
+            state = "FINISHED" if item["polls"] > config.graph_container_polls else "IN_PROGRESS"
+            result["status_code" if item["kind"] == "ig_container" else "status"] = state
+        if "permalink" in item:
+            result["permalink"] = item["permalink"]
+        wanted = {f.strip() for f in fields.split(",") if f.strip()}
+        return json_response({k: v for k, v in result.items() if k == "id" or k in wanted
+                              or not wanted})
+
+    def feed(request: Request, node: str, payload: Payload) -> Response:
+        message, link = payload.get("message"), payload.get("link")
+        attached = []
+        for key in sorted(k for k in payload.fields if k.startswith("attached_media[")):
+            try:
+                fbid = str(json.loads(payload.get(key))["media_fbid"])
+            except (ValueError, KeyError, TypeError):
+                return _bad(f"Param {key} must be a JSON object with media_fbid")
+            photo = objects.get(fbid)
+            if photo is None or photo["kind"] != "photo" or photo["published"]:
+                return _bad(f"Param {key} refers to an unknown or published photo", 2069019)
+            attached.append(photo)
+        if not message and not link and not attached:
+            return _bad("Requires one of the params: message, link, attached_media")
+        post_id = f"{node}_{next(ids)}"
+        recorder.add_post("facebook", id=post_id, url=f"https://www.facebook.com/{post_id}",
+                          page=node, text=message or "", link=link,
+                          media=[{"id": p["id"], "alt": p["alt"]} for p in attached])
+        return json_response({"id": post_id})
+
+    def photos(request: Request, node: str, payload: Payload) -> Response:
+        upload, url = payload.files.get("source"), payload.get("url")
+        if upload is None and not is_url(url):
+            return _bad("Requires a photo: an upload named source or a url", 324)
+        published = (payload.get("published") or "true").lower() != "false"
+        photo_id = new("photo", page=node, alt=payload.get("alt_text_custom"),
+                       published=published, size=len(upload.data) if upload else None)
+        if not published:
+            return json_response({"id": photo_id})
+        post_id = f"{node}_{next(ids)}"
+        recorder.add_post("facebook", id=post_id, url=f"https://www.facebook.com/{post_id}",
+                          page=node, text=payload.get("message") or "", link=None,
+                          media=[{"id": photo_id, "alt": payload.get("alt_text_custom")}])
+        return json_response({"id": photo_id, "post_id": post_id})
+
+    def container(kind: str, node: str, payload: Payload, text_field: str,
+                  limit: int) -> Response:
+        media_type = (payload.get("media_type") or ("IMAGE" if kind == "ig_container"
+                                                    else "TEXT")).upper()
+        text = payload.get(text_field) or ""
+        if len(text) > limit:
+            return _bad(f"The {text_field} is too long (maximum {limit} characters)", 2207010)
+        children: list[str] = []
+        if media_type == "CAROUSEL":
+            children = [c for c in (payload.get("children") or "").split(",") if c]
+            if not 2 <= len(children) <= 20 or any(c not in objects for c in children):
+                return _bad("Param children must list 2 or more created carousel items")
+        elif media_type == "IMAGE":
+            if not is_url(payload.get("image_url")):
+                return _bad("Param image_url is required and must be a public URL", 2207052)
+        elif media_type == "TEXT" and kind == "threads_container":
+            if not text:
+                return _bad("Param text is required for TEXT posts")
+        else:
+            return _bad(f"Param media_type {media_type} is not supported here")
+        container_id = new(kind, owner=node, media_type=media_type, text=text,
+                           image_url=payload.get("image_url"), alt=payload.get("alt_text"),
+                           carousel_item=payload.get("is_carousel_item") == "true",
+                           children=children, published_as=None)
+        return json_response({"id": container_id})
+
+    def publish(kind: str, network: str, node: str, payload: Payload) -> Response:
+        creation_id = payload.get("creation_id") or ""
+        item = objects.get(creation_id)
+        if item is None or item["kind"] != kind or item["owner"] != node:
+            return _bad("Param creation_id must be a media container of this user", 2207027)
+        if item["published_as"]:
+            return _bad("The media has already been published", 2207028)
+        if item.get("polls", 0) < config.graph_container_polls:
+            return _error("Media ID is not available", 9007, subcode=2207027)
+        media = ([objects[c] for c in item["children"]] if item["children"] else
+                 [item] if item["image_url"] else [])
+        media_id = new(f"{network}_media")
+        code = secrets.token_urlsafe(8)
+        permalink = (f"https://www.instagram.com/p/{code}/" if network == "instagram"
+                     else f"https://www.threads.net/@darmstadt/post/{code}")
+        objects[media_id]["permalink"] = permalink
+        item["published_as"] = media_id
+        recorder.add_post(network, id=media_id, url=permalink, owner=node, text=item["text"],
+                          media_type=item["media_type"],
+                          media=[{"image_url": m["image_url"], "alt": m["alt"]} for m in media])
+        return json_response({"id": media_id})
+
+    EDGES = {
+        "feed": feed,
+        "photos": photos,
+        "media": lambda r, n, p: container("ig_container", n, p, "caption", 2200),
+        "media_publish": lambda r, n, p: publish("ig_container", "instagram", n, p),
+        "threads": lambda r, n, p: container("threads_container", n, p, "text", 500),
+        "threads_publish": lambda r, n, p: publish("threads_container", "threads", n, p),
+    }
+
+    return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST"])])

@@ -1,0 +1,280 @@
+"""Database tables of Newsroom (SQLModel).
+
+Every timestamp is stored in UTC and comes back timezone-aware (:class:`UTCDateTime`);
+JSON columns use SQLAlchemy's generic ``JSON`` type so the same models work on SQLite
+and PostgreSQL. The schema itself is created by the Alembic migrations in
+``newsroom/migrations``; a test keeps them and these models identical.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, Index, Text, UniqueConstraint, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from newsroom.errors import StoreError
+from newsroom.posts import RenderedPost
+
+# Named constraints, so that Alembic (and batch mode on SQLite) can address them later.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and returned timezone-aware (UTC).
+
+    Naive datetimes are refused on write: a wall-clock time without a zone is ambiguous,
+    and guessing is how a post goes out an hour early. SQLite has no zone-aware type, so
+    the value is stored there as naive UTC; PostgreSQL gets ``timestamp with time zone``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} refused: attach a time zone "
+                "(e.g. Europe/Berlin or UTC) before storing it"
+            )
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# --- allowed values ----------------------------------------------------------------------
+
+
+class OccurrenceStatus(StrEnum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    CANCELLED = "cancelled"
+    PUBLISHED = "published"
+    PARTIALLY_PUBLISHED = "partially_published"
+    SKIPPED = "skipped"
+    HELD = "held"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    EXPIRED = "expired"
+    VOID = "void"
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_CHANGES = "request_changes"
+
+
+class DecisionVia(StrEnum):
+    LINK = "link"
+    PREFECT_UI = "prefect_ui"
+    CLI = "cli"
+
+
+class PublicationStatus(StrEnum):
+    RESERVED = "reserved"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    AWAITING_MANUAL = "awaiting_manual"
+    SKIPPED = "skipped"
+
+
+def _one_of(column: str, values: type[StrEnum], name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+class CampaignRecord(SQLModel, table=True):
+    """The last known definition of a campaign from the catalog."""
+
+    __tablename__ = "campaign"
+
+    id: str = Field(primary_key=True)  # the campaign id from the catalog
+    title: str
+    kind: str
+    topic: str
+    source_file: str
+    definition_hash: str
+    definition: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Occurrence(SQLModel, table=True):
+    """One dated instance of a campaign, e.g. the 27 January 2027 remembrance post."""
+
+    __tablename__ = "occurrence"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "occurrence_date"),
+        _one_of("status", OccurrenceStatus, "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id", index=True)
+    occurrence_date: date
+    first_publish_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default=OccurrenceStatus.PLANNED.value, index=True)
+    bundle_hash: str | None = None  # newsroom.posts.bundle_hash of the current posts
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PostRecord(SQLModel, table=True):
+    """A rendered post. Changed content is a new row; the old one is marked superseded."""
+
+    __tablename__ = "post"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "channel", "content_hash"),
+        Index("ix_post_current", "occurrence_id", "superseded_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id")
+    channel: str
+    channel_type: str
+    publish_at: datetime = Field(sa_type=UTCDateTime)
+    text: str = Field(sa_type=Text)
+    payload: dict[str, Any] = Field(sa_type=JSON)  # RenderedPost.canonical()
+    content_hash: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    def to_rendered(self) -> RenderedPost:
+        return RenderedPost.from_canonical(self.payload)
+
+
+class ApprovalRequest(SQLModel, table=True):
+    """A request to one person to approve exactly one bundle of posts."""
+
+    __tablename__ = "approval_request"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "person_id", "bundle_hash"),
+        _one_of("status", ApprovalStatus, "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    person_id: str
+    bundle_hash: str
+    deadline: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default=ApprovalStatus.PENDING.value)
+    token_nonce: str = Field(unique=True)  # makes each approval link single-use
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApprovalDecision(SQLModel, table=True):
+    """The one decision on an approval request."""
+
+    __tablename__ = "approval_decision"
+    __table_args__ = (
+        _one_of("decision", Decision, "decision"),
+        _one_of("via", DecisionVia, "via"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="approval_request.id", unique=True)
+    decision: str
+    comment: str = Field(default="", sa_type=Text)
+    decided_by: str  # person id, or "admin:<name>"
+    via: str
+    bundle_hash: str  # the bundle the decider saw
+    decided_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Publication(SQLModel, table=True):
+    """The (single) attempt to publish one post on one channel."""
+
+    __tablename__ = "publication"
+    __table_args__ = (
+        UniqueConstraint("post_id", "channel"),
+        _one_of("status", PublicationStatus, "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id")
+    channel: str
+    status: str = Field(default=PublicationStatus.RESERVED.value)
+    idempotency_key: str = Field(unique=True)
+    remote_id: str | None = None
+    remote_url: str | None = None
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    reserved_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, to which content. Append-only (enforced in the database too)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_campaign_at", "campaign_id", "at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    campaign_id: str
+    occurrence_date: date | None = None
+    actor: str
+    action: str
+    content_hash: str | None = None
+    channel: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+@event.listens_for(AuditEvent, "before_update")
+def _refuse_audit_update(mapper: Any, connection: Any, target: AuditEvent) -> None:
+    raise StoreError("the audit trail is append-only: an AuditEvent cannot be changed")
+
+
+@event.listens_for(AuditEvent, "before_delete")
+def _refuse_audit_delete(mapper: Any, connection: Any, target: AuditEvent) -> None:
+    raise StoreError("the audit trail is append-only: an AuditEvent cannot be deleted")
+
+
+TABLES = (
+    CampaignRecord,
+    Occurrence,
+    PostRecord,
+    ApprovalRequest,
+    ApprovalDecision,
+    Publication,
+    AuditEvent,
+)

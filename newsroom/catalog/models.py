@@ -244,12 +244,15 @@ class Slot(StrictModel):
     rrule: str | None = None  # RFC 5545 RRULE, with `start`
     start: str | None = None  # first occurrence (and time of day) of an RRULE
     until: str | None = None  # last year or date for yearly / rrule slots
+    on_demand: bool = False  # crisis templates: published when triggered, not on a date
 
     @model_validator(mode="after")
     def _one_timing(self) -> Slot:
-        given = [name for name in ("at", "yearly", "rrule") if getattr(self, name)]
+        given = [name for name in ("at", "yearly", "rrule", "on_demand") if getattr(self, name)]
         if len(given) != 1:
-            raise ValueError("each slot needs exactly one of `at`, `yearly` or `rrule`")
+            raise ValueError(
+                "each slot needs exactly one of `at`, `yearly`, `rrule` or `on_demand: true`"
+            )
         if self.rrule and not self.start:
             raise ValueError("an `rrule` slot needs `start: YYYY-MM-DD HH:MM`")
         if self.start and not self.rrule:

@@ -61,6 +61,8 @@ def _until_bound(slot: Slot) -> datetime | None:
 
 def naive_slot_times(slot: Slot, start: datetime, end: datetime) -> Iterator[datetime]:
     """Wall-clock times of ``slot`` in [start, end) (naive, Europe/Berlin)."""
+    if slot.on_demand:
+        return
     until = _until_bound(slot)
     if until is not None:
         end = min(end, until + timedelta(minutes=1))
@@ -99,6 +101,16 @@ def slot_instants(campaign: Campaign, start: datetime, end: datetime) -> list[Sl
     return sorted(instants, key=lambda i: (i.at, i.slot_index))
 
 
+def on_demand_occurrence(campaign: Campaign, at: datetime) -> Occurrence:
+    """A crisis campaign triggered now: its on-demand slots, all at ``at``."""
+    instants = tuple(
+        SlotInstant(index, at.astimezone(BERLIN), tuple(slot.channels))
+        for index, slot in enumerate(campaign.slots)
+        if slot.on_demand
+    )
+    return Occurrence(campaign.id, at.astimezone(BERLIN).date(), instants)
+
+
 def occurrences(campaign: Campaign, start: datetime, end: datetime) -> list[Occurrence]:
     by_day: dict[date, list[SlotInstant]] = {}
     for instant in slot_instants(campaign, start, end):
@@ -122,6 +134,8 @@ def check_slot_times(slot: Slot, today: date) -> None:
 
     One-off times are checked as given; recurring ones over the next CHECK_YEARS years.
     """
+    if slot.on_demand:
+        return
     if slot.at:
         localize(parse_local_datetime(slot.at))
         return

@@ -31,7 +31,7 @@ from .catalog import (
     find_catalog_root,
 )
 from .models import ApprovalMode, Campaign, ChannelRegistry, ChannelType, Directory, TimeoutAction
-from .schedule import check_slot_times, next_occurrence, occurrences
+from .schedule import check_slot_times, next_occurrence, occurrences, on_demand_occurrence
 from .yamlsource import SourceDocument, YamlProblem, parse_yaml
 
 MAX_FILE_BYTES = 1_000_000
@@ -513,11 +513,14 @@ def _check_deadline(source: CampaignSource, out: _Collector, today: date) -> Non
         except LocalTimeError as exc:
             out.add(("approval", "deadline"), str(exc), exc.hint)
             return
-        if any(not s.at for s in source.campaign.slots):
+        if any(not s.at for s in source.campaign.slots if not s.on_demand):
             out.add(("approval", "deadline"), "an absolute deadline cannot serve a recurring slot",
                     "use deadline_before (e.g. 72h) so each year's occurrence gets its own deadline")
             return
-        first = min(localize(parse_local_datetime(s.at or "")) for s in source.campaign.slots)
+        timed = [s for s in source.campaign.slots if s.at]
+        if not timed:
+            return
+        first = min(localize(parse_local_datetime(s.at or "")) for s in timed)
         if deadline >= first:
             out.add(("approval", "deadline"),
                     f"the approval deadline {policy.deadline} is not before the first publication {first:%Y-%m-%d %H:%M}",
@@ -584,6 +587,8 @@ def _check_rendered(source: CampaignSource, catalog: Catalog, out: _Collector, t
 
     start = datetime(today.year, today.month, today.day, tzinfo=BERLIN)
     occurrence = next_occurrence(source.campaign, start)
+    if occurrence is None and any(s.on_demand for s in source.campaign.slots):
+        occurrence = on_demand_occurrence(source.campaign, start.replace(hour=12))
     if occurrence is None:
         past = occurrences(source.campaign, datetime(1970, 1, 1, tzinfo=BERLIN), start)
         occurrence = past[-1] if past else None
@@ -610,7 +615,7 @@ def _check_rendered(source: CampaignSource, catalog: Catalog, out: _Collector, t
                     "add an image with alt text under content.images or content.channels.instagram.images")
         for measurement in measure_text(post.text, account, has_image=bool(post.media)):
             if not measurement.ok:
-                where = content.inline_path if content.inline_text is not None else ("content",)
+                where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
                 out.add(where,
                         f"the post for {channel!r} is too long: {measurement.describe()} "
                         f"(on {occurrence.date.isoformat()})",
@@ -620,7 +625,7 @@ def _check_rendered(source: CampaignSource, catalog: Catalog, out: _Collector, t
             problem = check_hashtag(tag)
             if problem and (channel, tag) not in reported and tag not in (content.hashtags or ()):
                 reported.add((channel, tag))
-                where = content.inline_path if content.inline_text is not None else ("content",)
+                where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
                 out.add(where, f"in the text for {channel!r}: {problem.message}", problem.hint)
 
 

@@ -1,0 +1,239 @@
+"""The ``newsroom`` command line: validate, preview and plan campaigns.
+
+Every command prints what is wrong and what to do; a traceback never reaches the user.
+Exit codes: 0 fine, 1 the input has problems, 2 the command was used wrongly or an
+unexpected internal error happened.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from .catalog.validation import ValidationReport, load_catalog, load_catalog_for
+from .errors import NewsroomError, RenderError, relative_path
+from .settings import get_settings
+from .timeutil import BERLIN
+
+
+def _echo_report(report: ValidationReport, *, quiet_ok: bool = False) -> None:
+    for issue in report.issues:
+        click.echo(issue.format(), err=issue.is_error)
+    errors, warnings = len(report.errors), len(report.warnings)
+    if report.ok:
+        if not quiet_ok:
+            campaigns = len(report.catalog.campaigns) if report.catalog else 0
+            click.echo(
+                f"OK: {report.files_checked} files checked, {campaigns} campaigns valid"
+                + (f", {warnings} warning(s)" if warnings else "")
+            )
+    else:
+        click.echo(f"{errors} error(s), {warnings} warning(s) in {report.files_checked} files", err=True)
+
+
+def _catalog_or_exit(catalog_dir: Path | None):
+    root = catalog_dir or get_settings().catalog_dir
+    report = load_catalog(root)
+    if not report.ok or report.catalog is None:
+        _echo_report(report)
+        click.echo("fix the catalog first (newsroom validate)", err=True)
+        sys.exit(1)
+    return report.catalog
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD", param_hint=option) from None
+
+
+catalog_option = click.option(
+    "--catalog",
+    "catalog_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Catalog folder (default: NEWSROOM_CATALOG_DIR or ./campaigns).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newsroom")
+def cli() -> None:
+    """Newsroom: topic-focused campaigns across many channels, carried by Prefect."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(paths: tuple[Path, ...], strict: bool) -> None:
+    """Check campaign files (default: the whole catalog)."""
+    targets = list(paths) or [get_settings().catalog_dir]
+    report = load_catalog_for(targets, fallback_root=get_settings().catalog_dir)
+    _echo_report(report)
+    if not report.ok or (strict and report.warnings):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("campaign")
+@click.option("--channel", default=None, help="Only this channel (account name).")
+@click.option("--on", "on", default=None, help="Occurrence date YYYY-MM-DD (default: the next one).")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the HTML preview (default: var/previews/CAMPAIGN-DATE.html).",
+)
+@catalog_option
+def preview(campaign: str, channel: str | None, on: str | None, html_path: Path | None, catalog_dir: Path | None) -> None:
+    """Show each channel's exact post and its length against the limit."""
+    from .preview import build_preview, format_preview_text, write_preview_html
+
+    catalog = _catalog_or_exit(catalog_dir)
+    day = _parse_day(on, "--on")
+    try:
+        result = build_preview(catalog, campaign, day=day, channel=channel)
+    except (LookupError, RenderError) as exc:
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
+    click.echo(format_preview_text(result))
+    target = html_path or get_settings().data_dir / "previews" / f"{campaign}-{result.day.isoformat()}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = write_preview_html(result, target)
+    click.echo(f"HTML preview: {relative_path(written)}")
+    if not all(p.ok for p in result.posts):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--from", "start", default=None, help="First day YYYY-MM-DD (default: today).")
+@click.option("--to", "end", default=None, help="Last day YYYY-MM-DD (default: 90 days later).")
+@click.option("--ics", "ics_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write iCalendar to this file.")
+@catalog_option
+def calendar(start: str | None, end: str | None, ics_path: Path | None, catalog_dir: Path | None) -> None:
+    """Upcoming slots across campaigns, with holidays and clashes."""
+    from .calendar import calendar_entries, format_calendar, write_ics
+
+    catalog = _catalog_or_exit(catalog_dir)
+    first = _parse_day(start, "--from") or datetime.now(BERLIN).date()
+    last = _parse_day(end, "--to") or first + timedelta(days=90)
+    if last < first:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    entries = calendar_entries(catalog, first, last)
+    click.echo(format_calendar(entries))
+    if ics_path:
+        ics_path.parent.mkdir(parents=True, exist_ok=True)
+        write_ics(entries, ics_path)
+        click.echo(f"iCalendar written: {relative_path(ics_path)} ({len(entries)} events)")
+
+
+@cli.group()
+def db() -> None:
+    """Newsroom's own database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision (alembic upgrade head)."""
+    from .store import upgrade_database
+
+    url = get_settings().resolved_database_url()
+    upgrade_database(url)
+    click.echo("database schema is up to date")
+
+
+@cli.command()
+@click.argument("campaign")
+def audit(campaign: str) -> None:
+    """Print the audit trail of a campaign."""
+    from . import store
+
+    engine = store.make_engine(get_settings().resolved_database_url())
+    with store.session_scope(engine) as session:
+        events = store.audit_trail(session, campaign_id=campaign)
+    if not events:
+        click.echo(f"no audit events for {campaign!r} (is the id right? has the catalog been synced?)")
+        return
+    for event in events:
+        parts = [event.at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S"), event.actor, event.action]
+        if event.occurrence_date:
+            parts.append(f"occurrence={event.occurrence_date.isoformat()}")
+        if event.channel:
+            parts.append(f"channel={event.channel}")
+        if event.content_hash:
+            parts.append(f"hash={event.content_hash[:12]}")
+        click.echo("  ".join(parts))
+
+
+@cli.command()
+@click.option("--port", default=8900, show_default=True, help="Port of the stand-in channels.")
+@click.option("--no-serve", is_flag=True, help="Prepare and exit instead of serving.")
+@catalog_option
+def up(port: int, no_serve: bool, catalog_dir: Path | None) -> None:
+    """The main job: prepare the store, check and sync the catalog, serve the stand-ins."""
+    from . import store
+    from .calendar import calendar_entries, format_calendar, write_ics
+    from .preview import build_preview, write_preview_html
+    from .sync import sync_catalog
+
+    settings = get_settings()
+    url = settings.resolved_database_url()
+    store.upgrade_database(url)
+    from sqlalchemy.engine import make_url
+
+    click.echo(f"database: {make_url(url).render_as_string(hide_password=True)}")
+    catalog = _catalog_or_exit(catalog_dir)
+    engine = store.make_engine(url)
+    with store.session_scope(engine) as session:
+        result = sync_catalog(session, catalog)
+    click.echo(
+        f"catalog: {len(catalog.campaigns)} campaigns "
+        f"({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed)"
+    )
+    previews = settings.data_dir / "previews"
+    previews.mkdir(parents=True, exist_ok=True)
+    for campaign_id in sorted(catalog.campaigns):
+        try:
+            preview_result = build_preview(catalog, campaign_id)
+        except (LookupError, RenderError) as exc:
+            click.echo(f"  preview {campaign_id}: skipped ({exc})")
+            continue
+        path = write_preview_html(preview_result, previews / f"{campaign_id}-{preview_result.day.isoformat()}.html")
+        click.echo(f"  preview {campaign_id}: {path.resolve().as_uri()}")
+    today = datetime.now(BERLIN).date()
+    entries = calendar_entries(catalog, today, today + timedelta(days=400))
+    ics = settings.data_dir / "newsroom.ics"
+    write_ics(entries, ics)
+    click.echo(format_calendar(entries[:15]))
+    click.echo(f"calendar (next 400 days, iCalendar): {ics.resolve().as_uri()}")
+    if no_serve:
+        return
+    from .standins.server import run_standins
+
+    click.echo(f"stand-in channels (received posts): http://127.0.0.1:{port}/")
+    click.echo("press Ctrl-C to stop")
+    run_standins("127.0.0.1", port)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except NewsroomError as exc:
+        click.echo(f"newsroom: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the last guard: never a traceback for a user
+        click.echo(f"newsroom: unexpected error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("please report this to the Newsroom maintainers with the command you ran", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

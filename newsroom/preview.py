@@ -13,7 +13,7 @@ import mimetypes
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -102,8 +102,7 @@ def _nothing_on(campaign: Campaign, day: date) -> LookupError:
     if upcoming:
         listed = ", ".join(d.isoformat() for d in upcoming)
         return LookupError(
-            f"campaign {campaign.id!r} publishes nothing on {day.isoformat()}; "
-            f"next dates: {listed}"
+            f"campaign {campaign.id!r} publishes nothing on {day.isoformat()}; next dates: {listed}"
         )
     last = _last_date_before(campaign, day)
     tail = f"; its last date was {last.isoformat()}" if last else ""
@@ -132,13 +131,10 @@ def _pick_occurrence(
     found = next_occurrence(campaign, now)
     if found is None:
         last = _last_date_before(campaign, now.date() + timedelta(days=1))
-        hint = (
-            f"; its last date was {last.isoformat()} (preview it with that day)" if last else ""
-        )
-        raise LookupError(
-            f"campaign {campaign.id!r} has no date after {format_local(now)}{hint}"
-        )
-    return found, False
+        hint = f"; its last date was {last.isoformat()} (preview it with that day)" if last else ""
+        raise LookupError(f"campaign {campaign.id!r} has no date after {format_local(now)}{hint}")
+    # The whole day, also slots earlier that day: an occurrence is approved as one.
+    return occurrence_on(campaign, found.date) or found, False
 
 
 def _check_channel(channel: str, occurrence: Occurrence, catalog: Catalog) -> None:
@@ -253,26 +249,38 @@ def format_preview_text(preview: Preview) -> str:
     if not preview.posts:
         lines.append("No posts.")
     elif too_long:
-        lines.append(f"✗ {len(too_long)} of {len(preview.posts)} posts need work: {', '.join(too_long)}")
+        lines.append(
+            f"✗ {len(too_long)} of {len(preview.posts)} posts need work: {', '.join(too_long)}"
+        )
     else:
-        lines.append(f"✓ all {len(preview.posts)} posts fit their networks")
+        count = len(preview.posts)
+        lines.append("✓ the post fits" if count == 1 else f"✓ all {count} posts fit their networks")
     return "\n".join(lines)
 
 
 # --- HTML -----------------------------------------------------------------------------
 
-# How each network's card looks: layout, brand colour, avatar shape and network name.
-NETWORK_STYLE: dict[ChannelType, dict[str, str]] = {
-    ChannelType.MASTODON: {"layout": "social", "color": "#6364ff", "shape": "rounded", "label": "Mastodon"},
-    ChannelType.BLUESKY: {"layout": "social", "color": "#1185fe", "shape": "round", "label": "Bluesky"},
-    ChannelType.INSTAGRAM: {"layout": "instagram", "color": "#d62976", "shape": "round", "label": "Instagram"},
-    ChannelType.FACEBOOK: {"layout": "social", "color": "#1877f2", "shape": "round", "label": "Facebook"},
-    ChannelType.LINKEDIN: {"layout": "social", "color": "#0a66c2", "shape": "square", "label": "LinkedIn"},
-    ChannelType.THREADS: {"layout": "social", "color": "#101010", "shape": "round", "label": "Threads"},
-    ChannelType.TELEGRAM: {"layout": "bubble", "color": "#229ed9", "shape": "round", "label": "Telegram"},
-    ChannelType.WEBSITE: {"layout": "website", "color": "#00549f", "shape": "square", "label": "Website (Atom)"},
-    ChannelType.EMAIL: {"layout": "email", "color": "#555555", "shape": "square", "label": "Press e-mail"},
-    ChannelType.MANUAL: {"layout": "bubble", "color": "#25d366", "shape": "round", "label": "Manual"},
+
+class NetworkStyle(NamedTuple):
+    """How a network's card looks."""
+
+    layout: str  # social, instagram, bubble, website, email
+    color: str  # brand colour
+    shape: str  # avatar: round, rounded, square
+    label: str
+
+
+NETWORK_STYLE: dict[ChannelType, NetworkStyle] = {
+    ChannelType.MASTODON: NetworkStyle("social", "#6364ff", "rounded", "Mastodon"),
+    ChannelType.BLUESKY: NetworkStyle("social", "#1185fe", "round", "Bluesky"),
+    ChannelType.INSTAGRAM: NetworkStyle("instagram", "#d62976", "round", "Instagram"),
+    ChannelType.FACEBOOK: NetworkStyle("social", "#1877f2", "round", "Facebook"),
+    ChannelType.LINKEDIN: NetworkStyle("social", "#0a66c2", "square", "LinkedIn"),
+    ChannelType.THREADS: NetworkStyle("social", "#101010", "round", "Threads"),
+    ChannelType.TELEGRAM: NetworkStyle("bubble", "#229ed9", "round", "Telegram"),
+    ChannelType.WEBSITE: NetworkStyle("website", "#00549f", "square", "Website (Atom)"),
+    ChannelType.EMAIL: NetworkStyle("email", "#555555", "square", "Press e-mail"),
+    ChannelType.MANUAL: NetworkStyle("bubble", "#25d366", "round", "Manual"),
 }
 
 
@@ -281,6 +289,16 @@ def _initial(display_name: str) -> str:
         if char.isalnum():
             return char.upper()
     return "?"
+
+
+def _public_handle(account: ChannelAccount) -> str:
+    """The account id when readers see it (a handle, not a numeric page id)."""
+    handle = account.account_id or ""
+    if account.type == ChannelType.EMAIL or handle.isdigit():
+        return ""
+    if handle.lstrip("@") == account.display_name.lstrip("@"):
+        return ""
+    return handle
 
 
 def rich_text(text: str) -> Markup:
@@ -338,19 +356,19 @@ class _ImageEmbedder:
 def _card(item: PreviewPost, embed: _ImageEmbedder) -> dict[str, Any]:
     account, post = item.account, item.post
     style = NETWORK_STYLE.get(account.type, NETWORK_STYLE[ChannelType.WEBSITE])
-    label = style["label"]
+    label = style.label
     if account.type == ChannelType.MANUAL:
         label = f"{(account.network or 'manual').capitalize()} (posted by hand)"
     local = post.publish_at.astimezone(BERLIN)
     return {
         "channel": post.channel,
         "type": account.type.value,
-        "layout": style["layout"],
-        "color": style["color"],
-        "shape": style["shape"],
+        "layout": style.layout,
+        "color": style.color,
+        "shape": style.shape,
         "label": label,
         "display_name": account.display_name,
-        "handle": account.account_id or "",
+        "handle": _public_handle(account),
         "initial": _initial(account.display_name.lstrip("@")),
         "time": format_local(post.publish_at),
         "time_iso": local.isoformat(),

@@ -37,6 +37,16 @@ def hashtag_line(tags: list[str] | tuple[str, ...]) -> str:
     return " ".join(f"#{t.lstrip('#')}" for t in tags)
 
 
+def _finalize(value: object) -> object:
+    """Refuse to print containers: a post must never show ``{'a': 1}`` or ``['x']``."""
+    if isinstance(value, (dict, list, tuple, set)):
+        raise TypeError(
+            "a list or mapping would be printed as Python code; loop over it with "
+            "{% for … %} or use | join(', ')"
+        )
+    return value
+
+
 def make_environment(templates_dir: Path | None) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         loader=FileSystemLoader(str(templates_dir)) if templates_dir else None,
@@ -45,6 +55,7 @@ def make_environment(templates_dir: Path | None) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        finalize=_finalize,
     )
     env.filters["datum"] = german_date
     env.filters["uhrzeit"] = german_time

@@ -221,6 +221,110 @@ def up(port: int, no_serve: bool, catalog_dir: Path | None) -> None:
     run_standins("127.0.0.1", port)
 
 
+@cli.group()
+def channels() -> None:
+    """Channel accounts, and publications that need a person's decision."""
+
+
+@channels.command("check")
+@click.option("--timeout", default=15.0, show_default=True, type=float,
+              help="Seconds allowed per account.")
+@catalog_option
+def channels_check(timeout: float, catalog_dir: Path | None) -> None:
+    """Verify every account's credential with its network; exit 1 if any fails."""
+    import asyncio
+
+    import httpx
+
+    from .publishing import check_accounts
+
+    report = load_catalog(catalog_dir or get_settings().catalog_dir)
+    if report.catalog is None:  # the registry is broken (campaign errors do not matter here)
+        _echo_report(report)
+        sys.exit(1)
+    accounts = list(report.catalog.accounts.values())
+
+    async def run():
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return await check_accounts(accounts, client=client, timeout=timeout)
+
+    results = asyncio.run(run())
+    width = max((len(r.channel) for r in results), default=0)
+    for result in results:
+        state = "ok  " if result.ok else "FAIL"
+        click.echo(f"{result.channel:<{width}}  {state}  {result.message}")
+    failed = sum(not r.ok for r in results)
+    if failed:
+        click.echo(f"{failed} of {len(results)} accounts cannot publish; see above what to do",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"all {len(results)} accounts ok")
+
+
+@channels.command("unknown")
+def channels_unknown() -> None:
+    """List publications whose outcome is unknown: look at the account, then resolve them."""
+    from . import store
+    from .publishing import unknown_publications
+
+    engine = store.make_engine(get_settings().resolved_database_url())
+    try:
+        rows = unknown_publications(engine)
+    finally:
+        engine.dispose()
+    if not rows:
+        click.echo("no publications in state unknown")
+        return
+    for row in rows:
+        publication = row.publication
+        planned = row.publish_at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{publication.id:>5}  {row.campaign_id}  {row.occurrence_date.isoformat()}  "
+            f"{publication.channel}  planned {planned}  attempts {publication.attempts}"
+        )
+        if publication.last_error:
+            click.echo(f"       {publication.last_error}")
+    click.echo("after looking at the account: "
+               "newsroom channels resolve ID --published [--url URL] | --not-published")
+
+
+@channels.command("resolve")
+@click.argument("publication_id", type=int)
+@click.option("--published/--not-published", "published", default=None,
+              help="What you found on the account.")
+@click.option("--url", default=None, help="Address of the post (with --published).")
+@click.option("--by", default=None, help="Who checked (default: admin:<your user name>).")
+def channels_resolve(publication_id: int, published: bool | None, url: str | None,
+                     by: str | None) -> None:
+    """Record whether an "unknown" publication is online (--not-published: publish it again)."""
+    import os
+
+    from . import store
+    from .publishing import resolve_unknown
+
+    if published is None:
+        raise click.UsageError("say what you found: --published or --not-published")
+    if url and not published:
+        raise click.UsageError("--url only goes with --published")
+    by = by or f"admin:{os.environ.get('USER') or os.environ.get('USERNAME') or 'unknown'}"
+    engine = store.make_engine(get_settings().resolved_database_url())
+    try:
+        publication = resolve_unknown(
+            engine, publication_id, outcome="published" if published else "not_published",
+            by=by, remote_url=url,
+        )
+    except (NewsroomError, ValueError) as exc:
+        click.echo(f"newsroom: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()
+    if published:
+        click.echo(f"publication {publication.id} ({publication.channel}) recorded as published")
+    else:
+        click.echo(f"publication {publication.id} ({publication.channel}) recorded as not "
+                   "published; the next run publishes it")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -1,0 +1,130 @@
+"""Telling people: the :class:`Notifier` seam and its apprise implementation.
+
+The domain core only knows ``notifier.notify(tag, subject, body_text, body_html)``; who a
+tag reaches is configuration. Tags are directory ids (a person's ``notify_tag`` or id, an
+office's id) and :data:`ALERT_TAG` for what the communications office must look at.
+
+:class:`AppriseNotifier` always passes the tag and ``match_always=False``: apprise
+notifies *every* service when called without a tag, and services tagged "always" on any
+tag, and a confirmation link is meant for one person only. It never logs service URLs
+(they may hold SMTP passwords) nor message bodies (they may hold signed links).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import apprise
+
+from newsroom.catalog.models import Directory
+
+# Importing the e-mail channel also loads apprise's e-mail helpers with the warning about
+# the deprecated `imghdr` silenced (see there): notifying by e-mail then stays quiet.
+from newsroom.channels.email import parse_smtp_url
+
+__all__ = ["ALERT_TAG", "AppriseNotifier", "Notifier", "directory_addresses"]
+
+logger = logging.getLogger("newsroom.notify")
+
+ALERT_TAG = "newsroom-alerts"
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    def notify(self, tag: str, subject: str, body_text: str, body_html: str | None = None,
+               *, attachments: Sequence[Path] = ()) -> bool:
+        """Send to whoever ``tag`` names; True only if every matching service accepted it."""
+        ...
+
+
+def directory_addresses(directory: Directory) -> dict[str, str]:
+    """tag -> e-mail address for every person (by id and ``notify_tag``) and office."""
+    addresses: dict[str, str] = {}
+    for person in directory.people:
+        addresses[person.id] = person.email
+        if person.notify_tag:
+            addresses[person.notify_tag] = person.email
+    for office in directory.offices:
+        addresses[office.id] = office.email
+    return addresses
+
+
+class AppriseNotifier:
+    """Notifications through apprise.
+
+    ``config`` is the path of an apprise configuration file (text or YAML, every service
+    with its tags) or an iterable of apprise text-configuration lines, ``tags=url``::
+
+        AppriseNotifier("/etc/newsroom/apprise.yaml")
+        AppriseNotifier(["amt-kommunikation, newsroom-alerts=mailtos://…"])
+
+    Every service gets ``body_text``; ``body_html`` is not used (apprise would derive the
+    e-mail's text part from it and lose the link targets).
+    """
+
+    def __init__(self, config: str | Path | Iterable[str]):
+        self._apprise = apprise.Apprise()
+        loaded = apprise.AppriseConfig()
+        if isinstance(config, str | Path):
+            path = Path(config)
+            if not path.is_file():
+                raise ValueError(f"no apprise configuration file at {path}; create it or "
+                                 "pass the service lines (tags=url) instead")
+            ok = loaded.add(str(path))
+            where = str(path)
+        else:
+            lines = [line.strip() for line in config if line.strip()]
+            ok = bool(lines) and loaded.add_config("\n".join(lines), format="text")
+            where = "the given lines"
+        self._apprise.add(loaded)
+        if not ok or len(self._apprise) == 0:
+            raise ValueError(f"the apprise configuration in {where} names no usable service; "
+                             "each line needs tags=url (see apprise's documentation)")
+
+    @classmethod
+    def for_directory(cls, directory: Directory, smtp_url: str, *,
+                      alert_tags: Iterable[str] = ()) -> AppriseNotifier:
+        """One e-mail service per person and office of the directory, tagged with its id.
+
+        ``smtp_url`` is the SMTP URL format of :mod:`newsroom.channels.credentials`
+        (``smtp://user:password@host:port?from=addr``). The communications office also
+        gets :data:`ALERT_TAG`, and so does every id in ``alert_tags``.
+        """
+        smtp = parse_smtp_url(smtp_url)
+        alerted = {directory.communications_office, *alert_tags}
+        by_address: dict[str, set[str]] = {}
+        for tag, address in directory_addresses(directory).items():
+            tags = by_address.setdefault(address, set())
+            tags.add(tag)
+            if tag in alerted:
+                tags.add(ALERT_TAG)
+        lines = [f"{', '.join(sorted(tags))}={smtp.apprise_url(address)}"
+                 for address, tags in sorted(by_address.items())]
+        return cls(lines)
+
+    def tags(self) -> set[str]:
+        return {str(tag) for service in self._apprise for tag in service.tags}
+
+    def notify(self, tag: str, subject: str, body_text: str, body_html: str | None = None,
+               *, attachments: Sequence[Path] = ()) -> bool:
+        if not tag:
+            raise ValueError("a notification needs a tag: without one apprise tells everyone")
+        if not list(self._apprise.find(tag, match_always=False)):
+            logger.warning("no notification service is tagged %r; nothing sent", tag)
+            return False
+        attach = None
+        if attachments:
+            attach = apprise.AppriseAttachment()
+            for path in attachments:
+                attach.add(str(path))
+        # Plain text: it carries the copy-ready post and the link verbatim.
+        body, body_format = body_text, apprise.NotifyFormat.TEXT
+        result = self._apprise.notify(body=body, title=subject, tag=tag, match_always=False,
+                                      body_format=body_format, attach=attach)
+        if not result:
+            logger.warning("the notification tagged %r was not (fully) delivered: %s",
+                           tag, getattr(result, "status", "failed"))
+        return bool(result)

@@ -1,0 +1,72 @@
+"""The web app factory: one FastAPI app, one router per feature.
+
+    app = create_web_app(engine, catalog, settings)
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+
+Routers: :mod:`newsroom.web.manual` (``/manual/{token}``: confirming a post made by
+hand). The approval page joins as its own router. No API docs are served: the app is
+for people following links, and its pages are German.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from newsroom.catalog.catalog import Catalog
+from newsroom.settings import Settings, get_settings
+from newsroom.signing import Signer
+from newsroom.web import manual
+from newsroom.web.pages import Pages, SecurityHeadersMiddleware, WebContext
+
+logger = logging.getLogger("newsroom.web")
+
+_STATUS_TEXT = {
+    404: ("Seite nicht gefunden", "Diese Adresse gibt es hier nicht.",
+          "Bitte prüfen Sie, ob der Link vollständig ist."),
+    405: ("Aktion nicht möglich", "Diese Seite kann so nicht aufgerufen werden.",
+          "Bitte öffnen Sie den Link aus Ihrer E-Mail."),
+}
+
+
+def create_web_app(engine: Engine, catalog: Catalog, settings: Settings | None = None,
+                   *, signer: Signer | None = None) -> FastAPI:
+    """The Newsroom web app over the store at ``engine`` and the loaded ``catalog``."""
+    settings = settings or get_settings()
+    pages = Pages()
+    context = WebContext(engine=engine, catalog=catalog, settings=settings,
+                         signer=signer or Signer.from_settings(settings), pages=pages)
+    app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.newsroom = context
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.include_router(manual.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        title, message, todo = _STATUS_TEXT.get(
+            exc.status_code, ("Anfrage nicht möglich", "Diese Anfrage kann nicht bearbeitet "
+                              "werden.", "Bitte öffnen Sie den Link aus Ihrer E-Mail erneut."))
+        return pages.error(exc.status_code, title, message, todo)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        return pages.error(400, "Ungültige Anfrage", "Die Adresse ist unvollständig oder "
+                           "fehlerhaft.", "Bitte öffnen Sie den Link aus Ihrer E-Mail erneut.")
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        logger.error("web: %s %s failed: %s", request.method, request.url.path.split("/")[1],
+                     type(exc).__name__)
+        return pages.error(500, "Ein Fehler ist aufgetreten",
+                           "Ihre Anfrage konnte wegen eines internen Fehlers nicht bearbeitet "
+                           "werden.",
+                           "Bitte versuchen Sie es später noch einmal oder wenden Sie sich an "
+                           "das Amt für Kommunikation.")
+
+    return app

@@ -1,0 +1,173 @@
+"""Helpers shared by the publishing tests (imported by conftest and the tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.policy
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from newsroom import store
+from newsroom.catalog.catalog import Catalog
+from newsroom.rendering.render import render_occurrence
+from newsroom.standins import config as standin
+from newsroom.sync import sync_catalog
+
+# Which seed campaign (and day) carries a post for each channel.
+NIE_WIEDER = ("nie-wieder-ist-jetzt", date(2027, 1, 27))  # mastodon … linkedin, whatsapp
+WHATSAPP_START = ("whatsapp-kanal-start", date(2027, 1, 12))  # has telegram
+CAMPAIGN_FOR = {"telegram": WHATSAPP_START}
+
+CREDENTIALS = {
+    "mastodon": standin.MASTODON_TOKEN,
+    "bluesky": f"{standin.BLUESKY_HANDLE}:{standin.BLUESKY_APP_PASSWORD}",
+    "linkedin": standin.LINKEDIN_TOKEN,
+    "facebook": standin.GRAPH_TOKEN,
+    "instagram": standin.GRAPH_TOKEN,
+    "threads": standin.GRAPH_TOKEN,
+    "telegram": standin.TELEGRAM_BOT_TOKEN,
+    "website": standin.CMS_TOKEN,
+}
+# The environment variables the seed registry names, with the stand-ins' secrets.
+CREDENTIAL_ENV = {
+    "NEWSROOM_MASTODON_TOKEN": CREDENTIALS["mastodon"],
+    "NEWSROOM_BLUESKY_CREDENTIAL": CREDENTIALS["bluesky"],
+    "NEWSROOM_META_TOKEN": standin.GRAPH_TOKEN,
+    "NEWSROOM_LINKEDIN_TOKEN": CREDENTIALS["linkedin"],
+    "NEWSROOM_THREADS_TOKEN": standin.GRAPH_TOKEN,
+    "NEWSROOM_TELEGRAM_BOT_TOKEN": CREDENTIALS["telegram"],
+    "NEWSROOM_CMS_TOKEN": CREDENTIALS["website"],
+}
+# The request that creates the post, per channel (a seed post with one image).
+CREATE_PATH = {"mastodon": "/api/v1/statuses", "bluesky": "createRecord",
+               "linkedin": "/rest/posts", "facebook": "/photos", "telegram": "/sendPhoto"}
+STANDIN_NETWORK = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "linkedin",
+                   "facebook": "graph", "telegram": "telegram"}
+POST_NETWORK = {**STANDIN_NETWORK, "facebook": "facebook"}
+
+
+def credential(channel: str) -> SecretStr:
+    return SecretStr(CREDENTIALS[channel])
+
+
+def copy_catalog(target: Path, standins_url: str) -> Path:
+    """The seed catalog in ``target`` with every base_url pointing at the stand-ins."""
+    source = Path(__file__).resolve().parents[2] / "campaigns"
+    shutil.copytree(source, target)
+    registry = target / "registry" / "channels.yaml"
+    registry.write_text(registry.read_text(encoding="utf-8").replace(
+        "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+    return target
+
+
+def store_occurrence(engine: Engine, catalog: Catalog, campaign_id: str, day: date
+                     ) -> tuple[int, dict[str, store.PostRecord]]:
+    """Render the campaign's occurrence and store it; (occurrence id, posts by channel)."""
+    posts = render_occurrence(catalog, campaign_id, day)
+    with store.session_scope(engine) as session:
+        sync_catalog(session, catalog)
+        occurrence = store.get_or_create_occurrence(
+            session, campaign_id=campaign_id, occurrence_date=day,
+            first_publish_at=min(p.publish_at for p in posts))
+        rows = store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=posts)
+    return occurrence.id, {row.channel: row for row in rows}
+
+
+def stored_post(engine: Engine, catalog: Catalog, channel: str) -> store.PostRecord:
+    campaign_id, day = CAMPAIGN_FOR.get(channel, NIE_WIEDER)
+    return store_occurrence(engine, catalog, campaign_id, day)[1][channel]
+
+
+def publication(engine: Engine, post_id: int, channel: str) -> store.Publication | None:
+    with store.session_scope(engine) as session:
+        return store.get_publication(session, post_id=post_id, channel=channel)
+
+
+def actions(engine: Engine, campaign_id: str, channel: str | None = None) -> list[str]:
+    with store.session_scope(engine) as session:
+        return [e.action for e in store.audit_trail(session, campaign_id=campaign_id)
+                if channel is None or e.channel == channel]
+
+
+class Alerts:
+    """A Notifier that keeps what it was asked to send."""
+
+    def __init__(self, ok: bool = True) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.ok = ok
+
+    def notify(self, tag, subject, body_text, body_html=None, *, attachments=()) -> bool:
+        self.sent.append({"tag": tag, "subject": subject, "text": body_text,
+                          "html": body_html, "attachments": list(attachments)})
+        return self.ok
+
+    def tagged(self, tag: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m["tag"] == tag]
+
+
+class Sleeps(list):
+    """Stands in for asyncio.sleep: records the delays instead of waiting."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on a free port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                           log_level="warning", log_config=None, ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the web app did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list[tuple[list[str], email.message.EmailMessage]]:
+        return [(list(e.rcpt_tos), email.message_from_bytes(e.original_content,
+                                                            policy=email.policy.default))
+                for e in self.envelopes]
+
+
+LINK = re.compile(r"https?://127\.0\.0\.1:\d+/manual/[A-Za-z0-9_.-]+")

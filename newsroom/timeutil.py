@@ -17,6 +17,9 @@ _LOCAL_DATETIME = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?$"
 )
 _YEARLY = re.compile(r"^(?P<month>\d{2})-(?P<day>\d{2}) (?P<hour>\d{1,2}):(?P<minute>\d{2})$")
+# Campaign times outside these years are typos; refusing them keeps date arithmetic
+# (a year's search window, a deadline before a slot) away from datetime's limits.
+MIN_YEAR, MAX_YEAR = 1970, 2999
 _DURATION = re.compile(r"(?P<value>\d+)\s*(?P<unit>d|h|m|min|s)\b")
 
 
@@ -44,6 +47,12 @@ def parse_local_datetime(value: str) -> datetime:
             f"{value!r} is not a valid date and time ({exc})",
             "check the day of the month and write hours 00-23, minutes 00-59",
         ) from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise LocalTimeError(
+            f"{value!r} is not a valid date and time "
+            f"(the year must lie between {MIN_YEAR} and {MAX_YEAR})",
+            "check the year",
+        )
     return datetime.combine(day, clock)
 
 
@@ -107,7 +116,12 @@ def parse_duration(value: str | int | float) -> timedelta:
     factors = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
     for part in parts:
         seconds += int(part["value"]) * factors[part["unit"]]
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise LocalTimeError(
+            f"{value!r} is too long a duration", "write e.g. 48h, 2d or 90m"
+        ) from None
 
 
 def format_local(moment: datetime) -> str:

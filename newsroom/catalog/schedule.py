@@ -53,9 +53,9 @@ def _until_bound(slot: Slot) -> datetime | None:
         return None
     text = slot.until.strip()
     if len(text) == 4 and text.isdigit():
-        return datetime(int(text), 12, 31, 23, 59)
+        return parse_local_datetime(text + "-12-31 23:59")
     if len(text) == 10:
-        return datetime.fromisoformat(text + " 23:59")
+        return parse_local_datetime(text + " 23:59")
     return parse_local_datetime(text)
 
 
@@ -155,5 +155,13 @@ def check_slot_times(slot: Slot, today: date) -> None:
     if slot.rrule:
         begin = min(begin, parse_local_datetime(slot.start or ""))
     end = datetime(today.year + CHECK_YEARS, 1, 1)
-    for naive in naive_slot_times(slot, begin, end):
-        localize(naive)
+    try:
+        for naive in naive_slot_times(slot, begin, end):
+            localize(naive)
+    except LocalTimeError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as exc:  # e.g. INTERVAL=0
+        raise LocalTimeError(
+            f"the RRULE cannot be expanded: {exc}",
+            "write an RFC 5545 rule such as FREQ=WEEKLY;BYDAY=MO; INTERVAL must be 1 or more",
+        ) from None

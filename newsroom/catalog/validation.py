@@ -282,7 +282,9 @@ def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_r
                 CatalogIssue(str(path), 0, "no such file or folder", "check the path; campaigns live in campaigns/")
             )
             continue
-        root = find_catalog_root(path if path.is_dir() else path.parent) or fallback_root
+        root = find_catalog_root(path if path.is_dir() else path.parent)
+        if fallback_root and (fallback_root / REGISTRY_DIR / PEOPLE_FILE).is_file():
+            root = root or fallback_root  # only a real catalog; else say we found none
         if root is None:
             report.issues.append(
                 CatalogIssue(
@@ -408,6 +410,10 @@ def _check_campaign(source: CampaignSource, catalog: Catalog, out: _Collector, t
     if requester.office and requester.office not in index.offices:
         out.add(("requested_by", "office"), f"unknown office {requester.office!r}",
                 _suggest(requester.office, index.offices, "offices"))
+    try:
+        parse_duration(campaign.late.grace)
+    except LocalTimeError as exc:
+        out.add(("late", "grace"), str(exc), exc.hint)
     approvers_ok = _check_approvers(source, index, out)
     slots_ok = _check_slots(source, catalog, out, today)
     if slots_ok:
@@ -464,6 +470,17 @@ def _check_slots(source: CampaignSource, catalog: Catalog, out: _Collector, toda
                         _suggest(channel, catalog.accounts, "channels (registry/channels.yaml)"))
                 ok = False
         field_name = "at" if slot.at else "yearly" if slot.yearly else "rrule"
+        if slot.until:
+            try:
+                text = slot.until.strip()
+                if len(text) == 4 and text.isdigit():
+                    parse_local_datetime(text + "-12-31 23:59")
+                else:
+                    parse_local_datetime(text if len(text) > 10 else text + " 23:59")
+            except LocalTimeError:
+                out.add(("slots", i, "until"), f"{slot.until!r} is not a year or date", "write a year (2030) or a date (2030-12-31)")
+                ok = False
+                continue
         try:
             check_slot_times(slot, today)
         except LocalTimeError as exc:
@@ -471,14 +488,6 @@ def _check_slots(source: CampaignSource, catalog: Catalog, out: _Collector, toda
             out.add(("slots", i, where), str(exc), exc.hint)
             ok = False
             continue
-        if slot.until:
-            try:
-                text = slot.until.strip()
-                if not (len(text) == 4 and text.isdigit()):
-                    parse_local_datetime(text if len(text) > 10 else text + " 23:59")
-            except LocalTimeError:
-                out.add(("slots", i, "until"), f"{slot.until!r} is not a year or date", "write a year (2030) or a date (2030-12-31)")
-                ok = False
         if slot.at:
             moment = localize(parse_local_datetime(slot.at))
             if moment.date() < today:
@@ -625,8 +634,14 @@ def _check_rendered(source: CampaignSource, catalog: Catalog, out: _Collector, t
             problem = check_hashtag(tag)
             if problem and (channel, tag) not in reported and tag not in (content.hashtags or ()):
                 reported.add((channel, tag))
-                where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
-                out.add(where, f"in the text for {channel!r}: {problem.message}", problem.hint)
+                message = f"in the text for {channel!r}: {problem.message}"
+                if content.inline_text is not None:
+                    in_text = _line_with_hashtag(content.inline_text, tag)
+                    line = _inline_line(source, content, in_text)
+                    out.issues.append(CatalogIssue(
+                        out.file, line, message, problem.hint, _dotted(content.inline_path)))
+                else:
+                    out.add((*content.inline_path[:-1], "template"), message, problem.hint)
 
 
 def _report_render_error(exc: RenderError, content, source: CampaignSource, catalog: Catalog, out: _Collector, channel: str) -> None:
@@ -638,7 +653,22 @@ def _report_render_error(exc: RenderError, content, source: CampaignSource, cata
         line = exc.line or (source.line_of("content", "template") if where_file == out.file else 1)
         out.issues.append(CatalogIssue(where_file, line, message, hint, "" if where_file != out.file else "content.template"))
         return
-    yaml_line = source.line_of(*content.inline_path)
-    text = content.inline_text or ""
-    line = yaml_line + exc.line if exc.line and "\n" in text.strip() else yaml_line
+    line = _inline_line(source, content, exc.line)
     out.issues.append(CatalogIssue(out.file, line, message, hint, _dotted(content.inline_path)))
+
+
+def _inline_line(source: CampaignSource, content, template_line: int) -> int:
+    """The file line of ``template_line`` of an inline text; its key's line if unknown."""
+    first = source.doc.literal_blocks.get(tuple(content.inline_path))
+    if first is None or template_line < 1:
+        return source.line_of(*content.inline_path)
+    return first + template_line - 1
+
+
+def _line_with_hashtag(text: str, tag: str) -> int:
+    from ..rendering.hashtags import hashtags_in
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        if tag in hashtags_in(line):
+            return number
+    return 0

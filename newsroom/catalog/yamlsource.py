@@ -15,6 +15,10 @@ import yaml
 
 Path_ = tuple[str | int, ...]
 
+# Aliases (*name) are expanded; a file that expands to more values than this is refused
+# rather than built ("billion laughs"). Campaign files have a few hundred.
+MAX_VALUES = 100_000
+
 
 class _Loader(yaml.SafeLoader):
     pass
@@ -41,6 +45,9 @@ class SourceDocument:
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
     duplicate_keys: list[tuple[Path_, int]] = field(default_factory=list)
+    # The first content line of each literal block scalar (``text: |``), so a line in a
+    # template can be mapped to a line of the file.
+    literal_blocks: dict[Path_, int] = field(default_factory=dict)
 
     def line_of(self, path: Path_) -> int:
         """The line of the value at ``path``, or of its nearest parent that has one."""
@@ -53,9 +60,18 @@ class SourceDocument:
 
 
 def parse_yaml(text: str) -> SourceDocument:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader checks the first characters already
+    except yaml.reader.ReaderError as exc:
+        raise _reader_problem(exc, text) from None
     try:
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        raise _reader_problem(exc, text) from None
+    except RecursionError:
+        raise YamlProblem(
+            "YAML nests too deeply", 1, "write the file as plain `key: value` lines"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -75,12 +91,27 @@ def parse_yaml(text: str) -> SourceDocument:
         doc.data = None
         return doc
     doc.lines[()] = node.start_mark.line + 1
-    doc.data = _build(node, (), doc, loader)
+    try:
+        doc.data = _build(node, (), doc, loader, [0], set())
+    except RecursionError:
+        raise YamlProblem(
+            "YAML nests too deeply", 1, "write the file as plain `key: value` lines"
+        ) from None
     return doc
 
 
+def _reader_problem(exc: yaml.reader.ReaderError, text: str) -> YamlProblem:
+    """A character YAML does not accept (a control character, say) at its line."""
+    line = text[: max(exc.position, 0)].count("\n") + 1
+    return YamlProblem(
+        f"the file contains a character YAML does not allow (#x{exc.character:04x})",
+        line,
+        "delete it (most editors do not show it) or write it as an escape in double quotes",
+    )
+
+
 def _yaml_hint(problem: str) -> str:
-    if "tab" in problem:
+    if "tab" in problem or "'\\t'" in problem:
         return "indent with spaces, not tabs"
     if "mapping values are not allowed" in problem:
         return "a value containing ': ' must be quoted, e.g. text: \"Achtung: Sturm\""
@@ -91,13 +122,74 @@ def _yaml_hint(problem: str) -> str:
     return "check indentation (spaces only) and that quotes are closed"
 
 
-def _build(node: yaml.Node, path: Path_, doc: SourceDocument, loader: _Loader) -> Any:
+def _build(
+    node: yaml.Node,
+    path: Path_,
+    doc: SourceDocument,
+    loader: _Loader,
+    count: list[int],
+    active: set[int],
+) -> Any:
+    """Plain data from ``node``; ``count`` values built so far, ``active`` the nodes above."""
+    count[0] += 1
+    if count[0] > MAX_VALUES:
+        raise YamlProblem(
+            f"the file expands to more than {MAX_VALUES} values",
+            node.start_mark.line + 1,
+            "do not repeat aliases (*name) inside aliases; write the values out",
+        )
+    if id(node) in active:
+        raise YamlProblem(
+            "an alias (*name) refers to the value it is part of",
+            node.start_mark.line + 1,
+            "remove the alias or the anchor (&name)",
+        )
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        active.add(id(node))
+        try:
+            return _build_collection(node, path, doc, loader, count, active)
+        finally:
+            active.discard(id(node))
+    if isinstance(node, yaml.ScalarNode) and node.style == "|":
+        doc.literal_blocks[path] = node.start_mark.line + 2
+    return _construct(node, loader)
+
+
+def _construct(node: yaml.Node, loader: _Loader) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError as exc:
+        raise YamlProblem(
+            f"YAML value cannot be read: {exc.problem}",
+            node.start_mark.line + 1,
+            "remove the YAML tag (the word starting with !) and write a plain value",
+        ) from None
+
+
+def _build_collection(
+    node: yaml.Node,
+    path: Path_,
+    doc: SourceDocument,
+    loader: _Loader,
+    count: list[int],
+    active: set[int],
+) -> Any:
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        try:
+            loader.flatten_mapping(node)
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark or node.start_mark
+            raise YamlProblem(
+                f"YAML merge (<<) cannot be read: {exc.problem}",
+                mark.line + 1,
+                "write the fields out instead of merging with <<",
+            ) from None
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, bool, float)) and key is not None:
+            key = _construct(key_node, loader) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key_node, yaml.ScalarNode) or (
+                not isinstance(key, (str, int, bool, float)) and key is not None
+            ):
                 raise YamlProblem(
                     "a key must be a plain word",
                     key_node.start_mark.line + 1,
@@ -109,20 +201,11 @@ def _build(node: yaml.Node, path: Path_, doc: SourceDocument, loader: _Loader) -
             if key in result:
                 doc.duplicate_keys.append((child, line))
             doc.lines[child] = line
-            result[key] = _build(value_node, child, doc, loader)
+            result[key] = _build(value_node, child, doc, loader, count, active)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item_node in enumerate(node.value):
-            child = (*path, index)
-            doc.lines[child] = item_node.start_mark.line + 1
-            items.append(_build(item_node, child, doc, loader))
-        return items
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.constructor.ConstructorError as exc:
-        raise YamlProblem(
-            f"YAML value cannot be read: {exc.problem}",
-            node.start_mark.line + 1,
-            "remove the YAML tag (the word starting with !) and write a plain value",
-        ) from None
+    items = []
+    for index, item_node in enumerate(node.value):
+        child = (*path, index)
+        doc.lines[child] = item_node.start_mark.line + 1
+        items.append(_build(item_node, child, doc, loader, count, active))
+    return items

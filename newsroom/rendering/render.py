@@ -7,6 +7,7 @@ render, templates never send.
 from __future__ import annotations
 
 import hashlib
+import traceback
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -138,7 +139,7 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
         raise RenderError(
             f"template uses an undefined variable: {exc.message}",
             template=name,
-            line=_line_mentioning(source, variable),
+            line=_template_line(exc, ctx) or _line_mentioning(source, variable),
             hint="use one of: " + ", ".join(sorted(ctx.variables()))
             + " — or define it under content.variables",
         ) from None
@@ -146,13 +147,22 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
         raise RenderError(
             f"template tries something templates may not do: {exc}",
             template=name,
+            line=_template_line(exc, ctx),
             hint="templates may only use variables and filters, not Python internals",
         ) from None
     except TemplateError as exc:
-        raise RenderError(f"template error: {exc}", template=name, hint="check the template") from None
+        raise RenderError(
+            f"template error: {exc}",
+            template=name,
+            line=_template_line(exc, ctx),
+            hint="check the template",
+        ) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, KeyError, IndexError) as exc:
         raise RenderError(
-            f"template failed while rendering: {exc}", template=name, hint="check the template"
+            f"template failed while rendering: {exc}",
+            template=name,
+            line=_template_line(exc, ctx),
+            hint="check the template",
         ) from None
     return normalise(text)
 
@@ -181,6 +191,16 @@ def _source_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
         except TemplateNotFound:
             return ""
     return ctx.content.inline_text or ""
+
+
+def _template_line(exc: BaseException, ctx: RenderContext) -> int:
+    """The template line of a runtime error, from the traceback Jinja rewrites to name it."""
+    templates = str(ctx.catalog.templates_dir)
+    line = 0
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<template>" or frame.filename.startswith(templates):
+            line = frame.lineno or line
+    return line
 
 
 def _line_mentioning(source: str, name: str) -> int:

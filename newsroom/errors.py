@@ -9,14 +9,18 @@
         ├── TransientPublishError   try again later (429, 5xx, timeouts, Meta codes 1/2/4/17)
         ├── PermanentPublishError   do not retry (400/401/403/422, Meta code 190)
         └── AmbiguousPublishError   the request may have reached the network: never repeat blindly
+                                    (no answer; 502/504 to a create on a network without
+                                    deduplication)
 
 Every error that reaches a user says what is wrong and what to do about it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class NewsroomError(Exception):
@@ -75,7 +79,13 @@ class AlreadyReserved(StoreError):
 
 
 class PublishError(NewsroomError):
-    """A channel could not publish. ``network_message`` is the network's own words."""
+    """A channel could not publish. ``network_message`` is the network's own words.
+
+    ``progress`` is what the publisher did achieve before failing, as JSON-able data
+    (e.g. the e-mail recipients who got the message): the publishing step records it and
+    hands it back to :meth:`Publisher.restore_progress` before the next attempt, so a
+    retry in a later run does not repeat what already went out.
+    """
 
     def __init__(
         self,
@@ -85,8 +95,10 @@ class PublishError(NewsroomError):
         status_code: int | None = None,
         network_message: str = "",
         retry_after: float | None = None,
+        progress: Mapping[str, Any] | None = None,
     ):
         self.channel = channel
+        self.progress = dict(progress) if progress else {}
         self.status_code = status_code
         self.network_message = network_message
         self.retry_after = retry_after

@@ -24,6 +24,9 @@ with the store as the memory that makes repeats harmless::
   (``retry_failed=True`` after fixing the cause).
 - ``unknown`` is never retried automatically: :func:`resolve_unknown` records what a
   person found.
+- What a failed attempt did achieve (``PublishError.progress``: the e-mail recipients
+  who got the press release) is written to the audit trail with it and handed to the
+  next attempt's publisher (``Publisher.restore_progress``), so a retry never repeats it.
 
 Every step is written to the audit trail (actor "publisher"). Within one event loop,
 concurrent calls for the same post share one attempt. Alerts and the manual owner's
@@ -314,6 +317,16 @@ class _Job:
                 return bool(event.detail["retryable"])
         return False
 
+    def _progress(self, session: Session, publication: Publication) -> dict[str, Any]:
+        """What the latest attempt that recorded any progress had achieved (see
+        ``PublishError.progress``); empty if none did."""
+        for event in reversed(_publication_events(session, self.rendered.campaign_id,
+                                                  publication.id)):
+            progress = event.detail.get("progress")
+            if isinstance(progress, dict) and progress:
+                return progress
+        return {}
+
     def _claim(self, session: Session, publication: Publication) -> Publication | None:
         try:
             claimed = store.mark_publishing(session, publication_id=publication.id)
@@ -373,13 +386,16 @@ class _Job:
             publisher = await self._publisher()
         except PublishError as exc:  # no credential, account misconfigured: nothing sent
             return await self._failed(publication, exc)
+        progress = await _db(self.engine, lambda s: self._progress(s, publication))
+        if progress:  # an earlier attempt got part of the way (e-mail: some recipients)
+            publisher.restore_progress(self.key, progress)
         try:
             result = await publish_with_retries(publisher, self.rendered, self.key,
                                                 max_attempts=self.max_attempts,
                                                 sleep=self.sleep)
         except AmbiguousPublishError as exc:
             return await self._unknown(publication, str(exc), reason="no_answer",
-                                       network_called=True)
+                                       network_called=True, progress=exc.progress)
         except (PermanentPublishError, TransientPublishError) as exc:
             return await self._failed(publication, exc, network_called=True)
         except Exception as exc:  # a bug: the request may have gone out, a person checks
@@ -413,6 +429,7 @@ class _Job:
                                                      error=str(exc)),
             "publication.failed", retryable=retryable, error=str(exc),
             status_code=exc.status_code, retry_after=exc.retry_after,
+            **({"progress": exc.progress} if exc.progress else {}),
         )
         alerted = False
         if ours and not retryable:
@@ -429,11 +446,13 @@ class _Job:
                              retry_after=exc.retry_after)
 
     async def _unknown(self, publication: Publication, error: str, *, reason: str,
-                       network_called: bool = False) -> PublicationOutcome:
+                       network_called: bool = False,
+                       progress: Mapping[str, Any] | None = None) -> PublicationOutcome:
         unknown, ours = await self._transition(
             publication, lambda s: store.mark_unknown(s, publication_id=publication.id,
                                                       error=error),
             "publication.unknown", reason=reason, error=error, retryable=False,
+            **({"progress": dict(progress)} if progress else {}),
         )
         alerted = False
         if ours:

@@ -11,9 +11,19 @@ Every failure leaves a publisher as one of three typed errors (see :mod:`newsroo
                             (429, 5xx, Meta codes 1/2/4/17/32/613, connection refused …)
     PermanentPublishError   the post was not made; trying again will not help
                             (400/401/403/404/422, Meta code 190, a missing credential …)
-    AmbiguousPublishError   the request that creates the post was sent but no answer came:
-                            the post may exist. Repeat it only if the network deduplicates
+    AmbiguousPublishError   the request that creates the post was sent but no answer came,
+                            or a gateway answered 502/504 to it: the post may exist. Repeat
+                            it only if the network deduplicates
                             (``Publisher.idempotent_retries``).
+
+A 502 (Bad Gateway) or 504 (Gateway Timeout) means a proxy in front of the network gave
+up on the upstream: the request body went through it, and the upstream may well have
+made the post. For a request that creates a post on a network that does not deduplicate
+(LinkedIn, Facebook, Instagram, Threads, Telegram) it is therefore ambiguous, not
+transient; where a repeat is harmless (Mastodon's Idempotency-Key, Bluesky's
+deterministic record key, the website's keyed webhook) it stays transient and is
+retried. Other 5xx, and 502/504 to preparatory requests (uploads, containers, reads),
+are transient.
 
 :func:`map_error` is the one place where an httpx response or exception becomes one of
 these. :func:`publish_with_retries` is the one retry loop.
@@ -168,6 +178,8 @@ _install_log_filter()
 META_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 613})
 META_PERMANENT_CODES = frozenset({190})
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
+# Bad Gateway, Gateway Timeout: a proxy had the request and lost the upstream's answer.
+_GATEWAY_STATUS = frozenset({502, 504})
 # An epoch timestamp is any number above this (2001-09-09); smaller numbers are seconds.
 _EPOCH_THRESHOLD = 1_000_000_000
 
@@ -259,6 +271,7 @@ def map_error(
     *,
     channel: str = "",
     creates_post: bool = True,
+    repeat_safe: bool = False,
     secrets: Iterable[str] = (),
     now: float | None = None,
 ) -> PublishError:
@@ -266,12 +279,15 @@ def map_error(
 
     ``creates_post`` says whether the request was the one that makes the post: a lost
     answer to it is ambiguous; a lost answer to a media upload or a read is merely
-    transient (at worst an orphaned upload remains).
+    transient (at worst an orphaned upload remains). ``repeat_safe`` says whether the
+    network recognises a repeat of that request (``Publisher.idempotent_retries``): if
+    not, a 502/504 to it is ambiguous too.
     """
     secrets = tuple(secrets)
     prefix = f"{channel}: " if channel else ""
     if isinstance(source, httpx.Response):
-        return _map_response(source, channel=channel, prefix=prefix, secrets=secrets, now=now)
+        return _map_response(source, channel=channel, prefix=prefix, secrets=secrets, now=now,
+                             gateway_ambiguous=creates_post and not repeat_safe)
 
     detail = redact(str(source) or type(source).__name__, secrets)
     if isinstance(source, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
@@ -303,7 +319,7 @@ def map_error(
 
 def _map_response(
     response: httpx.Response, *, channel: str, prefix: str, secrets: tuple[str, ...],
-    now: float | None,
+    now: float | None, gateway_ambiguous: bool = False,
 ) -> PublishError:
     status = response.status_code
     body = _json_body(response)
@@ -321,10 +337,24 @@ def _map_response(
             return PermanentPublishError(
                 text + " (renew the access token and store it where the account's "
                 "credential points)", **kwargs)
-        if code in META_TRANSIENT_CODES or meta.get("is_transient") is True:
-            return TransientPublishError(text + " (temporary; try again later)", **kwargs)
 
     text = f"{prefix}{where} answered HTTP {status}: {said or response.reason_phrase}"
+    if gateway_ambiguous and status in _GATEWAY_STATUS:
+        # The proxy had the whole request and lost the upstream's answer (or gave up
+        # waiting for it): the post may have been made, and this network would make a
+        # second one if asked again.
+        return AmbiguousPublishError(
+            text + "; a gateway between us and the network failed after the request was "
+            "sent, so the post may exist: look at the account before posting again",
+            **kwargs)
+
+    if isinstance(meta, dict) and isinstance(meta.get("code"), int):
+        code = meta["code"]
+        if code in META_TRANSIENT_CODES or meta.get("is_transient") is True:
+            return TransientPublishError(
+                f"{prefix}{where} failed with Graph API error {code}: {said} "
+                "(temporary; try again later)", **kwargs)
+
     if status in _TRANSIENT_STATUS or status >= 500:
         wait = f" (wait {retry_after:.0f} s)" if retry_after is not None else ""
         return TransientPublishError(text + f"; temporary, try again later{wait}", **kwargs)
@@ -414,7 +444,12 @@ class Publisher(abc.ABC):
     def _error(self, source: httpx.Response | BaseException, *, creates_post: bool
                ) -> PublishError:
         return map_error(source, channel=self.channel, creates_post=creates_post,
-                         secrets=self._secrets())
+                         repeat_safe=self.idempotent_retries, secrets=self._secrets())
+
+    def restore_progress(self, idempotency_key: str, progress: Mapping[str, Any]) -> None:
+        """Take back what an earlier attempt achieved (``PublishError.progress``) so the
+        next :meth:`publish` with that key does not repeat it. Default: nothing to do."""
+        return None
 
     async def _request(
         self, method: str, url: str, *, creates_post: bool = False, **kwargs: Any

@@ -18,8 +18,13 @@ Each recipient is its own apprise service with a tag of its own and a common tag
 ``notify`` is always called with the common tag (apprise notifies *every* service when
 called without a tag). A failed send raises :class:`TransientPublishError`; recipients
 who got the message are remembered per idempotency key, so a retry through the same
-publisher only writes to the others. SMTP offers no deduplication across processes:
-``idempotent_retries = False``.
+publisher only writes to the others. The error carries them too
+(``progress={"delivered": [...]}``): the publishing step records that with the failed
+attempt and gives it back through :meth:`EmailPublisher.restore_progress` before a
+later run tries again, so even a new publisher (another run, another worker) writes only
+to those who did not get it. Nobody is mailed twice. SMTP itself offers no
+deduplication: ``idempotent_retries = False`` (an attempt cut off mid-send becomes
+"unknown").
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import asyncio
 import smtplib
 import ssl
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
@@ -127,6 +133,7 @@ class EmailPublisher(Publisher):
                 "campaign's title", channel=self.channel)
         delivered = self._delivered.setdefault(idempotency_key, set())
         pending = [r for r in self.account.recipients if r not in delivered]
+        earlier = len(self.account.recipients) - len(pending)
         if pending:
             sent, failed = await asyncio.to_thread(self._send, post, pending)
             delivered.update(sent)
@@ -135,11 +142,25 @@ class EmailPublisher(Publisher):
                     f"{self.channel}: the mail server did not accept the press release for "
                     f"{len(failed)} of {len(self.account.recipients)} recipients "
                     f"({', '.join(failed)}); a retry writes only to those",
-                    channel=self.channel)
+                    channel=self.channel, progress=self._progress(idempotency_key))
         return PublishResult(
             remote_id=idempotency_key, url=None,
-            raw={"recipients": list(self.account.recipients), "subject": post.title},
+            raw={"recipients": list(self.account.recipients), "subject": post.title,
+                 "sent_now": len(pending), "sent_before": earlier},
         )
+
+    def restore_progress(self, idempotency_key: str, progress: Mapping[str, Any]) -> None:
+        """Remember the recipients an earlier attempt reached (``progress["delivered"]``)."""
+        delivered = progress.get("delivered") or ()
+        if isinstance(delivered, str) or not isinstance(delivered, Iterable):
+            return
+        known = set(self.account.recipients)
+        self._delivered.setdefault(idempotency_key, set()).update(
+            r for r in delivered if isinstance(r, str) and r in known)
+
+    def _progress(self, idempotency_key: str) -> dict[str, Any]:
+        delivered = self._delivered.get(idempotency_key, set())
+        return {"delivered": [r for r in self.account.recipients if r in delivered]}
 
     def _send(self, post: RenderedPost, recipients: list[str]) -> tuple[list[str], list[str]]:
         notifier = apprise.Apprise()

@@ -8,8 +8,8 @@
     GET  /                               HTML page: posts per network
 
 Every request under a network prefix is recorded *before* the network handles it, so a
-fault never hides a request, and ``drop_after_receive`` shows the post that was made
-although the client never heard back.
+fault never hides a request, and ``drop_after_receive`` (or a forwarded ``502``/``504``)
+shows the post that was made although the client never heard back.
 """
 
 from __future__ import annotations
@@ -120,6 +120,14 @@ class StandinApp:
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [(b"content-length", b"100")]})
                 raise _DroppedConnection("connection dropped on purpose (fault injection)")
+        elif rule.kind in ("502", "504"):
+            if rule.forward:  # the upstream got it and acted; its answer is lost
+                async def swallow_upstream(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        entry["upstream_status"] = message["status"]
+
+                await self._app(scope, replay, swallow_upstream)
+            await _gateway_response(int(rule.kind))(scope, replay, send_recording_status)
         else:
             response = NETWORKS[network].fault_response(rule)
             await response(scope, replay, send_recording_status)
@@ -189,6 +197,15 @@ class StandinApp:
 
 def create_app(config: StandinConfig | None = None) -> StandinApp:
     return StandinApp(config)
+
+
+def _gateway_response(status: int) -> Response:
+    """What a reverse proxy (nginx) says when the upstream fails or is too slow."""
+    title = {502: "502 Bad Gateway", 504: "504 Gateway Time-out"}[status]
+    return HTMLResponse(f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+                        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>"
+                        "\r\n</body>\r\n</html>\r\n", status_code=status,
+                        headers={"server": "nginx"})
 
 
 async def _read_body(receive: Receive) -> bytes:

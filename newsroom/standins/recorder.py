@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FaultKind = Literal["429", "500", "slow", "401", "drop_after_receive", "expired_token"]
+FaultKind = Literal["429", "500", "502", "504", "slow", "401", "drop_after_receive",
+                    "expired_token"]
 _SECRET_FIELDS = frozenset({"access_token", "password", "refreshJwt", "accessJwt"})
 _BOT_TOKEN = re.compile(r"/bot[^/]+/")
 
@@ -28,7 +29,10 @@ class FaultRule(BaseModel):
     how long to wait, from ``retry_after``); ``slow`` waits ``delay`` seconds and then
     answers normally; ``drop_after_receive`` handles the request (the post is made) and
     closes the connection without an answer (``reset`` sends a TCP reset instead of a
-    clean close); ``expired_token`` answers Bluesky's ``ExpiredToken``.
+    clean close); ``expired_token`` answers Bluesky's ``ExpiredToken``. ``502``/``504``
+    play a gateway in front of the network: with ``forward`` (the default) the network
+    handles the request (the post is made) and the gateway then answers Bad Gateway /
+    Gateway Timeout with an HTML page of its own; without, nothing reaches the network.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -40,6 +44,7 @@ class FaultRule(BaseModel):
     retry_after: float = Field(default=1.0, ge=0)
     delay: float = Field(default=0.0, ge=0)
     reset: bool = False
+    forward: bool = True
 
     def matches(self, network: str, path: str) -> bool:
         return self.network in ("*", network) and self.path_contains in path

@@ -8,6 +8,9 @@ import zlib
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from newsroom import store
 from newsroom.catalog.models import ChannelAccount
 from newsroom.posts import MediaItem, RenderedPost
 from newsroom.standins import config as standin
@@ -73,3 +76,29 @@ def png(width: int = 4, height: int = 3, *, noise: bool = False) -> bytes:
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
                                                                0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows, 0 if noise else 9)) + chunk(b"IEND", b""))
+
+
+def store_post(engine: Engine, post: RenderedPost) -> int:
+    """Store ``post`` (with a campaign and occurrence for it) for publish_post; its id."""
+    with store.session_scope(engine) as session:
+        store.upsert_campaign(session, campaign_id=post.campaign_id,
+                              title=post.title or post.campaign_id, kind="once",
+                              topic="test", source_file=f"{post.campaign_id}.yaml",
+                              definition={"id": post.campaign_id})
+        occurrence = store.get_or_create_occurrence(
+            session, campaign_id=post.campaign_id, occurrence_date=post.occurrence,
+            first_publish_at=post.publish_at)
+        (row,) = store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=[post])
+        assert row.id is not None
+        return row.id
+
+
+class Alerts:
+    """A Notifier that keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def notify(self, tag, subject, body_text, body_html=None, *, attachments=()) -> bool:
+        self.sent.append({"tag": tag, "subject": subject, "text": body_text})
+        return True

@@ -13,7 +13,9 @@ import httpx
 import pytest
 from channel_testkit import ACCOUNTS, ALT, make_account, png
 from pydantic import SecretStr
+from sqlalchemy.engine import Engine
 
+from newsroom import store
 from newsroom.channels import Publisher, publisher_for
 from newsroom.posts import MediaItem
 from newsroom.standins import StandinControl, running_standins
@@ -53,6 +55,16 @@ def tls() -> ssl.SSLContext:
 async def client(tls: ssl.SSLContext) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=5, verify=tls) as http:
         yield http
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite store, for tests that publish through newsroom.publishing."""
+    url = f"sqlite:///{tmp_path / 'newsroom.db'}"
+    store.upgrade_database(url)
+    engine = store.make_engine(url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -9,13 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
-from channel_testkit import make_post
+from channel_testkit import make_post, store_post
 from pydantic import SecretStr
 
+from newsroom import store
 from newsroom.catalog.models import ChannelAccount
 from newsroom.channels import publish_with_retries, publisher_for
 from newsroom.channels.email import parse_smtp_url
 from newsroom.errors import PermanentPublishError, TransientPublishError
+from newsroom.publishing import publish_post
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -100,6 +102,49 @@ async def test_a_refused_recipient_is_retried_alone(smtp, client) -> None:
     await publisher.publish(post, idempotency_key="k")
     received = [r for rcpt, _ in inbox.messages() for r in rcpt]
     assert sorted(received) == sorted(RECIPIENTS)  # everyone exactly once
+
+
+async def test_a_retried_publication_mails_only_those_who_did_not_get_it(
+        smtp, client, engine) -> None:
+    """The publication fails for one recipient; a later run (a new publisher, as after a
+    restart) sends to that one only: the delivered recipients live in the store."""
+    inbox, port = smtp
+    inbox.refuse_once.add(RECIPIENTS[1])
+    account = press_account()
+    credential = SecretStr(f"smtp://127.0.0.1:{port}?from=presse@darmstadt.de")
+    post_id = store_post(engine, make_post("presse", text=RELEASE))
+
+    first = await publish_post(engine=engine, post_id=post_id, account=account,
+                               client=client, credential=credential, max_attempts=1)
+    assert first.status == "failed" and first.network_called
+    assert "1 of 3 recipients" in (first.error or "")
+    assert sorted(r for rcpt, _ in inbox.messages() for r in rcpt) == sorted(
+        [RECIPIENTS[0], RECIPIENTS[2]])
+
+    second = await publish_post(engine=engine, post_id=post_id, account=account,
+                                client=client, credential=credential)
+    assert second.status == "published" and second.network_called
+    received = [r for rcpt, _ in inbox.messages() for r in rcpt]
+    assert sorted(received) == sorted(RECIPIENTS)  # everyone exactly once
+    assert received[-1] == RECIPIENTS[1]
+
+    third = await publish_post(engine=engine, post_id=post_id, account=account,
+                               client=client, credential=credential)
+    assert third.status == "published" and not third.network_called
+    assert len(inbox.messages()) == 3
+    with store.session_scope(engine) as session:
+        failed = [e for e in store.audit_trail(session, campaign_id="trikottag")
+                  if e.action == "publication.failed"]
+    assert failed[-1].detail["progress"] == {"delivered": [RECIPIENTS[0], RECIPIENTS[2]]}
+
+
+async def test_restored_progress_ignores_what_is_not_a_recipient(client) -> None:
+    publisher = publisher_for(press_account(), client=client,
+                              credential=SecretStr("smtp://127.0.0.1:25?from=p@darmstadt.de"))
+    publisher.restore_progress("k", {"delivered": [RECIPIENTS[2], "fremd@example.org", 7]})
+    publisher.restore_progress("k", {"delivered": "kaputt"})
+    assert publisher._progress("k") == {"delivered": [RECIPIENTS[2]]}
+    assert publisher._progress("other") == {"delivered": []}
 
 
 async def test_check_talks_to_the_mail_server(smtp, client) -> None:

@@ -83,7 +83,8 @@ def meta(code: int, message: str = "(#4) Application request limit reached") -> 
     (429, {"error": "Too many requests"}, TransientPublishError, "Too many requests"),
     (500, {"error": "InternalServerError", "message": "Internal Server Error"},
      TransientPublishError, "InternalServerError: Internal Server Error"),
-    (502, None, TransientPublishError, ""),
+    (502, None, AmbiguousPublishError, ""),  # a create, and nothing said it deduplicates
+    (504, None, AmbiguousPublishError, ""),
     (503, None, TransientPublishError, ""),
     (400, meta(1, "An unknown error occurred"), TransientPublishError, "An unknown error occurred"),
     (500, meta(2, "Service temporarily unavailable"), TransientPublishError,
@@ -106,9 +107,29 @@ def test_responses_map_to_typed_errors(status, body, kind, said) -> None:
 
 def test_plain_text_error_bodies_are_kept() -> None:
     error = map_error(httpx.Response(502, text="<html>Bad Gateway</html>",
-                                     request=httpx.Request("GET", "https://x.test/a")))
+                                     request=httpx.Request("GET", "https://x.test/a")),
+                      creates_post=False)
     assert isinstance(error, TransientPublishError)
     assert error.network_message == "<html>Bad Gateway</html>"
+
+
+@pytest.mark.parametrize("status", [502, 504])
+@pytest.mark.parametrize(("creates_post", "repeat_safe", "kind"), [
+    (True, False, AmbiguousPublishError),  # LinkedIn, Meta, Telegram: may be a post already
+    (True, True, TransientPublishError),  # Mastodon, Bluesky, website: a repeat is harmless
+    (False, False, TransientPublishError),  # an upload or a read: no post made
+])
+def test_gateway_errors_depend_on_the_request(status, creates_post, repeat_safe, kind) -> None:
+    error = map_error(response(status, None), channel="kanal", creates_post=creates_post,
+                      repeat_safe=repeat_safe)
+    assert type(error) is kind
+    assert error.status_code == status
+
+
+def test_a_refused_token_behind_a_gateway_is_still_permanent() -> None:
+    error = map_error(response(502, meta(190, "Error validating access token")),
+                      channel="kanal")
+    assert type(error) is PermanentPublishError
 
 
 REQUEST = httpx.Request("POST", "https://example.org/x")

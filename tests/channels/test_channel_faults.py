@@ -9,12 +9,24 @@ import time
 
 import httpx
 import pytest
-from channel_testkit import ALT, POST_NETWORK, STANDIN_NETWORK, make_account, make_post
+from channel_testkit import (
+    ACCOUNTS,
+    ALT,
+    POST_NETWORK,
+    STANDIN_NETWORK,
+    Alerts,
+    make_account,
+    make_post,
+    store_post,
+)
 from pydantic import SecretStr
 
 from newsroom.channels import PublishResult, publish_with_retries, publisher_for
+from newsroom.channels.base import map_error
 from newsroom.errors import AmbiguousPublishError, PermanentPublishError, TransientPublishError
+from newsroom.notify import ALERT_TAG
 from newsroom.posts import MediaItem
+from newsroom.publishing import publish_post
 
 pytestmark = pytest.mark.anyio
 
@@ -119,6 +131,103 @@ async def test_lost_answer_is_ambiguous_where_the_network_does_not_deduplicate(
     assert "the post may exist" in str(raised.value)
     assert sleeps == [] and len(creating(standins, channel)) == 1
     assert len(standins.posts(POST_NETWORK[channel])) == 1  # it does exist
+
+
+# --- a gateway's 502/504 to the request that makes the post ------------------------------
+
+NOT_DEDUPLICATING = ["linkedin", "facebook", "instagram", "threads", "telegram"]
+
+
+@pytest.mark.parametrize("status", ["502", "504"])
+@pytest.mark.parametrize("channel", NOT_DEDUPLICATING)
+async def test_gateway_error_after_sending_is_ambiguous_where_the_network_does_not_deduplicate(
+        channel, status, standins, make_publisher) -> None:
+    standins.set_faults([fault(channel, status)])
+    sleeps = Sleeps()
+    with pytest.raises(AmbiguousPublishError) as raised:
+        await publish_with_retries(make_publisher(channel), post_for(channel), "k-gw",
+                                   sleep=sleeps)
+    assert raised.value.status_code == int(status)
+    assert "the post may exist" in str(raised.value)
+    assert sleeps == []  # not repeated: that would be a second post
+    (request,) = creating(standins, channel)
+    assert request["status"] == int(status) and request["upstream_status"] < 300
+    assert len(standins.posts(POST_NETWORK[channel])) == 1  # it does exist
+
+
+@pytest.mark.parametrize("status", ["502", "504"])
+@pytest.mark.parametrize("channel", ["mastodon", "bluesky", "website"])
+async def test_gateway_error_is_retried_where_a_repeat_is_harmless(
+        channel, status, standins, make_publisher) -> None:
+    standins.set_faults([fault(channel, status)])
+    sleeps = Sleeps()
+    result = await publish_with_retries(make_publisher(channel), post_for(channel), "k-gw",
+                                        sleep=sleeps)
+    assert creating(standins, channel)[0]["status"] == int(status)
+    if channel == "bluesky":  # it looks its record key up at once and finds the post
+        assert sleeps == [] and result.raw["existing"] is True
+    else:  # the network answers the repeated Idempotency-Key with the first post
+        assert sleeps == [1.0] and result.attempts == 2
+    assert len(standins.posts(POST_NETWORK[channel])) == 1
+
+
+@pytest.mark.parametrize("channel", ["linkedin", "telegram"])
+async def test_gateway_error_before_the_network_is_still_unknown(channel, standins,
+                                                                 make_publisher) -> None:
+    """A 502 cannot tell whether the upstream got the request: it is ambiguous even when,
+    as here, nothing was made (a person finds that out and resolves it)."""
+    standins.set_faults([fault(channel, "502", forward=False)])
+    with pytest.raises(AmbiguousPublishError):
+        await publish_with_retries(make_publisher(channel), post_for(channel), "k-gw",
+                                   sleep=Sleeps())
+    assert standins.posts(POST_NETWORK[channel]) == []
+
+
+async def test_gateway_error_to_a_preparatory_request_is_retried(standins,
+                                                                 make_publisher) -> None:
+    """Instagram's media container is not the post: a 502 to it is merely transient."""
+    standins.set_faults([{"network": "graph", "path_contains": "/media", "kind": "502"}])
+    sleeps = Sleeps()
+    result = await publish_with_retries(make_publisher("instagram"), post_for("instagram"),
+                                        "k-gw", sleep=sleeps)
+    statuses = [(r["path"].rsplit("/", 1)[-1], r.get("status"))
+                for r in standins.requests("graph") if r["method"] == "POST"]
+    assert statuses[0] == ("media", 502) and ("media_publish", 200) in statuses
+    assert sleeps == [1.0] and result.attempts == 2
+    assert len(standins.posts("instagram")) == 1
+
+
+async def test_503_to_a_create_stays_transient(standins, make_publisher) -> None:
+    """Service Unavailable is the upstream itself refusing: nothing was made."""
+    error = map_error(httpx.Response(503, request=httpx.Request("POST", "https://x/rest/posts")),
+                      channel="linkedin", creates_post=True, repeat_safe=False)
+    assert isinstance(error, TransientPublishError)
+
+
+@pytest.mark.parametrize("channel", ["linkedin", "facebook", "telegram"])
+async def test_gateway_error_makes_the_publication_unknown_and_alerts(
+        channel, standins, make_publisher, engine, client) -> None:
+    standins.set_faults([fault(channel, "504")])
+    alerts = Alerts()
+    post_id = store_post(engine, post_for(channel))
+    account = make_account(channel, standins.base_url)
+    credential = SecretStr(ACCOUNTS[channel]["secret"])
+
+    outcome = await publish_post(engine=engine, post_id=post_id, account=account,
+                                 client=client, credential=credential, notifier=alerts,
+                                 sleep=Sleeps())
+    assert outcome.status == "unknown" and outcome.network_called and outcome.alerted
+    assert "504" in (outcome.error or "")
+    (alert,) = alerts.sent
+    assert alert["tag"] == ALERT_TAG and "unklar" in alert["subject"]
+    assert f"newsroom channels resolve {outcome.publication_id}" in alert["text"]
+
+    again = await publish_post(engine=engine, post_id=post_id, account=account,
+                               client=client, credential=credential, notifier=alerts,
+                               sleep=Sleeps())
+    assert again.status == "unknown" and not again.network_called  # never a second post
+    assert len(creating(standins, channel)) == 1
+    assert len(standins.posts(POST_NETWORK[channel])) == 1
 
 
 @pytest.mark.parametrize(("channel", "path", "message"), [

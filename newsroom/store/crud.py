@@ -28,6 +28,7 @@ from newsroom.store.models import (
     CampaignRecord,
     Decision,
     DecisionVia,
+    GateResult,
     Occurrence,
     OccurrenceStatus,
     PostRecord,
@@ -238,6 +239,101 @@ def set_occurrence_status(session: Session, *, occurrence_id: int, status: str) 
     return occurrence
 
 
+def set_flow_run(session: Session, *, occurrence_id: int, flow_run_id: str | None) -> Occurrence:
+    """Remember the Prefect flow run (its id as text) that waits at the occurrence's gate."""
+    occurrence = _get(session, Occurrence, occurrence_id, lock=True)
+    if occurrence.flow_run_id != flow_run_id:
+        occurrence.flow_run_id = flow_run_id
+        session.add(occurrence)
+        session.commit()
+    return occurrence
+
+
+_GATE_STATUS = {
+    GateResult.APPROVED: OccurrenceStatus.APPROVED,
+    GateResult.REJECTED: OccurrenceStatus.REJECTED,
+    GateResult.CHANGES_REQUESTED: OccurrenceStatus.CHANGES_REQUESTED,
+    GateResult.CANCELLED: OccurrenceStatus.CANCELLED,
+}
+# The gate never moves an occurrence out of these states.
+_GATE_KEEPS = {OccurrenceStatus.PUBLISHED, OccurrenceStatus.PARTIALLY_PUBLISHED,
+               OccurrenceStatus.SKIPPED, OccurrenceStatus.HELD}
+
+
+def set_gate_bundle(
+    session: Session, *, occurrence_id: int, bundle_hash: str
+) -> tuple[Occurrence, bool]:
+    """Point the occurrence's approval gate at ``bundle_hash``; ``changed`` when it moved.
+
+    A new bundle is a new question: the outcome of the old one is cleared and the
+    occurrence awaits approval again.
+    """
+    occurrence = _get(session, Occurrence, occurrence_id, lock=True)
+    if occurrence.gate_bundle_hash == bundle_hash:
+        return occurrence, False
+    occurrence.gate_bundle_hash = bundle_hash
+    occurrence.gate_outcome = None
+    occurrence.gate_settled_at = None
+    occurrence.escalated_at = None
+    if occurrence.status not in _GATE_KEEPS:
+        occurrence.status = OccurrenceStatus.AWAITING_APPROVAL.value
+    session.add(occurrence)
+    session.commit()
+    return occurrence, True
+
+
+def settle_gate(
+    session: Session,
+    *,
+    occurrence_id: int,
+    bundle_hash: str,
+    outcome: str,
+    at: datetime | None = None,
+) -> tuple[Occurrence, bool]:
+    """Store what the gate came to; ``changed`` is False when nothing was written.
+
+    Only an open (or escalated) gate takes an outcome; a final outcome never changes.
+    ``escalated`` is recorded with ``escalated_at`` and leaves the gate open.
+    """
+    outcome = _check_choice(outcome, GateResult, "gate outcome")
+    at = at or utcnow()
+    _require_aware(at, "at")
+    occurrence = _get(session, Occurrence, occurrence_id, lock=True)
+    if occurrence.gate_bundle_hash != bundle_hash:
+        raise StoreError(
+            f"the gate of occurrence {occurrence_id} asks about bundle "
+            f"{(occurrence.gate_bundle_hash or '-')[:12]}, not {bundle_hash[:12]}"
+        )
+    if occurrence.gate_outcome not in (None, GateResult.ESCALATED.value):
+        return occurrence, False
+    if outcome == GateResult.ESCALATED:
+        if occurrence.gate_outcome == GateResult.ESCALATED.value:
+            return occurrence, False
+        occurrence.escalated_at = at
+    else:
+        occurrence.gate_settled_at = at
+        if occurrence.status not in _GATE_KEEPS:
+            occurrence.status = _GATE_STATUS[GateResult(outcome)].value
+    occurrence.gate_outcome = outcome
+    session.add(occurrence)
+    session.commit()
+    return occurrence, True
+
+
+def open_gates(session: Session) -> list[Occurrence]:
+    """Occurrences whose approval gate is open or escalated (waiting for someone)."""
+    query = (
+        select(Occurrence)
+        .where(
+            col(Occurrence.gate_bundle_hash).is_not(None),
+            (col(Occurrence.gate_outcome).is_(None))
+            | (Occurrence.gate_outcome == GateResult.ESCALATED.value),
+        )
+        .order_by(col(Occurrence.first_publish_at), col(Occurrence.id))
+    )
+    return list(session.exec(query.execution_options(populate_existing=True)))
+
+
 # --- rendered posts ----------------------------------------------------------------------
 
 
@@ -371,10 +467,32 @@ def create_approval_request(
             f"bundle {bundle_hash[:12]} is not the current content of occurrence "
             f"{occurrence.campaign_id}/{occurrence.occurrence_date.isoformat()}; render again"
         )
+    return ensure_approval_request(
+        session, occurrence_id=occurrence_id, person_id=person_id, bundle_hash=bundle_hash,
+        deadline=deadline, token_nonce=token_nonce)[0]
+
+
+def ensure_approval_request(
+    session: Session,
+    *,
+    occurrence_id: int,
+    person_id: str,
+    bundle_hash: str,
+    deadline: datetime,
+    token_nonce: str | None = None,
+) -> tuple[ApprovalRequest, bool]:
+    """Like :func:`create_approval_request`; also says whether the request is new."""
+    _require_aware(deadline, "deadline")
+    occurrence = _get(session, Occurrence, occurrence_id)
+    if occurrence.bundle_hash != bundle_hash:
+        raise StoreError(
+            f"bundle {bundle_hash[:12]} is not the current content of occurrence "
+            f"{occurrence.campaign_id}/{occurrence.occurrence_date.isoformat()}; render again"
+        )
     existing = _find_request(session, occurrence_id, person_id, bundle_hash)
     if existing is not None:
-        return existing
-    request, _ = _insert_or_get(
+        return existing, False
+    request, created = _insert_or_get(
         session,
         ApprovalRequest(
             occurrence_id=occurrence_id,
@@ -386,6 +504,30 @@ def create_approval_request(
         lambda: _find_request(session, occurrence_id, person_id, bundle_hash),
     )
     session.commit()
+    return request, created
+
+
+def mark_request_notified(
+    session: Session, *, request_id: int, at: datetime | None = None
+) -> ApprovalRequest:
+    """Note that the approval message for this request went out (first time only)."""
+    at = at or utcnow()
+    _require_aware(at, "at")
+    request = _get(session, ApprovalRequest, request_id, lock=True)
+    if request.notified_at is None:
+        request.notified_at = at
+        session.add(request)
+        session.commit()
+    return request
+
+
+def set_reminders_sent(session: Session, *, request_id: int, count: int) -> ApprovalRequest:
+    """Raise the request's reminder count to ``count`` (it never goes down)."""
+    request = _get(session, ApprovalRequest, request_id, lock=True)
+    if count > request.reminders_sent:
+        request.reminders_sent = count
+        session.add(request)
+        session.commit()
     return request
 
 
@@ -509,15 +651,17 @@ def void_stale_requests(session: Session, *, occurrence_id: int) -> list[Approva
 
 
 def expire_overdue_requests(
-    session: Session, *, now: datetime | None = None
+    session: Session, *, now: datetime | None = None, occurrence_id: int | None = None
 ) -> list[ApprovalRequest]:
-    """Mark pending requests whose deadline has passed as expired."""
+    """Mark pending requests whose deadline has passed as expired (of one occurrence)."""
     now = now or utcnow()
     _require_aware(now, "now")
     query = select(ApprovalRequest).where(
         ApprovalRequest.status == ApprovalStatus.PENDING.value,
         col(ApprovalRequest.deadline) <= now,
     )
+    if occurrence_id is not None:
+        query = query.where(ApprovalRequest.occurrence_id == occurrence_id)
     return _void(session, session.exec(query).all(), ApprovalStatus.EXPIRED.value)
 
 

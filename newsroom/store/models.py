@@ -105,6 +105,19 @@ class DecisionVia(StrEnum):
     CLI = "cli"
 
 
+class GateResult(StrEnum):
+    """What an occurrence's approval gate came to (``occurrence.gate_outcome``).
+
+    ``escalated`` is not final: the deadline passed, the office was told, an admin decides.
+    """
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+
+
 class PublicationStatus(StrEnum):
     RESERVED = "reserved"
     PUBLISHING = "publishing"
@@ -146,6 +159,7 @@ class Occurrence(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("campaign_id", "occurrence_date"),
         _one_of("status", OccurrenceStatus, "status"),
+        _one_of("gate_outcome", GateResult, "gate_outcome"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -155,6 +169,13 @@ class Occurrence(SQLModel, table=True):
     status: str = Field(default=OccurrenceStatus.PLANNED.value, index=True)
     bundle_hash: str | None = None  # newsroom.posts.bundle_hash of the current posts
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The approval gate (newsroom.approval): the bundle it asks about, the Prefect flow
+    # run waiting at it, and what it came to (set once; only an admin changes it later).
+    gate_bundle_hash: str | None = None
+    flow_run_id: str | None = None
+    gate_outcome: str | None = None
+    gate_settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PostRecord(SQLModel, table=True):
@@ -199,6 +220,8 @@ class ApprovalRequest(SQLModel, table=True):
     token_nonce: str = Field(unique=True)  # makes each approval link single-use
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ApprovalDecision(SQLModel, table=True):

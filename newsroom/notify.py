@@ -12,12 +12,15 @@ tag, and a confirmation link is meant for one person only. It never logs service
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import apprise
+from apprise.conversion import convert_between
 
 from newsroom.catalog.models import Directory
 
@@ -25,7 +28,8 @@ from newsroom.catalog.models import Directory
 # the deprecated `imghdr` silenced (see there): notifying by e-mail then stays quiet.
 from newsroom.channels.email import parse_smtp_url
 
-__all__ = ["ALERT_TAG", "AppriseNotifier", "Notifier", "directory_addresses"]
+__all__ = ["ALERT_TAG", "AppriseNotifier", "Notifier", "directory_addresses",
+           "links_survive_as_text"]
 
 logger = logging.getLogger("newsroom.notify")
 
@@ -52,6 +56,19 @@ def directory_addresses(directory: Directory) -> dict[str, str]:
     return addresses
 
 
+_HREF = re.compile(r"""href\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+
+
+def links_survive_as_text(body_html: str) -> bool:
+    """True when every link target of ``body_html`` is still there in its text version.
+
+    Apprise derives an e-mail's text part from the HTML and keeps only the link texts;
+    a signed link hidden behind "bestätigen" would be lost for text-only mail readers.
+    """
+    text = convert_between(apprise.NotifyFormat.HTML, apprise.NotifyFormat.TEXT, body_html)
+    return all(html.unescape(target) in text for target in _HREF.findall(body_html))
+
+
 class AppriseNotifier:
     """Notifications through apprise.
 
@@ -61,8 +78,11 @@ class AppriseNotifier:
         AppriseNotifier("/etc/newsroom/apprise.yaml")
         AppriseNotifier(["amt-kommunikation, newsroom-alerts=mailtos://…"])
 
-    Every service gets ``body_text``; ``body_html`` is not used (apprise would derive the
-    e-mail's text part from it and lose the link targets).
+    Without ``body_html`` every service gets ``body_text`` as plain text. With it, the
+    message goes out as HTML: e-mail services send multipart/alternative, whose text part
+    apprise derives from the HTML (so the HTML must show every link's URL as text, not
+    only in ``href``; an HTML body that hides a link is not used, the text goes out
+    instead); services without HTML get that derived text.
     """
 
     def __init__(self, config: str | Path | Iterable[str]):
@@ -120,8 +140,11 @@ class AppriseNotifier:
             attach = apprise.AppriseAttachment()
             for path in attachments:
                 attach.add(str(path))
-        # Plain text: it carries the copy-ready post and the link verbatim.
+        # Plain text carries the copy-ready post and the link verbatim; HTML only when the
+        # caller wrote one (and with it, the URLs as visible text).
         body, body_format = body_text, apprise.NotifyFormat.TEXT
+        if body_html and links_survive_as_text(body_html):
+            body, body_format = body_html, apprise.NotifyFormat.HTML
         result = self._apprise.notify(body=body, title=subject, tag=tag, match_always=False,
                                       body_format=body_format, attach=attach)
         if not result:

@@ -4,13 +4,14 @@
     uvicorn.run(app, host="127.0.0.1", port=8000)
 
 Routers: :mod:`newsroom.web.manual` (``/manual/{token}``: confirming a post made by
-hand). The approval page joins as its own router. No API docs are served: the app is
-for people following links, and its pages are German.
+hand) and :mod:`newsroom.web.approval` (``/freigabe/{token}``: the approval page).
+No API docs are served: the app is for people following links, and its pages are German.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -19,10 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from newsroom.approval import GateStatus
 from newsroom.catalog.catalog import Catalog
 from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
-from newsroom.web import manual
+from newsroom.web import approval, manual
 from newsroom.web.pages import Pages, SecurityHeadersMiddleware, WebContext
 
 logger = logging.getLogger("newsroom.web")
@@ -35,17 +37,30 @@ _STATUS_TEXT = {
 }
 
 
-def create_web_app(engine: Engine, catalog: Catalog, settings: Settings | None = None,
-                   *, signer: Signer | None = None) -> FastAPI:
-    """The Newsroom web app over the store at ``engine`` and the loaded ``catalog``."""
+def create_web_app(
+    engine: Engine,
+    catalog: Catalog,
+    settings: Settings | None = None,
+    *,
+    signer: Signer | None = None,
+    on_gate_settled: Callable[[GateStatus], Awaitable[None] | None] | None = None,
+) -> FastAPI:
+    """The Newsroom web app over the store at ``engine`` and the loaded ``catalog``.
+
+    ``on_gate_settled`` is called (and awaited if it returns an awaitable) after an
+    approval decision settled or escalated a gate, e.g. to resume the waiting flow run;
+    its errors are logged, not shown: the decision is stored either way.
+    """
     settings = settings or get_settings()
     pages = Pages()
     context = WebContext(engine=engine, catalog=catalog, settings=settings,
-                         signer=signer or Signer.from_settings(settings), pages=pages)
+                         signer=signer or Signer.from_settings(settings), pages=pages,
+                         on_gate_settled=on_gate_settled)
     app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.newsroom = context
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(manual.router)
+    app.include_router(approval.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

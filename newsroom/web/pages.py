@@ -9,6 +9,7 @@ tokens that must not travel to other sites in a Referer header — and a strict 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ class WebContext:
     settings: Settings
     signer: Signer
     pages: Pages
+    # Called with the GateStatus when an approval decision settled (or escalated) a gate.
+    on_gate_settled: Callable[[Any], Any] | None = None
 
 
 def get_context(request: Request) -> WebContext:

@@ -1,0 +1,142 @@
+"""Helpers shared by the approval tests: a test catalog with extra campaigns and people."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from newsroom import store
+from newsroom.catalog.catalog import Catalog
+from newsroom.catalog.validation import load_catalog
+from newsroom.rendering.render import render_occurrence
+from newsroom.sync import sync_catalog
+
+DEPUTY_DAY = date(2027, 4, 14)  # okafor is away; bergmann stands in
+DAY = date(2027, 3, 10)  # the test campaigns publish at 10:00 that day (09:00 UTC)
+DEADLINE = datetime(2027, 3, 8, 9, 0, tzinfo=UTC)  # deadline_before: 48h
+BEFORE = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+AFTER = datetime(2027, 3, 8, 9, 30, tzinfo=UTC)
+
+EXTRA_PEOPLE = """
+  - id: neumann
+    name: Paula Neumann
+    title: Stadträtin
+    email: neumann@example.org
+    deputy: benz
+"""
+
+CAMPAIGN = """\
+id: {id}
+title: "Testaufruf {id}"
+topic: Test
+kind: awareness_day
+requested_by: {{office: amt-kommunikation}}
+signatories_in_text: true
+approval:
+  approvers: {approvers}
+  mode: {mode}
+{quorum}  deadline_before: 48h
+  on_timeout: {on_timeout}
+  escalate_to: [benz]
+slots:
+  - at: "{at}"
+    channels: [mastodon, bluesky]
+content:
+  text: |
+    Gemeinsamer Aufruf: {{{{ title }}}}.
+    Es rufen auf: {{{{ signatories_text }}}}.
+  images:
+    - file: europawahl.jpg
+      alt: "Blaue Grafik mit dem Text Europawahl"
+"""
+
+MAGISTRAT = "[{group: magistrat}]"
+THREE = "[{person: benz}, {person: akdeniz}, {person: feldmann}]"
+CAMPAIGNS = {
+    "t-one": (THREE, "one", None, "cancel"),
+    "t-all": (THREE, "all", None, "cancel"),
+    "t-all-escalate": (THREE, "all", None, "escalate"),
+    "t-quorum": (THREE, "quorum", 2, "cancel"),
+    "t-quorum-collect": (THREE, "quorum", 2, "publish_if_quorum"),
+    "t-magistrat": (MAGISTRAT, "quorum", 5, "publish_if_quorum"),
+    "t-deputy": ("[{person: okafor}]", "one", None, "escalate"),
+}
+
+
+def build_catalog(root: Path) -> Path:
+    """The seed catalog plus an 8th Magistrat member, an absence and the test campaigns."""
+    source = Path(__file__).resolve().parents[2] / "campaigns"
+    shutil.copytree(source, root)
+    people = root / "registry" / "people.yaml"
+    text = people.read_text(encoding="utf-8")
+    text = text.replace("\noffices:", EXTRA_PEOPLE + "\noffices:")
+    text = text.replace(
+        "    portfolios: [umwelt-klima]\n    deputy: bergmann\n",
+        "    portfolios: [umwelt-klima]\n    deputy: bergmann\n"
+        "    absences:\n      - {from: 2027-04-13, to: 2027-04-15, note: Urlaub}\n")
+    people.write_text(text, encoding="utf-8")
+    for cid, (approvers, mode, quorum, on_timeout) in CAMPAIGNS.items():
+        (root / f"{cid}.yaml").write_text(CAMPAIGN.format(
+            id=cid, approvers=approvers,
+            at="2027-04-14 10:00" if cid == "t-deputy" else "2027-03-10 10:00",
+            mode=mode, on_timeout=on_timeout,
+            quorum=f"  quorum: {quorum}\n" if quorum else ""), encoding="utf-8")
+    return root
+
+
+def load(root: Path) -> Catalog:
+    report = load_catalog(root)
+    assert report.catalog is not None and report.ok, [i.format() for i in report.errors]
+    return report.catalog
+
+
+def store_posts(engine: Engine, catalog: Catalog, campaign_id: str, day: date = DAY) -> int:
+    """Render (all asked as signatories) and store the occurrence; its id."""
+    posts = render_occurrence(catalog, campaign_id, day)
+    with store.session_scope(engine) as session:
+        sync_catalog(session, catalog)
+        occurrence = store.get_or_create_occurrence(
+            session, campaign_id=campaign_id, occurrence_date=day,
+            first_publish_at=min(p.publish_at for p in posts))
+        store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=posts)
+    return occurrence.id
+
+
+def requests_by_person(engine: Engine, occurrence_id: int) -> dict[str, store.ApprovalRequest]:
+    with store.session_scope(engine) as session:
+        rows = store.approval_requests(session, occurrence_id=occurrence_id)
+    return {r.person_id: r for r in rows if r.status != "void"}
+
+
+def snapshot(engine: Engine, occurrence_id: int) -> tuple:
+    """Every row the approval page must not change (audit excluded)."""
+    with store.session_scope(engine) as session:
+        occurrence = session.get(store.Occurrence, occurrence_id)
+        requests = store.approval_requests(session, occurrence_id=occurrence_id)
+        decisions = [store.get_decision(session, request_id=r.id) for r in requests]
+        posts = store.post_history(session, occurrence_id=occurrence_id)
+        return (occurrence.model_dump(), [r.model_dump() for r in requests],
+                [d.model_dump() if d else None for d in decisions],
+                [p.model_dump() for p in posts])
+
+
+def actions(engine: Engine, campaign_id: str) -> list[str]:
+    with store.session_scope(engine) as session:
+        return [e.action for e in store.audit_trail(session, campaign_id=campaign_id)]
+
+
+class Outbox:
+    """A Notifier that keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def notify(self, tag, subject, body_text, body_html=None, *, attachments=()) -> bool:
+        self.sent.append({"tag": tag, "subject": subject, "text": body_text, "html": body_html})
+        return True
+
+    def to(self, tag: str) -> list[dict]:
+        return [m for m in self.sent if m["tag"] == tag]

@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     # Signs approval links; must be set outside development.
     secret_key: SecretStr = Field(default=SecretStr("development-only-not-secret"))
     environment: str = "development"
+    # Where people reach the web app (approval page, manual confirmations); goes into links.
+    web_base_url: str = "http://127.0.0.1:8100"
+    # Outgoing mail for approvals, reminders and alerts (apprise's e-mail service), in the
+    # format smtp://user:password@host:port?from=addr; the embedded default is the local
+    # mail catcher of `newsroom up`.
+    smtp_url: SecretStr = Field(default=SecretStr("smtp://127.0.0.1:8025?from=newsroom@darmstadt.example.org"))
+    # Optional apprise configuration file (YAML or text, one service per person/office,
+    # tagged with their id: Teams, Matrix, Signal, ntfy...). Replaces the e-mail default.
+    apprise_config: Path | None = None
+    # Prefect work pool the deployments run on; its type decides the worker.
+    work_pool: str = "newsroom"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -32,3 +32,16 @@ class StandinConfig:
     telegram_bot_tokens: set[str] = field(default_factory=lambda: {TELEGRAM_BOT_TOKEN})
     # Empty: the CMS webhook accepts requests without a token.
     cms_tokens: set[str] = field(default_factory=lambda: {CMS_TOKEN})
+
+
+# The environment variables the seed registry names, with the stand-ins' secrets: what
+# `newsroom up` and the tests set so the seed accounts can publish to the stand-ins.
+STANDIN_CREDENTIAL_ENV = {
+    "NEWSROOM_MASTODON_TOKEN": MASTODON_TOKEN,
+    "NEWSROOM_BLUESKY_CREDENTIAL": f"{BLUESKY_HANDLE}:{BLUESKY_APP_PASSWORD}",
+    "NEWSROOM_META_TOKEN": GRAPH_TOKEN,
+    "NEWSROOM_LINKEDIN_TOKEN": LINKEDIN_TOKEN,
+    "NEWSROOM_THREADS_TOKEN": GRAPH_TOKEN,
+    "NEWSROOM_TELEGRAM_BOT_TOKEN": TELEGRAM_BOT_TOKEN,
+    "NEWSROOM_CMS_TOKEN": CMS_TOKEN,
+}

@@ -334,6 +334,15 @@ def open_gates(session: Session) -> list[Occurrence]:
     return list(session.exec(query.execution_options(populate_existing=True)))
 
 
+def waiting_flow_runs(session: Session) -> list[tuple[int, str]]:
+    """(occurrence id, flow run id) of occurrences whose run may wait at the gate."""
+    done = {OccurrenceStatus.PUBLISHED.value, OccurrenceStatus.PARTIALLY_PUBLISHED.value,
+            OccurrenceStatus.SKIPPED.value}
+    query = select(Occurrence).where(col(Occurrence.flow_run_id).is_not(None),
+                                     col(Occurrence.status).not_in(done))
+    return [(o.id, o.flow_run_id) for o in session.exec(query) if o.id and o.flow_run_id]
+
+
 # --- rendered posts ----------------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ _STATUS_TEXT = {
 
 def create_web_app(
     engine: Engine,
-    catalog: Catalog,
+    catalog: Catalog | Callable[[], Catalog],
     settings: Settings | None = None,
     *,
     signer: Signer | None = None,
@@ -53,7 +53,7 @@ def create_web_app(
     """
     settings = settings or get_settings()
     pages = Pages()
-    context = WebContext(engine=engine, catalog=catalog, settings=settings,
+    context = WebContext(engine=engine, catalog_source=catalog, settings=settings,
                          signer=signer or Signer.from_settings(settings), pages=pages,
                          on_gate_settled=on_gate_settled)
     app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)

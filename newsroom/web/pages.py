@@ -69,12 +69,18 @@ class Pages:
 @dataclass
 class WebContext:
     engine: Engine
-    catalog: Catalog
+    catalog_source: Catalog | Callable[[], Catalog]  # a catalog, or what returns the current one
     settings: Settings
     signer: Signer
     pages: Pages
     # Called with the GateStatus when an approval decision settled (or escalated) a gate.
     on_gate_settled: Callable[[Any], Any] | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog now (a running server sees edited campaign files)."""
+        source = self.catalog_source
+        return source if isinstance(source, Catalog) else source()
 
 
 def get_context(request: Request) -> WebContext:

@@ -14,14 +14,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
 def test_catalog_sync_flow_records_campaigns_and_changes(prefect_server, tmp_path):
     from flows.catalog_sync import catalog_sync
 

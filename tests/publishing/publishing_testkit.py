@@ -41,15 +41,7 @@ CREDENTIALS = {
     "website": standin.CMS_TOKEN,
 }
 # The environment variables the seed registry names, with the stand-ins' secrets.
-CREDENTIAL_ENV = {
-    "NEWSROOM_MASTODON_TOKEN": CREDENTIALS["mastodon"],
-    "NEWSROOM_BLUESKY_CREDENTIAL": CREDENTIALS["bluesky"],
-    "NEWSROOM_META_TOKEN": standin.GRAPH_TOKEN,
-    "NEWSROOM_LINKEDIN_TOKEN": CREDENTIALS["linkedin"],
-    "NEWSROOM_THREADS_TOKEN": standin.GRAPH_TOKEN,
-    "NEWSROOM_TELEGRAM_BOT_TOKEN": CREDENTIALS["telegram"],
-    "NEWSROOM_CMS_TOKEN": CREDENTIALS["website"],
-}
+CREDENTIAL_ENV = dict(standin.STANDIN_CREDENTIAL_ENV)
 # The request that creates the post, per channel (a seed post with one image).
 CREATE_PATH = {"mastodon": "/api/v1/statuses", "bluesky": "createRecord",
                "linkedin": "/rest/posts", "facebook": "/photos", "telegram": "/sendPhoto"}

@@ -1,0 +1,130 @@
+"""Flow ``campaign``: one campaign on one date, from rendering to the report.
+
+    render ──► ask for approval ──► (suspended: no process) ──► publish at the exact time ──► report
+
+1. **render-posts** renders every channel's post from the catalog and stores it (the
+   Markdown artifact "approval-…" shows them in the run's Artifacts tab).
+2. **request-approval** asks the approvers — each person once per content — unless the
+   campaign is pre-approved (crisis templates).
+3. The run **suspends** with :class:`~flows.gate.ApprovalInput` until the gate is settled:
+   the approval page (or the deadline sweeper) resumes it, or an admin decides in the
+   Prefect UI. A resumed run starts again from the top: rendering finds nothing changed,
+   nobody is asked twice, and the suspend with the same key returns the input at once.
+4. Approved, it **publishes** each post at its time: when that is more than
+   ``LEAD`` away, this run schedules a run of its own deployment shortly before the time
+   and ends (nothing waits for days); the scheduled run finds the gate settled and
+   publishes. The report artifact links the live posts.
+
+Nothing approved is dropped: a decision is stored before any run is resumed, and
+``approval-deadlines`` resumes every suspended run whose gate settled meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from prefect import flow, get_run_logger, suspend_flow_run
+from prefect.deployments import run_deployment
+from prefect.runtime import deployment as current_deployment
+from prefect.states import Completed
+
+from flows.gate import ApprovalInput, token_is_newsroom
+from newsroom.approval import GateOutcome, GateStatus, gate_summary_markdown
+from newsroom.delivery import PreparedOccurrence
+from newsroom.runtime import get_runtime
+from newsroom.timeutil import format_local, parse_duration
+from tasks.campaign import gate_status, publish, record_admin_decision, render_posts, request_approval
+
+# Publish in this run when the first post is due within LEAD; else schedule a run that
+# starts PREROLL before the time (the worker prefetches it and the flow waits to the second).
+LEAD = timedelta(minutes=10)
+PREROLL = timedelta(seconds=45)
+MAX_GATE_ROUNDS = 25
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _suspend_timeout(prepared: PreparedOccurrence) -> int:
+    """Prefect's own limit on the wait: past the slot plus its grace nothing is published."""
+    grace = parse_duration(get_runtime().catalog.campaign(
+        prepared.campaign_id).campaign.late.grace)
+    seconds = (prepared.first_publish_at + grace - _now()).total_seconds()
+    return max(int(seconds) + 3600, 3600)
+
+
+async def _wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> GateStatus:
+    logger = get_run_logger()
+    runtime = get_runtime()
+    for round_ in range(MAX_GATE_ROUNDS):
+        if status.settled:
+            return status
+        description = (
+            "## Waiting for approval\n\nNewsroom resumes this run when the approvers have "
+            "decided. **Admins** may decide here instead: choose the decision, write a "
+            "comment and your name, and submit; it is recorded as an admin decision.\n\n"
+            + gate_summary_markdown(status, runtime.catalog, prepared.posts))
+        logger.info("waiting for approval of %s %s: %s", prepared.campaign_id,
+                    prepared.occurrence_date, status.reason)
+        received = await suspend_flow_run(
+            wait_for_input=ApprovalInput.with_initial_data(description=description),
+            key=f"gate-{prepared.bundle_hash[:20]}-{round_}",
+            timeout=_suspend_timeout(prepared))
+        status = await gate_status(prepared.occurrence_id)
+        if status.settled or token_is_newsroom(runtime, received.newsroom_token,
+                                               prepared.occurrence_id):
+            continue
+        if not received.admin.strip():
+            logger.warning("input without an admin name ignored: an admin decision needs "
+                           "the admin's name")
+            continue
+        status = await record_admin_decision(prepared.occurrence_id, received.decision,
+                                             received.comment, received.admin)
+    raise RuntimeError(f"the gate of {prepared.campaign_id} {prepared.occurrence_date} did "
+                       f"not settle after {MAX_GATE_ROUNDS} resumes")
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    return f"{params['campaign_id']} {params['occurrence_date']}"
+
+
+@flow(name="campaign", flow_run_name=_run_name, persist_result=False)
+async def campaign(campaign_id: str, occurrence_date: date):
+    """Render, approve, publish and report one campaign on one date."""
+    logger = get_run_logger()
+    prepared = await render_posts(campaign_id, occurrence_date)
+    status: GateStatus | None = None
+    if not prepared.pre_approved:
+        status = await request_approval(prepared)
+        status = await _wait_for_gate(prepared, status)
+        if status.outcome != GateOutcome.APPROVED:
+            logger.info("not published: gate %s (%s)", status.outcome.value, status.reason)
+            return Completed(message=f"not published: approval {status.outcome.value}",
+                             data={"outcome": status.outcome.value})
+
+    if prepared.first_publish_at - _now() > LEAD and current_deployment.id:
+        start = prepared.first_publish_at - PREROLL
+        run = await run_deployment(
+            current_deployment.id, parameters={"campaign_id": campaign_id,
+                                               "occurrence_date": occurrence_date.isoformat()},
+            scheduled_time=start, timeout=0, as_subflow=False,
+            idempotency_key=f"publish-{prepared.occurrence_id}-{prepared.bundle_hash[:16]}",
+            tags=["publish"])
+        logger.info("approved; publication run %s scheduled for %s", run.id, start.isoformat())
+        when = format_local(prepared.first_publish_at)
+        return Completed(message=f"approved; publishes at {when} in run {run.name}",
+                         data={"outcome": "approved", "publication_run": str(run.id)})
+
+    report = await publish(prepared, status)
+    message = (f"published on {len(report.published)} channel(s), "
+               f"{len(report.awaiting_manual)} awaiting manual post")
+    if not report.ok:
+        raise RuntimeError(message + f"; failed: {sorted(report.failed)}, unknown: "
+                           f"{sorted(report.unknown)} (see the report artifact)")
+    return Completed(message=message, data={"outcome": "published",
+                                            "published": report.published,
+                                            "skipped": report.skipped})

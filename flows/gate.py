@@ -1,0 +1,149 @@
+"""The approval gate in Prefect: the input a waiting campaign run accepts, and resuming it.
+
+A campaign run that needs approval *suspends* (``suspend_flow_run``): the run ends, holds
+no process, and waits in Prefect's database as "Suspended" until resumed with an
+:class:`ApprovalInput`. It is resumed by
+
+- **Newsroom**, when the approvers' decisions on the approval page settle the gate (or
+  the deadline does): :func:`resume_for_gate` sends ``newsroom_token``, a signed value
+  naming the occurrence and the content it decided about. The run then reads the
+  decisions from Newsroom's store — the input only wakes it.
+- **An admin** in the Prefect UI ("Resume" shows a form with the posts and the state of
+  the signatures): decision, comment and name. Without a valid ``newsroom_token`` the
+  input is recorded as an admin decision (the open-source Prefect server has no users,
+  so the name typed in the form is what the audit trail shows, marked ``prefect_ui``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Literal
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import aresume_flow_run
+from prefect.input import RunInput
+from pydantic import Field
+
+from newsroom import store
+from newsroom.approval import GateStatus
+from newsroom.runtime import Runtime, get_runtime
+from newsroom.signing import InvalidToken
+
+logger = logging.getLogger("newsroom.gate")
+
+GATE_RESUME = "gate-resume"
+
+
+class ApprovalInput(RunInput):
+    """Resume a campaign waiting for approval (admins: decide here, with your name)."""
+
+    decision: Literal["approve", "reject", "request_changes"] = Field(
+        default="approve", description="approve, reject or request_changes")
+    comment: str = Field(default="", max_length=2000,
+                         description="Why (recorded in the audit trail)")
+    admin: str = Field(default="", max_length=100,
+                       description="Your name: who decides (required for an admin decision)")
+    newsroom_token: str = Field(default="", max_length=4096,
+                                description="Set by Newsroom; leave empty")
+
+
+def resume_token(runtime: Runtime, status: GateStatus) -> str:
+    token, _ = runtime.signer.issue(
+        purpose=GATE_RESUME, subject={"occurrence": status.occurrence_id,
+                                      "outcome": status.outcome.value},
+        person="newsroom", content_hash=status.bundle_hash, ttl=timedelta(days=30))
+    return token
+
+
+def token_is_newsroom(runtime: Runtime, token: str, occurrence_id: int) -> bool:
+    """True when ``token`` was made by :func:`resume_token` for this occurrence."""
+    if not token:
+        return False
+    try:
+        claims = runtime.signer.verify(token, purpose=GATE_RESUME)
+    except InvalidToken:
+        return False
+    return claims.subject.get("occurrence") == occurrence_id
+
+
+async def resume_for_gate(status: GateStatus, runtime: Runtime | None = None) -> bool:
+    """Resume the run waiting at ``status``'s gate; False when none waits (yet)."""
+    runtime = runtime or get_runtime()
+
+    def flow_run_id() -> str | None:
+        with store.session_scope(runtime.engine) as session:
+            occurrence = store.get_occurrence(session, campaign_id=status.campaign_id,
+                                              occurrence_date=status.occurrence_date)
+            return occurrence.flow_run_id if occurrence else None
+
+    import asyncio
+
+    run_id = await asyncio.to_thread(flow_run_id)
+    if not run_id:
+        logger.warning("no flow run recorded for %s %s; nothing to resume",
+                       status.campaign_id, status.occurrence_date)
+        return False
+    async with get_client() as client:
+        try:
+            run = await client.read_flow_run(UUID(run_id))
+        except ObjectNotFound:
+            logger.warning("flow run %s of %s %s is gone", run_id, status.campaign_id,
+                           status.occurrence_date)
+            return False
+    if run.state is None or not run.state.is_paused():
+        return False
+    await aresume_flow_run(UUID(run_id), run_input={
+        "decision": "approve", "comment": f"gate {status.outcome.value}",
+        "admin": "", "newsroom_token": resume_token(runtime, status)})
+    logger.info("resumed %s %s (gate %s)", status.campaign_id, status.occurrence_date,
+                status.outcome.value)
+    return True
+
+
+async def resume_waiting_runs(runtime: Runtime | None = None) -> list[str]:
+    """Resume every suspended run whose gate has settled or escalated meanwhile.
+
+    The safety net under :func:`resume_for_gate`: a resume that failed (Prefect server
+    down while someone approved) or a decision that came in just before the run
+    suspended is picked up here. Returns the resumed flow run ids.
+    """
+    from newsroom import approval
+
+    runtime = runtime or get_runtime()
+
+    def candidates() -> list[tuple[int, str]]:
+        with store.session_scope(runtime.engine) as session:
+            return store.waiting_flow_runs(session)
+
+    import asyncio
+
+    resumed = []
+    for occurrence_id, run_id in await asyncio.to_thread(candidates):
+        async with get_client() as client:
+            try:
+                run = await client.read_flow_run(UUID(run_id))
+            except (ObjectNotFound, ValueError):
+                continue
+        if run.state is None or not run.state.is_paused():
+            continue
+        status = await asyncio.to_thread(approval.evaluate_gate, runtime.engine,
+                                         runtime.catalog, occurrence_id=occurrence_id)
+        if status.settled or status.outcome.value == "escalated" or (
+                status.bundle_hash != _current_bundle(runtime, occurrence_id)):
+            try:
+                await aresume_flow_run(UUID(run_id), run_input={
+                    "decision": "approve", "comment": f"gate {status.outcome.value}",
+                    "admin": "", "newsroom_token": resume_token(runtime, status)})
+                resumed.append(run_id)
+            except Exception as exc:  # noqa: BLE001 - one run must not stop the others
+                logger.warning("could not resume %s: %s", run_id, exc)
+    return resumed
+
+
+def _current_bundle(runtime: Runtime, occurrence_id: int) -> str | None:
+    with store.session_scope(runtime.engine) as session:
+        occurrence = session.get(store.Occurrence, occurrence_id)
+        return occurrence.bundle_hash if occurrence else None

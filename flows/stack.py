@@ -1,0 +1,231 @@
+"""The parts of a running Newsroom beside the Prefect server, each startable on its own.
+
+- :func:`apply_deployments` registers the flows as deployments on a work pool.
+- :class:`WorkerThread` runs the in-process Newsroom worker (see ``flows/worker.py``).
+- :class:`WebServer` serves the approval page; a settled gate resumes the waiting run.
+- :class:`MailCatcher` is a local SMTP server that keeps what it receives (the embedded
+  default for approvals: the links can be read on ``/mail`` of the stand-ins page or
+  in the log).
+
+``newsroom up`` and the end-to-end tests put them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import email
+import email.policy
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import uvicorn
+from aiosmtpd.controller import Controller
+
+from newsroom.runtime import Runtime, get_runtime
+
+logger = logging.getLogger("newsroom.stack")
+
+# (flow module, flow attribute, deployment name, schedule interval in seconds or None)
+DEPLOYMENTS: tuple[tuple[str, str, str | None, float | None], ...] = (
+    ("flows/campaign.py", "campaign", "campaign", None),
+    ("flows/approval_deadlines.py", "approval_deadlines", "approval-deadlines", 60.0),
+    ("flows/catalog_sync.py", "catalog_sync", "catalog-sync", 900.0),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def apply_deployments(work_pool: str, *, schedules: bool = True) -> dict[str, str]:
+    """Create or update every deployment on ``work_pool``; name -> deployment id."""
+    import importlib
+    from datetime import timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    from flows.worker import WORKER_TYPE
+
+    async with get_client() as client:
+        try:
+            await client.create_work_pool(WorkPoolCreate(name=work_pool, type=WORKER_TYPE))
+        except ObjectAlreadyExists:
+            pass
+    ids: dict[str, str] = {}
+    for path, attribute, name, interval in DEPLOYMENTS:
+        module = importlib.import_module(path[:-3].replace("/", "."))
+        flow = getattr(module, attribute)
+        deployment = await flow.ato_deployment(
+            name=name, interval=timedelta(seconds=interval) if (interval and schedules)
+            else None, tags=["newsroom"])
+        deployment.entrypoint = f"{path}:{attribute}"
+        ids[name] = str(await deployment.apply(work_pool_name=work_pool))
+    return ids
+
+
+class _LoopThread(threading.Thread):
+    """A thread with its own event loop running one coroutine until stopped."""
+
+    def __init__(self, name: str):
+        super().__init__(name=name, daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self._task: asyncio.Task | None = None
+        self._ready = threading.Event()
+        # Prefect's settings (API URL, test harness) live in context variables: carry them.
+        self._context = contextvars.copy_context()
+
+    async def main(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def run(self) -> None:
+        self._context.run(self._run)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._task = self.loop.create_task(self.main())
+        self._ready.set()
+        try:
+            self.loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - logged, the thread ends
+            logger.exception("%s stopped with an error", self.name)
+        finally:
+            self.loop.close()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._ready.wait(5)
+        if self._task is not None and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(self._task.cancel)
+            except RuntimeError:
+                pass
+        self.join(timeout)
+
+
+class WorkerThread(_LoopThread):
+    """The Newsroom worker polling ``work_pool``, in a thread of this process."""
+
+    def __init__(self, work_pool: str, *, poll_seconds: float = 1.0,
+                 prefetch_seconds: float = 90.0, limit: int | None = None):
+        super().__init__(name=f"newsroom-worker-{work_pool}")
+        self.work_pool, self.poll_seconds = work_pool, poll_seconds
+        self.prefetch_seconds, self.limit = prefetch_seconds, limit
+
+    async def main(self) -> None:
+        from flows.worker import serve_worker
+
+        await serve_worker(self.work_pool, poll_seconds=self.poll_seconds,
+                           prefetch_seconds=self.prefetch_seconds, limit=self.limit)
+
+
+class WebServer(_LoopThread):
+    """The approval page (and manual confirmations) on ``host:port``."""
+
+    def __init__(self, runtime: Runtime | None = None, *, host: str = "127.0.0.1",
+                 port: int = 8100, resume_runs: bool = True):
+        super().__init__(name="newsroom-web")
+        from newsroom.web.app import create_web_app
+
+        self.runtime = runtime or get_runtime()
+        on_settled = None
+        if resume_runs:
+            from flows.gate import resume_for_gate
+
+            async def on_settled(status: Any) -> None:
+                await resume_for_gate(status, self.runtime)
+
+        runtime = self.runtime
+        app = create_web_app(runtime.engine, lambda: runtime.catalog,
+                             self.runtime.settings, signer=self.runtime.signer,
+                             on_gate_settled=on_settled)
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
+                                                    log_level="warning", lifespan="off"))
+        self.url = f"http://{host}:{port}"
+
+    async def main(self) -> None:
+        await self.server.serve()
+
+    def start(self) -> None:
+        super().start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.is_alive():
+                raise RuntimeError(f"the web app did not start on {self.url}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.join(timeout)
+
+
+@dataclass
+class MailCatcher:
+    """A local SMTP server that keeps every message (the embedded stack's outbox)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8025
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        logger.info("mail to %s: %s", ", ".join(envelope.rcpt_tos), message["subject"])
+        return "250 OK"
+
+    @property
+    def smtp_url(self) -> str:
+        return f"smtp://{self.host}:{self.port}?from=newsroom@darmstadt.example.org"
+
+    def start(self) -> MailCatcher:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if address in str(m.get("to", ""))]
+
+    def wait_for(self, address: str, *, count: int = 1, timeout: float = 60.0
+                 ) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.to(address)
+            if len(found) >= count:
+                return found
+            time.sleep(0.1)
+        raise TimeoutError(f"no {count} message(s) to {address} within {timeout:.0f} s; "
+                           f"received: {[str(m.get('to')) for m in self.messages]}")
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part of a message."""
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run ``coroutine`` to completion from sync code, also where a loop is running
+    (in a fresh thread that carries this thread's context: Prefect's settings)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(context.run, asyncio.run, coroutine).result()

@@ -1,0 +1,127 @@
+"""The Newsroom worker: a Prefect worker that runs flow runs inside its own process.
+
+Why not the stock process worker: each flow run there is a new Python process of about
+90 MB that needs 2-3 s to start (see ../shared/PREFECT-NOTES.md). Newsroom's runs are
+short bursts of I/O — render, ask, publish — and many are due at the same second (a
+commemoration day on eight channels, forty campaigns in one minute). This worker polls
+its work pool like any worker (``prefect worker``'s own polling, claiming and heartbeat
+code, from :class:`prefect.workers.base.BaseWorker`), but executes each claimed run as an
+asyncio task in this process with Prefect's flow engine (``run_flow_async``): no process
+start, no import per run, and the run begins within one poll interval of its scheduled
+time (runs are prefetched, and the flows themselves wait for the exact second).
+
+Waiting for approval holds nothing here: the campaign flow *suspends* (the run ends and
+is rescheduled when resumed), so a thousand waiting campaigns are a thousand rows in
+Prefect's database, not a thousand processes or tasks.
+
+The deployments in ``prefect.yaml`` also run on a stock ``process`` pool (``prefect
+worker start --pool newsroom-process``): slower to start, same results.
+
+Start it with ``newsroom worker`` (or ``newsroom up``, which runs it embedded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+from typing import Any
+
+import anyio.abc
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import Abort, Pause
+from prefect.flow_engine import run_flow_async, run_flow_sync
+from prefect.flows import Flow, load_flow_from_entrypoint
+from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
+
+from newsroom.settings import PROJECT_ROOT
+
+logger = logging.getLogger("newsroom.worker")
+
+WORKER_TYPE = "newsroom-inprocess"
+
+
+class NewsroomWorkerResult(BaseWorkerResult):
+    """The outcome of one run executed in this process."""
+
+
+class NewsroomJobConfiguration(BaseJobConfiguration):
+    """Nothing to configure: the run executes in the worker's own process."""
+
+
+class NewsroomVariables(BaseVariables):
+    """No infrastructure variables: the run executes in the worker's own process."""
+
+
+def flow_for_entrypoint(entrypoint: str) -> Flow[..., Any]:
+    """The flow object of a deployment's entrypoint (``flows/campaign.py:campaign``).
+
+    Entrypoints inside this project are imported as modules (``flows.campaign``), so the
+    flow, its tasks and its RunInput classes exist once per process.
+    """
+    path, _, name = entrypoint.rpartition(":")
+    if path.endswith(".py") and not os.path.isabs(path):
+        module = path[:-3].replace("/", ".").replace(os.sep, ".")
+        if (PROJECT_ROOT / path).is_file():
+            return getattr(importlib.import_module(module), name)
+    return load_flow_from_entrypoint(entrypoint)
+
+
+class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
+                                NewsroomWorkerResult]):
+    type = WORKER_TYPE
+    job_configuration = NewsroomJobConfiguration
+    job_configuration_variables = NewsroomVariables
+    _description = "Runs Newsroom's flows in the worker's own process (no process per run)."
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._flows: dict[str, Flow[..., Any]] = {}
+        self._entrypoints: dict[Any, str] = {}
+
+    async def _entrypoint(self, flow_run: FlowRun) -> str:
+        if flow_run.deployment_id is None:
+            raise RuntimeError(f"flow run {flow_run.id} has no deployment; "
+                               "the Newsroom worker runs deployment runs only")
+        entrypoint = self._entrypoints.get(flow_run.deployment_id)
+        if entrypoint is None:
+            deployment = await self.client.read_deployment(flow_run.deployment_id)
+            if not deployment.entrypoint:
+                raise RuntimeError(f"deployment {deployment.name!r} has no entrypoint")
+            entrypoint = self._entrypoints[flow_run.deployment_id] = deployment.entrypoint
+        return entrypoint
+
+    async def run(self, flow_run: FlowRun, configuration: NewsroomJobConfiguration,
+                  task_status: anyio.abc.TaskStatus[int] | None = None
+                  ) -> NewsroomWorkerResult:
+        if task_status is not None:
+            task_status.started(os.getpid())
+        entrypoint = await self._entrypoint(flow_run)
+        flow = self._flows.get(entrypoint)
+        if flow is None:
+            flow = self._flows[entrypoint] = flow_for_entrypoint(entrypoint)
+        try:
+            if flow.isasync:
+                await run_flow_async(flow, flow_run=flow_run,
+                                     parameters=dict(flow_run.parameters),
+                                     return_type="state")
+            else:
+                await asyncio.to_thread(run_flow_sync, flow, flow_run=flow_run,
+                                        parameters=dict(flow_run.parameters),
+                                        return_type="state")
+        except (Pause, Abort):
+            pass  # suspended (waits for input without a process) or aborted by the server
+        return NewsroomWorkerResult(identifier=str(flow_run.id), status_code=0)
+
+
+async def serve_worker(work_pool: str, *, poll_seconds: float = 1.0,
+                       prefetch_seconds: float = 90.0, limit: int | None = None,
+                       name: str | None = None) -> None:
+    """Run the Newsroom worker on ``work_pool`` until cancelled (creates the pool)."""
+    from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
+
+    with temporary_settings({PREFECT_WORKER_QUERY_SECONDS: poll_seconds}):
+        worker = NewsroomWorker(work_pool_name=work_pool, prefetch_seconds=prefetch_seconds,
+                                limit=limit, name=name)
+        await worker.start(printer=lambda message: logger.info("%s", message))

@@ -1,0 +1,330 @@
+"""From a campaign date to posts on the channels: prepare, then deliver what was approved.
+
+The two steps the campaign flow calls around its approval gate:
+
+- :func:`prepare_occurrence` renders the occurrence's posts from the catalog and stores
+  them (idempotent: the same catalog gives the same content hashes, nothing changes).
+  Once a gate has settled on a bundle, a re-run (after the flow was resumed) does not
+  touch the stored posts unless the catalog now renders something else — then the
+  change is stored, and the gate asks again (earlier approvals do not cover new text).
+- :func:`deliver_occurrence` publishes the approved posts, each at its exact time: the
+  signatory list of a joint statement is filled with those who approved; a slot that is
+  too late by the campaign's late policy is skipped and reported; a channel that has a
+  publication for this occurrence already (under any rendering) is never published
+  again.
+
+Nothing here imports Prefect: flows wrap these functions in tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+from sqlmodel import Session, select
+
+from newsroom import store
+from newsroom.approval import GateStatus
+from newsroom.catalog.catalog import Catalog
+from newsroom.errors import NewsroomError
+from newsroom.posts import RenderedPost, bundle_hash
+from newsroom.publishing import OccurrencePublication, manual_confirm_url, publish_occurrence
+from newsroom.rendering.render import render_occurrence
+from newsroom.runtime import Runtime
+from newsroom.sync import sync_campaign
+from newsroom.store import OccurrenceStatus, PostRecord, Publication, PublicationStatus
+from newsroom.timeutil import BERLIN, format_local, parse_duration
+
+logger = logging.getLogger("newsroom.delivery")
+
+ACTOR = "newsroom:delivery"
+
+
+class DeliveryError(NewsroomError):
+    """An occurrence cannot be prepared or delivered."""
+
+
+@dataclass(frozen=True)
+class PreparedOccurrence:
+    occurrence_id: int
+    campaign_id: str
+    occurrence_date: date
+    bundle_hash: str
+    first_publish_at: datetime
+    pre_approved: bool
+    changed: bool  # the stored posts changed in this call
+    posts: tuple[RenderedPost, ...]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date, *,
+                       flow_run_id: str | None = None) -> PreparedOccurrence:
+    """Render and store the occurrence's posts; remember the flow run that carries it."""
+    catalog = runtime.catalog
+    posts = render_occurrence(catalog, campaign_id, occurrence_date)
+    if not posts:
+        raise DeliveryError(f"campaign {campaign_id!r} has no posts on "
+                            f"{occurrence_date.isoformat()}")
+    first = min(p.publish_at for p in posts)
+    rendered_bundle = bundle_hash(posts)
+    with store.session_scope(runtime.engine) as session:
+        sync_campaign(session, catalog, campaign_id, actor=ACTOR)
+        occurrence = store.get_or_create_occurrence(
+            session, campaign_id=campaign_id, occurrence_date=occurrence_date,
+            first_publish_at=first)
+        keep = (occurrence.gate_outcome is not None
+                and occurrence.gate_bundle_hash == rendered_bundle)
+        changed = False
+        if not keep and occurrence.bundle_hash != rendered_bundle:
+            if _published_channels(session, occurrence.id):
+                raise DeliveryError(
+                    f"{campaign_id} {occurrence_date.isoformat()} was published already and "
+                    "its campaign file changed since; the change is not published. Create a "
+                    "new campaign or occurrence for a correction")
+            store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=posts)
+            store.record_audit(session, campaign_id=campaign_id, occurrence_date=occurrence_date,
+                               actor=ACTOR, action="posts.rendered",
+                               content_hash=rendered_bundle,
+                               detail={"channels": sorted(p.channel for p in posts),
+                                       "previous_bundle": occurrence.bundle_hash})
+            changed = True
+        if flow_run_id and occurrence.flow_run_id != flow_run_id:
+            store.set_flow_run(session, occurrence_id=occurrence.id, flow_run_id=flow_run_id)
+        campaign = catalog.campaign(campaign_id).campaign
+        return PreparedOccurrence(
+            occurrence_id=occurrence.id, campaign_id=campaign_id,
+            occurrence_date=occurrence_date, bundle_hash=rendered_bundle,
+            first_publish_at=first, pre_approved=campaign.approval.pre_approved,
+            changed=changed, posts=tuple(posts))
+
+
+def _published_channels(session: Session, occurrence_id: int) -> dict[str, Publication]:
+    """Channel -> publication, for every publication of any rendering of the occurrence."""
+    query = (select(Publication, PostRecord)
+             .join(PostRecord, PostRecord.id == Publication.post_id)  # type: ignore[arg-type]
+             .where(PostRecord.occurrence_id == occurrence_id))
+    return {publication.channel: publication for publication, _ in session.exec(query)}
+
+
+# --- delivery ----------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    occurrence_id: int
+    campaign_id: str
+    occurrence_date: date
+    published: dict[str, str | None] = field(default_factory=dict)  # channel -> URL
+    awaiting_manual: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # channel -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # channel -> error
+    unknown: dict[str, str] = field(default_factory=dict)
+    already: dict[str, str] = field(default_factory=dict)  # channel -> status before
+    lateness_s: dict[str, float] = field(default_factory=dict)  # channel -> s after its time
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.unknown
+
+    def markdown(self, catalog: Catalog) -> str:
+        title = catalog.campaign(self.campaign_id).campaign.title
+        lines = [f"# Report: {title} ({self.occurrence_date.isoformat()})", "",
+                 "| channel | result | link |", "|---|---|---|"]
+
+        def row(channel: str, result: str, link: str = "") -> None:
+            lines.append(f"| {channel} | {result} | {link} |")
+
+        for channel, url in sorted(self.published.items()):
+            late = self.lateness_s.get(channel)
+            row(channel, "published" + (f" ({late:+.2f} s)" if late is not None else ""),
+                f"[live post]({url})" if url else "")
+        for channel in self.awaiting_manual:
+            row(channel, "awaiting manual post (owner notified)")
+        for channel, status in sorted(self.already.items()):
+            row(channel, f"already {status}")
+        for channel, reason in sorted(self.skipped.items()):
+            row(channel, f"skipped: {reason}")
+        for channel, error in sorted(self.failed.items()):
+            row(channel, f"**failed**: {error}")
+        for channel, error in sorted(self.unknown.items()):
+            row(channel, f"**unknown** (may have posted; decide with `newsroom channels "
+                         f"unknown`): {error}")
+        return "\n".join(lines) + "\n"
+
+
+def _late_reason(catalog: Catalog, campaign_id: str, publish_at: datetime,
+                 now: datetime) -> str | None:
+    """Why a post due at ``publish_at`` must not go out any more at ``now`` (or None)."""
+    if now <= publish_at:
+        return None
+    late = catalog.campaign(campaign_id).campaign.late
+    grace = parse_duration(late.grace)
+    if late.same_day_only and now.astimezone(BERLIN).date() != publish_at.astimezone(
+            BERLIN).date():
+        return (f"due {format_local(publish_at)}, now {format_local(now)}: this campaign "
+                "publishes on its day only")
+    if now - publish_at > grace:
+        return (f"due {format_local(publish_at)}, now {format_local(now)}: more than "
+                f"{late.grace} late (the campaign's grace window)")
+    return None
+
+
+async def sleep_until(moment: datetime, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    """Sleep until ``moment`` (to a few milliseconds), never waking early."""
+    while True:
+        remaining = (moment - clock()).total_seconds()
+        if remaining <= 0:
+            return
+        # Long sleeps in steps, so a changed wall clock is noticed; the last step short.
+        await asyncio.sleep(min(remaining, 30.0) if remaining > 0.05 else remaining)
+
+
+def final_posts(runtime: Runtime, prepared: PreparedOccurrence,
+                status: GateStatus | None) -> list[RenderedPost]:
+    """The posts to publish: for a joint statement, signed by those who approved."""
+    if status is None or not status.asked:
+        return list(prepared.posts)
+    names = status.signatory_names(runtime.catalog)
+    return render_occurrence(runtime.catalog, prepared.campaign_id, prepared.occurrence_date,
+                             signatories=names)
+
+
+async def deliver_occurrence(
+    runtime: Runtime,
+    prepared: PreparedOccurrence,
+    status: GateStatus | None,
+    *,
+    client: httpx.AsyncClient | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+    sleep_until_fn: Callable[[datetime], Awaitable[None]] | None = None,
+    publisher_options: dict[str, dict[str, Any]] | None = None,
+) -> DeliveryReport:
+    """Publish the approved occurrence: each post at its time, each channel at most once.
+
+    ``status`` is the settled gate (None for pre-approved campaigns). Raises
+    DeliveryError when the gate did not approve.
+    """
+    from newsroom.approval import GateOutcome  # local: keeps the import graph flat
+
+    if status is not None and status.outcome != GateOutcome.APPROVED:
+        raise DeliveryError(f"{prepared.campaign_id} {prepared.occurrence_date}: the gate "
+                            f"is {status.outcome.value}, nothing is published")
+    catalog = runtime.catalog
+    wait = sleep_until_fn or (lambda moment: sleep_until(moment, clock=clock))
+    report = DeliveryReport(prepared.occurrence_id, prepared.campaign_id,
+                            prepared.occurrence_date)
+    posts = final_posts(runtime, prepared, status)
+
+    def store_final(session: Session) -> tuple[dict[str, int], dict[str, Publication]]:
+        done = _published_channels(session, prepared.occurrence_id)
+        if bundle_hash(posts) != prepared.bundle_hash:
+            store.store_rendered_posts(session, occurrence_id=prepared.occurrence_id,
+                                       posts=posts)
+            store.record_audit(session, campaign_id=prepared.campaign_id,
+                               occurrence_date=prepared.occurrence_date, actor=ACTOR,
+                               action="posts.signed", content_hash=bundle_hash(posts),
+                               detail={"approved_bundle": prepared.bundle_hash,
+                                       "signatories": status.signatory_names(catalog)
+                                       if status else []})
+        rows = store.current_posts(session, occurrence_id=prepared.occurrence_id)
+        return {row.channel: row.id for row in rows}, done
+
+    post_ids, done = await asyncio.to_thread(_in_session, runtime, store_final)
+    for channel, publication in done.items():
+        if publication.status != PublicationStatus.RESERVED:
+            report.already[channel] = publication.status
+    by_time: dict[datetime, list[str]] = {}
+    for post in posts:
+        if post.channel in report.already:
+            continue
+        by_time.setdefault(post.publish_at, []).append(post.channel)
+
+    own_client = client is None
+    client = client or httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+    try:
+        for moment in sorted(by_time):
+            channels = by_time[moment]
+            reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
+            if reason is None:
+                await wait(moment)
+                reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
+            if reason is not None:
+                for channel in channels:
+                    report.skipped[channel] = reason
+                await asyncio.to_thread(_record_skip, runtime, prepared, channels, reason)
+                continue
+            started = clock()
+            result: OccurrencePublication = await publish_occurrence(
+                engine=runtime.engine, occurrence_id=prepared.occurrence_id,
+                accounts=catalog.accounts, client=client, notifier=runtime.notifier,
+                confirm_url_for=manual_confirm_url(runtime.base_url), signer=runtime.signer,
+                media_root=catalog.root, channels=channels,
+                publisher_options=publisher_options)
+            _collect(report, result, moment, started)
+    finally:
+        if own_client:
+            await client.aclose()
+    await asyncio.to_thread(_record_outcome, runtime, prepared, report)
+    return report
+
+
+def _in_session(runtime: Runtime, work: Callable[[Session], Any]) -> Any:
+    with store.session_scope(runtime.engine) as session:
+        return work(session)
+
+
+def _collect(report: DeliveryReport, result: OccurrencePublication, due: datetime,
+             started: datetime) -> None:
+    for channel, outcome in result.outcomes.items():
+        if outcome.status == PublicationStatus.PUBLISHED:
+            report.published[channel] = outcome.remote_url
+            report.lateness_s[channel] = (started - due).total_seconds()
+        elif outcome.status == PublicationStatus.AWAITING_MANUAL:
+            report.awaiting_manual.append(channel)
+        elif outcome.status == PublicationStatus.UNKNOWN:
+            report.unknown[channel] = outcome.error or "unknown"
+        elif outcome.status == PublicationStatus.SKIPPED:
+            report.skipped[channel] = outcome.error or "skipped"
+        else:
+            report.failed[channel] = outcome.error or outcome.status
+    for channel, error in result.errors.items():
+        report.failed[channel] = f"{type(error).__name__}: {error}"
+
+
+def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[str],
+                 reason: str) -> None:
+    with store.session_scope(runtime.engine) as session:
+        for channel in channels:
+            store.record_audit(session, campaign_id=prepared.campaign_id,
+                               occurrence_date=prepared.occurrence_date, actor=ACTOR,
+                               action="publication.skipped_late", channel=channel,
+                               detail={"reason": reason})
+
+
+def _record_outcome(runtime: Runtime, prepared: PreparedOccurrence,
+                    report: DeliveryReport) -> None:
+    if report.published or report.awaiting_manual or report.already:
+        complete = not (report.failed or report.unknown or report.skipped)
+        status = OccurrenceStatus.PUBLISHED if complete else OccurrenceStatus.PARTIALLY_PUBLISHED
+    else:
+        status = OccurrenceStatus.SKIPPED
+    with store.session_scope(runtime.engine) as session:
+        store.set_occurrence_status(session, occurrence_id=prepared.occurrence_id,
+                                    status=status.value)
+        store.record_audit(session, campaign_id=prepared.campaign_id,
+                           occurrence_date=prepared.occurrence_date, actor=ACTOR,
+                           action="occurrence.delivered",
+                           detail={"status": status.value,
+                                   "published": report.published,
+                                   "awaiting_manual": report.awaiting_manual,
+                                   "skipped": report.skipped, "failed": report.failed,
+                                   "unknown": report.unknown,
+                                   "lateness_s": report.lateness_s})

@@ -1,0 +1,81 @@
+"""Prefect tasks of the campaign flow: thin wrappers over newsroom.delivery and
+newsroom.approval (the domain core decides; these only give Prefect names, retries and
+a place in the UI)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run as current_run
+
+from newsroom import approval, delivery
+from newsroom.approval import GateStatus
+from newsroom.delivery import DeliveryReport, PreparedOccurrence
+from newsroom.runtime import get_runtime
+
+
+def _key(*parts: object) -> str:
+    """An artifact key: lowercase letters, digits and dashes only."""
+    text = "-".join(str(p) for p in parts).lower()
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-")[:120]
+
+
+@task(name="render-posts", task_run_name="render {campaign_id} {occurrence_date}")
+async def render_posts(campaign_id: str, occurrence_date: date) -> PreparedOccurrence:
+    runtime = get_runtime()
+    run_id = current_run.get_id()
+    return await asyncio.to_thread(delivery.prepare_occurrence, runtime, campaign_id,
+                                   occurrence_date, flow_run_id=str(run_id) if run_id else None)
+
+
+@task(name="request-approval", task_run_name="request approval {prepared.campaign_id}")
+async def request_approval(prepared: PreparedOccurrence) -> GateStatus:
+    """Ask the approvers (once per person and content: a re-run sends nothing)."""
+    runtime = get_runtime()
+
+    def ask() -> GateStatus:
+        approval.open_gate(runtime.engine, runtime.catalog,
+                           occurrence_id=prepared.occurrence_id)
+        approval.notify_approvers(runtime.engine, runtime.catalog,
+                                  occurrence_id=prepared.occurrence_id,
+                                  notifier=runtime.notifier, signer=runtime.signer,
+                                  base_url=runtime.base_url)
+        return approval.evaluate_gate(runtime.engine, runtime.catalog,
+                                      occurrence_id=prepared.occurrence_id)
+
+    status = await asyncio.to_thread(ask)
+    await create_markdown_artifact(
+        key=_key("approval", prepared.campaign_id, prepared.occurrence_date),
+        markdown=approval.gate_summary_markdown(status, runtime.catalog, prepared.posts),
+        description=f"Approval of {prepared.campaign_id} {prepared.occurrence_date}")
+    return status
+
+
+@task(name="gate-status", task_run_name="gate status {occurrence_id}")
+async def gate_status(occurrence_id: int) -> GateStatus:
+    runtime = get_runtime()
+    return await asyncio.to_thread(approval.evaluate_gate, runtime.engine, runtime.catalog,
+                                   occurrence_id=occurrence_id)
+
+
+@task(name="admin-decision", task_run_name="admin decision {occurrence_id}")
+async def record_admin_decision(occurrence_id: int, decision: str, comment: str,
+                                admin: str) -> GateStatus:
+    runtime = get_runtime()
+    return await asyncio.to_thread(approval.admin_decision, runtime.engine, runtime.catalog,
+                                   occurrence_id=occurrence_id, decision=decision,
+                                   comment=comment, admin=admin, via="prefect_ui")
+
+
+@task(name="publish", task_run_name="publish {prepared.campaign_id} {prepared.occurrence_date}")
+async def publish(prepared: PreparedOccurrence, status: GateStatus | None) -> DeliveryReport:
+    runtime = get_runtime()
+    report = await delivery.deliver_occurrence(runtime, prepared, status)
+    await create_markdown_artifact(
+        key=_key("report", prepared.campaign_id, prepared.occurrence_date),
+        markdown=report.markdown(runtime.catalog),
+        description=f"Publication report of {prepared.campaign_id} {prepared.occurrence_date}")
+    return report

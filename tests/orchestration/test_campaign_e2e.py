@@ -1,0 +1,176 @@
+"""End to end: a campaign on a real Prefect server (test harness) with the Newsroom
+worker, the approval e-mail on a real SMTP server (aiosmtpd), the link opened in headless
+Chromium, "Freigeben" clicked, the run resumed, the posts at the stand-in channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from uuid import UUID
+
+import httpx
+import pytest
+
+from flows.stack import (
+    MailCatcher,
+    WebServer,
+    WorkerThread,
+    apply_deployments,
+    free_port,
+    run_async,
+    text_of,
+)
+from newsroom import store
+from newsroom.runtime import get_runtime, reset_runtimes
+from newsroom.standins import StandinControl, running_standins
+from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+from newsroom.timeutil import BERLIN
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+POOL = "newsroom-e2e"
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/freigabe/[A-Za-z0-9_\-\.]+")
+APPROVER_MAIL = "buergermeisterin@example.org"  # Bürgermeisterin Akdeniz: kinder-jugend
+
+
+@pytest.fixture(scope="module")
+def stack(prefect_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    with running_standins() as standins_url, StandinControl(standins_url) as control, \
+            pytest.MonkeyPatch.context() as env:
+        catalog = root / "campaigns"
+        shutil.copytree(ROOT / "campaigns", catalog)
+        registry = catalog / "registry" / "channels.yaml"
+        registry.write_text(registry.read_text(encoding="utf-8").replace(
+            "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+        mail = MailCatcher(port=free_port()).start()
+        web_port = free_port()
+        env.setenv("NEWSROOM_CATALOG_DIR", str(catalog))
+        env.setenv("NEWSROOM_DATA_DIR", str(root / "var"))
+        env.setenv("NEWSROOM_DATABASE_URL", f"sqlite:///{root / 'newsroom.db'}")
+        env.setenv("NEWSROOM_SMTP_URL", mail.smtp_url)
+        env.setenv("NEWSROOM_WEB_BASE_URL", f"http://127.0.0.1:{web_port}")
+        env.setenv("NEWSROOM_SECRET_KEY", "e2e-secret-key-that-is-long-enough-0123456789")
+        for name, value in STANDIN_CREDENTIAL_ENV.items():
+            env.setenv(name, value)
+        reset_runtimes()
+        deployments = run_async(apply_deployments(POOL, schedules=False))
+        worker = WorkerThread(POOL, poll_seconds=0.5)
+        worker.start()
+        web = WebServer(get_runtime(), port=web_port)
+        web.start()
+        try:
+            yield SimpleNamespace(catalog=catalog, mail=mail, web=web, standins=control,
+                                  deployments=deployments)
+        finally:
+            web.stop()
+            worker.stop()
+            mail.stop()
+            reset_runtimes()
+
+
+def write_campaign(catalog: Path, campaign_id: str, slot: datetime, *,
+                   deadline_before: str = "15s", channels: str = "[mastodon, bluesky]") -> None:
+    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    (catalog / f"{campaign_id}.yaml").write_text(f"""\
+id: {campaign_id}
+title: Testkampagne {campaign_id}
+topic: Kinder und Jugend
+kind: awareness_day
+requested_by: {{portfolio: kinder-jugend}}
+approval:
+  approvers:
+    - portfolio: kinder-jugend
+  mode: one
+  deadline_before: {deadline_before}
+  on_timeout: cancel
+slots:
+  - at: "{local}"
+    channels: {channels}
+content:
+  text: "Heute ist Aktionstag in Darmstadt – schön, dass Sie dabei sind! {{{{ hashtags }}}}"
+  hashtags: [AktionstagDarmstadt]
+""", encoding="utf-8")
+
+
+async def _start_run(deployment_id: str, campaign_id: str, day: str) -> UUID:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        run = await client.create_flow_run_from_deployment(
+            UUID(deployment_id), parameters={"campaign_id": campaign_id, "occurrence_date": day})
+        return run.id
+
+
+def _state(run_id: UUID):
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return (await client.read_flow_run(run_id)).state
+
+    return run_async(read())
+
+
+def wait_for_state(run_id: UUID, names: set[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        state = _state(run_id)
+        seen = state.name if state else None
+        if seen in names:
+            return seen
+        if state is not None and (state.is_failed() or state.is_crashed()):
+            raise AssertionError(f"run {run_id} ended {seen}: {state.message}")
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} is {seen}, not one of {names}, after {timeout} s")
+
+
+def test_campaign_approved_in_chromium_is_published_once(stack, browser):
+    slot = (datetime.now(UTC) + timedelta(seconds=45)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    write_campaign(stack.catalog, "e2e-freigabe", slot)
+    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-freigabe", day))
+
+    assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
+    message = stack.mail.wait_for(APPROVER_MAIL, timeout=30)[0]
+    assert "Freigabe" in message["subject"]
+    body = text_of(message)
+    link = LINK.search(body).group(0)
+
+    # A GET (as a mail scanner would do) changes nothing: the run stays suspended.
+    assert httpx.get(link, timeout=10).status_code == 200
+    time.sleep(1.5)
+    assert _state(run_id).name == "Suspended"
+
+    page = browser.new_page()
+    try:
+        page.goto(link)
+        assert page.locator("html").get_attribute("lang") == "de"
+        assert "Heute ist Aktionstag in Darmstadt" in page.content()
+        page.get_by_role("button", name="Freigeben").click()
+        page.wait_for_selector("text=Danke!")
+    finally:
+        page.close()
+
+    assert wait_for_state(run_id, {"Completed"}, 120) == "Completed"
+    for network in ("mastodon", "bluesky"):
+        posts = stack.standins.posts(network)
+        assert len(posts) == 1, (network, posts)
+        assert "Aktionstag" in str(posts[0])
+
+    runtime = get_runtime()
+    with store.session_scope(runtime.engine) as session:
+        actions = [e.action for e in store.audit_trail(session, campaign_id="e2e-freigabe")]
+    for expected in ("approval.requested", "approval.notified", "approval.viewed",
+                     "approval.decided", "approval.settled"):
+        assert expected in actions, actions
+    # Exactly one approval e-mail although the run ran twice (before and after resuming).
+    assert len(stack.mail.to(APPROVER_MAIL)) == 1

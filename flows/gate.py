@@ -131,8 +131,8 @@ async def resume_waiting_runs(runtime: Runtime | None = None) -> list[str]:
             continue
         status = await asyncio.to_thread(approval.evaluate_gate, runtime.engine,
                                          runtime.catalog, occurrence_id=occurrence_id)
-        if status.settled or status.outcome.value == "escalated" or (
-                status.bundle_hash != _current_bundle(runtime, occurrence_id)):
+        if status.settled or status.outcome.value == "escalated" or _content_changed(
+                runtime, status):
             try:
                 await aresume_flow_run(UUID(run_id), run_input={
                     "decision": "approve", "comment": f"gate {status.outcome.value}",
@@ -143,7 +143,17 @@ async def resume_waiting_runs(runtime: Runtime | None = None) -> list[str]:
     return resumed
 
 
-def _current_bundle(runtime: Runtime, occurrence_id: int) -> str | None:
-    with store.session_scope(runtime.engine) as session:
-        occurrence = session.get(store.Occurrence, occurrence_id)
-        return occurrence.bundle_hash if occurrence else None
+def _content_changed(runtime: Runtime, status: GateStatus) -> bool:
+    """True when the catalog now renders other posts than the gate asks about (the
+    campaign file was edited): the resumed run renders again and asks again."""
+    from newsroom.errors import NewsroomError
+    from newsroom.posts import bundle_hash
+    from newsroom.rendering.render import render_occurrence
+
+    try:
+        posts = render_occurrence(runtime.catalog, status.campaign_id, status.occurrence_date)
+    except (NewsroomError, LookupError) as exc:
+        logger.warning("%s %s cannot be rendered any more: %s", status.campaign_id,
+                       status.occurrence_date, exc)
+        return False
+    return bundle_hash(posts) != status.bundle_hash

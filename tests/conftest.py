@@ -13,9 +13,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright's sync API is open, the main thread counts as running an
+# event loop (asyncio.run() refuses), so it must not outlive the browser tests' module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session (a ``playwright.sync_api.Browser``)."""
+    """One headless Chromium per test module (a ``playwright.sync_api.Browser``)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver "
                     "(.ci/run does that)")

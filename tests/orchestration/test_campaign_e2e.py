@@ -174,3 +174,82 @@ def test_campaign_approved_in_chromium_is_published_once(stack, browser):
         assert expected in actions, actions
     # Exactly one approval e-mail although the run ran twice (before and after resuming).
     assert len(stack.mail.to(APPROVER_MAIL)) == 1
+
+
+def _resume(run_id: UUID, run_input: dict) -> None:
+    from prefect.flow_runs import aresume_flow_run
+
+    run_async(aresume_flow_run(run_id, run_input=run_input))
+
+
+def test_admin_decides_in_the_prefect_ui_form(stack):
+    """The Prefect UI's resume form: without a name nothing is decided; with one, the
+    decision is recorded as the admin's (via prefect_ui) and nothing is published."""
+    slot = (datetime.now(UTC) + timedelta(minutes=30)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    write_campaign(stack.catalog, "e2e-admin", slot, deadline_before="10m",
+                   channels="[telegram]")
+    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-admin", day))
+    wait_for_state(run_id, {"Suspended"}, 60)
+    before = len(stack.standins.posts("telegram"))
+
+    _resume(run_id, {"decision": "approve", "comment": "", "admin": ""})
+    time.sleep(1.0)
+    assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
+
+    _resume(run_id, {"decision": "reject", "comment": "Termin verschoben",
+                     "admin": "Anna Admin"})
+    assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
+    assert "not published" in (_state(run_id).message or "")
+    assert len(stack.standins.posts("telegram")) == before
+
+    with store.session_scope(get_runtime().engine) as session:
+        events = store.audit_trail(session, campaign_id="e2e-admin")
+    admin = [e for e in events if e.action == "approval.admin_decided"]
+    assert len(admin) == 1
+    assert admin[0].actor == "admin:Anna Admin"
+    assert admin[0].detail["via"] == "prefect_ui"
+    assert admin[0].detail["comment"] == "Termin verschoben"
+    # The approver was asked once, although the run started three times.
+    assert len(stack.mail.to(APPROVER_MAIL)) >= 1
+    notified = [e for e in events if e.action == "approval.notified"]
+    assert len(notified) == 1
+
+
+def test_edited_campaign_voids_the_link_and_asks_again(stack):
+    """The campaign file is edited while its run waits: the sweeper resumes the run, which
+    renders the new text and asks again; the first link is refused with a clear page."""
+    from flows.gate import resume_waiting_runs
+
+    slot = (datetime.now(UTC) + timedelta(minutes=40)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    write_campaign(stack.catalog, "e2e-edit", slot, deadline_before="10m", channels="[website]")
+    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-edit", day))
+    wait_for_state(run_id, {"Suspended"}, 60)
+    first = [m for m in stack.mail.to(APPROVER_MAIL) if "e2e-edit" in str(m["subject"])]
+    assert len(first) == 1
+    old_link = LINK.search(text_of(first[0])).group(0)
+
+    path = stack.catalog / "e2e-edit.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("Aktionstag", "Familientag"),
+                    encoding="utf-8")
+    resumed = run_async(resume_waiting_runs(get_runtime()))
+    assert str(run_id) in resumed
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mails = [m for m in stack.mail.to(APPROVER_MAIL) if "e2e-edit" in str(m["subject"])]
+        if len(mails) == 2:
+            break
+        time.sleep(0.3)
+    assert len(mails) == 2
+    new_link = LINK.search(text_of(mails[1])).group(0)
+    assert new_link != old_link
+    assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
+
+    old_page = httpx.get(old_link, timeout=10)
+    assert old_page.status_code == 410
+    assert "geändert" in old_page.text
+    new_page = httpx.get(new_link, timeout=10)
+    assert new_page.status_code == 200
+    assert "Familientag" in new_page.text

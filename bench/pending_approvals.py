@@ -1,0 +1,295 @@
+"""1,000 campaigns waiting for approval: what waiting costs, and how fast a decision publishes.
+
+    .venv/bin/python bench/pending_approvals.py [--waiting 1000] [--sample 20]
+
+Starts a real Prefect server (subprocess, SQLite, like the embedded stack), and in this
+process the stand-in channels, a mail catcher, the approval page and the Newsroom
+worker. Then:
+
+1. Memory before: RSS of the Prefect server's process tree plus this process.
+2. ``--waiting`` runs of the ``campaign`` deployment for a daily campaign, one per date
+   (each renders its posts, e-mails the approver and *suspends*). Waits until all are
+   Suspended; memory after. ``added_rss_mb`` is the difference: what the waiting costs
+   in all processes together (suspended runs hold no process).
+3. ``--sample`` more campaigns whose posts are due a few seconds ahead: each is approved
+   through the approval page (GET the e-mailed link, POST "Freigeben") shortly before its
+   time; the time from the decision to the post's arrival at the stand-in, less any
+   time the post was not due yet, is ``decision_to_publish`` (p50/p95/max).
+
+Prints one JSON line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/freigabe/[A-Za-z0-9_\-\.]+")
+APPROVER = "buergermeisterin@example.org"
+POOL = "bench-pending"
+
+
+def rss_kb(pid: int) -> int:
+    """RSS of ``pid`` and all its descendants, in kB."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    stack += [int(c) for c in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
+    sock_port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(sock_port)], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{sock_port}/api"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise SystemExit("the Prefect server did not start within 90 s")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def campaign_yaml(campaign_id: str, title: str, *, slot: str | None = None,
+                  rrule: str | None = None, start: str | None = None,
+                  deadline_before: str) -> str:
+    when = (f'  - at: "{slot}"\n' if slot else
+            f'  - rrule: "{rrule}"\n    start: "{start}"\n')
+    return f"""\
+id: {campaign_id}
+title: {title}
+topic: Kinder und Jugend
+kind: awareness_day
+requested_by: {{portfolio: kinder-jugend}}
+approval:
+  approvers:
+    - portfolio: kinder-jugend
+  mode: one
+  deadline_before: {deadline_before}
+  on_timeout: cancel
+slots:
+{when}    channels: [mastodon]
+content:
+  text: "{title}: Heute informiert die Stadt über Angebote für Familien. {{{{ hashtags }}}}"
+  hashtags: [FamilienDarmstadt]
+"""
+
+
+async def create_runs(deployment_id: str, params: list[dict]) -> list[UUID]:
+    from prefect.client.orchestration import get_client
+
+    ids = []
+    async with get_client() as client:
+        for chunk in range(0, len(params), 50):
+            runs = await asyncio.gather(*(
+                client.create_flow_run_from_deployment(UUID(deployment_id), parameters=p)
+                for p in params[chunk:chunk + 50]))
+            ids += [r.id for r in runs]
+    return ids
+
+
+async def count_states(ids: list[UUID]) -> dict[str, int]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    counts: dict[str, int] = {}
+    async with get_client() as client:
+        for chunk in range(0, len(ids), 200):
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=ids[chunk:chunk + 200])), limit=200)
+            for run in runs:
+                name = run.state.name if run.state else "None"
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waiting", type=int, default=1000)
+    parser.add_argument("--sample", type=int, default=20)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="newsroom-bench-"))
+    server, api_url = start_prefect(work / "prefect")
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+    from flows.stack import MailCatcher, WebServer, WorkerThread, apply_deployments, run_async
+    from newsroom.runtime import get_runtime, reset_runtimes
+    from newsroom.standins import StandinControl, running_standins
+    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+    from newsroom.timeutil import BERLIN
+
+    try:
+        with running_standins() as standins_url, StandinControl(standins_url) as control:
+            catalog = work / "campaigns"
+            shutil.copytree(ROOT / "campaigns", catalog)
+            registry = catalog / "registry" / "channels.yaml"
+            registry.write_text(registry.read_text(encoding="utf-8").replace(
+                "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+            tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).date()
+            (catalog / "bench-daily.yaml").write_text(campaign_yaml(
+                "bench-daily", "Familieninfo", rrule="FREQ=DAILY",
+                start=f"{tomorrow.isoformat()} 10:00", deadline_before="2h"), encoding="utf-8")
+            mail = MailCatcher(port=_free_port()).start()
+            web_port = _free_port()
+            os.environ.update({
+                "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
+                "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
+                "NEWSROOM_SMTP_URL": mail.smtp_url,
+                "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{web_port}",
+                "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+                **STANDIN_CREDENTIAL_ENV})
+            reset_runtimes()
+            deployments = run_async(apply_deployments(POOL, schedules=False))
+            worker = WorkerThread(POOL, poll_seconds=0.5, prefetch_seconds=60)
+            worker.start()
+            web = WebServer(get_runtime(), port=web_port)
+            web.start()
+            time.sleep(3)
+            before_kb = rss_kb(server.pid) + rss_kb(os.getpid())
+
+            # 1. the waiting campaigns
+            days = [(tomorrow + timedelta(days=i)).isoformat() for i in range(args.waiting)]
+            started = time.monotonic()
+            ids = run_async(create_runs(deployments["campaign"], [
+                {"campaign_id": "bench-daily", "occurrence_date": d} for d in days]))
+            while True:
+                counts = run_async(count_states(ids))
+                if counts.get("Suspended", 0) >= len(ids):
+                    break
+                bad = {k: v for k, v in counts.items() if k in ("Failed", "Crashed")}
+                if bad:
+                    raise SystemExit(f"runs failed: {counts}")
+                print(f"  {counts}", file=sys.stderr, flush=True)
+                time.sleep(5)
+            to_wait_s = time.monotonic() - started
+            time.sleep(3)
+            after_kb = rss_kb(server.pid) + rss_kb(os.getpid())
+
+            # 2. decisions on campaigns that are due
+            base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30 + args.sample)
+            slots = {}
+            for j in range(args.sample):
+                slot = base + timedelta(seconds=3 * j)
+                slots[f"bench-sample-{j}"] = slot
+                (catalog / f"bench-sample-{j}.yaml").write_text(campaign_yaml(
+                    f"bench-sample-{j}", f"Probe {j}",
+                    slot=slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S"),
+                    deadline_before="0s"), encoding="utf-8")
+            run_async(create_runs(deployments["campaign"], [
+                {"campaign_id": cid, "occurrence_date": s.astimezone(BERLIN).date().isoformat()}
+                for cid, s in slots.items()]))
+            latencies, raw = [], []
+            with httpx.Client(timeout=10) as http:
+                for j, (cid, slot) in enumerate(slots.items()):
+                    title = f"Probe {j}"
+                    link = None
+                    deadline = time.monotonic() + 120
+                    while link is None and time.monotonic() < deadline:
+                        for message in mail.to(APPROVER):
+                            if title in str(message["subject"]):
+                                from flows.stack import text_of
+
+                                link = LINK.search(text_of(message)).group(0)
+                        time.sleep(0.1)
+                    if link is None:
+                        raise SystemExit(f"no approval e-mail for {cid}")
+                    wait = (slot - timedelta(seconds=1) - datetime.now(UTC)).total_seconds()
+                    if wait > 0:
+                        time.sleep(wait)
+                    page = http.get(link)
+                    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+                    decided = datetime.now(UTC)
+                    answer = http.post(link, data={"csrf": csrf, "decision": "approve",
+                                                   "comment": ""})
+                    if answer.status_code != 200:
+                        raise SystemExit(f"{cid}: approval page answered {answer.status_code}")
+                    arrived = None
+                    deadline = time.monotonic() + 60
+                    while arrived is None and time.monotonic() < deadline:
+                        for post in control.posts("mastodon"):
+                            if title in json.dumps(post, ensure_ascii=False):
+                                arrived = datetime.fromisoformat(post["received_at"]["wall"])
+                        time.sleep(0.05)
+                    if arrived is None:
+                        raise SystemExit(f"{cid}: not published within 60 s of the decision")
+                    raw.append((arrived - decided).total_seconds())
+                    latencies.append((arrived - max(decided, slot)).total_seconds())
+            web.stop()
+            worker.stop()
+            mail.stop()
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+    result = {
+        "waiting": args.waiting,
+        "added_rss_mb": round((after_kb - before_kb) / 1024, 1),
+        "seconds_to_suspend_all": round(to_wait_s, 1),
+        "decisions": len(latencies),
+        "decision_to_publish_p50_s": round(statistics.median(latencies), 2),
+        "decision_to_publish_p95_s": round(percentile(latencies, 0.95), 2),
+        "decision_to_publish_max_s": round(max(latencies), 2),
+        "decision_to_arrival_raw_p95_s": round(percentile(raw, 0.95), 2),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

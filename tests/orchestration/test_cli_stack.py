@@ -1,0 +1,138 @@
+"""``newsroom up`` as a user runs it: one command starts the Prefect server, the worker,
+the approval page, the mail catcher and the stand-ins, schedules a demo campaign and
+prints its approval link; approving it on the page publishes the posts; Ctrl-C stops all
+of it with exit code 0 and no Prefect server left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows.stack import free_port
+from newsroom.standins import StandinControl
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+LINK = re.compile(r">>> (http://127\.0\.0\.1:\d+/freigabe/\S+)")
+SERVER_PID = re.compile(r"Prefect server pid (\d+)")
+DEMO = re.compile(r"demo campaign (demo-[0-9-]+):")
+NETWORKS = ("mastodon", "bluesky", "telegram", "website")
+
+
+class Output:
+    """Collects the subprocess's output in a thread; wait for a pattern."""
+
+    def __init__(self, process: subprocess.Popen[str]):
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        for line in process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                match = pattern.search("\n".join(self.lines))
+                if match:
+                    return match
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {pattern.pattern!r} within {timeout} s; "
+                                         f"output:\n" + "\n".join(self.lines[-60:]))
+                self._changed.wait(min(left, 1.0))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie counts as gone
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
+    ports = {name: free_port() for name in ("prefect", "web", "smtp", "standins")}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("PREFECT_", "NEWSROOM_"))}
+    env.update({
+        "NEWSROOM_DATA_DIR": str(tmp_path / "var"),
+        "NEWSROOM_SECRET_KEY": "cli-stack-secret-key-that-is-long-enough-0123",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+    })
+    command = [sys.executable, "-m", "newsroom.cli", "up",
+               "--prefect-port", str(ports["prefect"]), "--web-port", str(ports["web"]),
+               "--smtp-port", str(ports["smtp"]), "--standins-port", str(ports["standins"]),
+               "--demo-in", "40s", "--poll", "0.5"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    output = Output(process)
+    server_pid = None
+    try:
+        server_pid = int(output.wait_for(SERVER_PID, 60).group(1))
+        campaign_id = output.wait_for(DEMO, 90).group(1)
+        link = output.wait_for(LINK, 60).group(1)
+        assert f"127.0.0.1:{ports['web']}" in link
+        assert (tmp_path / "var" / "mail").is_dir()
+        assert not (ROOT / "campaigns" / f"{campaign_id}.yaml").exists()
+
+        with httpx.Client(timeout=15) as client:
+            page = client.get(link)
+            assert page.status_code == 200, page.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            done = client.post(link, data={"csrf": csrf, "decision": "approve",
+                                           "comment": ""})
+            assert done.status_code == 200, done.text
+            assert "Danke" in done.text
+
+        with StandinControl(f"http://127.0.0.1:{ports['standins']}") as control:
+            deadline = time.monotonic() + 90
+            while True:
+                posted = {network: control.posts(network) for network in NETWORKS}
+                if all(posted.values()):
+                    break
+                assert time.monotonic() < deadline, (posted, output.text[-4000:])
+                assert process.poll() is None, output.text[-4000:]
+                time.sleep(0.5)
+        for network in NETWORKS:
+            assert len(posted[network]) == 1, (network, posted[network])
+            assert "Aktionstag" in str(posted[network][0])
+
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+        assert code == 0, output.text[-4000:]
+        assert "Traceback" not in output.text, output.text[-6000:]
+        assert "stopped (" in output.text
+        assert not _alive(server_pid), f"Prefect server {server_pid} still runs"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        if server_pid and _alive(server_pid):
+            os.killpg(server_pid, signal.SIGKILL)

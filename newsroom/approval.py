@@ -721,9 +721,15 @@ def _send(notifier: Any, tag: str, message: Message) -> bool:
 
 def notify_approvers(engine: Engine, catalog: Catalog, *, occurrence_id: int, notifier: Any,
                      signer: Signer, base_url: str, now: datetime | None = None) -> list[str]:
-    """E-mail every asked person not yet notified about the gate's bundle; once each."""
+    """E-mail every asked person not yet notified about the gate's bundle; once each.
+
+    The messages are built in one transaction and sent outside any: on SQLite a
+    transaction holds the write lock, and a slow mail server must not stall every other
+    run. Each sent message is then marked in its own short transaction.
+    """
     now = _now(now)
     sent: list[str] = []
+    outbox: list[tuple[int, str, str, Any]] = []
     with store.session_scope(engine) as session:
         occurrence = _occurrence(session, occurrence_id)
         if occurrence.gate_outcome is not None:
@@ -736,14 +742,18 @@ def notify_approvers(engine: Engine, catalog: Catalog, *, occurrence_id: int, no
             link = approval_link(signer, request, base_url, now=now)
             message = approval_request_message(
                 _message_data(session, catalog, occurrence, request, link, asked))
-            if not _send(notifier, request.person_id, message):
-                continue
-            store.mark_request_notified(session, request_id=request.id, at=now)
+            outbox.append((request.id, request.person_id, request.bundle_hash, message))
+    for request_id, person_id, bundle, message in outbox:
+        if not _send(notifier, person_id, message):
+            continue
+        with store.session_scope(engine) as session:
+            occurrence = _occurrence(session, occurrence_id)
+            store.mark_request_notified(session, request_id=request_id, at=now)
             _audit(session, occurrence, action="approval.notified",
-                   content_hash=request.bundle_hash, channel="email", at=now,
-                   detail={"person": request.person_id, "tag": request.person_id,
-                           "request_id": request.id, "subject": message.subject})
-            sent.append(request.person_id)
+                   content_hash=bundle, channel="email", at=now,
+                   detail={"person": person_id, "tag": person_id,
+                           "request_id": request_id, "subject": message.subject})
+        sent.append(person_id)
     return sent
 
 

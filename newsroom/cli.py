@@ -171,16 +171,93 @@ def audit(campaign: str) -> None:
         click.echo("  ".join(parts))
 
 
+def _duration_option(value: str | None, option: str) -> timedelta | None:
+    if value is None:
+        return None
+    from .timeutil import parse_duration
+
+    try:
+        duration = parse_duration(value)
+    except (NewsroomError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if duration.total_seconds() < 20:
+        raise click.BadParameter("at least 20s: the approver needs time", param_hint=option)
+    return duration
+
+
+def _url_port(url: str, default: int) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default
+
+
+def _configure_embedded(*, web_port: int | None, smtp_port: int | None) -> None:
+    """Environment for the embedded stack, before settings and Prefect are read."""
+    import os
+
+    from .standins.config import STANDIN_CREDENTIAL_ENV
+
+    if web_port is not None:
+        os.environ["NEWSROOM_WEB_BASE_URL"] = f"http://127.0.0.1:{web_port}"
+    if smtp_port is not None:
+        os.environ["NEWSROOM_SMTP_URL"] = (
+            f"smtp://127.0.0.1:{smtp_port}?from=newsroom@darmstadt.example.org")
+    for name, value in STANDIN_CREDENTIAL_ENV.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    get_settings.cache_clear()
+
+
 @cli.command()
-@click.option("--port", default=8900, show_default=True, help="Port of the stand-in channels.")
+@click.option("--port", "--standins-port", "port", default=8900, show_default=True,
+              envvar="NEWSROOM_STANDINS_PORT", help="Port of the stand-in channels.")
+@click.option("--prefect-port", default=4200, show_default=True, envvar="NEWSROOM_PREFECT_PORT",
+              help="Port of the embedded Prefect server (not used when PREFECT_API_URL is set).")
+@click.option("--web-port", type=int, default=None, envvar="NEWSROOM_WEB_PORT",
+              help="Port of the approval page (default: from NEWSROOM_WEB_BASE_URL, 8100).")
+@click.option("--smtp-port", type=int, default=None, envvar="NEWSROOM_SMTP_PORT",
+              help="Port of the mail catcher (default: from NEWSROOM_SMTP_URL, 8025).")
+@click.option("--demo-in", default="3m", show_default=True,
+              help="Schedule a demo campaign this far ahead (e.g. 40s, 3m).")
+@click.option("--no-demo", is_flag=True, help="Do not schedule the demo campaign.")
+@click.option("--poll", "poll_seconds", default=1.0, show_default=True, type=float,
+              help="Seconds between the worker's polls of its work pool.")
 @click.option("--no-serve", is_flag=True, help="Prepare and exit instead of serving.")
 @catalog_option
-def up(port: int, no_serve: bool, catalog_dir: Path | None) -> None:
-    """The main job: prepare the store, check and sync the catalog, serve the stand-ins."""
+def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None,
+       demo_in: str, no_demo: bool, poll_seconds: float, no_serve: bool,
+       catalog_dir: Path | None) -> None:
+    """The main job: the whole stack on this machine, stopped with Ctrl-C.
+
+    Prepares the store, checks and syncs the catalog, writes previews and the calendar,
+    then starts a Prefect server (SQLite, unless PREFECT_API_URL names one), the
+    deployments, the Newsroom worker, the approval page, a mail catcher and the stand-in
+    channels, and schedules a demo campaign a few minutes ahead.
+    """
+    import os
+
     from . import store
     from .calendar import calendar_entries, format_calendar, write_ics
     from .preview import build_preview, write_preview_html
     from .sync import sync_catalog
+
+    demo_after = None if no_demo or no_serve else _duration_option(demo_in, "--demo-in")
+    if not no_serve:
+        _configure_embedded(web_port=web_port, smtp_port=smtp_port)
+        from flows.embedded import prepare_demo_catalog
+
+        settings = get_settings()
+        source = catalog_dir or settings.catalog_dir
+        # The running stack reads a copy: the demo campaign goes there, and the accounts
+        # point at this run's stand-ins; the shipped catalog stays untouched.
+        _catalog_or_exit(source)
+        catalog_dir = prepare_demo_catalog(source, settings.data_dir / "demo-catalog",
+                                           standins_url=f"http://127.0.0.1:{port}")
+        os.environ["NEWSROOM_CATALOG_DIR"] = str(catalog_dir.resolve())
+        get_settings.cache_clear()
+        click.echo(f"catalog: {relative_path(source)} (the stack runs on a copy: "
+                   f"{relative_path(catalog_dir)})")
 
     settings = get_settings()
     url = settings.resolved_database_url()
@@ -192,6 +269,7 @@ def up(port: int, no_serve: bool, catalog_dir: Path | None) -> None:
     engine = store.make_engine(url)
     with store.session_scope(engine) as session:
         result = sync_catalog(session, catalog)
+    engine.dispose()
     click.echo(
         f"catalog: {len(catalog.campaigns)} campaigns "
         f"({len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed)"
@@ -214,11 +292,137 @@ def up(port: int, no_serve: bool, catalog_dir: Path | None) -> None:
     click.echo(f"calendar (next 400 days, iCalendar): {ics.resolve().as_uri()}")
     if no_serve:
         return
-    from .standins.server import run_standins
 
-    click.echo(f"stand-in channels (received posts): http://127.0.0.1:{port}/")
-    click.echo("press Ctrl-C to stop")
-    run_standins("127.0.0.1", port)
+    from flows.embedded import StackError, StackOptions, run_stack
+
+    web_host, resolved_web_port = _url_port(settings.web_base_url, 8100)
+    smtp_host, resolved_smtp_port = _url_port(settings.smtp_url.get_secret_value(), 8025)
+    local_mail = smtp_host in ("127.0.0.1", "localhost")
+    options = StackOptions(
+        work_pool=settings.work_pool, data_dir=settings.data_dir.resolve(),
+        prefect_port=prefect_port, web_port=resolved_web_port,
+        smtp_host="127.0.0.1", smtp_port=resolved_smtp_port if local_mail else None,
+        standins_port=port, demo_in=demo_after, catalog_dir=catalog_dir,
+        worker_poll=poll_seconds)
+    if web_host not in ("127.0.0.1", "localhost"):
+        click.echo(f"note: NEWSROOM_WEB_BASE_URL is {settings.web_base_url}; the approval "
+                   f"page listens on 127.0.0.1:{resolved_web_port}")
+    try:
+        code = run_stack(options, lambda text: click.echo(text))
+    except StackError as exc:
+        click.echo(f"newsroom: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--pool", default=None, help="Work pool (default: NEWSROOM_WORK_POOL or newsroom).")
+@click.option("--poll", "poll_seconds", default=1.0, show_default=True, type=float,
+              help="Seconds between polls of the work pool.")
+def worker(pool: str | None, poll_seconds: float) -> None:
+    """Run only the Newsroom worker (in-process runs) against a separate Prefect server.
+
+    For example: prefect server start; prefect deploy --all; newsroom worker.
+    """
+    import asyncio
+    import os
+    import signal
+
+    from .standins.config import STANDIN_CREDENTIAL_ENV
+
+    for name, value in STANDIN_CREDENTIAL_ENV.items():
+        os.environ.setdefault(name, value)
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        click.echo("newsroom: no Prefect server configured; start one (prefect server start) "
+                   "and set PREFECT_API_URL (e.g. prefect config set "
+                   "PREFECT_API_URL=http://127.0.0.1:4200/api), or use newsroom up", err=True)
+        sys.exit(1)
+    from flows.embedded import api_reachable
+
+    if not api_reachable(api_url):
+        click.echo(f"newsroom: no Prefect server answers at {api_url}; start it first",
+                   err=True)
+        sys.exit(1)
+    pool = pool or get_settings().work_pool
+    click.echo(f"Newsroom worker on work pool {pool!r} of {api_url} (poll every "
+               f"{poll_seconds:g} s); press Ctrl-C to stop")
+    from flows.worker import serve_worker
+
+    async def serve() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await serve_worker(pool, poll_seconds=poll_seconds)
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(serve())
+    click.echo("worker stopped")
+
+
+@cli.command()
+@click.argument("campaign")
+@click.argument("day", metavar="DATE")
+@click.option("--as", "admin", required=True, help="Your name (recorded as the admin).")
+@click.option("--reject", "decision", flag_value="reject", help="Reject instead of approving.")
+@click.option("--request-changes", "decision", flag_value="request_changes",
+              help="Ask for changes instead of approving.")
+@click.option("--approve", "decision", flag_value="approve", default=True, hidden=True)
+@click.option("--comment", default="", help="Why (recorded in the audit trail).")
+def approve(campaign: str, day: str, admin: str, decision: str, comment: str) -> None:
+    """Decide an occurrence's approval as an admin, and resume its waiting run."""
+    import asyncio
+
+    from . import approval, store
+    from .runtime import get_runtime
+
+    occurrence_date = _parse_day(day, "DATE")
+    runtime = get_runtime()
+    with store.session_scope(runtime.engine) as session:
+        occurrence = store.get_occurrence(session, campaign_id=campaign,
+                                          occurrence_date=occurrence_date)
+        occurrence_id = occurrence.id if occurrence else None
+    if occurrence_id is None:
+        click.echo(f"newsroom: no occurrence of {campaign!r} on {occurrence_date} in the store "
+                   "(is the id right? has its run rendered the posts yet?)", err=True)
+        sys.exit(1)
+    try:
+        status = approval.admin_decision(runtime.engine, runtime.catalog,
+                                         occurrence_id=occurrence_id, decision=decision,
+                                         comment=comment, admin=admin, via="cli")
+    except (NewsroomError, ValueError) as exc:
+        click.echo(f"newsroom: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{campaign} {occurrence_date}: {decision} recorded for admin {admin} "
+               f"(gate {status.outcome.value})")
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    from flows.embedded import api_reachable
+
+    if not api_url or not api_reachable(api_url):
+        click.echo(f"note: no Prefect server reachable ({api_url or 'PREFECT_API_URL unset'}); "
+                   "the decision is stored, and the approval-deadlines flow resumes the "
+                   "waiting run within a minute of the stack running again")
+        return
+    from flows.gate import resume_for_gate
+
+    try:
+        resumed = asyncio.run(resume_for_gate(status, runtime))
+    except Exception as exc:  # noqa: BLE001 - the decision is stored; say so
+        click.echo(f"note: the decision is stored but resuming the run failed ({exc}); "
+                   "the approval-deadlines flow retries within a minute")
+        return
+    if resumed:
+        click.echo("the waiting run was resumed")
+    else:
+        click.echo("no run was waiting at the gate; the next run of this occurrence reads "
+                   "the decision")
 
 
 @cli.group()

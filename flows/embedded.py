@@ -1,0 +1,485 @@
+"""The embedded stack of ``newsroom up``: everything on one machine, started by one command.
+
+    Prefect server (subprocess, SQLite under var/prefect)
+      + deployments on the "newsroom-inprocess" work pool
+      + the Newsroom worker (thread)      + the approval page (thread)
+      + the mail catcher (SMTP, thread)   + the stand-in channels (thread)
+      + a demo campaign a few minutes ahead, with its flow run
+
+Ctrl-C (SIGINT) or SIGTERM stops all of it, the Prefect server last (terminate, then kill).
+
+Nothing here imports Prefect at module level: the Prefect API URL is put into the
+environment before the first Prefect import (Prefect reads its settings then).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger("newsroom.embedded")
+
+DEFAULT_STANDINS_URL = "http://127.0.0.1:8900"
+APPROVAL_LINK = re.compile(r"https?://[^\s\"'<>]+/freigabe/[A-Za-z0-9_\-\.]+")
+DEMO_PREFIX = "demo-"
+
+
+class StopRequested(BaseException):
+    """Raised in the main thread by the SIGINT/SIGTERM handler (like KeyboardInterrupt)."""
+
+
+class StackError(Exception):
+    """A part of the stack could not start; the message says what to do."""
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _require_port(host: str, port: int, what: str, option: str) -> None:
+    if not port_is_free(host, port):
+        raise StackError(f"port {port} on {host} is in use, so the {what} cannot start; "
+                         f"stop what runs there or choose another port with {option}")
+
+
+# --- the Prefect server -------------------------------------------------------------------
+
+class PrefectServer:
+    """``prefect server start`` as a subprocess in its own process group."""
+
+    def __init__(self, home: Path, *, host: str = "127.0.0.1", port: int = 4200):
+        self.home, self.host, self.port = home, host, port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = home / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+    def _command(self) -> list[str]:
+        script = Path(sys.executable).with_name("prefect")
+        base = [str(script)] if script.exists() else [sys.executable, "-m", "prefect"]
+        return base + ["server", "start", "--host", self.host, "--port", str(self.port)]
+
+    def start(self) -> PrefectServer:
+        _require_port(self.host, self.port, "Prefect server", "--prefect-port")
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("PREFECT_")}
+        env.update({
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_API_DATABASE_CONNECTION_URL":
+                f"sqlite+aiosqlite:///{self.home / 'prefect.db'}",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_API_HOST": self.host,
+            "PREFECT_SERVER_API_PORT": str(self.port),
+            "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_API_URL": self.api_url,
+        })
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self._command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_healthy(self, timeout: float = 120.0) -> float:
+        """Block until ``/api/health`` answers; the seconds it took."""
+        started = time.monotonic()
+        deadline = started + timeout
+        with httpx.Client(timeout=2) as client:
+            while True:
+                if self.process is not None and self.process.poll() is not None:
+                    raise StackError(
+                        f"the Prefect server ended with exit code {self.process.returncode} "
+                        f"while starting; its log ({self.log_path}) ends with:\n"
+                        f"{self._log_tail()}")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise StackError(f"the Prefect server did not answer on {self.api_url} "
+                                     f"within {timeout:.0f} s; see {self.log_path}")
+                time.sleep(0.25)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """Terminate the server's process group, kill it after ``timeout``; the exit code."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return process.returncode if process else None
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                return process.wait(wait)
+            except subprocess.TimeoutExpired:
+                logger.warning("the Prefect server did not stop within %.0f s; killing it",
+                               wait)
+        return process.poll()
+
+
+def api_reachable(api_url: str, timeout: float = 3.0) -> bool:
+    try:
+        return httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# --- the stand-in channels on a fixed port --------------------------------------------------
+
+class StandinsThread:
+    """The stand-in channels (uvicorn) in a thread on ``host:port``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8900):
+        from newsroom.standins.app import create_app
+        from newsroom.standins.server import _server
+
+        self.host, self.port = host, port
+        self.server = _server(create_app(), host=host, port=port, quiet=True)
+        self.thread = threading.Thread(target=self.server.run, name=f"standins:{port}",
+                                       daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> StandinsThread:
+        _require_port(self.host, self.port, "stand-in channels", "--standins-port")
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise StackError(f"the stand-in channels did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+# --- the demo catalog and campaign ----------------------------------------------------------
+
+def prepare_demo_catalog(source: Path, target: Path, *, standins_url: str) -> Path:
+    """A fresh copy of ``source`` at ``target`` whose accounts point at ``standins_url``.
+
+    The shipped catalog stays untouched; the running stack reads the copy (and the demo
+    campaign written into it).
+    """
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    standins_url = standins_url.rstrip("/")
+    if standins_url != DEFAULT_STANDINS_URL:
+        for registry in (target / "registry").glob("*.yaml"):
+            text = registry.read_text(encoding="utf-8")
+            if DEFAULT_STANDINS_URL in text:
+                registry.write_text(text.replace(DEFAULT_STANDINS_URL, standins_url),
+                                    encoding="utf-8")
+    return target
+
+
+@dataclass(frozen=True)
+class Demo:
+    campaign_id: str
+    slot: datetime  # aware
+    occurrence_date: str  # ISO date in Berlin
+    deadline_before: str
+    path: Path
+
+
+def write_demo_campaign(catalog: Path, slot: datetime) -> Demo:
+    """Write a one-off campaign at ``slot`` (approver: portfolio kinder-jugend)."""
+    from newsroom.timeutil import BERLIN
+
+    local = slot.astimezone(BERLIN)
+    lead = (slot - datetime.now(UTC)).total_seconds()
+    # The approver needs time between the e-mail and the deadline.
+    deadline_before = "1m" if lead >= 150 else "15s" if lead >= 35 else "5s"
+    campaign_id = f"{DEMO_PREFIX}{local:%Y%m%d-%H%M%S}"
+    path = catalog / f"{campaign_id}.yaml"
+    path.write_text(f"""\
+# Written by `newsroom up` (demo); not part of the shipped catalog.
+id: {campaign_id}
+title: Demo – Aktionstag Kinder und Jugend
+topic: Kinder und Jugend
+kind: awareness_day
+requested_by: {{portfolio: kinder-jugend}}
+approval:
+  approvers:
+    - portfolio: kinder-jugend
+  mode: one
+  deadline_before: {deadline_before}
+  on_timeout: cancel
+slots:
+  - at: "{local:%Y-%m-%d %H:%M:%S}"
+    channels: [mastodon, bluesky, telegram, website]
+content:
+  text: "Heute ist Aktionstag Kinder und Jugend in Darmstadt – schön, dass Sie dabei sind! {{{{ hashtags }}}}"
+  hashtags: [AktionstagDarmstadt]
+""", encoding="utf-8")
+    return Demo(campaign_id, slot, local.date().isoformat(), deadline_before, path)
+
+
+async def create_campaign_run(deployment_id: str, campaign_id: str, occurrence_date: str
+                              ) -> tuple[str, str]:
+    """A flow run of the campaign deployment starting now; (run id, run name)."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        run = await client.create_flow_run_from_deployment(
+            UUID(deployment_id), parameters={"campaign_id": campaign_id,
+                                             "occurrence_date": occurrence_date},
+            idempotency_key=f"newsroom-up-{campaign_id}-{occurrence_date}")
+        return str(run.id), run.name
+
+
+# --- the caught mail ------------------------------------------------------------------------
+
+class MailWatcher(threading.Thread):
+    """Prints each message the mail catcher receives (approval links prominently) and
+    writes it as ``.eml`` and ``.html`` into ``folder``."""
+
+    def __init__(self, catcher: Any, folder: Path, echo: Callable[[str], None],
+                 interval: float = 0.2):
+        super().__init__(name="newsroom-mail-watcher", daemon=True)
+        self.catcher, self.folder, self.echo, self.interval = catcher, folder, echo, interval
+        self._halt = threading.Event()
+        self.seen = 0
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+    def run(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        while not self._halt.wait(self.interval):
+            with self.catcher._lock:
+                new = list(self.catcher.messages[self.seen:])
+            for message in new:
+                self.seen += 1
+                try:
+                    self._show(self.seen, message)
+                except Exception:  # noqa: BLE001 - one odd message must not end the watcher
+                    logger.exception("could not show caught mail %d", self.seen)
+
+    def _show(self, number: int, message: Any) -> None:
+        stem = self.folder / f"{datetime.now():%Y%m%d-%H%M%S}-{number:03d}"
+        eml = stem.with_suffix(".eml")
+        eml.write_bytes(message.as_bytes())
+        html_part = message.get_body(preferencelist=("html",))
+        text_part = message.get_body(preferencelist=("plain",))
+        text = text_part.get_content() if text_part is not None else ""
+        html_file = None
+        if html_part is not None:
+            html_file = stem.with_suffix(".html")
+            html_file.write_text(html_part.get_content(), encoding="utf-8")
+        links = list(dict.fromkeys(APPROVAL_LINK.findall(text or (
+            html_part.get_content() if html_part is not None else ""))))
+        lines = [f"mail to {message.get('to')}: {message.get('subject')}",
+                 f"  saved: {(html_file or eml).resolve().as_uri()}"]
+        if links:
+            bar = "=" * 78
+            lines = [bar, *lines, "", "  APPROVAL LINK (open it in a browser to decide):"]
+            lines += [f"  >>> {link}" for link in links]
+            lines.append(bar)
+        self.echo("\n".join(lines))
+
+
+# --- putting it together ---------------------------------------------------------------------
+
+@dataclass
+class StackOptions:
+    work_pool: str
+    data_dir: Path
+    prefect_port: int = 4200
+    web_port: int = 8100
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int | None = 8025  # None: mail goes elsewhere, no catcher
+    standins_port: int = 8900
+    demo: Demo | None = None
+    demo_in: timedelta | None = None
+    catalog_dir: Path | None = None
+    worker_poll: float = 1.0
+
+
+def _install_signal_handlers(state: dict[str, bool], echo: Callable[[str], None]) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        if state["stopping"]:
+            echo("still stopping, please wait …")
+            return
+        state["stopping"] = True
+        raise StopRequested(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_stack(options: StackOptions, echo: Callable[[str], None]) -> int:
+    """Start everything, print the addresses, wait for Ctrl-C/SIGTERM, stop everything.
+
+    Returns the exit code (0 after a requested stop).
+    """
+    state = {"stopping": False}
+    _install_signal_handlers(state, echo)
+    stack = ExitStack()
+    try:
+        try:
+            _start(options, stack, echo)
+            echo("press Ctrl-C to stop")
+            while True:
+                time.sleep(3600)
+        except StopRequested as stop:
+            state["stopping"] = True
+            echo(f"\n{stop.args[0] if stop.args else 'stop'} received: stopping …")
+            return 0
+    finally:
+        state["stopping"] = True
+        # A second signal during shutdown only prints a note (the handler stays installed).
+        started = time.monotonic()
+        stack.close()
+        echo(f"stopped ({time.monotonic() - started:.1f} s)")
+
+
+def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None]) -> None:
+    host = "127.0.0.1"
+    # 1. Prefect: a configured server, or our own subprocess.
+    for port, what, option in ((options.web_port, "approval page", "--web-port"),
+                               (options.standins_port, "stand-in channels",
+                                "--standins-port")):
+        _require_port(host, port, what, option)
+    if options.smtp_port is not None:
+        _require_port(options.smtp_host, options.smtp_port, "mail catcher", "--smtp-port")
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        if not api_reachable(configured):
+            raise StackError(f"PREFECT_API_URL is {configured} but no Prefect server answers "
+                             "there; start it, or unset PREFECT_API_URL to let `newsroom up` "
+                             "start one")
+        api_url, ui_url = configured.rstrip("/"), configured.rstrip("/").removesuffix("/api")
+        echo(f"Prefect server (configured, PREFECT_API_URL): {api_url}")
+    else:
+        if "prefect" in sys.modules:  # pragma: no cover - guarded by the CLI
+            raise StackError("internal: Prefect was imported before its API URL was set")
+        server = PrefectServer(options.data_dir / "prefect", host=host,
+                               port=options.prefect_port)
+        echo(f"starting the Prefect server on {server.url} (SQLite in {server.home}; "
+             "takes about 15 s) …")
+        server.start()
+        stack.callback(_stop_server, server, echo)
+        echo(f"Prefect server pid {server.process.pid}")
+        took = server.wait_healthy()
+        echo(f"Prefect server ready after {took:.1f} s")
+        api_url, ui_url = server.api_url, server.url
+        os.environ["PREFECT_API_URL"] = api_url
+        os.environ["PREFECT_HOME"] = str(server.home)
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+    # 2. Deployments and the work pool.
+    from flows.stack import (
+        MailCatcher,
+        WebServer,
+        WorkerThread,
+        apply_deployments,
+        run_async,
+    )
+    from newsroom.runtime import get_runtime, reset_runtimes
+
+    reset_runtimes()  # settings may have changed (catalog, URLs) since the CLI read them
+    deployments = run_async(apply_deployments(options.work_pool))
+    echo(f"deployments on work pool {options.work_pool!r}: {', '.join(sorted(deployments))}")
+
+    # 3. The parts in threads.
+    if options.smtp_port is not None:
+        mail = MailCatcher(host=options.smtp_host, port=options.smtp_port).start()
+        stack.callback(mail.stop)
+        watcher = MailWatcher(mail, options.data_dir / "mail", echo)
+        watcher.start()
+        stack.callback(watcher.stop)
+    else:
+        mail = None
+    standins = StandinsThread(host, options.standins_port).start()
+    stack.callback(standins.stop)
+    web = WebServer(get_runtime(), host=host, port=options.web_port)
+    web.start()
+    stack.callback(web.stop)
+    worker = WorkerThread(options.work_pool, poll_seconds=options.worker_poll)
+    worker.start()
+    stack.callback(worker.stop)
+
+    echo("")
+    echo(f"Prefect UI:             {ui_url}")
+    echo(f"Prefect API:            {api_url}")
+    echo(f"approval page base:     {web.url}/freigabe/<token>  (links come by e-mail)")
+    echo(f"stand-in channels:      {standins.url}/  (received posts)")
+    if mail is not None:
+        echo(f"mail catcher (SMTP):    {options.smtp_host}:{options.smtp_port}  "
+             f"(caught mail: {(options.data_dir / 'mail').resolve().as_uri()})")
+
+    # 4. The demo campaign, a few minutes ahead.
+    if options.demo_in is not None and options.catalog_dir is not None:
+        from newsroom import store
+        from newsroom.sync import sync_catalog
+        from newsroom.timeutil import format_local
+
+        slot = (datetime.now(UTC) + options.demo_in).replace(microsecond=0)
+        demo = write_demo_campaign(options.catalog_dir, slot)
+        runtime = get_runtime()
+        with store.session_scope(runtime.engine) as session:
+            sync_catalog(session, runtime.catalog)
+        run_id, run_name = run_async(create_campaign_run(
+            deployments["campaign"], demo.campaign_id, demo.occurrence_date))
+        echo("")
+        echo(f"demo campaign {demo.campaign_id}: publishes at {format_local(slot)} on "
+             f"mastodon, bluesky, telegram, website once approved (deadline "
+             f"{demo.deadline_before} before); file {demo.path}")
+        echo(f"demo flow run {run_name}: {ui_url}/runs/flow-run/{run_id}")
+        echo("the approval e-mail goes to the Kinder- und Jugenddezernat; its link is "
+             "printed here when it arrives"
+             + ("" if mail is not None else " (no mail catcher: see your mailbox)"))
+        echo("or decide from the command line: newsroom approve "
+             f"{demo.campaign_id} {demo.occurrence_date} --as NAME")
+    echo("")
+
+
+def _stop_server(server: PrefectServer, echo: Callable[[str], None]) -> None:
+    code = server.stop()
+    echo(f"Prefect server stopped (exit code {code})")

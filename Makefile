@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest
+
+# The flow tests once more against a Prefect server on PostgreSQL (and Newsroom's store on
+# PostgreSQL), the set-up for more than one machine. CI runs it after `make test`.
+test-postgres: $(STAMP)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false NEWSROOM_TEST_PREFECT=postgres $(BIN)/python -m pytest tests/orchestration
 
 lint: $(STAMP)
 	$(BIN)/ruff check newsroom flows tasks tests bench

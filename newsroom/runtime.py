@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -39,6 +40,8 @@ class Runtime:
     _catalog: Catalog | None = None
     _signature: tuple = ()
     _notifier: AppriseNotifier | None = None
+    # A notifier to use instead of the configured one (tests, embedding applications).
+    notifier_override: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -57,6 +60,8 @@ class Runtime:
 
     @property
     def notifier(self) -> AppriseNotifier:
+        if self.notifier_override is not None:
+            return self.notifier_override
         catalog = self.catalog
         with self._lock:
             if self._notifier is None:

@@ -6,6 +6,7 @@ Chromium, "Freigeben" clicked, the run resumed, the posts at the stand-in channe
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import time
@@ -37,11 +38,12 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 POOL = "newsroom-e2e"
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/freigabe/[A-Za-z0-9_\-\.]+")
+ON_POSTGRES = os.environ.get("NEWSROOM_TEST_PREFECT") == "postgres"
 APPROVER_MAIL = "buergermeisterin@example.org"  # Bürgermeisterin Akdeniz: kinder-jugend
 
 
 @pytest.fixture(scope="module")
-def stack(prefect_server, tmp_path_factory):
+def stack(prefect_server, tmp_path_factory, request):
     root = tmp_path_factory.mktemp("e2e")
     with running_standins() as standins_url, StandinControl(standins_url) as control, \
             pytest.MonkeyPatch.context() as env:
@@ -54,7 +56,8 @@ def stack(prefect_server, tmp_path_factory):
         web_port = free_port()
         env.setenv("NEWSROOM_CATALOG_DIR", str(catalog))
         env.setenv("NEWSROOM_DATA_DIR", str(root / "var"))
-        env.setenv("NEWSROOM_DATABASE_URL", f"sqlite:///{root / 'newsroom.db'}")
+        env.setenv("NEWSROOM_DATABASE_URL", request.getfixturevalue("postgres_databases")[
+            "newsroom"] if ON_POSTGRES else f"sqlite:///{root / 'newsroom.db'}")
         env.setenv("NEWSROOM_SMTP_URL", mail.smtp_url)
         env.setenv("NEWSROOM_WEB_BASE_URL", f"http://127.0.0.1:{web_port}")
         env.setenv("NEWSROOM_SECRET_KEY", "e2e-secret-key-that-is-long-enough-0123456789")

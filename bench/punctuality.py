@@ -1,0 +1,167 @@
+"""Exact-time publishing: 40 campaigns × 5 channels due at the same second.
+
+    .venv/bin/python bench/punctuality.py [--campaigns 40] [--lead 150]
+
+The real Prefect path: a Prefect server (subprocess, SQLite), the ``campaign``
+deployment, and the in-process Newsroom worker; the channels are the stand-ins over HTTP.
+Each campaign is pre-approved (this measures publishing, not people) and due at the same
+instant T, ``--lead`` seconds ahead. One run per campaign is scheduled like the catalog
+sync does for an approved occurrence: shortly before T; the worker picks it up (prefetch)
+and the flow waits for T to the second. Lateness is measured where it matters — at the
+stand-in servers: ``received_at`` of each post minus T. A post received before T is
+"early". Also counts runs that Prefect marked "Late".
+
+Prints one JSON line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchkit import copy_catalog, free_port, percentile, start_prefect, stop  # noqa: E402
+
+CHANNELS = ["mastodon", "bluesky", "linkedin", "telegram", "website"]
+NETWORK_OF = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "linkedin",
+              "telegram": "telegram", "website": "cms"}
+
+
+def campaign_yaml(campaign_id: str, slot_local: str) -> str:
+    return f"""\
+id: {campaign_id}
+title: Pünktlichkeit {campaign_id}
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers: [{{person: benz}}]
+  pre_approved: true
+slots:
+  - at: "{slot_local}"
+    channels: [{", ".join(CHANNELS)}]
+content:
+  text: "Servicehinweis {campaign_id}: Die Bürgerbüros öffnen heute um 10 Uhr. {{{{ hashtags }}}}"
+  hashtags: [ServiceDarmstadt]
+"""
+
+
+async def schedule_runs(deployment_id: str, params: list[dict], when: datetime) -> list[UUID]:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    ids = []
+    async with get_client() as client:
+        for parameters in params:
+            run = await client.create_flow_run_from_deployment(
+                UUID(deployment_id), parameters=parameters,
+                state=Scheduled(scheduled_time=when))
+            ids.append(run.id)
+    return ids
+
+
+async def states(ids: list[UUID]) -> list[tuple[str, list[str]]]:
+    from prefect.client.orchestration import get_client
+
+    out = []
+    async with get_client() as client:
+        for run_id in ids:
+            run = await client.read_flow_run(run_id)
+            history = await client.read_flow_run_states(run_id)
+            out.append((run.state.name if run.state else "None", [s.name for s in history]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaigns", type=int, default=40)
+    parser.add_argument("--lead", type=float, default=150.0,
+                        help="seconds from now to the instant all posts are due")
+    parser.add_argument("--preroll", type=float, default=45.0,
+                        help="the runs are scheduled this many seconds before the instant")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="newsroom-punctuality-"))
+    server, api_url = start_prefect(work / "prefect")
+    os.environ.update({"PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                       "PREFECT_LOGGING_LEVEL": "WARNING"})
+
+    from flows.stack import MailCatcher, WorkerThread, apply_deployments, run_async
+    from newsroom.runtime import reset_runtimes
+    from newsroom.standins import StandinControl, running_standins
+    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+    from newsroom.timeutil import BERLIN
+
+    try:
+        with running_standins() as standins_url, StandinControl(standins_url) as control:
+            catalog = copy_catalog(work / "campaigns", standins_url)
+            due = (datetime.now(UTC) + timedelta(seconds=args.lead)).replace(microsecond=0)
+            local = due.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+            ids_ = [f"puenktlich-{i:03d}" for i in range(args.campaigns)]
+            for campaign_id in ids_:
+                (catalog / f"{campaign_id}.yaml").write_text(campaign_yaml(campaign_id, local),
+                                                             encoding="utf-8")
+            mail = MailCatcher(port=free_port()).start()
+            os.environ.update({
+                "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
+                "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
+                "NEWSROOM_SMTP_URL": mail.smtp_url,
+                "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+                **STANDIN_CREDENTIAL_ENV})
+            reset_runtimes()
+            deployments = run_async(apply_deployments("bench-punctuality", schedules=False))
+            worker = WorkerThread("bench-punctuality", poll_seconds=1.0, prefetch_seconds=90)
+            worker.start()
+            day = due.astimezone(BERLIN).date().isoformat()
+            runs = run_async(schedule_runs(
+                deployments["campaign"],
+                [{"campaign_id": c, "occurrence_date": day} for c in ids_],
+                due - timedelta(seconds=args.preroll)))
+            expected = args.campaigns * len(CHANNELS)
+            deadline = time.monotonic() + args.lead + 120
+            received: list[dict] = []
+            while time.monotonic() < deadline:
+                received = [p for network in set(NETWORK_OF.values())
+                            for p in control.posts(network)]
+                if len(received) >= expected and datetime.now(UTC) > due + timedelta(seconds=5):
+                    break
+                time.sleep(1)
+            time.sleep(3)
+            received = [p for network in set(NETWORK_OF.values())
+                        for p in control.posts(network)]
+            run_states = run_async(states(runs))
+            worker.stop()
+            mail.stop()
+    finally:
+        stop(server)
+
+    offsets = [(datetime.fromisoformat(p["created_at"]["wall"]) - due).total_seconds()
+               for p in received]
+    late_runs = sum(1 for _, history in run_states if "Late" in history)
+    completed = sum(1 for state, _ in run_states if state == "Completed")
+    result = {
+        "posts": len(offsets),
+        "expected": args.campaigns * len(CHANNELS),
+        "p50_s": round(statistics.median(offsets), 3) if offsets else None,
+        "p95_s": round(percentile(offsets, 0.95), 3) if offsets else None,
+        "max_s": round(max(offsets), 3) if offsets else None,
+        "early": sum(1 for o in offsets if o < 0),
+        "runs_completed": completed,
+        "runs_marked_late": late_runs,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Delivering an approved occurrence: at its time, never early, never twice; a missed slot
+inside the grace window still goes out, outside it (or the day after, for a campaign that
+publishes on its day only) it is skipped and reported. Real store, real stand-ins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from publishing_testkit import CREDENTIAL_ENV, Alerts, copy_catalog
+
+from newsroom import store
+from newsroom.delivery import DeliveryError, deliver_occurrence, prepare_occurrence
+from newsroom.runtime import Runtime
+from newsroom.settings import Settings
+from newsroom.signing import Signer
+from newsroom.timeutil import BERLIN
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, standins_url: str, engine, monkeypatch) -> Runtime:
+    for name, value in CREDENTIAL_ENV.items():
+        monkeypatch.setenv(name, value)
+    catalog_dir = copy_catalog(tmp_path / "campaigns", standins_url)
+    settings = Settings(catalog_dir=catalog_dir, data_dir=tmp_path / "var",
+                        secret_key="delivery-test-secret-key-0123456789-abcdef")
+    runtime = Runtime(settings=settings, engine=engine, signer=Signer(settings.secret_key))
+    runtime.notifier_override = Alerts()  # records alerts instead of mailing them
+    return runtime
+
+
+def write_campaign(runtime: Runtime, campaign_id: str, slot: datetime, *,
+                   grace: str = "2h", same_day_only: bool = False) -> None:
+    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    (runtime.settings.catalog_dir / f"{campaign_id}.yaml").write_text(f"""\
+id: {campaign_id}
+title: Zustellung {campaign_id}
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers: [{{person: benz}}]
+  pre_approved: true
+slots:
+  - at: "{local}"
+    channels: [mastodon, telegram]
+content:
+  text: "Servicehinweis {campaign_id}: Das Bürgerbüro hat heute geöffnet. {{{{ hashtags }}}}"
+  hashtags: [ServiceDarmstadt]
+late:
+  grace: {grace}
+  same_day_only: {"true" if same_day_only else "false"}
+""", encoding="utf-8")
+
+
+def posts_for(standins, campaign_id: str) -> list[dict]:
+    return [p for network in ("mastodon", "telegram") for p in standins.posts(network)
+            if campaign_id in str(p)]
+
+
+def prepared(runtime: Runtime, campaign_id: str, slot: datetime):
+    return prepare_occurrence(runtime, campaign_id, slot.astimezone(BERLIN).date())
+
+
+async def test_waits_for_the_slot_and_is_never_early(runtime, standins):
+    slot = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    write_campaign(runtime, "zustellung-puenktlich", slot)
+    report = await deliver_occurrence(runtime, prepared(runtime, "zustellung-puenktlich", slot),
+                                      None)
+    assert sorted(report.published) == ["mastodon", "telegram"]
+    received = posts_for(standins, "zustellung-puenktlich")
+    assert len(received) == 2
+    for post in received:
+        arrived = datetime.fromisoformat(post["created_at"]["wall"])
+        assert arrived >= slot, (arrived, slot)
+        assert (arrived - slot).total_seconds() < 5
+
+
+async def test_delivering_twice_publishes_once(runtime, standins):
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    write_campaign(runtime, "zustellung-einmal", slot)
+    first = await deliver_occurrence(runtime, prepared(runtime, "zustellung-einmal", slot), None)
+    second = await deliver_occurrence(runtime, prepared(runtime, "zustellung-einmal", slot), None)
+    assert sorted(first.published) == ["mastodon", "telegram"]
+    assert second.published == {}
+    assert sorted(second.already) == ["mastodon", "telegram"]
+    assert len(posts_for(standins, "zustellung-einmal")) == 2
+
+
+async def test_missed_slot_inside_the_grace_window_is_published(runtime, standins):
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=50)
+    write_campaign(runtime, "zustellung-spaet", slot, grace="1h")
+    report = await deliver_occurrence(runtime, prepared(runtime, "zustellung-spaet", slot), None)
+    assert sorted(report.published) == ["mastodon", "telegram"]
+    assert report.lateness_s["mastodon"] > 50 * 60 - 5
+    assert len(posts_for(standins, "zustellung-spaet")) == 2
+
+
+async def test_missed_slot_outside_the_grace_window_is_skipped_and_reported(runtime, standins):
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    write_campaign(runtime, "zustellung-verpasst", slot, grace="2h")
+    ready = prepared(runtime, "zustellung-verpasst", slot)
+    report = await deliver_occurrence(runtime, ready, None)
+    assert report.published == {}
+    assert sorted(report.skipped) == ["mastodon", "telegram"]
+    assert "more than 2h late" in report.skipped["mastodon"]
+    assert "skipped" in report.markdown(runtime.catalog)
+    assert posts_for(standins, "zustellung-verpasst") == []
+    with store.session_scope(runtime.engine) as session:
+        events = store.audit_trail(session, campaign_id="zustellung-verpasst")
+        occurrence = session.get(store.Occurrence, ready.occurrence_id)
+        assert occurrence.status == "skipped"
+    assert [e.channel for e in events if e.action == "publication.skipped_late"] == [
+        "mastodon", "telegram"]
+
+
+async def test_a_day_only_campaign_never_goes_out_the_day_after(runtime, standins):
+    """Due 23:30, delivered 40 minutes later (inside the 2 h grace, but the next day)."""
+    due = datetime(2027, 1, 27, 23, 30, tzinfo=BERLIN)
+    write_campaign(runtime, "zustellung-gedenktag", due, grace="2h", same_day_only=True)
+    report = await deliver_occurrence(
+        runtime, prepared(runtime, "zustellung-gedenktag", due), None,
+        clock=lambda: datetime(2027, 1, 28, 0, 10, tzinfo=BERLIN).astimezone(UTC))
+    assert report.published == {}
+    assert "on its day only" in report.skipped["mastodon"]
+    assert posts_for(standins, "zustellung-gedenktag") == []
+
+
+async def test_same_day_only_refuses_the_next_day_inside_the_grace_window(runtime, standins):
+    """The rule itself, independent of the wall clock: due 23:30, now 00:10 the next day."""
+    from newsroom.delivery import _late_reason
+
+    write_campaign(runtime, "zustellung-tagesgenau", datetime.now(UTC), same_day_only=True)
+    due = datetime(2027, 1, 27, 23, 30, tzinfo=BERLIN)
+    reason = _late_reason(runtime.catalog, "zustellung-tagesgenau", due,
+                          datetime(2027, 1, 28, 0, 10, tzinfo=BERLIN))
+    assert reason is not None and "on its day only" in reason
+    assert _late_reason(runtime.catalog, "zustellung-tagesgenau", due,
+                        datetime(2027, 1, 27, 23, 50, tzinfo=BERLIN)) is None
+
+
+async def test_nothing_is_published_without_approval(runtime, standins):
+    from newsroom import approval
+
+    slot = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=5)
+    ready = prepare_occurrence(runtime, "tag-der-kinderhospizarbeit",
+                               datetime(2027, 2, 10).date())
+    approval.open_gate(runtime.engine, runtime.catalog, occurrence_id=ready.occurrence_id)
+    status = approval.evaluate_gate(runtime.engine, runtime.catalog,
+                                    occurrence_id=ready.occurrence_id)
+    assert not status.settled
+    with pytest.raises(DeliveryError, match="nothing is published"):
+        await deliver_occurrence(runtime, ready, status)
+    assert slot  # the seed campaign's own date is used
+    assert standins.posts("mastodon") == []

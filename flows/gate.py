@@ -75,8 +75,9 @@ async def resume_for_gate(status: GateStatus, runtime: Runtime | None = None) ->
 
     def flow_run_id() -> str | None:
         with store.session_scope(runtime.engine) as session:
-            occurrence = store.get_occurrence(session, campaign_id=status.campaign_id,
-                                              occurrence_date=status.occurrence_date)
+            # By id: a crisis campaign may have several occurrences on one day (triggers).
+            occurrence = session.get(store.Occurrence, status.occurrence_id,
+                                     populate_existing=True)
             return occurrence.flow_run_id if occurrence else None
 
     import asyncio

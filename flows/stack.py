@@ -36,6 +36,7 @@ DEPLOYMENTS: tuple[tuple[str, str, str | None, float | None], ...] = (
     ("flows/campaign.py", "campaign", "campaign", None),
     ("flows/approval_deadlines.py", "approval_deadlines", "approval-deadlines", 60.0),
     ("flows/catalog_sync.py", "catalog_sync", "catalog-sync", 900.0),
+    ("flows/crisis.py", "crisis", "crisis", None),
 )
 
 
@@ -70,7 +71,54 @@ async def apply_deployments(work_pool: str, *, schedules: bool = True) -> dict[s
             else None, tags=["newsroom"])
         deployment.entrypoint = f"{path}:{attribute}"
         ids[name] = str(await deployment.apply(work_pool_name=work_pool))
+    await apply_alert_automation()
     return ids
+
+
+ALERT_BLOCK = "newsroom-office-alerts"
+ALERT_AUTOMATION = "newsroom: tell the office when a run fails"
+
+
+async def apply_alert_automation(runtime: Runtime | None = None) -> str:
+    """The Prefect automation that tells the office (apprise, via the web app's
+    ``/hooks/alert``) when a Newsroom flow run fails or crashes; returns its id."""
+    from prefect.automations import Automation, EventTrigger, Posture
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.events.actions import SendNotification
+
+    from newsroom.web.hooks import hook_token
+
+    runtime = runtime or get_runtime()
+    block = CustomWebhookNotificationBlock(
+        name="Newsroom office alerts", url=f"{runtime.base_url}/hooks/alert", method="POST",
+        headers={"Authorization": "Bearer {{token}}"},
+        json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        secrets={"token": hook_token(runtime.settings.secret_key.get_secret_value())},
+        allow_private_urls=True)
+    block_id = await block.save(ALERT_BLOCK, overwrite=True)
+    try:
+        existing = await Automation.aread(name=ALERT_AUTOMATION)
+        await existing.adelete()
+    except (ValueError, LookupError, Exception):  # noqa: BLE001 - absent is fine
+        pass
+    automation = Automation(
+        name=ALERT_AUTOMATION,
+        description="A Newsroom flow run failed or crashed: the office is told through "
+                    "apprise (tag newsroom-alerts).",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={"prefect.resource.role": "tag",
+                           "prefect.resource.id": "prefect.tag.newsroom"},
+            posture=Posture.Reactive, threshold=1, within=0),
+        actions=[SendNotification(
+            block_document_id=block_id,
+            subject="Newsroom: {{ flow.name }} / {{ flow_run.name }} – {{ flow_run.state.name }}",
+            body=("Der Lauf {{ flow_run.name }} ({{ flow.name }}) endete mit "
+                  "{{ flow_run.state.name }}: {{ flow_run.state.message }}\n"
+                  "Prefect: {{ flow_run|ui_url }}"))])
+    created = await automation.acreate()
+    return str(created.id)
 
 
 class _LoopThread(threading.Thread):
@@ -148,7 +196,7 @@ class WebServer(_LoopThread):
         runtime = self.runtime
         app = create_web_app(runtime.engine, lambda: runtime.catalog,
                              self.runtime.settings, signer=self.runtime.signer,
-                             on_gate_settled=on_settled)
+                             on_gate_settled=on_settled, notifier=lambda: runtime.notifier)
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
                                                     log_level="warning", lifespan="off"))
         self.url = f"http://{host}:{port}"

@@ -129,6 +129,7 @@ class DeliveryReport:
     unknown: dict[str, str] = field(default_factory=dict)
     already: dict[str, str] = field(default_factory=dict)  # channel -> status before
     lateness_s: dict[str, float] = field(default_factory=dict)  # channel -> s after its time
+    held: dict[str, str] = field(default_factory=dict)  # channel -> why (crisis freeze)
 
     @property
     def ok(self) -> bool:
@@ -152,6 +153,8 @@ class DeliveryReport:
             row(channel, f"already {status}")
         for channel, reason in sorted(self.skipped.items()):
             row(channel, f"skipped: {reason}")
+        for channel, reason in sorted(self.held.items()):
+            row(channel, reason)
         for channel, error in sorted(self.failed.items()):
             row(channel, f"**failed**: {error}")
         for channel, error in sorted(self.unknown.items()):
@@ -213,6 +216,7 @@ async def deliver_occurrence(
     DeliveryError when the gate did not approve.
     """
     from newsroom.approval import GateOutcome  # local: keeps the import graph flat
+    from newsroom.crisis import hold_if_frozen
 
     if status is not None and status.outcome != GateOutcome.APPROVED:
         raise DeliveryError(f"{prepared.campaign_id} {prepared.occurrence_date}: the gate "
@@ -260,6 +264,11 @@ async def deliver_occurrence(
                 for channel in channels:
                     report.skipped[channel] = reason
                 await asyncio.to_thread(_record_skip, runtime, prepared, channels, reason)
+                continue
+            # Crisis freeze: a non-crisis post due while a crisis is active is held.
+            held = await asyncio.to_thread(hold_if_frozen, runtime, prepared, channels, moment)
+            if held is not None:
+                report.held.update(dict.fromkeys(channels, held))
                 continue
             started = clock()
             result: OccurrencePublication = await publish_occurrence(
@@ -316,6 +325,8 @@ def _record_outcome(runtime: Runtime, prepared: PreparedOccurrence,
         status = OccurrenceStatus.PUBLISHED if complete else OccurrenceStatus.PARTIALLY_PUBLISHED
     else:
         status = OccurrenceStatus.SKIPPED
+    if report.held:
+        status = OccurrenceStatus.HELD
     with store.session_scope(runtime.engine) as session:
         store.set_occurrence_status(session, occurrence_id=prepared.occurrence_id,
                                     status=status.value)
@@ -326,5 +337,6 @@ def _record_outcome(runtime: Runtime, prepared: PreparedOccurrence,
                                    "published": report.published,
                                    "awaiting_manual": report.awaiting_manual,
                                    "skipped": report.skipped, "failed": report.failed,
+                                   "held": report.held,
                                    "unknown": report.unknown,
                                    "lateness_s": report.lateness_s})

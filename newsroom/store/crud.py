@@ -185,29 +185,34 @@ def active_campaigns(session: Session) -> list[CampaignRecord]:
 # --- occurrences -------------------------------------------------------------------------
 
 
-def _find_occurrence(session: Session, campaign_id: str, occurrence_date: date):
+def _find_occurrence(session: Session, campaign_id: str, occurrence_date: date,
+                     trigger_key: str = ""):
     query = select(Occurrence).where(
-        Occurrence.campaign_id == campaign_id, Occurrence.occurrence_date == occurrence_date
+        Occurrence.campaign_id == campaign_id, Occurrence.occurrence_date == occurrence_date,
+        Occurrence.trigger_key == trigger_key,
     )
     return session.exec(query.execution_options(populate_existing=True)).first()
 
 
 def get_occurrence(
-    session: Session, *, campaign_id: str, occurrence_date: date
+    session: Session, *, campaign_id: str, occurrence_date: date, trigger_key: str = ""
 ) -> Occurrence | None:
-    return _find_occurrence(session, campaign_id, occurrence_date)
+    """The dated occurrence (``trigger_key`` "": not an on-demand trigger) of a campaign."""
+    return _find_occurrence(session, campaign_id, occurrence_date, trigger_key)
 
 
 def get_or_create_occurrence(
-    session: Session, *, campaign_id: str, occurrence_date: date, first_publish_at: datetime
+    session: Session, *, campaign_id: str, occurrence_date: date, first_publish_at: datetime,
+    trigger_key: str = "",
 ) -> Occurrence:
     """The occurrence of the campaign on that date, created (status "planned") if new.
 
     When the schedule moved the first publication time of an occurrence that has not
-    been published yet, ``first_publish_at`` is updated.
+    been published yet, ``first_publish_at`` is updated. ``trigger_key`` tells apart
+    on-demand (crisis) triggers of one campaign on one day.
     """
     _require_aware(first_publish_at, "first_publish_at")
-    occurrence = _find_occurrence(session, campaign_id, occurrence_date)
+    occurrence = _find_occurrence(session, campaign_id, occurrence_date, trigger_key)
     if occurrence is None:
         occurrence, created = _insert_or_get(
             session,
@@ -215,8 +220,9 @@ def get_or_create_occurrence(
                 campaign_id=campaign_id,
                 occurrence_date=occurrence_date,
                 first_publish_at=first_publish_at,
+                trigger_key=trigger_key,
             ),
-            lambda: _find_occurrence(session, campaign_id, occurrence_date),
+            lambda: _find_occurrence(session, campaign_id, occurrence_date, trigger_key),
         )
         if created:
             session.commit()

@@ -157,7 +157,7 @@ class Occurrence(SQLModel, table=True):
 
     __tablename__ = "occurrence"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "occurrence_date"),
+        UniqueConstraint("campaign_id", "occurrence_date", "trigger_key"),
         _one_of("status", OccurrenceStatus, "status"),
         _one_of("gate_outcome", GateResult, "gate_outcome"),
     )
@@ -176,6 +176,9 @@ class Occurrence(SQLModel, table=True):
     gate_outcome: str | None = None
     gate_settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "" for a dated occurrence; for an on-demand (crisis) trigger its key, so that a crisis
+    # campaign triggered twice on one day has two occurrences (migration 0003).
+    trigger_key: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class PostRecord(SQLModel, table=True):
@@ -282,6 +285,27 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
+class CrisisRecord(SQLModel, table=True):
+    """One crisis message: a crisis campaign triggered with its variables (newsroom.crisis).
+
+    While any crisis has no ``ended_at``, scheduled non-crisis posts are held (freeze).
+    ``trigger_key`` identifies the trigger: a retried run of the same trigger finds it.
+    """
+
+    __tablename__ = "crisis"
+
+    id: int | None = Field(default=None, primary_key=True)
+    trigger_key: str = Field(unique=True)
+    campaign_id: str = Field(foreign_key="campaign.id", index=True)
+    occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id")
+    variables: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    started_by: str
+    approver: str | None = None  # fast path: the one person asked
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    ended_by: str | None = None
+
+
 @event.listens_for(AuditEvent, "before_update")
 def _refuse_audit_update(mapper: Any, connection: Any, target: AuditEvent) -> None:
     raise StoreError("the audit trail is append-only: an AuditEvent cannot be changed")
@@ -300,4 +324,5 @@ TABLES = (
     ApprovalDecision,
     Publication,
     AuditEvent,
+    CrisisRecord,
 )

@@ -11,6 +11,7 @@ No API docs are served: the app is for people following links, and its pages are
 from __future__ import annotations
 
 import logging
+from typing import Any
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
@@ -24,7 +25,7 @@ from newsroom.approval import GateStatus
 from newsroom.catalog.catalog import Catalog
 from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
-from newsroom.web import approval, manual
+from newsroom.web import approval, hooks, manual
 from newsroom.web.pages import Pages, SecurityHeadersMiddleware, WebContext
 
 logger = logging.getLogger("newsroom.web")
@@ -44,6 +45,7 @@ def create_web_app(
     *,
     signer: Signer | None = None,
     on_gate_settled: Callable[[GateStatus], Awaitable[None] | None] | None = None,
+    notifier: Callable[[], Any] | None = None,
 ) -> FastAPI:
     """The Newsroom web app over the store at ``engine`` and the loaded ``catalog``.
 
@@ -55,12 +57,13 @@ def create_web_app(
     pages = Pages()
     context = WebContext(engine=engine, catalog_source=catalog, settings=settings,
                          signer=signer or Signer.from_settings(settings), pages=pages,
-                         on_gate_settled=on_gate_settled)
+                         on_gate_settled=on_gate_settled, notifier=notifier)
     app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.newsroom = context
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(manual.router)
     app.include_router(approval.router)
+    app.include_router(hooks.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -256,3 +256,31 @@ def test_edited_campaign_voids_the_link_and_asks_again(stack):
     new_page = httpx.get(new_link, timeout=10)
     assert new_page.status_code == 200
     assert "Familientag" in new_page.text
+
+
+def test_a_failed_run_alerts_the_office_through_the_prefect_automation(stack):
+    """Prefect automation (flow run Failed) → Custom Webhook block → /hooks/alert →
+    apprise → e-mail to the communications office."""
+    office = "kommunikation@example.org"
+    before = len(stack.mail.to(office))
+    run_id = run_async(_start_run(stack.deployments["campaign"], "gibt-es-nicht", "2027-03-01"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = _state(run_id)
+        if state is not None and state.is_failed():
+            break
+        time.sleep(0.3)
+    assert _state(run_id).is_failed()
+    alerts = stack.mail.wait_for(office, count=before + 1, timeout=90)
+    alert = alerts[-1]
+    assert "gibt-es-nicht" in str(alert["subject"])
+    assert "Failed" in str(alert["subject"])
+
+
+def test_the_alert_hook_refuses_a_missing_or_wrong_token(stack):
+    response = httpx.post(f"{stack.web.url}/hooks/alert", json={"subject": "x", "body": "y"},
+                          timeout=10)
+    assert response.status_code == 401
+    response = httpx.post(f"{stack.web.url}/hooks/alert", json={"subject": "x", "body": "y"},
+                          headers={"Authorization": "Bearer falsch"}, timeout=10)
+    assert response.status_code == 401

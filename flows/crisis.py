@@ -1,0 +1,126 @@
+"""Flow ``crisis``: publish a crisis message on every crisis channel, now.
+
+    trigger (record, render) ──► [fast path: ask one approver ─► suspended ─► resumed] ──► publish all channels at once
+
+Start it from the Prefect UI (deployment "crisis": *Run* → *Custom run* shows a form),
+from ``newsroom crisis start`` or with ``run_deployment("crisis/crisis", ...)``.
+
+- A **pre-approved** crisis template (``approval.pre_approved: true``) is published at
+  once on all its channels, concurrently.
+- Otherwise the **fast path**: one approver (``approver``, default the campaign's first)
+  gets the approval message with a deadline ``deadline_minutes`` after the trigger; the
+  run suspends like a campaign run and the approval page resumes it. Anything but an
+  approval publishes nothing and ends the crisis.
+
+While the crisis is active, scheduled posts of other campaigns are held (see
+``newsroom/crisis.py``). A retried run of the same trigger (``trigger_key``; default: this
+flow run) never publishes twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run as current_run
+from prefect.states import Completed
+
+from flows.campaign import _wait_for_gate
+from newsroom import crisis as crisis_domain
+from newsroom.approval import GateStatus
+from newsroom.crisis import CrisisStart
+from newsroom.delivery import DeliveryReport
+from newsroom.runtime import get_runtime
+
+
+def _run_name() -> str:
+    params = current_run.parameters
+    return f"crisis {params.get('campaign_id', '')}"
+
+
+@task(name="trigger-crisis", task_run_name="trigger {campaign_id}")
+async def trigger_crisis(campaign_id: str, variables: dict[str, str], started_by: str,
+                         trigger_key: str, approver: str | None) -> CrisisStart:
+    runtime = get_runtime()
+    run_id = current_run.get_id()
+    return await asyncio.to_thread(
+        crisis_domain.start_crisis, runtime, campaign_id, variables, by=started_by,
+        trigger_key=trigger_key, approver=approver,
+        flow_run_id=str(run_id) if run_id else None)
+
+
+@task(name="ask-approver", task_run_name="ask {start.approver}")
+async def ask_approver(start: CrisisStart, deadline_minutes: float) -> GateStatus:
+    runtime = get_runtime()
+    return await asyncio.to_thread(crisis_domain.ask_approver, runtime, start,
+                                   deadline_minutes=deadline_minutes)
+
+
+@task(name="publish-crisis", task_run_name="publish {start.campaign_id}")
+async def publish_crisis(start: CrisisStart, status: GateStatus | None
+                         ) -> DeliveryReport | None:
+    runtime = get_runtime()
+    report = await crisis_domain.publish_crisis(runtime, start, status)
+    if report is not None:
+        await create_markdown_artifact(
+            key=f"crisis-{start.crisis_id}",
+            markdown=report.markdown(runtime.catalog),
+            description=f"Crisis {start.campaign_id} #{start.crisis_id}")
+    return report
+
+
+@flow(name="crisis", flow_run_name=_run_name, persist_result=False)
+async def crisis(
+    campaign_id: str = "unwetterwarnung",
+    ereignis: str = "",
+    gueltig_bis: str = "",
+    hinweise: str = "",
+    variables: dict[str, str] | None = None,
+    approver: str = "",
+    deadline_minutes: int = 15,
+    started_by: str = "prefect-ui",
+    trigger_key: str = "",
+):
+    """Publish a crisis message now on every crisis channel of the campaign.
+
+    Args:
+        campaign_id: The crisis campaign (a file in campaigns/ with `on_demand: true`).
+        ereignis: What happens (Unwetterwarnung: e.g. "Schweres Gewitter mit Orkanböen").
+            Empty: the template's default.
+        gueltig_bis: Until when the warning applies (e.g. "heute, 22:00 Uhr").
+        hinweise: Advice, separated by | ("Bleiben Sie in Gebäuden.|Notruf: 112.").
+        variables: Other template variables of the campaign, by name.
+        approver: Fast path for templates that are not pre-approved: the one person
+            (id in registry/people.yaml) who approves; empty: the campaign's first.
+        deadline_minutes: Fast path: minutes the approver has.
+        started_by: Your name (recorded in the audit trail).
+        trigger_key: Set by Newsroom; leave empty.
+    """
+    logger = get_run_logger()
+    given = {k: v for k, v in (variables or {}).items()}
+    for key, value in (("ereignis", ereignis), ("gueltig_bis", gueltig_bis),
+                       ("hinweise", hinweise)):
+        if value:
+            given[key] = value
+    trigger = trigger_key or f"prefect-{current_run.get_id()}"
+    start = await trigger_crisis(campaign_id, given, started_by or "prefect-ui", trigger,
+                                 approver or None)
+    status: GateStatus | None = None
+    if not start.pre_approved:
+        status = await ask_approver(start, deadline_minutes)
+        status = await _wait_for_gate(start.prepared, status)
+    report = await publish_crisis(start, status)
+    if report is None:
+        outcome = status.outcome.value if status else "none"
+        logger.info("crisis %s not published: gate %s", campaign_id, outcome)
+        return Completed(message=f"not published: approval {outcome}; the crisis ended",
+                         data={"outcome": outcome, "crisis_id": start.crisis_id})
+    message = (f"crisis #{start.crisis_id} published on {len(report.published)} channel(s), "
+               f"{len(report.awaiting_manual)} awaiting manual post")
+    if not report.ok:
+        raise RuntimeError(message + f"; failed: {sorted(report.failed)}, unknown: "
+                           f"{sorted(report.unknown)} (see the report artifact)")
+    return Completed(message=message, data={"outcome": "published",
+                                            "crisis_id": start.crisis_id,
+                                            "published": report.published})

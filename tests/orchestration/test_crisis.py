@@ -1,0 +1,270 @@
+"""Crisis mode: the crisis flow on a real Prefect server (test harness) with the Newsroom
+worker, the stand-in channels and a mail catcher; the freeze and the release in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from uuid import UUID
+
+import pytest
+
+from flows.stack import MailCatcher, WorkerThread, apply_deployments, free_port, run_async
+from newsroom import crisis, store
+from newsroom.delivery import deliver_occurrence, prepare_occurrence
+from newsroom.runtime import get_runtime, reset_runtimes
+from newsroom.standins import StandinControl, running_standins
+from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+from newsroom.timeutil import BERLIN
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+POOL = "newsroom-crisis"
+# The stand-in network of each API channel of unwetterwarnung; presse is e-mail, whatsapp
+# is manual (its owner, the Amt für Kommunikation, gets the copy-ready text).
+API_CHANNELS = {"mastodon": "mastodon", "bluesky": "bluesky", "facebook": "facebook",
+                "telegram": "telegram", "website": "cms"}
+PRESS = "newsdesk@example.org"
+OFFICE = "kommunikation@example.org"
+
+
+@pytest.fixture(scope="module")
+def stack(prefect_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("crisis")
+    with running_standins() as standins_url, StandinControl(standins_url) as control, \
+            pytest.MonkeyPatch.context() as env:
+        catalog = root / "campaigns"
+        shutil.copytree(ROOT / "campaigns", catalog)
+        registry = catalog / "registry" / "channels.yaml"
+        registry.write_text(registry.read_text(encoding="utf-8").replace(
+            "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+        mail = MailCatcher(port=free_port()).start()
+        env.setenv("NEWSROOM_CATALOG_DIR", str(catalog))
+        env.setenv("NEWSROOM_DATA_DIR", str(root / "var"))
+        env.setenv("NEWSROOM_DATABASE_URL", f"sqlite:///{root / 'newsroom.db'}")
+        env.setenv("NEWSROOM_SMTP_URL", mail.smtp_url)
+        env.setenv("NEWSROOM_WEB_BASE_URL", f"http://127.0.0.1:{free_port()}")
+        env.setenv("NEWSROOM_SECRET_KEY", "crisis-secret-key-that-is-long-enough-0123456789")
+        for name, value in STANDIN_CREDENTIAL_ENV.items():
+            env.setenv(name, value)
+        reset_runtimes()
+        deployments = run_async(apply_deployments(POOL, schedules=False))
+        worker = WorkerThread(POOL, poll_seconds=0.5)
+        worker.start()
+        try:
+            yield SimpleNamespace(catalog=catalog, mail=mail, standins=control,
+                                  deployments=deployments)
+        finally:
+            worker.stop()
+            mail.stop()
+            reset_runtimes()
+
+
+@pytest.fixture(autouse=True)
+def no_crisis_left(stack):
+    yield
+    crisis.end_crisis(get_runtime().engine, by="test-cleanup")
+
+
+def _posts_with(control: StandinControl, network: str, marker: str) -> list[dict]:
+    return [p for p in control.posts(network) if marker in str(p)]
+
+
+def _create_run(deployment_id: str, parameters: dict) -> UUID:
+    from prefect.client.orchestration import get_client
+
+    async def create() -> UUID:
+        async with get_client() as client:
+            run = await client.create_flow_run_from_deployment(UUID(deployment_id),
+                                                               parameters=parameters)
+            return run.id
+
+    return run_async(create())
+
+
+def _wait_done(run_id: UUID, timeout: float = 90) -> str:
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return (await client.read_flow_run(run_id)).state
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = run_async(read())
+        if state is not None and state.is_final():
+            assert state.is_completed(), f"run ended {state.name}: {state.message}"
+            return state.message or ""
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not finish within {timeout} s")
+
+
+def _wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_crisis_run_publishes_on_every_crisis_channel_at_once(stack):
+    marker = "Testunwetter Alpha"
+    run_id = _create_run(stack.deployments["crisis"], {
+        "campaign_id": "unwetterwarnung", "ereignis": marker, "gueltig_bis": "heute, 23:00 Uhr",
+        "started_by": "Test Einsatzleitung"})
+    message = _wait_done(run_id)
+    assert "published on 6 channel(s), 1 awaiting manual post" in message
+    arrivals = []
+    for channel, network in API_CHANNELS.items():
+        posts = _posts_with(stack.standins, network, marker)
+        assert len(posts) == 1, (channel, posts)
+        arrivals.append(posts[0]["created_at"]["monotonic"])
+    # Published concurrently: all arrive within a short window of each other.
+    assert max(arrivals) - min(arrivals) < 1.5
+    press = _wait_for(lambda: [m for m in stack.mail.to(PRESS) if marker in str(m)])
+    assert len(press) == 1
+    assert _wait_for(lambda: [m for m in stack.mail.to(OFFICE) if marker in str(m)])
+
+    engine = get_runtime().engine
+    active = crisis.active_crisis(engine)
+    assert [c.started_by for c in active] == ["Test Einsatzleitung"]
+    assert active[0].variables["ereignis"] == marker
+    with store.session_scope(engine) as session:
+        actions = [e.action for e in store.audit_trail(session, campaign_id="unwetterwarnung")]
+    assert "crisis.started" in actions and actions.count("publication.reserved") >= 7
+
+
+def test_same_trigger_retried_never_publishes_twice(stack):
+    marker = "Testunwetter Beta"
+    params = {"campaign_id": "unwetterwarnung", "ereignis": marker, "started_by": "Test",
+              "trigger_key": "test-retry-beta"}
+    _wait_done(_create_run(stack.deployments["crisis"], params))
+    # The same trigger again: through Prefect (a retried run) and in-process (the CLI's
+    # fallback when Prefect does not start the run).
+    _wait_done(_create_run(stack.deployments["crisis"], params))
+    runtime = get_runtime()
+    start = crisis.start_crisis(runtime, "unwetterwarnung", {"ereignis": marker}, by="Test",
+                                trigger_key="test-retry-beta")
+    assert not start.created
+    report = asyncio.run(crisis.publish_crisis(runtime, start))
+    assert not report.published and set(report.already) >= set(API_CHANNELS)
+    for network in API_CHANNELS.values():
+        assert len(_posts_with(stack.standins, network, marker)) == 1, network
+    assert len([m for m in stack.mail.to(PRESS) if marker in str(m)]) == 1
+    assert len([c for c in crisis.active_crisis(runtime.engine)
+                if c.trigger_key == "test-retry-beta"]) == 1
+
+
+def test_crisis_twice_the_same_day_publishes_twice(stack):
+    runtime = get_runtime()
+    markers = ["Testunwetter Gamma eins", "Testunwetter Gamma zwei"]
+    for marker in markers:
+        start = crisis.start_crisis(runtime, "unwetterwarnung", {"ereignis": marker},
+                                    by="Test")
+        report = asyncio.run(crisis.publish_crisis(runtime, start))
+        assert set(report.published) == set(API_CHANNELS) | {"presse"}, report
+    with store.session_scope(runtime.engine) as session:
+        days = {o.occurrence_date for o in session.exec(
+            store.Occurrence.__table__.select().where(
+                store.Occurrence.campaign_id == "unwetterwarnung"))}
+    assert datetime.now(BERLIN).date() in days
+    for network in API_CHANNELS.values():
+        for marker in markers:
+            # "Gamma eins" is not in "Gamma zwei": each message once, distinct posts
+            assert len(_posts_with(stack.standins, network, marker)) == 1, (network, marker)
+
+
+def _routine_campaign(catalog: Path, campaign_id: str, slot: datetime, grace: str) -> None:
+    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    (catalog / f"{campaign_id}.yaml").write_text(f"""\
+id: {campaign_id}
+title: Routinepost {campaign_id}
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers:
+    - person: benz
+  pre_approved: true
+slots:
+  - at: "{local}"
+    channels: [mastodon]
+late:
+  grace: {grace}
+content:
+  text: "Routinehinweis {campaign_id}: Der Wertstoffhof hat heute geöffnet."
+""", encoding="utf-8")
+
+
+def _freeze_and_hold(stack, campaign_id: str, grace: str):
+    runtime = get_runtime()
+    start = crisis.start_crisis(runtime, "unwetterwarnung",
+                                {"ereignis": f"Freeze {campaign_id}"}, by="Test")
+    asyncio.run(crisis.publish_crisis(runtime, start))
+    slot = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0) + timedelta(
+        seconds=1)
+    _routine_campaign(stack.catalog, campaign_id, slot, grace)
+    prepared = prepare_occurrence(runtime, campaign_id, slot.astimezone(BERLIN).date())
+    report = asyncio.run(deliver_occurrence(runtime, prepared, None))
+    assert set(report.held) == {"mastodon"} and not report.published, report
+    assert not _posts_with(stack.standins, "mastodon", f"Routinehinweis {campaign_id}")
+    held = {h.occurrence_id: h for h in crisis.held_publications(runtime)}
+    assert prepared.occurrence_id in held
+    assert [c for c, _ in held[prepared.occurrence_id].channels] == ["mastodon"]
+    with store.session_scope(runtime.engine) as session:
+        events = store.audit_trail(session, campaign_id=campaign_id)
+    assert [e.action for e in events if e.action == "publication.held"] == ["publication.held"]
+    return runtime, prepared
+
+
+def test_freeze_holds_a_scheduled_post_and_release_publishes_it_once(stack):
+    runtime, prepared = _freeze_and_hold(stack, "routine-halten", "2h")
+    with pytest.raises(crisis.CrisisError, match="still active"):
+        asyncio.run(crisis.release_held(runtime, prepared.occurrence_id, by="Amt"))
+    ended = crisis.end_crisis(runtime.engine, by="Einsatzleitung")
+    assert ended and not crisis.active_crisis(runtime.engine)
+    # Ending the crisis releases nothing by itself: the office looks first.
+    time.sleep(0.5)
+    assert not _posts_with(stack.standins, "mastodon", "Routinehinweis routine-halten")
+    report = asyncio.run(crisis.release_held(runtime, prepared.occurrence_id,
+                                             by="Amt für Kommunikation"))
+    assert set(report.published) == {"mastodon"}, report
+    assert len(_posts_with(stack.standins, "mastodon", "Routinehinweis routine-halten")) == 1
+    with pytest.raises(crisis.CrisisError, match="not held"):
+        asyncio.run(crisis.release_held(runtime, prepared.occurrence_id, by="Amt"))
+    assert len(_posts_with(stack.standins, "mastodon", "Routinehinweis routine-halten")) == 1
+    assert prepared.occurrence_id not in {h.occurrence_id
+                                          for h in crisis.held_publications(runtime)}
+
+
+def test_release_outside_the_grace_window_skips_and_reports(stack):
+    runtime, prepared = _freeze_and_hold(stack, "routine-verpasst", "1s")
+    time.sleep(2.5)
+    crisis.end_crisis(runtime.engine, by="Einsatzleitung")
+    held = {h.occurrence_id: h for h in crisis.held_publications(runtime)}
+    assert "grace window" in (held[prepared.occurrence_id].late_reason or "")
+    report = asyncio.run(crisis.release_held(runtime, prepared.occurrence_id, by="Amt"))
+    assert not report.published
+    assert "grace window" in report.skipped["mastodon"]
+    assert not _posts_with(stack.standins, "mastodon", "Routinehinweis routine-verpasst")
+    with store.session_scope(runtime.engine) as session:
+        actions = [e.action for e in store.audit_trail(session,
+                                                       campaign_id="routine-verpasst")]
+        occurrence = session.get(store.Occurrence, prepared.occurrence_id)
+        assert occurrence.status == "skipped"
+    assert "publication.released" in actions and "publication.skipped_late" in actions
+
+
+def test_unknown_variable_is_refused_with_a_suggestion(stack):
+    with pytest.raises(crisis.CrisisError, match="did you mean 'ereignis'"):
+        crisis.start_crisis(get_runtime(), "unwetterwarnung", {"ereignis_": "x"}, by="Test")
+    with pytest.raises(crisis.CrisisError, match="not a crisis campaign"):
+        crisis.start_crisis(get_runtime(), "trikottag", {}, by="Test")

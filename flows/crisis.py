@@ -1,6 +1,7 @@
 """Flow ``crisis``: publish a crisis message on every crisis channel, now.
 
-    trigger (record, render) ──► [fast path: ask one approver ─► suspended ─► resumed] ──► publish all channels at once
+    trigger (record, render) ──► [fast path: ask one approver ─► suspended ─► resumed]
+                             ──► publish on all channels at once
 
 Start it from the Prefect UI (deployment "crisis": *Run* → *Custom run* shows a form),
 from ``newsroom crisis start`` or with ``run_deployment("crisis/crisis", ...)``.

@@ -185,8 +185,8 @@ def _find(session: Session, trigger_key: str) -> CrisisRecord | None:
 def _audit(session: Session, record: CrisisRecord, action: str, actor: str, *,
            occurrence_date: date | None = None, channel: str | None = None,
            **detail: Any) -> None:
-    store.record_audit(session, campaign_id=record.campaign_id,
-                       occurrence_date=occurrence_date or record.started_at.astimezone(BERLIN).date(),
+    day = occurrence_date or record.started_at.astimezone(BERLIN).date()
+    store.record_audit(session, campaign_id=record.campaign_id, occurrence_date=day,
                        actor=actor, action=action, channel=channel,
                        detail={"crisis_id": record.id, "trigger_key": record.trigger_key,
                                **detail})

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import hypothesis  # noqa: F401 - imported early: a late import at exit can fail (CPython 3.11)
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"

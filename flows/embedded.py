@@ -251,7 +251,8 @@ slots:
   - at: "{local:%Y-%m-%d %H:%M:%S}"
     channels: [mastodon, bluesky, telegram, website]
 content:
-  text: "Heute ist Aktionstag Kinder und Jugend in Darmstadt – schön, dass Sie dabei sind! {{{{ hashtags }}}}"
+  text: "Heute ist Aktionstag Kinder und Jugend in Darmstadt – schön, dass Sie dabei \\
+    sind! {{{{ hashtags }}}}"
   hashtags: [AktionstagDarmstadt]
 """, encoding="utf-8")
     return Demo(campaign_id, slot, local.date().isoformat(), deadline_before, path)
@@ -404,7 +405,7 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         echo(f"starting the Prefect server on {server.url} (SQLite in {server.home}; "
              "takes about 15 s) …")
         server.start()
-        stack.callback(_stop_server, server, echo)
+        _timed(stack, "Prefect server", lambda: _stop_server(server, echo), echo)
         echo(f"Prefect server pid {server.process.pid}")
         took = server.wait_healthy()
         echo(f"Prefect server ready after {took:.1f} s")
@@ -412,6 +413,10 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         os.environ["PREFECT_API_URL"] = api_url
         os.environ["PREFECT_HOME"] = str(server.home)
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+    # Runs last but one: what Prefect still queues (logs, events) goes out while the
+    # server is up; otherwise its exit handlers retry against a stopped server.
+    _timed(stack, "Prefect log and event queues", _drain_prefect_queues, echo)
 
     # 2. Deployments and the work pool.
     from flows.stack import (
@@ -430,20 +435,20 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
     # 3. The parts in threads.
     if options.smtp_port is not None:
         mail = MailCatcher(host=options.smtp_host, port=options.smtp_port).start()
-        stack.callback(mail.stop)
+        _timed(stack, "mail catcher", mail.stop, echo)
         watcher = MailWatcher(mail, options.data_dir / "mail", echo)
         watcher.start()
-        stack.callback(watcher.stop)
+        _timed(stack, "mail watcher", watcher.stop, echo)
     else:
         mail = None
     standins = StandinsThread(host, options.standins_port).start()
-    stack.callback(standins.stop)
+    _timed(stack, "stand-ins", standins.stop, echo)
     web = WebServer(get_runtime(), host=host, port=options.web_port)
     web.start()
-    stack.callback(web.stop)
+    _timed(stack, "approval page", web.stop, echo)
     worker = WorkerThread(options.work_pool, poll_seconds=options.worker_poll)
     worker.start()
-    stack.callback(worker.stop)
+    _timed(stack, "worker", worker.stop, echo)
 
     echo("")
     echo(f"Prefect UI:             {ui_url}")
@@ -478,6 +483,29 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         echo("or decide from the command line: newsroom approve "
              f"{demo.campaign_id} {demo.occurrence_date} --as NAME")
     echo("")
+
+
+def _timed(stack: ExitStack, name: str, stop: Callable[[], Any],
+           echo: Callable[[str], None]) -> None:
+    def call() -> None:
+        started = time.monotonic()
+        try:
+            stop()
+        finally:
+            echo(f"  stopped {name} ({time.monotonic() - started:.1f} s)")
+
+    stack.callback(call)
+
+
+def _drain_prefect_queues(timeout: float = 5.0) -> None:
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        try:
+            service.drain_all(timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - shutting down: note it, go on
+            logger.warning("could not drain %s: %s", service.__name__, exc)
 
 
 def _stop_server(server: PrefectServer, echo: Callable[[str], None]) -> None:

@@ -529,6 +529,9 @@ def channels_resolve(publication_id: int, published: bool | None, url: str | Non
                    "published; the next run publishes it")
 
 
+from . import cli_crisis  # noqa: E402,F401,I001 - registers `newsroom crisis`
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

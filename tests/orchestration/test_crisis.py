@@ -268,3 +268,32 @@ def test_unknown_variable_is_refused_with_a_suggestion(stack):
         crisis.start_crisis(get_runtime(), "unwetterwarnung", {"ereignis_": "x"}, by="Test")
     with pytest.raises(crisis.CrisisError, match="not a crisis campaign"):
         crisis.start_crisis(get_runtime(), "trikottag", {}, by="Test")
+
+
+def test_cli_start_via_prefect_and_direct_then_status_and_end(stack):
+    from click.testing import CliRunner
+
+    from newsroom.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["crisis", "start", "unwetterwarnung", "--set",
+                                 "ereignis=Testunwetter Delta", "--set",
+                                 "hinweise=Drinnen bleiben.|Notruf: 112.", "--by", "Leitstelle"])
+    assert result.exit_code == 0, result.output
+    assert "crisis run" in result.output
+    for network in API_CHANNELS.values():
+        assert _wait_for(lambda n=network: _posts_with(stack.standins, n,
+                                                       "Testunwetter Delta")), network
+    assert "Drinnen bleiben" in str(_posts_with(stack.standins, "mastodon",
+                                                "Testunwetter Delta"))
+    result = runner.invoke(cli, ["crisis", "start", "unwetterwarnung", "--direct", "--set",
+                                 "ereignis=Testunwetter Epsilon", "--by", "Leitstelle"])
+    assert result.exit_code == 0, result.output
+    assert "mastodon: published" in result.output
+    assert len(_posts_with(stack.standins, "mastodon", "Testunwetter Epsilon")) == 1
+
+    result = runner.invoke(cli, ["crisis", "status"])
+    assert result.exit_code == 0 and "ACTIVE crisis" in result.output, result.output
+    result = runner.invoke(cli, ["crisis", "end", "--by", "Leitstelle"])
+    assert result.exit_code == 0 and "ended" in result.output, result.output
+    assert "no active crisis" in runner.invoke(cli, ["crisis", "status"]).output

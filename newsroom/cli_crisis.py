@@ -1,0 +1,264 @@
+"""``newsroom crisis``: start, watch, end a crisis, and release what it held.
+
+    newsroom crisis start CAMPAIGN --set ereignis="…" [--set key=value …] [--approver PERSON]
+    newsroom crisis status
+    newsroom crisis end [--id N]
+    newsroom crisis release OCCURRENCE … | --all
+
+``start`` triggers the Prefect deployment ``crisis/crisis`` when a Prefect API is
+reachable (``run_deployment`` with ``timeout=0``). A crisis must go out also when Prefect
+or its worker is down: when no API answers, or the run has not started within
+``--fallback-after`` seconds, the message is published directly from this process. Both
+use the same trigger key, so a run that starts late finds everything published and sends
+nothing twice. Registered in ``newsroom/cli.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import time
+
+import click
+
+from newsroom.cli import cli
+from newsroom.errors import NewsroomError
+from newsroom.timeutil import BERLIN
+
+DEPLOYMENT = "crisis/crisis"
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name: say so in the audit trail
+        return "unknown"
+
+
+def _parse_sets(assignments: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: write KEY=VALUE, e.g. ereignis=\"Sturm\"",
+                                     param_hint="--set")
+        values[key.strip()] = value
+    return values
+
+
+def _prefect_api() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        return None
+    from flows.embedded import api_reachable
+
+    return api_url if api_reachable(api_url, timeout=2.0) else None
+
+
+async def _trigger_run(parameters: dict, trigger_key: str):
+    from prefect.deployments import run_deployment
+
+    return await run_deployment(DEPLOYMENT, parameters=parameters, timeout=0,
+                                idempotency_key=f"crisis-{trigger_key}", as_subflow=False)
+
+
+async def _run_state(run_id):
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return (await client.read_flow_run(run_id)).state
+
+
+def _echo_report(report) -> None:
+    for channel, url in sorted(report.published.items()):
+        click.echo(f"  {channel}: published {url or ''}".rstrip())
+    for channel in report.awaiting_manual:
+        click.echo(f"  {channel}: awaiting manual post (owner notified)")
+    for channel, status in sorted(report.already.items()):
+        click.echo(f"  {channel}: already {status}")
+    for channel, reason in sorted({**report.skipped, **report.failed,
+                                   **report.unknown}.items()):
+        click.echo(f"  {channel}: NOT published: {reason}")
+
+
+def _publish_direct(runtime, start, deadline_minutes: float) -> int:
+    from newsroom import approval, crisis
+
+    status = None
+    if not start.pre_approved:
+        status = crisis.ask_approver(runtime, start, deadline_minutes=deadline_minutes)
+        click.echo(f"waiting for {start.approver} to approve (deadline "
+                   f"{deadline_minutes:g} min; the approval message is out)")
+        while not status.settled:
+            time.sleep(2.0)
+            status = approval.evaluate_gate(runtime.engine, runtime.catalog,
+                                            occurrence_id=start.prepared.occurrence_id)
+    report = asyncio.run(crisis.publish_crisis(runtime, start, status))
+    if report is None:
+        click.echo(f"not published: approval {status.outcome.value}; the crisis ended")
+        return 1
+    _echo_report(report)
+    return 0 if report.ok else 1
+
+
+@cli.group()
+def crisis() -> None:
+    """Crisis mode: publish a crisis message now; hold other posts meanwhile."""
+
+
+@crisis.command("start")
+@click.argument("campaign")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="A template variable (repeatable); lists separated by |.")
+@click.option("--approver", default=None,
+              help="Fast path (templates that are not pre-approved): the one approver.")
+@click.option("--deadline-minutes", default=15, show_default=True, type=int,
+              help="Fast path: minutes the approver has.")
+@click.option("--by", default=None, help="Who starts the crisis (default: your user name).")
+@click.option("--direct", is_flag=True,
+              help="Publish from this process even when Prefect is reachable.")
+@click.option("--fallback-after", default=10.0, show_default=True, type=float,
+              help="Seconds to wait for the Prefect run to start before publishing directly.")
+def crisis_start(campaign: str, assignments: tuple[str, ...], approver: str | None,
+                 deadline_minutes: int, by: str | None, direct: bool,
+                 fallback_after: float) -> None:
+    """Publish CAMPAIGN's crisis message on every crisis channel now."""
+    from newsroom import crisis as domain
+    from newsroom.runtime import get_runtime
+
+    variables = _parse_sets(assignments)
+    who = _who(by)
+    runtime = get_runtime()
+    campaign_model = domain.crisis_campaign(runtime.catalog, campaign)
+    domain.message_variables(campaign_model, variables)  # typos fail before anything runs
+    trigger_key = domain.new_trigger_key(campaign)
+    api_url = None if direct else _prefect_api()
+    if api_url:
+        parameters = {"campaign_id": campaign, "variables": variables,
+                      "approver": approver or "", "deadline_minutes": deadline_minutes,
+                      "started_by": who, "trigger_key": trigger_key}
+        try:
+            run = asyncio.run(_trigger_run(parameters, trigger_key))
+        except Exception as exc:  # noqa: BLE001 - Prefect failed: publish directly
+            click.echo(f"note: the Prefect run could not be created ({exc}); publishing "
+                       "directly", err=True)
+        else:
+            click.echo(f"crisis run {run.name} ({run.id}) created on {api_url}")
+            if not campaign_model.approval.pre_approved:
+                click.echo("fast path: the approver is asked by the run; it publishes when "
+                           "approved (see `newsroom crisis status`)")
+                return
+            deadline = time.monotonic() + fallback_after
+            while time.monotonic() < deadline:
+                state = asyncio.run(_run_state(run.id))
+                if state is not None and (state.is_running() or state.is_final()):
+                    click.echo(f"the run is {state.name.lower()}; `newsroom crisis status` "
+                               "shows the crisis")
+                    return
+                time.sleep(0.3)
+            click.echo(f"the run has not started within {fallback_after:g} s (is a worker "
+                       "running?); publishing directly (the run, when it starts, sends "
+                       "nothing twice)", err=True)
+    else:
+        click.echo("no Prefect API reachable" + (" (--direct)" if direct else "")
+                   + ": publishing from this process")
+    try:
+        start = domain.start_crisis(runtime, campaign, variables, by=who,
+                                    trigger_key=trigger_key, approver=approver)
+    except NewsroomError as exc:
+        click.echo(f"newsroom: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"crisis #{start.crisis_id} ({campaign}) started by {who}")
+    sys.exit(_publish_direct(runtime, start, deadline_minutes))
+
+
+@crisis.command("status")
+def crisis_status() -> None:
+    """The active crisis, the posts it holds, and crisis channels not covered."""
+    from newsroom import crisis as domain
+    from newsroom.runtime import get_runtime
+
+    runtime = get_runtime()
+    active = domain.active_crisis(runtime.engine)
+    if not active:
+        click.echo("no active crisis")
+    for record in active:
+        started = record.started_at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"ACTIVE crisis #{record.id}: {record.campaign_id}, started {started} by "
+                   f"{record.started_by}" + (f", approver {record.approver}"
+                                             if record.approver else ""))
+        for key, value in sorted(record.variables.items()):
+            click.echo(f"    {key} = {value}")
+    held = domain.held_publications(runtime)
+    click.echo(f"{len(held)} held occurrence(s)" + (":" if held else ""))
+    for item in held:
+        channels = ", ".join(f"{c} (due {d.astimezone(BERLIN):%d.%m. %H:%M})"
+                             for c, d in item.channels)
+        state = f"too late: {item.late_reason}" if item.late_reason else "still in time"
+        click.echo(f"  {item.occurrence_id}  {item.campaign_id} {item.occurrence_date}  "
+                   f"{channels}  [{state}]")
+    if held:
+        click.echo("release after the crisis: newsroom crisis release OCCURRENCE … | --all")
+    catalog = runtime.catalog
+    marked = {a.name for a in domain.crisis_accounts(catalog)}
+    for campaign_id in domain.crisis_campaigns(catalog):
+        missing = marked - set(domain.campaign_channels(catalog.campaign(campaign_id).campaign))
+        if missing:
+            click.echo(f"warning: crisis campaign {campaign_id} does not post on the crisis "
+                       f"channel(s) {', '.join(sorted(missing))}")
+
+
+@crisis.command("end")
+@click.option("--id", "crisis_id", type=int, default=None, help="End only this crisis.")
+@click.option("--by", default=None, help="Who ends it (default: your user name).")
+def crisis_end(crisis_id: int | None, by: str | None) -> None:
+    """End the crisis. Held posts stay held until released."""
+    from newsroom import crisis as domain
+    from newsroom.runtime import get_runtime
+
+    runtime = get_runtime()
+    ended = domain.end_crisis(runtime.engine, by=_who(by), crisis_id=crisis_id)
+    if not ended:
+        click.echo("no active crisis" + (f" with id {crisis_id}" if crisis_id else ""))
+        return
+    for record in ended:
+        click.echo(f"crisis #{record.id} ({record.campaign_id}) ended")
+    held = domain.held_publications(runtime)
+    if held:
+        click.echo(f"{len(held)} held occurrence(s) wait for a fresh look: newsroom crisis "
+                   "status; then newsroom crisis release OCCURRENCE … | --all")
+
+
+@crisis.command("release")
+@click.argument("occurrences", nargs=-1, type=int)
+@click.option("--all", "release_all", is_flag=True, help="Release every held occurrence.")
+@click.option("--by", default=None, help="Who releases (default: your user name).")
+def crisis_release(occurrences: tuple[int, ...], release_all: bool, by: str | None) -> None:
+    """Publish held occurrences now (inside their grace window; else skipped)."""
+    from newsroom import crisis as domain
+    from newsroom.runtime import get_runtime
+
+    runtime = get_runtime()
+    if release_all == bool(occurrences):
+        raise click.UsageError("name held occurrences (see `newsroom crisis status`) or --all")
+    ids = [h.occurrence_id for h in domain.held_publications(runtime)] if release_all \
+        else list(occurrences)
+    failed = False
+    for occurrence_id in ids:
+        try:
+            report = asyncio.run(domain.release_held(runtime, occurrence_id, by=_who(by)))
+        except NewsroomError as exc:
+            click.echo(f"newsroom: {occurrence_id}: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(f"{occurrence_id} ({report.campaign_id} {report.occurrence_date}) released:")
+        _echo_report(report)
+        failed = failed or not report.ok
+    if not ids:
+        click.echo("nothing is held")
+    sys.exit(1 if failed else 0)

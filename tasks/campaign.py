@@ -5,7 +5,7 @@ a place in the UI)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -31,9 +31,22 @@ async def render_posts(campaign_id: str, occurrence_date: date) -> PreparedOccur
                                    occurrence_date, flow_run_id=str(run_id) if run_id else None)
 
 
-@task(name="request-approval", task_run_name="request approval {prepared.campaign_id}")
+def _approval_cache_key(context: object, parameters: dict) -> str:
+    prepared: PreparedOccurrence = parameters["prepared"]
+    return f"request-approval-{prepared.occurrence_id}-{prepared.bundle_hash}"
+
+
+@task(name="request-approval", task_run_name="request approval {prepared.campaign_id}",
+      cache_key_fn=_approval_cache_key, cache_expiration=timedelta(days=400),
+      persist_result=True)
 async def request_approval(prepared: PreparedOccurrence) -> GateStatus:
-    """Ask the approvers (once per person and content: a re-run sends nothing)."""
+    """Ask the approvers, once per occurrence and content.
+
+    When a suspended run is resumed it starts again from the top: this task is then
+    "Cached" (same occurrence, same content) and does not run again. Should the cache be
+    missing (another machine), the store still knows who was notified: nobody is asked
+    twice either way.
+    """
     runtime = get_runtime()
 
     def ask() -> GateStatus:

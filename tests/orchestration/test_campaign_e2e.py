@@ -217,6 +217,19 @@ def test_admin_decides_in_the_prefect_ui_form(stack):
     assert len(stack.mail.to(APPROVER_MAIL)) >= 1
     notified = [e for e in events if e.action == "approval.notified"]
     assert len(notified) == 1
+    # In Prefect: the approval request ran once; on each resume it was "Cached".
+    states = sorted(run_async(_task_states(run_id, "request approval")))
+    assert states == ["Cached", "Cached", "Completed"], states
+
+
+async def _task_states(run_id: UUID, prefix: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[run_id])))
+    return [r.state.name for r in runs if r.name.startswith(prefix) and r.state]
 
 
 def test_edited_campaign_voids_the_link_and_asks_again(stack):

@@ -529,6 +529,7 @@ def channels_resolve(publication_id: int, published: bool | None, url: str | Non
                    "published; the next run publishes it")
 
 
+from .cli_schedule import schedule_command; cli.add_command(schedule_command)  # noqa: E402,E702,I001
 from . import cli_crisis  # noqa: E402,F401,I001 - registers `newsroom crisis`
 
 

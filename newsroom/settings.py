@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     apprise_config: Path | None = None
     # Prefect work pool the deployments run on; its type decides the worker.
     work_pool: str = "newsroom"
+    # Catalog sync / `newsroom schedule`: how far ahead campaign runs are created in Prefect
+    # (yearly campaigns always get their next date, however far), and how long before an
+    # occurrence's approval deadline its run starts and asks the approvers.
+    schedule_horizon_days: int = 60
+    approval_lead: str = "7d"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -16,6 +16,7 @@ no process, and waits in Prefect's database as "Suspended" until resumed with an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Literal
@@ -80,8 +81,6 @@ async def resume_for_gate(status: GateStatus, runtime: Runtime | None = None) ->
                                      populate_existing=True)
             return occurrence.flow_run_id if occurrence else None
 
-    import asyncio
-
     run_id = await asyncio.to_thread(flow_run_id)
     if not run_id:
         logger.warning("no flow run recorded for %s %s; nothing to resume",
@@ -99,6 +98,7 @@ async def resume_for_gate(status: GateStatus, runtime: Runtime | None = None) ->
     await aresume_flow_run(UUID(run_id), run_input={
         "decision": "approve", "comment": f"gate {status.outcome.value}",
         "admin": "", "newsroom_token": resume_token(runtime, status)})
+    await asyncio.to_thread(_audit_resume, runtime, status, run_id, "decision")
     logger.info("resumed %s %s (gate %s)", status.campaign_id, status.occurrence_date,
                 status.outcome.value)
     return True
@@ -119,8 +119,6 @@ async def resume_waiting_runs(runtime: Runtime | None = None) -> list[str]:
         with store.session_scope(runtime.engine) as session:
             return store.waiting_flow_runs(session)
 
-    import asyncio
-
     resumed = []
     for occurrence_id, run_id in await asyncio.to_thread(candidates):
         async with get_client() as client:
@@ -138,10 +136,19 @@ async def resume_waiting_runs(runtime: Runtime | None = None) -> list[str]:
                 await aresume_flow_run(UUID(run_id), run_input={
                     "decision": "approve", "comment": f"gate {status.outcome.value}",
                     "admin": "", "newsroom_token": resume_token(runtime, status)})
+                await asyncio.to_thread(_audit_resume, runtime, status, run_id, "sweeper")
                 resumed.append(run_id)
             except Exception as exc:  # noqa: BLE001 - one run must not stop the others
                 logger.warning("could not resume %s: %s", run_id, exc)
     return resumed
+
+
+def _audit_resume(runtime: Runtime, status: GateStatus, run_id: str, by: str) -> None:
+    with store.session_scope(runtime.engine) as session:
+        store.record_audit(session, campaign_id=status.campaign_id,
+                           occurrence_date=status.occurrence_date, actor=f"newsroom:{by}",
+                           action="approval.resumed", content_hash=status.bundle_hash,
+                           detail={"flow_run_id": run_id, "outcome": status.outcome.value})
 
 
 def _content_changed(runtime: Runtime, status: GateStatus) -> bool:

@@ -173,7 +173,8 @@ def test_campaign_approved_in_chromium_is_published_once(stack, browser):
     with store.session_scope(runtime.engine) as session:
         actions = [e.action for e in store.audit_trail(session, campaign_id="e2e-freigabe")]
     for expected in ("approval.requested", "approval.notified", "approval.viewed",
-                     "approval.decided", "approval.settled"):
+                     "approval.decided", "approval.settled", "approval.resumed",
+                     "publication.published"):
         assert expected in actions, actions
     # Exactly one approval e-mail although the run ran twice (before and after resuming).
     assert len(stack.mail.to(APPROVER_MAIL)) == 1

@@ -17,7 +17,6 @@ Prints one JSON line at the end.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics

@@ -33,7 +33,13 @@ from newsroom.approval import GateOutcome, GateStatus, gate_summary_markdown
 from newsroom.delivery import PreparedOccurrence
 from newsroom.runtime import get_runtime
 from newsroom.timeutil import format_local, parse_duration
-from tasks.campaign import gate_status, publish, record_admin_decision, render_posts, request_approval
+from tasks.campaign import (
+    gate_status,
+    publish,
+    record_admin_decision,
+    render_posts,
+    request_approval,
+)
 
 # Publish in this run when the first post is due within LEAD; else schedule a run that
 # starts PREROLL before the time (the worker prefetches it and the flow waits to the second).

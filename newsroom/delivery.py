@@ -36,8 +36,8 @@ from newsroom.posts import RenderedPost, bundle_hash
 from newsroom.publishing import OccurrencePublication, manual_confirm_url, publish_occurrence
 from newsroom.rendering.render import render_occurrence
 from newsroom.runtime import Runtime
-from newsroom.sync import sync_campaign
 from newsroom.store import OccurrenceStatus, PostRecord, Publication, PublicationStatus
+from newsroom.sync import sync_campaign
 from newsroom.timeutil import BERLIN, format_local, parse_duration
 
 logger = logging.getLogger("newsroom.delivery")

@@ -5,7 +5,6 @@ Chromium, "Freigeben" clicked, the run resumed, the posts at the stand-in channe
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil

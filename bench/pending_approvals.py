@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,58 +39,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchkit import copy_catalog, free_port, percentile, rss_kb, start_prefect, stop  # noqa: E402
 
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/freigabe/[A-Za-z0-9_\-\.]+")
 APPROVER = "buergermeisterin@example.org"
 POOL = "bench-pending"
-
-
-def rss_kb(pid: int) -> int:
-    """RSS of ``pid`` and all its descendants, in kB."""
-    total = 0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            with open(f"/proc/{current}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    stack += [int(c) for c in children.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
-
-
-def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
-    sock_port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_LOGGING_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(sock_port)], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{sock_port}/api"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the Prefect server did not start within 90 s")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def campaign_yaml(campaign_id: str, title: str, *, slot: str | None = None,
@@ -157,12 +111,6 @@ async def count_states(ids: list[UUID]) -> dict[str, int]:
     return counts
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiting", type=int, default=1000)
@@ -185,17 +133,13 @@ def main() -> None:
 
     try:
         with running_standins() as standins_url, StandinControl(standins_url) as control:
-            catalog = work / "campaigns"
-            shutil.copytree(ROOT / "campaigns", catalog)
-            registry = catalog / "registry" / "channels.yaml"
-            registry.write_text(registry.read_text(encoding="utf-8").replace(
-                "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+            catalog = copy_catalog(work / "campaigns", standins_url)
             tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).date()
             (catalog / "bench-daily.yaml").write_text(campaign_yaml(
                 "bench-daily", "Familieninfo", rrule="FREQ=DAILY",
                 start=f"{tomorrow.isoformat()} 10:00", deadline_before="2h"), encoding="utf-8")
-            mail = MailCatcher(port=_free_port()).start()
-            web_port = _free_port()
+            mail = MailCatcher(port=free_port()).start()
+            web_port = free_port()
             os.environ.update({
                 "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
                 "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
@@ -283,11 +227,7 @@ def main() -> None:
             worker.stop()
             mail.stop()
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         shutil.rmtree(work, ignore_errors=True)
 
     result = {

@@ -112,7 +112,29 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                                         return_type="state")
         except (Pause, Abort):
             pass  # suspended (waits for input without a process) or aborted by the server
+        except asyncio.CancelledError:
+            # The worker is stopping (Ctrl-C, SIGTERM, a deploy). A run that was waiting for
+            # its post's second, or publishing, must not end "Crashed" (nothing would start
+            # it again): it goes back to Scheduled, now, for the next worker. Running it
+            # again is safe: rendering and asking are idempotent, publications are reserved
+            # in the store (at most once; an interrupted one is reported "unknown").
+            with anyio.CancelScope(shield=True):
+                await self._reschedule(flow_run)
+            raise
         return NewsroomWorkerResult(identifier=str(flow_run.id), status_code=0)
+
+    async def _reschedule(self, flow_run: FlowRun) -> None:
+        from prefect.states import Scheduled
+
+        try:
+            with anyio.fail_after(10):
+                await self.client.set_flow_run_state(
+                    flow_run.id, Scheduled(message="the Newsroom worker stopped during the "
+                                                   "run; scheduled again"), force=True)
+            logger.info("flow run %s rescheduled: the worker stopped during it", flow_run.id)
+        except Exception as exc:  # noqa: BLE001 - best effort while shutting down
+            logger.warning("could not reschedule flow run %s while stopping: %s",
+                           flow_run.id, exc)
 
 
 async def serve_worker(work_pool: str, *, poll_seconds: float = 1.0,

@@ -69,18 +69,21 @@ def stack(prefect_server, tmp_path_factory, request):
         web = WebServer(get_runtime(), port=web_port)
         web.start()
         try:
-            yield SimpleNamespace(catalog=catalog, mail=mail, web=web, standins=control,
-                                  deployments=deployments)
+            ns = SimpleNamespace(catalog=catalog, mail=mail, web=web, standins=control,
+                                 deployments=deployments, worker=worker)
+            yield ns
         finally:
             web.stop()
-            worker.stop()
+            ns.worker.stop()
             mail.stop()
             reset_runtimes()
 
 
 def write_campaign(catalog: Path, campaign_id: str, slot: datetime, *,
-                   deadline_before: str = "15s", channels: str = "[mastodon, bluesky]") -> None:
+                   deadline_before: str = "15s", channels: str = "[mastodon, bluesky]",
+                   pre_approved: bool = False) -> None:
     local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    extra = "\n  pre_approved: true" if pre_approved else ""
     (catalog / f"{campaign_id}.yaml").write_text(f"""\
 id: {campaign_id}
 title: Testkampagne {campaign_id}
@@ -92,7 +95,7 @@ approval:
     - portfolio: kinder-jugend
   mode: one
   deadline_before: {deadline_before}
-  on_timeout: cancel
+  on_timeout: cancel{extra}
 slots:
   - at: "{local}"
     channels: {channels}
@@ -297,3 +300,24 @@ def test_the_alert_hook_refuses_a_missing_or_wrong_token(stack):
     response = httpx.post(f"{stack.web.url}/hooks/alert", json={"subject": "x", "body": "y"},
                           headers={"Authorization": "Bearer falsch"}, timeout=10)
     assert response.status_code == 401
+
+
+def test_a_stopping_worker_hands_its_waiting_run_back(stack):
+    """The worker stops while a run waits for its post's second: the run goes back to
+    Scheduled (not Crashed), the next worker takes it, the post goes out once, on time."""
+    slot = (datetime.now(UTC) + timedelta(seconds=25)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    write_campaign(stack.catalog, "e2e-neustart", slot, channels="[telegram]",
+                   pre_approved=True)
+    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-neustart", day))
+    wait_for_state(run_id, {"Running"}, 30)
+    time.sleep(2)  # rendering done, the flow waits for the slot
+    stack.worker.stop()
+    assert _state(run_id).name == "Scheduled"
+    stack.worker = WorkerThread(POOL, poll_seconds=0.5)
+    stack.worker.start()
+    assert wait_for_state(run_id, {"Completed"}, 90) == "Completed"
+    posts = [p for p in stack.standins.posts("telegram") if "e2e-neustart" in str(p)
+             or "Aktionstag" in str(p)]
+    mine = [p for p in posts if datetime.fromisoformat(p["created_at"]["wall"]) >= slot]
+    assert len(mine) == 1, posts

@@ -123,7 +123,13 @@ class AppriseNotifier:
                 tags.add(ALERT_TAG)
         lines = [f"{', '.join(sorted(tags))}={smtp.apprise_url(address)}"
                  for address, tags in sorted(by_address.items())]
-        return cls(lines)
+        notifier = cls(lines)
+        # apprise waits 5.5 s between two messages of one service (per address here): a
+        # crisis's WhatsApp text to the office right after an alert would wait. The own
+        # SMTP relay needs no client-side throttle.
+        for service in notifier._apprise:
+            service.request_rate_per_sec = 0
+        return notifier
 
     def tags(self) -> set[str]:
         return {str(tag) for service in self._apprise for tag in service.tags}

@@ -1,0 +1,204 @@
+"""Crisis mode: from the trigger to the post at every crisis channel.
+
+    .venv/bin/python bench/crisis.py [--rounds 20] [--poll 1.0]
+
+Starts a real Prefect server (subprocess, SQLite, like the embedded stack), and in this
+process the stand-in channels, a mail catcher (the press e-mail and the WhatsApp owner's
+notification go over SMTP) and the Newsroom worker (polling every ``--poll`` seconds, the
+embedded default). Then, ``--rounds`` times, triggers the pre-approved crisis template
+``unwetterwarnung`` with a new ``ereignis``:
+
+- **prefect**: the trigger is creating the run of the ``crisis`` deployment (what
+  ``newsroom crisis start`` and the Prefect UI do); the round's latency is from just
+  before the create call until the last crisis channel has the post (API stand-ins:
+  their own receive time, same clock; e-mail: polled every 10 ms).
+- **direct**: the same in this process (``newsroom crisis start`` when Prefect is down):
+  ``start_crisis`` + ``publish_crisis``.
+
+Prints one JSON line at the end (latencies in seconds, over the rounds' slowest channel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from uuid import UUID
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
+    """A ``prefect server start`` subprocess on SQLite (copied from pending_approvals)."""
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise SystemExit("the Prefect server did not start within 90 s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+POOL = "bench-crisis"
+CAMPAIGN = "unwetterwarnung"
+API_NETWORKS = {"mastodon": "mastodon", "bluesky": "bluesky", "facebook": "facebook",
+                "telegram": "telegram", "website": "cms"}
+PRESS = "newsdesk@example.org"  # the last of the press recipients
+OFFICE = "kommunikation@example.org"  # owner of the manual WhatsApp channel
+
+
+def _arrivals(control, mail, marker: str, t0: float, timeout: float = 60.0) -> dict[str, float]:
+    """Seconds from ``t0`` until each crisis channel has the post with ``marker``."""
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for channel, network in API_NETWORKS.items():
+            if channel in found:
+                continue
+            for post in control.posts(network):
+                if marker in json.dumps(post, ensure_ascii=False):
+                    found[channel] = post["created_at"]["monotonic"] - t0
+        for channel, address in (("presse", PRESS), ("whatsapp", OFFICE)):
+            if channel not in found and any(marker in str(m) for m in mail.to(address)):
+                found[channel] = time.monotonic() - t0
+        if len(found) == len(API_NETWORKS) + 2:
+            return found
+        time.sleep(0.01)
+    raise SystemExit(f"{marker}: not at every channel within {timeout:g} s: {sorted(found)}")
+
+
+def _summary(latencies: list[float]) -> dict[str, float]:
+    return {"p50_s": round(statistics.median(latencies), 2),
+            "p95_s": round(percentile(latencies, 0.95), 2),
+            "max_s": round(max(latencies), 2)}
+
+
+async def _create_run(deployment_id: str, parameters: dict) -> UUID:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        run = await client.create_flow_run_from_deployment(UUID(deployment_id),
+                                                           parameters=parameters)
+        return run.id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--poll", type=float, default=1.0,
+                        help="seconds between the worker's polls (embedded default 1)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="newsroom-bench-"))
+    server, api_url = start_prefect(work / "prefect")
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+    from flows.stack import MailCatcher, WorkerThread, apply_deployments, run_async
+    from newsroom import crisis
+    from newsroom.runtime import get_runtime, reset_runtimes
+    from newsroom.standins import StandinControl, running_standins
+    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+
+    prefect_rounds: list[float] = []
+    direct_rounds: list[float] = []
+    per_channel: dict[str, list[float]] = {}
+    try:
+        with running_standins() as standins_url, StandinControl(standins_url) as control:
+            catalog = work / "campaigns"
+            shutil.copytree(ROOT / "campaigns", catalog)
+            registry = catalog / "registry" / "channels.yaml"
+            registry.write_text(registry.read_text(encoding="utf-8").replace(
+                "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+            mail = MailCatcher(port=_free_port()).start()
+            os.environ.update({
+                "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
+                "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
+                "NEWSROOM_SMTP_URL": mail.smtp_url,
+                "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{_free_port()}",
+                "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+                **STANDIN_CREDENTIAL_ENV})
+            reset_runtimes()
+            runtime = get_runtime()
+            deployments = run_async(apply_deployments(POOL, schedules=False))
+            worker = WorkerThread(POOL, poll_seconds=args.poll)
+            worker.start()
+            time.sleep(3)
+            # One warm-up round each (imports, first connections), not counted.
+            for round_ in range(-1, args.rounds):
+                marker = f"Benchwetter P{round_ + 1:03d}"
+                t0 = time.monotonic()
+                run_async(_create_run(deployments["crisis"], {
+                    "campaign_id": CAMPAIGN, "ereignis": marker, "started_by": "bench"}))
+                found = _arrivals(control, mail, marker, t0)
+                if round_ >= 0:
+                    prefect_rounds.append(max(found.values()))
+                    for channel, seconds in found.items():
+                        per_channel.setdefault(channel, []).append(seconds)
+                print(f"  prefect {round_ + 1}: {max(found.values()):.2f} s", file=sys.stderr)
+            for round_ in range(-1, args.rounds):
+                marker = f"Benchwetter D{round_ + 1:03d}"
+                t0 = time.monotonic()
+                start = crisis.start_crisis(runtime, CAMPAIGN, {"ereignis": marker},
+                                            by="bench")
+                asyncio.run(crisis.publish_crisis(runtime, start))
+                found = _arrivals(control, mail, marker, t0)
+                if round_ >= 0:
+                    direct_rounds.append(max(found.values()))
+                print(f"  direct {round_ + 1}: {max(found.values()):.2f} s", file=sys.stderr)
+            crisis.end_crisis(runtime.engine, by="bench")
+            worker.stop()
+            mail.stop()
+            reset_runtimes()
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+    result = {"channels": len(API_NETWORKS) + 2, "rounds": len(prefect_rounds),
+              "worker_poll_s": args.poll, **_summary(prefect_rounds),
+              "direct": _summary(direct_rounds),
+              "slowest_channel_p50_s": {c: round(statistics.median(v), 2)
+                                        for c, v in sorted(per_channel.items())}}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

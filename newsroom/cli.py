@@ -316,6 +316,37 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=None, type=int,
+              help="Default: the port of NEWSROOM_WEB_BASE_URL (8100).")
+def web(host: str, port: int | None) -> None:
+    """Serve the approval page and manual confirmations (for a separate deployment).
+
+    Decisions that settle a gate resume the waiting Prefect run (PREFECT_API_URL).
+    """
+    from urllib.parse import urlsplit
+
+    import uvicorn
+
+    from flows.gate import resume_for_gate
+    from newsroom.runtime import get_runtime
+    from newsroom.web.app import create_web_app
+
+    runtime = get_runtime()
+    port = port or urlsplit(runtime.settings.web_base_url).port or 8100
+
+    async def on_settled(status) -> None:
+        await resume_for_gate(status, runtime)
+
+    app = create_web_app(runtime.engine, lambda: runtime.catalog, runtime.settings,
+                         signer=runtime.signer, on_gate_settled=on_settled,
+                         notifier=lambda: runtime.notifier)
+    click.echo(f"Approval page on http://{host}:{port}/freigabe/… (links use "
+               f"{runtime.base_url}); Ctrl-C stops it")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@cli.command()
 @click.option("--pool", default=None, help="Work pool (default: NEWSROOM_WORK_POOL or newsroom).")
 @click.option("--poll", "poll_seconds", default=1.0, show_default=True, type=float,
               help="Seconds between polls of the work pool.")
@@ -325,13 +356,10 @@ def worker(pool: str | None, poll_seconds: float) -> None:
     For example: prefect server start; prefect deploy --all; newsroom worker.
     """
     import asyncio
-    import os
     import signal
 
-    from .standins.config import STANDIN_CREDENTIAL_ENV
-
-    for name, value in STANDIN_CREDENTIAL_ENV.items():
-        os.environ.setdefault(name, value)
+    # Unlike `up`, no stand-in credentials: a real worker takes its channel credentials
+    # from the environment or Prefect Secret blocks (the registry says where).
     from prefect.settings import PREFECT_API_URL
 
     api_url = PREFECT_API_URL.value()

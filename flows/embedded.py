@@ -339,7 +339,7 @@ class StackOptions:
     demo: Demo | None = None
     demo_in: timedelta | None = None
     catalog_dir: Path | None = None
-    worker_poll: float = 1.0
+    worker_poll: float = 0.5
 
 
 def _install_signal_handlers(state: dict[str, bool], echo: Callable[[str], None]) -> None:

@@ -164,7 +164,7 @@ class _LoopThread(threading.Thread):
 class WorkerThread(_LoopThread):
     """The Newsroom worker polling ``work_pool``, in a thread of this process."""
 
-    def __init__(self, work_pool: str, *, poll_seconds: float = 1.0,
+    def __init__(self, work_pool: str, *, poll_seconds: float = 0.5,
                  prefetch_seconds: float = 90.0, limit: int | None = None):
         super().__init__(name=f"newsroom-worker-{work_pool}")
         self.work_pool, self.poll_seconds = work_pool, poll_seconds

@@ -7,7 +7,7 @@ commemoration day on eight channels, forty campaigns in one minute). This worker
 its work pool like any worker (``prefect worker``'s own polling, claiming and heartbeat
 code, from :class:`prefect.workers.base.BaseWorker`), but executes each claimed run as an
 asyncio task in this process with Prefect's flow engine (``run_flow_async``): no process
-start, no import per run, and the run begins within one poll interval of its scheduled
+start, no import per run, and the run begins within one poll interval (0.5 s) of its scheduled
 time (runs are prefetched, and the flows themselves wait for the exact second).
 
 Waiting for approval holds nothing here: the campaign flow *suspends* (the run ends and
@@ -137,7 +137,7 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                            flow_run.id, exc)
 
 
-async def serve_worker(work_pool: str, *, poll_seconds: float = 1.0,
+async def serve_worker(work_pool: str, *, poll_seconds: float = 0.5,
                        prefetch_seconds: float = 90.0, limit: int | None = None,
                        name: str | None = None) -> None:
     """Run the Newsroom worker on ``work_pool`` until cancelled (creates the pool)."""

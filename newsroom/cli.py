@@ -221,7 +221,7 @@ def _configure_embedded(*, web_port: int | None, smtp_port: int | None) -> None:
 @click.option("--demo-in", default="3m", show_default=True,
               help="Schedule a demo campaign this far ahead (e.g. 40s, 3m).")
 @click.option("--no-demo", is_flag=True, help="Do not schedule the demo campaign.")
-@click.option("--poll", "poll_seconds", default=1.0, show_default=True, type=float,
+@click.option("--poll", "poll_seconds", default=0.5, show_default=True, type=float,
               help="Seconds between the worker's polls of its work pool.")
 @click.option("--no-serve", is_flag=True, help="Prepare and exit instead of serving.")
 @catalog_option
@@ -348,7 +348,7 @@ def web(host: str, port: int | None) -> None:
 
 @cli.command()
 @click.option("--pool", default=None, help="Work pool (default: NEWSROOM_WORK_POOL or newsroom).")
-@click.option("--poll", "poll_seconds", default=1.0, show_default=True, type=float,
+@click.option("--poll", "poll_seconds", default=0.5, show_default=True, type=float,
               help="Seconds between polls of the work pool.")
 def worker(pool: str | None, poll_seconds: float) -> None:
     """Run only the Newsroom worker (in-process runs) against a separate Prefect server.

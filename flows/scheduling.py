@@ -24,6 +24,7 @@ or deleted run that was about to start — the next sync recreates it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ NOT_STARTED = {"Scheduled", "Late"}  # not "AwaitingRetry", "Resuming": those ra
 # Runs older than this are not read (their occurrences are long past).
 LOOKBACK = timedelta(days=400)
 PAGE = 200
+CREATE_CONCURRENCY = 4
 
 
 @dataclass
@@ -294,9 +296,15 @@ async def sync_schedules(catalog: Catalog, *, now: datetime | None = None,
             else:
                 await _delete(client, run, summary, dry_run, "occurrence no longer in the "
                               "catalog")
-    for runs in by_campaign.values():
-        for p in runs:
+    # Creating is the slow part (~140 ms a run on SQLite): a few at a time.
+    gate = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def create(p: PlannedRun) -> None:
+        async with gate:
             await _create(client, deployment_id, p, summary, dry_run)
+
+    await asyncio.gather(*(create(p) for runs in by_campaign.values() for p in runs))
+    summary.created.sort()
     logger.info("schedules%s: %s", " (dry run)" if dry_run else "", summary.counts())
     return summary
 

@@ -163,9 +163,15 @@ def _campaign_runs(catalog: Catalog, campaign: Campaign, now: datetime, horizon:
     relative = parse_duration(campaign.approval.deadline_before or 0)
     window_end = limit + lead + relative + timedelta(days=1)
     days = {o.date for o in occurrences(campaign, now, window_end)}
-    upcoming = next_occurrence(campaign, now)
-    if upcoming is not None:
-        days.add(upcoming.date)
+    upcoming = None
+    if is_yearly(campaign) or (campaign.approval.deadline and _opens_at(
+            gate_deadline(catalog, campaign.id, now), lead) <= limit):
+        # The next date of a yearly campaign, however far; the one-off whose absolute
+        # deadline opens its approval within the horizon. (Not for every campaign: a
+        # weekly RRULE over five years costs seconds.)
+        upcoming = next_occurrence(campaign, now)
+        if upcoming is not None:
+            days.add(upcoming.date)
     runs = []
     for day in sorted(days):
         full = occurrence_on(campaign, day)  # every slot of that day, also passed ones

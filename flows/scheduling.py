@@ -111,7 +111,8 @@ def _key_of(run: FlowRun) -> tuple[str, date] | None:
 def is_pending_planned(run: FlowRun) -> bool:
     """A run this sync may change: created by it and not started."""
     state = run.state
-    return (PLANNED_TAG in (run.tags or []) and state is not None
+    tags = run.tags or []
+    return (PLANNED_TAG in tags and "publish" not in tags and state is not None
             and state.type == StateType.SCHEDULED and state.name in NOT_STARTED
             and not run.run_count and run.start_time is None)
 

@@ -316,26 +316,32 @@ def test_removed_file_deletes_its_scheduled_runs(env, deployments):
 @pytest.mark.slow
 def test_started_run_is_left_alone(env, deployments):
     from prefect.client.orchestration import get_client
-    from prefect.states import Running, Suspended
+    from prefect.states import AwaitingRetry, Running, Suspended
 
     slot = local_slot(10, "10:00")
     path = write_campaign(env, "tst-started", f'at: "{slot:%Y-%m-%d %H:%M}"')
     waiting = write_campaign(env, "tst-waiting", f'at: "{local_slot(12, "09:00"):%Y-%m-%d %H:%M}"')
+    retrying = write_campaign(env, "tst-retry", f'at: "{local_slot(14, "09:00"):%Y-%m-%d %H:%M}"')
     sync(env)
     runs = planned_by_name(deployments["campaign"])
     running = runs[f"tst-started {slot.date()}"]
     suspended = runs[f"tst-waiting {local_slot(12, '09:00').date()}"]
+    retry = runs[f"tst-retry {local_slot(14, '09:00').date()}"]
 
     async def start() -> None:
         async with get_client() as client:
             await client.set_flow_run_state(running.id, Running(), force=True)
             await client.set_flow_run_state(suspended.id, Suspended(timeout_seconds=3600),
                                             force=True)
+            # A failed run waiting for its retry is of type SCHEDULED too: it has run.
+            await client.set_flow_run_state(retry.id, AwaitingRetry(
+                scheduled_time=datetime.now(UTC) + timedelta(hours=1)), force=True)
 
     run_async(start())
-    # Edit one (new time) and remove the other: neither run changes, no second run appears.
+    # Edit one (new time) and remove the others: no run changes, no second run appears.
     path.write_text(path.read_text(encoding="utf-8").replace("10:00", "16:00"), encoding="utf-8")
     waiting.unlink()
+    retrying.unlink()
     summary = sync(env)
     assert summary.created == summary.moved == summary.removed == []
     assert summary.kept == [f"tst-started {slot.date()}"]
@@ -343,6 +349,7 @@ def test_started_run_is_left_alone(env, deployments):
     assert set(after) == set(runs)
     assert after[running.name].state.name == "Running"
     assert after[suspended.name].state.name == "Suspended"
+    assert after[retry.name].state.name == "AwaitingRetry"
     assert after[running.name].parameters == running.parameters
 
 

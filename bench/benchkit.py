@@ -87,3 +87,47 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
+
+
+def start_standins() -> tuple[subprocess.Popen, str]:
+    """The stand-in channels in their own process (they must not share this process's
+    GIL with the code being measured); (process, base URL)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "newsroom.standins", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/_standin/posts", timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the stand-ins did not start")
+
+
+def standin_floor(url: str, posts: int) -> dict[str, float]:
+    """How fast the stand-in itself takes ``posts`` Mastodon posts sent at once by a bare
+    httpx client: the measuring instrument's own limit on this machine."""
+    import asyncio
+
+    from newsroom.standins.config import MASTODON_TOKEN
+
+    async def flood() -> list[float]:
+        limits = httpx.Limits(max_connections=posts + 10)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            start = time.perf_counter()
+
+            async def one(i: int) -> float:
+                await client.post(f"{url}/mastodon/api/v1/statuses",
+                                  headers={"Authorization": f"Bearer {MASTODON_TOKEN}",
+                                           "Idempotency-Key": f"floor-{i}-{start}"},
+                                  data={"status": f"Messung {i}", "language": "de"})
+                return time.perf_counter() - start
+
+            return sorted(await asyncio.gather(*(one(i) for i in range(posts))))
+
+    times = asyncio.run(flood())
+    return {"p50_s": round(percentile(times, 0.5), 3), "p95_s": round(percentile(times, 0.95), 3),
+            "max_s": round(times[-1], 3)}

@@ -8,8 +8,10 @@ Each campaign is pre-approved (this measures publishing, not people) and due at 
 instant T, ``--lead`` seconds ahead. One run per campaign is scheduled like the catalog
 sync does for an approved occurrence: shortly before T; the worker picks it up (prefetch)
 and the flow waits for T to the second. Lateness is measured where it matters — at the
-stand-in servers: ``received_at`` of each post minus T. A post received before T is
-"early". Also counts runs that Prefect marked "Late".
+stand-in servers (their own process): the time each post was recorded minus T. A post
+recorded before T is "early". Also counts runs that Prefect marked "Late", and measures
+``standin_floor``: the same number of posts fired at the stand-in at once by a bare httpx
+client — the instrument's own limit on this machine.
 
 Prints one JSON line at the end.
 """
@@ -30,7 +32,15 @@ from uuid import UUID
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import copy_catalog, free_port, percentile, start_prefect, stop  # noqa: E402
+from benchkit import (  # noqa: E402
+    copy_catalog,
+    free_port,
+    percentile,
+    standin_floor,
+    start_prefect,
+    start_standins,
+    stop,
+)
 
 CHANNELS = ["mastodon", "bluesky", "linkedin", "telegram", "website"]
 NETWORK_OF = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "linkedin",
@@ -98,12 +108,13 @@ def main() -> None:
 
     from flows.stack import MailCatcher, WorkerThread, apply_deployments, run_async
     from newsroom.runtime import reset_runtimes
-    from newsroom.standins import StandinControl, running_standins
+    from newsroom.standins import StandinControl
     from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
     from newsroom.timeutil import BERLIN
 
+    standins, standins_url = start_standins()
     try:
-        with running_standins() as standins_url, StandinControl(standins_url) as control:
+        with StandinControl(standins_url) as control:
             catalog = copy_catalog(work / "campaigns", standins_url)
             due = (datetime.now(UTC) + timedelta(seconds=args.lead)).replace(microsecond=0)
             local = due.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
@@ -142,8 +153,10 @@ def main() -> None:
             run_states = run_async(states(runs))
             worker.stop()
             mail.stop()
+            floor = standin_floor(standins_url, len(received) or expected)
     finally:
         stop(server)
+        stop(standins)
 
     offsets = [(datetime.fromisoformat(p["created_at"]["wall"]) - due).total_seconds()
                for p in received]
@@ -158,6 +171,7 @@ def main() -> None:
         "early": sum(1 for o in offsets if o < 0),
         "runs_completed": completed,
         "runs_marked_late": late_runs,
+        "standin_floor": floor,
     }
     print(json.dumps(result))
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,7 +34,13 @@ from newsroom.approval import GateStatus
 from newsroom.catalog.catalog import Catalog
 from newsroom.errors import NewsroomError
 from newsroom.posts import RenderedPost, bundle_hash
-from newsroom.publishing import OccurrencePublication, manual_confirm_url, publish_occurrence
+from newsroom.publishing import (
+    OccurrencePublication,
+    arm_occurrence,
+    disarm,
+    manual_confirm_url,
+    publish_occurrence,
+)
 from newsroom.rendering.render import render_occurrence
 from newsroom.runtime import Runtime
 from newsroom.store import OccurrenceStatus, PostRecord, Publication, PublicationStatus
@@ -43,6 +50,9 @@ from newsroom.timeutil import BERLIN, format_local, parse_duration
 logger = logging.getLogger("newsroom.delivery")
 
 ACTOR = "newsroom:delivery"
+# Publications are reserved and claimed this long before their second (see
+# newsroom.publishing.arm_occurrence), so that at the second only the network calls remain.
+ARM_AHEAD = timedelta(seconds=3)
 
 
 class DeliveryError(NewsroomError):
@@ -84,7 +94,9 @@ def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date
                 and occurrence.gate_bundle_hash == rendered_bundle)
         changed = False
         if not keep and occurrence.bundle_hash != rendered_bundle:
-            if _published_channels(session, occurrence.id):
+            sent = {c: p for c, p in _published_channels(session, occurrence.id).items()
+                    if p.status != PublicationStatus.RESERVED}
+            if sent:
                 raise DeliveryError(
                     f"{campaign_id} {occurrence_date.isoformat()} was published already and "
                     "its campaign file changed since; the change is not published. Create a "
@@ -251,36 +263,49 @@ async def deliver_occurrence(
             continue
         by_time.setdefault(post.publish_at, []).append(post.channel)
 
-    own_client = client is None
-    client = client or httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
-    try:
-        for moment in sorted(by_time):
-            channels = by_time[moment]
+    # Everything the due second needs is made now, not then: the HTTP client and the
+    # publishers are shared (one Bluesky session, one Mastodon instance lookup), the
+    # notifier is built, and the publications are reserved before the wait.
+    client = client or shared_client()
+    notifier = runtime.notifier
+    confirm_url_for = manual_confirm_url(runtime.base_url)
+    for moment in sorted(by_time):
+        channels = by_time[moment]
+        reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
+        armed: dict = {}
+        armed_posts = None
+        if reason is None:
+            # Arm shortly before the second (reserve + claim in one go), then wait.
+            arm_at = moment - ARM_AHEAD
+            if arm_at > clock():
+                await wait(arm_at)
+            armed, armed_posts = await asyncio.to_thread(
+                arm_occurrence, runtime.engine, occurrence_id=prepared.occurrence_id,
+                channels=channels)
+            await wait(moment)
             reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
-            if reason is None:
-                await wait(moment)
-                reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
-            if reason is not None:
-                for channel in channels:
-                    report.skipped[channel] = reason
-                await asyncio.to_thread(_record_skip, runtime, prepared, channels, reason)
-                continue
-            # Crisis freeze: a non-crisis post due while a crisis is active is held.
-            held = await asyncio.to_thread(hold_if_frozen, runtime, prepared, channels, moment)
-            if held is not None:
-                report.held.update(dict.fromkeys(channels, held))
-                continue
-            started = clock()
-            result: OccurrencePublication = await publish_occurrence(
-                engine=runtime.engine, occurrence_id=prepared.occurrence_id,
-                accounts=catalog.accounts, client=client, notifier=runtime.notifier,
-                confirm_url_for=manual_confirm_url(runtime.base_url), signer=runtime.signer,
-                media_root=catalog.root, channels=channels,
-                publisher_options=publisher_options)
-            _collect(report, result, moment, started)
-    finally:
-        if own_client:
-            await client.aclose()
+        if reason is not None:
+            if armed:
+                await asyncio.to_thread(disarm, runtime.engine, armed, "late")
+            for channel in channels:
+                report.skipped[channel] = reason
+            await asyncio.to_thread(_record_skip, runtime, prepared, channels, reason)
+            continue
+        # Crisis freeze: a non-crisis post due while a crisis is active is held.
+        held = await asyncio.to_thread(hold_if_frozen, runtime, prepared, channels, moment)
+        if held is not None:
+            if armed:
+                await asyncio.to_thread(disarm, runtime.engine, armed, "held: crisis freeze")
+            report.held.update(dict.fromkeys(channels, held))
+            continue
+        started = clock()
+        result: OccurrencePublication = await publish_occurrence(
+            engine=runtime.engine, occurrence_id=prepared.occurrence_id,
+            accounts=catalog.accounts, client=client, notifier=notifier,
+            confirm_url_for=confirm_url_for, signer=runtime.signer,
+            media_root=catalog.root, channels=channels,
+            publisher_options=publisher_options, armed=armed, posts=armed_posts)
+        _collect(report, result, moment, started)
     await asyncio.to_thread(_record_outcome, runtime, prepared, report)
     return report
 
@@ -308,9 +333,31 @@ def _collect(report: DeliveryReport, result: OccurrencePublication, due: datetim
         report.failed[channel] = f"{type(error).__name__}: {error}"
 
 
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary())
+
+
+def shared_client() -> httpx.AsyncClient:
+    """One HTTP client per event loop for all deliveries in it (connections and the
+    publishers built on it are reused across campaigns)."""
+    loop = asyncio.get_running_loop()
+    client = _CLIENTS.get(loop)
+    if client is None or client.is_closed:
+        client = _CLIENTS[loop] = httpx.AsyncClient(
+            timeout=httpx.Timeout(20.0, connect=5.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    return client
+
+
 def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[str],
                  reason: str) -> None:
     with store.session_scope(runtime.engine) as session:
+        for post in store.current_posts(session, occurrence_id=prepared.occurrence_id):
+            if post.channel not in channels:
+                continue
+            publication = store.get_publication(session, post_id=post.id, channel=post.channel)
+            if publication is not None and publication.status == PublicationStatus.RESERVED:
+                store.mark_skipped(session, publication_id=publication.id, reason=reason)
         for channel in channels:
             store.record_audit(session, campaign_id=prepared.campaign_id,
                                occurrence_date=prepared.occurrence_date, actor=ACTOR,

@@ -175,6 +175,107 @@ def manual_confirm_url(base_url: str) -> Callable[[str], str]:
     return lambda token: f"{base}/manual/{token}"
 
 
+# --- publishers, shared per HTTP client -----------------------------------------------------
+
+# One publisher per account, credential and options for as long as its HTTP client lives:
+# Bluesky's session (createSession is limited to 30 per 5 minutes) and Mastodon's instance
+# limits are fetched once, not once per post.
+_PUBLISHER_CACHE: weakref.WeakKeyDictionary[httpx.AsyncClient, dict[tuple, Publisher]] = (
+    weakref.WeakKeyDictionary())
+_PUBLISHER_CACHE_LOCK = threading.Lock()
+
+
+def shared_publisher(account: ChannelAccount, *, client: httpx.AsyncClient,
+                     credential: SecretStr | None, **options: Any) -> Publisher:
+    """The publisher for ``account`` on ``client``, made once and then reused."""
+    secret = credential.get_secret_value() if credential is not None else ""
+    key = (account.model_dump_json(), hashlib.sha256(secret.encode()).hexdigest(),
+           repr(sorted((k, repr(v)) for k, v in options.items())))
+    with _PUBLISHER_CACHE_LOCK:
+        publishers = _PUBLISHER_CACHE.setdefault(client, {})
+        publisher = publishers.get(key)
+        if publisher is None:
+            publisher = publishers[key] = publisher_for(account, client=client,
+                                                        credential=credential, **options)
+        return publisher
+
+
+def arm_occurrence(engine: Engine, *, occurrence_id: int, channels: Iterable[str] | None = None
+                   ) -> tuple[dict[str, Publication], list[PostRecord]]:
+    """Reserve and claim the occurrence's publications ahead of their second.
+
+    For exact-time publishing: at the due second only the network calls remain. Each
+    publication that is new or still "reserved" is reserved and marked "publishing" (an
+    attempt, audited with ``armed``) now; pass the result to :func:`publish_occurrence`
+    as ``armed`` (and the posts, second item, as ``posts``). Publications in any other
+    state are not armed (publishing them takes the normal path). What is armed and then
+    not sent must be :func:`disarm`-ed; a crash in between leaves it "publishing", which
+    the next run treats as possibly sent (Mastodon and Bluesky repeat it harmlessly,
+    elsewhere a person decides).
+    """
+    wanted = set(channels) if channels is not None else None
+    armed: dict[str, Publication] = {}
+    posts: list[PostRecord] = []
+    with store.session_scope(engine) as session:
+        for post in store.current_posts(session, occurrence_id=occurrence_id):
+            if wanted is not None and post.channel not in wanted:
+                continue
+            posts.append(post)
+            rendered = post.to_rendered()
+            key = idempotency_key_for(rendered.post_key, post.content_hash)
+            publication = store.get_publication(session, post_id=post.id, channel=post.channel)
+            if publication is None:
+                try:
+                    publication = store.reserve_publication(
+                        session, post_id=post.id, channel=post.channel, idempotency_key=key)
+                except AlreadyReserved:
+                    continue
+                _audit_armed(session, rendered, post, publication, key, "publication.reserved")
+            if publication.status != PublicationStatus.RESERVED:
+                continue
+            try:
+                publication = store.mark_publishing(session, publication_id=publication.id)
+            except StoreError:
+                session.rollback()
+                continue
+            _audit_armed(session, rendered, post, publication, key, "publication.attempt",
+                         attempt=publication.attempts)
+            armed[post.channel] = publication
+    return armed, posts
+
+
+def disarm(engine: Engine, armed: Mapping[str, Publication], reason: str) -> None:
+    """Return armed publications that were not sent (held, too late) to "reserved"."""
+    with store.session_scope(engine) as session:
+        for publication in armed.values():
+            try:
+                store.unmark_publishing(session, publication_id=publication.id)
+            except StoreError:
+                session.rollback()
+                continue
+            post = session.get(PostRecord, publication.post_id)
+            if post is not None:
+                rendered = post.to_rendered()
+                _audit_armed(session, rendered, post, publication, publication.idempotency_key,
+                             "publication.disarmed", reason=reason)
+
+
+def _audit_armed(session: Session, rendered: RenderedPost, post: PostRecord,
+                 publication: Publication, key: str, action: str, **detail: Any) -> None:
+    store.record_audit(
+        session, campaign_id=rendered.campaign_id, occurrence_date=rendered.occurrence,
+        actor=ACTOR, action=action, channel=post.channel, content_hash=post.content_hash,
+        detail={"publication_id": publication.id, "post_id": post.id,
+                "idempotency_key": key, "armed": True, **detail})
+
+
+def _armed_for(armed: Mapping[str, Publication] | None, post: PostRecord) -> Publication | None:
+    if not armed:
+        return None
+    publication = armed.get(post.channel)
+    return publication if publication is not None and publication.post_id == post.id else None
+
+
 # --- the database, one short transaction at a time ----------------------------------------
 
 
@@ -215,6 +316,7 @@ class _Job:
     post: PostRecord
     rendered: RenderedPost
     key: str
+    armed: Publication | None = None  # claimed ahead of its second (arm_occurrence)
 
     @property
     def channel(self) -> str:
@@ -270,6 +372,8 @@ class _Job:
     # -- the steps --
 
     async def run(self) -> PublicationOutcome:
+        if self.armed is not None:  # reserved and claimed before its second: just send
+            return await self._send(self.armed)
         publication, lost_race = await _db(self.engine, self._reserve)
         status = PublicationStatus(publication.status)
         if status in _SETTLED or status == PublicationStatus.UNKNOWN:
@@ -378,15 +482,17 @@ class _Job:
         options = dict(self.publisher_options)
         if self.media_root is not None:
             options.setdefault("media_root", self.media_root)
-        return publisher_for(self.account, client=self.client, credential=credential,
-                             **options)
+        return shared_publisher(self.account, client=self.client, credential=credential,
+                                **options)
 
     async def _send(self, publication: Publication) -> PublicationOutcome:
         try:
             publisher = await self._publisher()
         except PublishError as exc:  # no credential, account misconfigured: nothing sent
             return await self._failed(publication, exc)
-        progress = await _db(self.engine, lambda s: self._progress(s, publication))
+        # Progress exists only from an earlier attempt (attempts counts this one too).
+        progress = (await _db(self.engine, lambda s: self._progress(s, publication))
+                    if publication.attempts > 1 else {})
         if progress:  # an earlier attempt got part of the way (e-mail: some recipients)
             publisher.restore_progress(self.key, progress)
         try:
@@ -582,6 +688,8 @@ async def publish_post(
     retry_failed: bool = False,
     max_attempts: int = 5,
     confirm_ttl: timedelta = DEFAULT_CONFIRM_TTL,
+    armed: Publication | None = None,
+    preloaded: PostRecord | None = None,
 ) -> PublicationOutcome:
     """Publish the stored post ``post_id`` on ``account`` at most once; see the module doc.
 
@@ -600,7 +708,8 @@ async def publish_post(
             raise StoreError(f"no post with id {post_id}; render and store the occurrence first")
         return post
 
-    post = await _db(engine, load)
+    post = preloaded if preloaded is not None and preloaded.id == post_id else (
+        await _db(engine, load))
     if post.channel != account.name:
         raise StoreError(f"post {post_id} is for channel {post.channel!r}, not for "
                          f"{account.name!r}")
@@ -616,7 +725,7 @@ async def publish_post(
         notifier=notifier, confirm_url_for=confirm_url_for, sleep=sleep, signer=signer,
         media_root=media_root, publisher_options=publisher_options or {},
         retry_failed=retry_failed, max_attempts=max_attempts, confirm_ttl=confirm_ttl,
-        post=post, rendered=rendered, key=idempotency_key_for(rendered.post_key,
+        armed=armed, post=post, rendered=rendered, key=idempotency_key_for(rendered.post_key,
                                                               post.content_hash),
     )
     with _FLIGHTS_LOCK:
@@ -646,6 +755,8 @@ async def publish_occurrence(
     media_root: Path | None = None,
     publisher_options: Mapping[str, Mapping[str, Any]] | None = None,
     channels: Iterable[str] | None = None,
+    armed: Mapping[str, Publication] | None = None,
+    posts: list[PostRecord] | None = None,
 ) -> OccurrencePublication:
     """Publish every current post of the occurrence, all channels at once.
 
@@ -653,7 +764,8 @@ async def publish_occurrence(
     outcome, and what raised is in ``errors``. ``accounts`` is ``catalog.accounts``;
     ``credentials`` and ``publisher_options`` are by channel name.
     """
-    posts = await _db(engine, lambda s: store.current_posts(s, occurrence_id=occurrence_id))
+    if posts is None:  # else: the current posts, read a moment ago (arm_occurrence)
+        posts = await _db(engine, lambda s: store.current_posts(s, occurrence_id=occurrence_id))
     if channels is not None:
         wanted = set(channels)
         posts = [p for p in posts if p.channel in wanted]
@@ -669,6 +781,7 @@ async def publish_occurrence(
             confirm_url_for=confirm_url_for, sleep=sleep, signer=signer,
             media_root=media_root,
             publisher_options=(publisher_options or {}).get(post.channel),
+            armed=_armed_for(armed, post), preloaded=post,
         )
 
     results = await asyncio.gather(*(one(post) for post in posts), return_exceptions=True)

@@ -759,6 +759,17 @@ def mark_publishing(session: Session, *, publication_id: int) -> Publication:
     return publication
 
 
+def unmark_publishing(session: Session, *, publication_id: int) -> Publication:
+    """Back from publishing to reserved, for an attempt that was armed ahead of its time
+    but provably never sent (held by a crisis freeze, or too late). Uncounts the attempt."""
+    publication = _transition(session, publication_id, PublicationStatus.RESERVED,
+                              {PublicationStatus.PUBLISHING})
+    publication.attempts = max(0, publication.attempts - 1)
+    session.add(publication)
+    session.commit()
+    return publication
+
+
 def mark_published(
     session: Session,
     *,

@@ -156,3 +156,25 @@ async def test_nothing_is_published_without_approval(runtime, standins):
         await deliver_occurrence(runtime, ready, status)
     assert slot  # the seed campaign's own date is used
     assert standins.posts("mastodon") == []
+
+
+async def test_armed_then_disarmed_publications_go_out_once_later(runtime, standins):
+    """Armed ahead of the second, then not sent (e.g. held): back to "reserved" with the
+    attempt uncounted; the next delivery publishes each channel once."""
+    from newsroom.publishing import arm_occurrence, disarm
+
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    write_campaign(runtime, "zustellung-scharf", slot)
+    ready = prepared(runtime, "zustellung-scharf", slot)
+    armed, posts = arm_occurrence(runtime.engine, occurrence_id=ready.occurrence_id)
+    assert sorted(armed) == ["mastodon", "telegram"] and len(posts) == 2
+    assert {p.status for p in armed.values()} == {"publishing"}
+    again, _ = arm_occurrence(runtime.engine, occurrence_id=ready.occurrence_id)
+    assert again == {}  # already publishing: never armed twice
+    disarm(runtime.engine, armed, "held: test")
+    with store.session_scope(runtime.engine) as session:
+        rows = [session.get(store.Publication, p.id) for p in armed.values()]
+        assert {(r.status, r.attempts) for r in rows} == {("reserved", 0)}
+    report = await deliver_occurrence(runtime, ready, None)
+    assert sorted(report.published) == ["mastodon", "telegram"]
+    assert len(posts_for(standins, "zustellung-scharf")) == 2

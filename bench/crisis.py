@@ -123,8 +123,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--gap", type=float, default=2.0,
                         help="seconds between rounds (0: back to back)")
-    parser.add_argument("--poll", type=float, default=1.0,
-                        help="seconds between the worker's polls (embedded default 1)")
+    parser.add_argument("--poll", type=float, default=0.5,
+                        help="seconds between the worker's polls (embedded default 0.5)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newsroom-bench-"))

@@ -26,6 +26,7 @@ def start_prefect(home: Path, *, database_url: str | None = None) -> tuple[subpr
     """``prefect server start`` on a free port with its own PREFECT_HOME; (process, API URL)."""
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
            "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)
     if database_url:

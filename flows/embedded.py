@@ -97,6 +97,9 @@ class PrefectServer:
             "PREFECT_API_DATABASE_CONNECTION_URL":
                 f"sqlite+aiosqlite:///{self.home / 'prefect.db'}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # SQLite serialises writers: under a burst, wait for the lock instead of
+            # answering 503 after the default 10 s.
+            "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
             "PREFECT_SERVER_API_HOST": self.host,
             "PREFECT_SERVER_API_PORT": str(self.port),
             "PREFECT_UI_API_URL": self.api_url,

@@ -80,6 +80,21 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         self._flows: dict[str, Flow[..., Any]] = {}
         self._entrypoints: dict[Any, str] = {}
 
+    async def _give_worker_labels_to_flow_run(self, flow_run_id: Any) -> None:
+        """The worker's labels on the run are for display only: a busy server (SQLite
+        answers 503 under load) must not make the worker give up the run — the stock
+        worker then marks it "Crashed" and nothing starts it again."""
+        for attempt in range(3):
+            try:
+                await super()._give_worker_labels_to_flow_run(flow_run_id)
+                return
+            except Exception as exc:  # noqa: BLE001 - cosmetic; the run goes on
+                if attempt == 2:
+                    logger.warning("flow run %s runs without worker labels: %s",
+                                   flow_run_id, exc)
+                else:
+                    await asyncio.sleep(0.5 * (attempt + 1))
+
     async def _entrypoint(self, flow_run: FlowRun) -> str:
         if flow_run.deployment_id is None:
             raise RuntimeError(f"flow run {flow_run.id} has no deployment; "

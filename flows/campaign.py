@@ -11,7 +11,7 @@
    Prefect UI. A resumed run starts again from the top: rendering finds nothing changed,
    nobody is asked twice, and the suspend with the same key returns the input at once.
 4. Approved, it **publishes** each post at its time: when that is more than
-   ``LEAD`` away, this run schedules a run of its own deployment shortly before the time
+   the lead away (settings), this run schedules a run of its own deployment shortly before the time
    and ends (nothing waits for days); the scheduled run finds the gate settled and
    publishes. The report artifact links the live posts.
 
@@ -41,10 +41,10 @@ from tasks.campaign import (
     request_approval,
 )
 
-# Publish in this run when the first post is due within LEAD; else schedule a run that
-# starts PREROLL before the time (the worker prefetches it and the flow waits to the second).
-LEAD = timedelta(minutes=10)
-PREROLL = timedelta(seconds=45)
+# Publish in this run when the first post is due within the lead (settings:
+# publish_lead_seconds, default 10 min); else schedule a run that starts the pre-roll
+# (publish_preroll_seconds, 45 s) before the time; the worker prefetches it and the flow
+# waits to the second.
 MAX_GATE_ROUNDS = 25
 
 
@@ -106,14 +106,21 @@ async def campaign(campaign_id: str, occurrence_date: date):
     status: GateStatus | None = None
     if not prepared.pre_approved:
         status = await request_approval(prepared)
+        if not status.settled:
+            # request-approval may be Cached from an earlier run of this occurrence (a
+            # resumed run, or the publication run scheduled after approval): read the
+            # gate as it is now before waiting.
+            status = await gate_status(prepared.occurrence_id)
         status = await _wait_for_gate(prepared, status)
         if status.outcome != GateOutcome.APPROVED:
             logger.info("not published: gate %s (%s)", status.outcome.value, status.reason)
             return Completed(message=f"not published: approval {status.outcome.value}",
                              data={"outcome": status.outcome.value})
 
-    if prepared.first_publish_at - _now() > LEAD and current_deployment.id:
-        start = prepared.first_publish_at - PREROLL
+    settings = get_runtime().settings
+    lead = timedelta(seconds=settings.publish_lead_seconds)
+    if prepared.first_publish_at - _now() > lead and current_deployment.id:
+        start = prepared.first_publish_at - timedelta(seconds=settings.publish_preroll_seconds)
         run = await run_deployment(
             current_deployment.id, parameters={"campaign_id": campaign_id,
                                                "occurrence_date": occurrence_date.isoformat()},

@@ -149,6 +149,12 @@ class _LoopThread(threading.Thread):
         except Exception:  # noqa: BLE001 - logged, the thread ends
             logger.exception("%s stopped with an error", self.name)
         finally:
+            from newsroom.delivery import close_shared_client
+
+            try:
+                self.loop.run_until_complete(close_shared_client())
+            except Exception:  # noqa: BLE001 - closing while stopping, best effort
+                pass
             self.loop.close()
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -349,6 +349,13 @@ def shared_client() -> httpx.AsyncClient:
     return client
 
 
+async def close_shared_client() -> None:
+    """Close this event loop's shared client (a worker that stops)."""
+    client = _CLIENTS.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
 def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[str],
                  reason: str) -> None:
     with store.session_scope(runtime.engine) as session:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Optional apprise configuration file (YAML or text, one service per person/office,
     # tagged with their id: Teams, Matrix, Signal, ntfy...). Replaces the e-mail default.
     apprise_config: Path | None = None
+    # An approved campaign whose first post is further away than this ends its run and
+    # schedules a publication run `publish_preroll_seconds` before the post's time.
+    publish_lead_seconds: float = 600.0
+    publish_preroll_seconds: float = 45.0
     # Prefect work pool the deployments run on; its type decides the worker.
     work_pool: str = "newsroom"
     # Catalog sync / `newsroom schedule`: how far ahead campaign runs are created in Prefect

@@ -321,3 +321,54 @@ def test_a_stopping_worker_hands_its_waiting_run_back(stack):
              or "Aktionstag" in str(p)]
     mine = [p for p in posts if datetime.fromisoformat(p["created_at"]["wall"]) >= slot]
     assert len(mine) == 1, posts
+
+
+def test_approved_far_ahead_the_run_ends_and_a_publication_run_posts_on_time(stack):
+    """Approved long before the slot: the run ends (nothing waits for days) after
+    scheduling a publication run shortly before the slot; that run finds the gate
+    approved — it does not wait again — and posts once, not early."""
+    settings = get_runtime().settings
+    saved = settings.publish_lead_seconds, settings.publish_preroll_seconds
+    settings.publish_lead_seconds, settings.publish_preroll_seconds = 20.0, 5.0
+    try:
+        slot = (datetime.now(UTC) + timedelta(seconds=50)).replace(microsecond=0)
+        day = slot.astimezone(BERLIN).date().isoformat()
+        write_campaign(stack.catalog, "e2e-spaeter", slot, deadline_before="10s",
+                       channels="[website]")
+        run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-spaeter", day))
+        wait_for_state(run_id, {"Suspended"}, 60)
+        _resume(run_id, {"decision": "approve", "comment": "passt", "admin": "Anna Admin"})
+        assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
+        assert "publishes at" in (_state(run_id).message or "")
+
+        publication_run = run_async(_publication_run(run_id))
+        assert publication_run is not None
+        assert wait_for_state(publication_run, {"Completed"}, 120) == "Completed"
+        history = run_async(_state_names(publication_run))
+        assert "Suspended" not in history, history
+        posts = [p for p in stack.standins.posts("cms") if "Aktionstag" in str(p)
+                 and datetime.fromisoformat(p["created_at"]["wall"]) >= slot]
+        assert len(posts) == 1, posts
+    finally:
+        settings.publish_lead_seconds, settings.publish_preroll_seconds = saved
+
+
+async def _publication_run(first_run: UUID) -> UUID | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    async with get_client() as client:
+        first = await client.read_flow_run(first_run)
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=["publish"])))
+    for run in runs:
+        if run.parameters.get("campaign_id") == first.parameters["campaign_id"]:
+            return run.id
+    return None
+
+
+async def _state_names(run_id: UUID) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return [s.name for s in await client.read_flow_run_states(run_id)]

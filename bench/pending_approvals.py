@@ -12,9 +12,10 @@ worker. Then:
    Suspended; memory after. ``added_rss_mb`` is the difference: what the waiting costs
    in all processes together (suspended runs hold no process).
 3. ``--sample`` more campaigns whose posts are due a few seconds ahead: each is approved
-   through the approval page (GET the e-mailed link, POST "Freigeben") shortly before its
-   time; the time from the decision to the post's arrival at the stand-in, less any
-   time the post was not due yet, is ``decision_to_publish`` (p50/p95/max).
+   through the approval page (GET the e-mailed link, POST "Freigeben") 1.6 s before its
+   time (the link expires at the deadline, 1 s before); the time from the decision to the
+   post's arrival at the stand-in is ``decision_to_publish`` (p50/p95/max), the part of it
+   after the post's time ``after_slot_p95_s``.
 
 Prints one JSON line at the end.
 """
@@ -173,6 +174,10 @@ def main() -> None:
             to_wait_s = time.monotonic() - started
             time.sleep(3)
             after_kb = rss_kb(server.pid) + rss_kb(os.getpid())
+            print(json.dumps({"waiting": args.waiting,
+                              "seconds_to_suspend_all": round(to_wait_s, 1),
+                              "added_rss_mb": round((after_kb - before_kb) / 1024, 1)}),
+                  file=sys.stderr, flush=True)
 
             # 2. decisions on campaigns that are due
             base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30 + args.sample)
@@ -183,7 +188,7 @@ def main() -> None:
                 (catalog / f"bench-sample-{j}.yaml").write_text(campaign_yaml(
                     f"bench-sample-{j}", f"Probe {j}",
                     slot=slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S"),
-                    deadline_before="0s"), encoding="utf-8")
+                    deadline_before="1s"), encoding="utf-8")
             run_async(create_runs(deployments["campaign"], [
                 {"campaign_id": cid, "occurrence_date": s.astimezone(BERLIN).date().isoformat()}
                 for cid, s in slots.items()]))
@@ -202,7 +207,8 @@ def main() -> None:
                         time.sleep(0.1)
                     if link is None:
                         raise SystemExit(f"no approval e-mail for {cid}")
-                    wait = (slot - timedelta(seconds=1) - datetime.now(UTC)).total_seconds()
+                    # The link is valid until the deadline, one second before the slot.
+                    wait = (slot - timedelta(seconds=1.6) - datetime.now(UTC)).total_seconds()
                     if wait > 0:
                         time.sleep(wait)
                     page = http.get(link)
@@ -235,10 +241,13 @@ def main() -> None:
         "added_rss_mb": round((after_kb - before_kb) / 1024, 1),
         "seconds_to_suspend_all": round(to_wait_s, 1),
         "decisions": len(latencies),
-        "decision_to_publish_p50_s": round(statistics.median(latencies), 2),
-        "decision_to_publish_p95_s": round(percentile(latencies, 0.95), 2),
-        "decision_to_publish_max_s": round(max(latencies), 2),
-        "decision_to_arrival_raw_p95_s": round(percentile(raw, 0.95), 2),
+        # From the click on "Freigeben" (1.6 s before the post's time) to the post at the
+        # stand-in: resume, re-run, wait for the second, publish.
+        "decision_to_publish_p50_s": round(statistics.median(raw), 2),
+        "decision_to_publish_p95_s": round(percentile(raw, 0.95), 2),
+        "decision_to_publish_max_s": round(max(raw), 2),
+        # The part after the post's time (lateness at the stand-in).
+        "after_slot_p95_s": round(percentile(latencies, 0.95), 2),
     }
     print(json.dumps(result))
 

@@ -180,7 +180,10 @@ def main() -> None:
                   file=sys.stderr, flush=True)
 
             # 2. decisions on campaigns that are due
-            base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30 + args.sample)
+            # Far enough ahead that every sample run has rendered, asked and suspended
+            # (a busy server needs a while) before its link is opened.
+            base = datetime.now(UTC).replace(microsecond=0) + timedelta(
+                seconds=60 + 4 * args.sample)
             slots = {}
             for j in range(args.sample):
                 slot = base + timedelta(seconds=3 * j)
@@ -212,7 +215,11 @@ def main() -> None:
                     if wait > 0:
                         time.sleep(wait)
                     page = http.get(link)
-                    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+                    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+                    if found is None:
+                        raise SystemExit(f"{cid}: the approval page shows no form "
+                                         f"(HTTP {page.status_code}); the link expired?")
+                    csrf = found.group(1)
                     decided = datetime.now(UTC)
                     answer = http.post(link, data={"csrf": csrf, "decision": "approve",
                                                    "comment": ""})

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.deployments import run_deployment
 from prefect.runtime import deployment as current_deployment
+from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Completed
 
 from flows.gate import ApprovalInput, token_is_newsroom
@@ -119,7 +120,10 @@ async def campaign(campaign_id: str, occurrence_date: date):
 
     settings = get_runtime().settings
     lead = timedelta(seconds=settings.publish_lead_seconds)
-    if prepared.first_publish_at - _now() > lead and current_deployment.id:
+    # The publication run itself never schedules another (it may start early: prefetch).
+    is_publication_run = "publish" in (current_flow_run.tags or [])
+    if (prepared.first_publish_at - _now() > lead and current_deployment.id
+            and not is_publication_run):
         start = prepared.first_publish_at - timedelta(seconds=settings.publish_preroll_seconds)
         run = await run_deployment(
             current_deployment.id, parameters={"campaign_id": campaign_id,

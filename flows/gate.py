@@ -95,10 +95,7 @@ async def resume_for_gate(status: GateStatus, runtime: Runtime | None = None) ->
             return False
     if run.state is None or not run.state.is_paused():
         return False
-    await aresume_flow_run(UUID(run_id), run_input={
-        "decision": "approve", "comment": f"gate {status.outcome.value}",
-        "admin": "", "newsroom_token": resume_token(runtime, status)})
-    await asyncio.to_thread(_audit_resume, runtime, status, run_id, "decision")
+    await _resume(runtime, status, run_id, "decision")
     logger.info("resumed %s %s (gate %s)", status.campaign_id, status.occurrence_date,
                 status.outcome.value)
     return True
@@ -133,14 +130,19 @@ async def resume_waiting_runs(runtime: Runtime | None = None) -> list[str]:
         if status.settled or status.outcome.value == "escalated" or _content_changed(
                 runtime, status):
             try:
-                await aresume_flow_run(UUID(run_id), run_input={
-                    "decision": "approve", "comment": f"gate {status.outcome.value}",
-                    "admin": "", "newsroom_token": resume_token(runtime, status)})
-                await asyncio.to_thread(_audit_resume, runtime, status, run_id, "sweeper")
+                await _resume(runtime, status, run_id, "sweeper")
                 resumed.append(run_id)
             except Exception as exc:  # noqa: BLE001 - one run must not stop the others
                 logger.warning("could not resume %s: %s", run_id, exc)
     return resumed
+
+
+async def _resume(runtime: Runtime, status: GateStatus, run_id: str, by: str) -> None:
+    """Resume the suspended run with Newsroom's signed input, and audit it."""
+    await aresume_flow_run(UUID(run_id), run_input={
+        "decision": "approve", "comment": f"gate {status.outcome.value}",
+        "admin": "", "newsroom_token": resume_token(runtime, status)})
+    await asyncio.to_thread(_audit_resume, runtime, status, run_id, by)
 
 
 def _audit_resume(runtime: Runtime, status: GateStatus, run_id: str, by: str) -> None:

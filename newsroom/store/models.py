@@ -326,3 +326,87 @@ TABLES = (
     AuditEvent,
     CrisisRecord,
 )
+
+
+# --- requests from Dezernate and Ämter (newsroom.requests) -------------------------------
+
+
+class RequestStatus(StrEnum):
+    """Where a request to the communications office stands (see newsroom.requests)."""
+
+    SUBMITTED = "submitted"
+    ASKED_BACK = "asked_back"
+    RESUBMITTED = "resubmitted"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class RequesterKind(StrEnum):
+    PORTFOLIO = "portfolio"  # a Dezernat
+    OFFICE = "office"  # an Amt
+
+
+class CampaignRequest(SQLModel, table=True):
+    """A Dezernat's or an Amt's request for posts, until the office accepts or declines it.
+
+    ``revision`` counts the submissions (1, then +1 per answer to a question asked back);
+    ``notified`` lists the messages already sent (e.g. ``office:1``), so a repeated run
+    never sends one twice.
+    """
+
+    __tablename__ = "campaign_request"
+    __table_args__ = (
+        _one_of("status", RequestStatus, "status"),
+        _one_of("requester_kind", RequesterKind, "requester_kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    requester_kind: str
+    requester_id: str = Field(index=True)
+    title: str
+    topic: str
+    desired_from: date
+    desired_to: date | None = None
+    desired_time: str | None = None  # HH:MM, Europe/Berlin
+    channels: list[str] = Field(default_factory=list, sa_type=JSON)
+    text: str = Field(sa_type=Text)
+    hashtags: list[str] = Field(default_factory=list, sa_type=JSON)
+    links: list[str] = Field(default_factory=list, sa_type=JSON)
+    notes: str = Field(default="", sa_type=Text)
+    contact_name: str
+    contact_email: str
+    status: str = Field(default=RequestStatus.SUBMITTED.value, index=True)
+    revision: int = 1
+    question: str | None = Field(default=None, sa_type=Text)  # the last question asked back
+    answer: str | None = Field(default=None, sa_type=Text)  # the requester's answer to it
+    reason: str | None = Field(default=None, sa_type=Text)  # why it was declined
+    decided_by: str | None = None
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    campaign_id: str | None = None  # the campaign file written on acceptance
+    campaign_file: str | None = None
+    flow_run_id: str | None = None  # the Prefect run carrying the current revision
+    notified: list[str] = Field(default_factory=list, sa_type=JSON)
+    invite_nonce: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RequestImage(SQLModel, table=True):
+    """An image attached to a request; the file lies under the data dir (``stored_path``)."""
+
+    __tablename__ = "campaign_request_image"
+    __table_args__ = (UniqueConstraint("request_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="campaign_request.id", index=True)
+    position: int
+    filename: str  # the name it was uploaded with (cleaned)
+    stored_path: str  # relative to Settings.data_dir
+    content_type: str
+    size: int
+    sha256: str
+    alt: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+TABLES += (CampaignRequest, RequestImage)

@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def free_port() -> int:
@@ -22,34 +25,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_prefect(home: Path, *, database_url: str | None = None) -> tuple[subprocess.Popen, str]:
-    """``prefect server start`` on a free port with its own PREFECT_HOME; (process, API URL)."""
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
-           "PREFECT_LOGGING_LEVEL": "WARNING"}
-    env.pop("PREFECT_API_URL", None)
-    if database_url:
-        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the Prefect server did not start within 120 s")
+def start_prefect(home: Path, *, database_url: str | None = None) -> tuple[Any, str]:
+    """``prefect server start`` on a free port with its own PREFECT_HOME, as ``newsroom up``
+    starts it (flows.embedded.PrefectServer); (server, API URL). ``server.pid`` is the
+    process to measure, ``stop(server)`` ends it."""
+    from flows.embedded import PrefectServer, StackError
+
+    server = PrefectServer(home, port=free_port(), database_url=database_url,
+                           log_level="WARNING").start()
+    try:
+        server.wait_healthy(timeout=120)
+    except StackError as exc:
+        server.stop()
+        raise SystemExit(str(exc)) from None
+    return server, server.api_url
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: Any) -> None:
+    """Stop a server started here (a PrefectServer, or a subprocess)."""
+    if hasattr(process, "wait_healthy"):
+        process.stop()
+        return
     process.terminate()
     try:
         process.wait(20)

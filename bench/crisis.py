@@ -29,51 +29,15 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from uuid import UUID
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
-    """A ``prefect server start`` subprocess on SQLite (copied from pending_approvals)."""
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_LOGGING_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the Prefect server did not start within 90 s")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+from benchkit import copy_catalog, free_port, percentile, start_prefect, stop  # noqa: E402
 
 POOL = "bench-crisis"
 CAMPAIGN = "unwetterwarnung"
@@ -144,17 +108,13 @@ def main() -> None:
     per_channel: dict[str, list[float]] = {}
     try:
         with running_standins() as standins_url, StandinControl(standins_url) as control:
-            catalog = work / "campaigns"
-            shutil.copytree(ROOT / "campaigns", catalog)
-            registry = catalog / "registry" / "channels.yaml"
-            registry.write_text(registry.read_text(encoding="utf-8").replace(
-                "http://127.0.0.1:8900", standins_url), encoding="utf-8")
-            mail = MailCatcher(port=_free_port()).start()
+            catalog = copy_catalog(work / "campaigns", standins_url)
+            mail = MailCatcher(port=free_port()).start()
             os.environ.update({
                 "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
                 "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
                 "NEWSROOM_SMTP_URL": mail.smtp_url,
-                "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{_free_port()}",
+                "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{free_port()}",
                 "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
                 **STANDIN_CREDENTIAL_ENV})
             reset_runtimes()
@@ -191,11 +151,7 @@ def main() -> None:
             mail.stop()
             reset_runtimes()
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         shutil.rmtree(work, ignore_errors=True)
 
     result = {"channels": len(API_NETWORKS) + 2, "rounds": len(prefect_rounds),

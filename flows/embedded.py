@@ -69,8 +69,12 @@ def _require_port(host: str, port: int, what: str, option: str) -> None:
 class PrefectServer:
     """``prefect server start`` as a subprocess in its own process group."""
 
-    def __init__(self, home: Path, *, host: str = "127.0.0.1", port: int = 4200):
+    def __init__(self, home: Path, *, host: str = "127.0.0.1", port: int = 4200,
+                 database_url: str | None = None, log_level: str | None = None):
         self.home, self.host, self.port = home, host, port
+        # Default: SQLite in ``home``; PostgreSQL: ``postgresql+asyncpg://…``.
+        self.database_url = database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+        self.log_level = log_level
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = home / "server.log"
 
@@ -81,6 +85,12 @@ class PrefectServer:
     @property
     def api_url(self) -> str:
         return f"{self.url}/api"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise StackError("the Prefect server was not started")
+        return self.process.pid
 
     def _command(self) -> list[str]:
         script = Path(sys.executable).with_name("prefect")
@@ -94,8 +104,7 @@ class PrefectServer:
                if not key.startswith("PREFECT_")}
         env.update({
             "PREFECT_HOME": str(self.home),
-            "PREFECT_API_DATABASE_CONNECTION_URL":
-                f"sqlite+aiosqlite:///{self.home / 'prefect.db'}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             # SQLite serialises writers: under a burst, wait for the lock instead of
             # answering 503 after the default 10 s.
@@ -105,6 +114,8 @@ class PrefectServer:
             "PREFECT_UI_API_URL": self.api_url,
             "PREFECT_API_URL": self.api_url,
         })
+        if self.log_level:
+            env["PREFECT_LOGGING_LEVEL"] = self.log_level
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self._command(), env=env, stdin=subprocess.DEVNULL, stdout=log,

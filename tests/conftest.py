@@ -1,14 +1,25 @@
 """Fixtures for every test: a headless Chromium (Debian's, driven by Playwright) for the
-browser tests. Playwright's own browser download is not used."""
+browser tests (Playwright's own browser download is not used); one fresh PostgreSQL
+database per session (:mod:`pgkit`); a real Prefect server for the flow tests.
+
+The Prefect server is Prefect's test harness (a server subprocess on a temporary SQLite
+database) by default. With ``NEWSROOM_TEST_PREFECT=postgres`` (what ``make test-postgres``
+and CI's second pass set) it is ``prefect server start`` on a fresh PostgreSQL database,
+started like ``newsroom up`` starts it, and the flow tests' store is on PostgreSQL too
+(:func:`newsroom_database_url`).
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import hypothesis  # noqa: F401 - imported early: a late import at exit can fail (CPython 3.11)
 import pytest
+from pgkit import fresh_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -31,3 +42,50 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped at its end)."""
+    with fresh_database("newsroom_test") as url:
+        yield url
+
+
+ON_POSTGRES = os.environ.get("NEWSROOM_TEST_PREFECT") == "postgres"
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A real Prefect server for the session; PREFECT_API_URL points at it meanwhile."""
+    if not ON_POSTGRES:
+        from prefect.testing.utilities import prefect_test_harness
+
+        with prefect_test_harness(server_startup_timeout=60):
+            yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.embedded import PrefectServer, StackError
+    from flows.stack import free_port
+
+    with fresh_database("prefect_test", driver="postgresql+asyncpg") as database_url:
+        server = PrefectServer(Path(tempfile.mkdtemp(prefix="prefect-pg-")), port=free_port(),
+                               database_url=database_url).start()
+        try:
+            try:
+                server.wait_healthy(timeout=120)
+            except StackError as exc:
+                pytest.fail(f"the Prefect server on PostgreSQL did not start: {exc}",
+                            pytrace=False)
+            with temporary_settings({PREFECT_API_URL: server.api_url}):
+                yield
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def newsroom_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Newsroom's store for a flow test: SQLite, or PostgreSQL in the PostgreSQL pass."""
+    if ON_POSTGRES:
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'newsroom.db'}"

@@ -5,144 +5,47 @@ Chromium, "Freigeben" clicked, the run resumed, the posts at the stand-in channe
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
 from uuid import UUID
 
 import httpx
 import pytest
-
-from flows.stack import (
-    MailCatcher,
-    WebServer,
-    WorkerThread,
-    apply_deployments,
-    free_port,
-    run_async,
-    text_of,
+from flow_testkit import (
+    ON_POSTGRES,
+    flow_stack,
+    run_state,
+    start_campaign,
+    wait_for_state,
+    write_campaign,
 )
+
+from flows.stack import WorkerThread, run_async, text_of
 from newsroom import store
-from newsroom.runtime import get_runtime, reset_runtimes
-from newsroom.standins import StandinControl, running_standins
-from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+from newsroom.runtime import get_runtime
 from newsroom.timeutil import BERLIN
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 POOL = "newsroom-e2e"
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/freigabe/[A-Za-z0-9_\-\.]+")
-ON_POSTGRES = os.environ.get("NEWSROOM_TEST_PREFECT") == "postgres"
 APPROVER_MAIL = "buergermeisterin@example.org"  # Bürgermeisterin Akdeniz: kinder-jugend
 
 
 @pytest.fixture(scope="module")
 def stack(prefect_server, tmp_path_factory, request):
-    root = tmp_path_factory.mktemp("e2e")
-    with running_standins() as standins_url, StandinControl(standins_url) as control, \
-            pytest.MonkeyPatch.context() as env:
-        catalog = root / "campaigns"
-        shutil.copytree(ROOT / "campaigns", catalog)
-        registry = catalog / "registry" / "channels.yaml"
-        registry.write_text(registry.read_text(encoding="utf-8").replace(
-            "http://127.0.0.1:8900", standins_url), encoding="utf-8")
-        mail = MailCatcher(port=free_port()).start()
-        web_port = free_port()
-        env.setenv("NEWSROOM_CATALOG_DIR", str(catalog))
-        env.setenv("NEWSROOM_DATA_DIR", str(root / "var"))
-        env.setenv("NEWSROOM_DATABASE_URL", request.getfixturevalue("postgres_databases")[
-            "newsroom"] if ON_POSTGRES else f"sqlite:///{root / 'newsroom.db'}")
-        env.setenv("NEWSROOM_SMTP_URL", mail.smtp_url)
-        env.setenv("NEWSROOM_WEB_BASE_URL", f"http://127.0.0.1:{web_port}")
-        env.setenv("NEWSROOM_SECRET_KEY", "e2e-secret-key-that-is-long-enough-0123456789")
-        for name, value in STANDIN_CREDENTIAL_ENV.items():
-            env.setenv(name, value)
-        reset_runtimes()
-        deployments = run_async(apply_deployments(POOL, schedules=False))
-        worker = WorkerThread(POOL, poll_seconds=0.5)
-        worker.start()
-        web = WebServer(get_runtime(), port=web_port)
-        web.start()
-        try:
-            ns = SimpleNamespace(catalog=catalog, mail=mail, web=web, standins=control,
-                                 deployments=deployments, worker=worker)
-            yield ns
-        finally:
-            web.stop()
-            ns.worker.stop()
-            mail.stop()
-            reset_runtimes()
-
-
-def write_campaign(catalog: Path, campaign_id: str, slot: datetime, *,
-                   deadline_before: str = "15s", channels: str = "[mastodon, bluesky]",
-                   pre_approved: bool = False) -> None:
-    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
-    extra = "\n  pre_approved: true" if pre_approved else ""
-    (catalog / f"{campaign_id}.yaml").write_text(f"""\
-id: {campaign_id}
-title: Testkampagne {campaign_id}
-topic: Kinder und Jugend
-kind: awareness_day
-requested_by: {{portfolio: kinder-jugend}}
-approval:
-  approvers:
-    - portfolio: kinder-jugend
-  mode: one
-  deadline_before: {deadline_before}
-  on_timeout: cancel{extra}
-slots:
-  - at: "{local}"
-    channels: {channels}
-content:
-  text: "Heute ist Aktionstag in Darmstadt – schön, dass Sie dabei sind! {{{{ hashtags }}}}"
-  hashtags: [AktionstagDarmstadt]
-""", encoding="utf-8")
-
-
-async def _start_run(deployment_id: str, campaign_id: str, day: str) -> UUID:
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        run = await client.create_flow_run_from_deployment(
-            UUID(deployment_id), parameters={"campaign_id": campaign_id, "occurrence_date": day})
-        return run.id
-
-
-def _state(run_id: UUID):
-    from prefect.client.orchestration import get_client
-
-    async def read():
-        async with get_client() as client:
-            return (await client.read_flow_run(run_id)).state
-
-    return run_async(read())
-
-
-def wait_for_state(run_id: UUID, names: set[str], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        state = _state(run_id)
-        seen = state.name if state else None
-        if seen in names:
-            return seen
-        if state is not None and (state.is_failed() or state.is_crashed()):
-            raise AssertionError(f"run {run_id} ended {seen}: {state.message}")
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} is {seen}, not one of {names}, after {timeout} s")
+    database_url = request.getfixturevalue("postgres_url") if ON_POSTGRES else None
+    with flow_stack(tmp_path_factory.mktemp("e2e"), POOL, database_url=database_url,
+                    web=True) as ns:
+        yield ns
 
 
 def test_campaign_approved_in_chromium_is_published_once(stack, browser):
     slot = (datetime.now(UTC) + timedelta(seconds=45)).replace(microsecond=0)
     day = slot.astimezone(BERLIN).date().isoformat()
     write_campaign(stack.catalog, "e2e-freigabe", slot)
-    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-freigabe", day))
+    run_id = start_campaign(stack, "e2e-freigabe", day)
 
     assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
     message = stack.mail.wait_for(APPROVER_MAIL, timeout=30)[0]
@@ -153,7 +56,7 @@ def test_campaign_approved_in_chromium_is_published_once(stack, browser):
     # A GET (as a mail scanner would do) changes nothing: the run stays suspended.
     assert httpx.get(link, timeout=10).status_code == 200
     time.sleep(1.5)
-    assert _state(run_id).name == "Suspended"
+    assert run_state(run_id).name == "Suspended"
 
     page = browser.new_page()
     try:
@@ -195,7 +98,7 @@ def test_admin_decides_in_the_prefect_ui_form(stack):
     day = slot.astimezone(BERLIN).date().isoformat()
     write_campaign(stack.catalog, "e2e-admin", slot, deadline_before="10m",
                    channels="[telegram]")
-    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-admin", day))
+    run_id = start_campaign(stack, "e2e-admin", day)
     wait_for_state(run_id, {"Suspended"}, 60)
     before = len(stack.standins.posts("telegram"))
 
@@ -206,7 +109,7 @@ def test_admin_decides_in_the_prefect_ui_form(stack):
     _resume(run_id, {"decision": "reject", "comment": "Termin verschoben",
                      "admin": "Anna Admin"})
     assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
-    assert "not published" in (_state(run_id).message or "")
+    assert "not published" in (run_state(run_id).message or "")
     assert len(stack.standins.posts("telegram")) == before
 
     with store.session_scope(get_runtime().engine) as session:
@@ -243,7 +146,7 @@ def test_edited_campaign_voids_the_link_and_asks_again(stack):
     slot = (datetime.now(UTC) + timedelta(minutes=40)).replace(microsecond=0)
     day = slot.astimezone(BERLIN).date().isoformat()
     write_campaign(stack.catalog, "e2e-edit", slot, deadline_before="10m", channels="[website]")
-    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-edit", day))
+    run_id = start_campaign(stack, "e2e-edit", day)
     wait_for_state(run_id, {"Suspended"}, 60)
     first = [m for m in stack.mail.to(APPROVER_MAIL) if "e2e-edit" in str(m["subject"])]
     assert len(first) == 1
@@ -279,14 +182,14 @@ def test_a_failed_run_alerts_the_office_through_the_prefect_automation(stack):
     apprise → e-mail to the communications office."""
     office = "kommunikation@example.org"
     before = len(stack.mail.to(office))
-    run_id = run_async(_start_run(stack.deployments["campaign"], "gibt-es-nicht", "2027-03-01"))
+    run_id = start_campaign(stack, "gibt-es-nicht", "2027-03-01")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        state = _state(run_id)
+        state = run_state(run_id)
         if state is not None and state.is_failed():
             break
         time.sleep(0.3)
-    assert _state(run_id).is_failed()
+    assert run_state(run_id).is_failed()
     alerts = stack.mail.wait_for(office, count=before + 1, timeout=90)
     alert = alerts[-1]
     assert "gibt-es-nicht" in str(alert["subject"])
@@ -309,11 +212,11 @@ def test_a_stopping_worker_hands_its_waiting_run_back(stack):
     day = slot.astimezone(BERLIN).date().isoformat()
     write_campaign(stack.catalog, "e2e-neustart", slot, channels="[telegram]",
                    pre_approved=True)
-    run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-neustart", day))
+    run_id = start_campaign(stack, "e2e-neustart", day)
     wait_for_state(run_id, {"Running"}, 30)
     time.sleep(2)  # rendering done, the flow waits for the slot
     stack.worker.stop()
-    assert _state(run_id).name == "Scheduled"
+    assert run_state(run_id).name == "Scheduled"
     stack.worker = WorkerThread(POOL, poll_seconds=0.5)
     stack.worker.start()
     assert wait_for_state(run_id, {"Completed"}, 90) == "Completed"
@@ -335,11 +238,11 @@ def test_approved_far_ahead_the_run_ends_and_a_publication_run_posts_on_time(sta
         day = slot.astimezone(BERLIN).date().isoformat()
         write_campaign(stack.catalog, "e2e-spaeter", slot, deadline_before="10s",
                        channels="[website]")
-        run_id = run_async(_start_run(stack.deployments["campaign"], "e2e-spaeter", day))
+        run_id = start_campaign(stack, "e2e-spaeter", day)
         wait_for_state(run_id, {"Suspended"}, 60)
         _resume(run_id, {"decision": "approve", "comment": "passt", "admin": "Anna Admin"})
         assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
-        assert "publishes at" in (_state(run_id).message or "")
+        assert "publishes at" in (run_state(run_id).message or "")
 
         publication_run = run_async(_publication_run(run_id))
         assert publication_run is not None

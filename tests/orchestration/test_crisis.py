@@ -5,21 +5,17 @@ worker, the stand-in channels and a mail catcher; the freeze and the release in-
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
-from uuid import UUID
 
 import pytest
+from flow_testkit import create_run, flow_stack, wait_done, wait_for
 
-from flows.stack import MailCatcher, WorkerThread, apply_deployments, free_port, run_async
 from newsroom import crisis, store
 from newsroom.delivery import deliver_occurrence, prepare_occurrence
-from newsroom.runtime import get_runtime, reset_runtimes
-from newsroom.standins import StandinControl, running_standins
-from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+from newsroom.runtime import get_runtime
+from newsroom.standins import StandinControl
 from newsroom.timeutil import BERLIN
 
 pytestmark = pytest.mark.slow
@@ -36,34 +32,8 @@ OFFICE = "kommunikation@example.org"
 
 @pytest.fixture(scope="module")
 def stack(prefect_server, tmp_path_factory):
-    root = tmp_path_factory.mktemp("crisis")
-    with running_standins() as standins_url, StandinControl(standins_url) as control, \
-            pytest.MonkeyPatch.context() as env:
-        catalog = root / "campaigns"
-        shutil.copytree(ROOT / "campaigns", catalog)
-        registry = catalog / "registry" / "channels.yaml"
-        registry.write_text(registry.read_text(encoding="utf-8").replace(
-            "http://127.0.0.1:8900", standins_url), encoding="utf-8")
-        mail = MailCatcher(port=free_port()).start()
-        env.setenv("NEWSROOM_CATALOG_DIR", str(catalog))
-        env.setenv("NEWSROOM_DATA_DIR", str(root / "var"))
-        env.setenv("NEWSROOM_DATABASE_URL", f"sqlite:///{root / 'newsroom.db'}")
-        env.setenv("NEWSROOM_SMTP_URL", mail.smtp_url)
-        env.setenv("NEWSROOM_WEB_BASE_URL", f"http://127.0.0.1:{free_port()}")
-        env.setenv("NEWSROOM_SECRET_KEY", "crisis-secret-key-that-is-long-enough-0123456789")
-        for name, value in STANDIN_CREDENTIAL_ENV.items():
-            env.setenv(name, value)
-        reset_runtimes()
-        deployments = run_async(apply_deployments(POOL, schedules=False))
-        worker = WorkerThread(POOL, poll_seconds=0.5)
-        worker.start()
-        try:
-            yield SimpleNamespace(catalog=catalog, mail=mail, standins=control,
-                                  deployments=deployments)
-        finally:
-            worker.stop()
-            mail.stop()
-            reset_runtimes()
+    with flow_stack(tmp_path_factory.mktemp("crisis"), POOL) as ns:
+        yield ns
 
 
 @pytest.fixture(autouse=True)
@@ -76,51 +46,12 @@ def _posts_with(control: StandinControl, network: str, marker: str) -> list[dict
     return [p for p in control.posts(network) if marker in str(p)]
 
 
-def _create_run(deployment_id: str, parameters: dict) -> UUID:
-    from prefect.client.orchestration import get_client
-
-    async def create() -> UUID:
-        async with get_client() as client:
-            run = await client.create_flow_run_from_deployment(UUID(deployment_id),
-                                                               parameters=parameters)
-            return run.id
-
-    return run_async(create())
-
-
-def _wait_done(run_id: UUID, timeout: float = 90) -> str:
-    from prefect.client.orchestration import get_client
-
-    async def read():
-        async with get_client() as client:
-            return (await client.read_flow_run(run_id)).state
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = run_async(read())
-        if state is not None and state.is_final():
-            assert state.is_completed(), f"run ended {state.name}: {state.message}"
-            return state.message or ""
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not finish within {timeout} s")
-
-
-def _wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def test_crisis_run_publishes_on_every_crisis_channel_at_once(stack):
     marker = "Testunwetter Alpha"
-    run_id = _create_run(stack.deployments["crisis"], {
+    run_id = create_run(stack.deployments["crisis"], {
         "campaign_id": "unwetterwarnung", "ereignis": marker, "gueltig_bis": "heute, 23:00 Uhr",
         "started_by": "Test Einsatzleitung"})
-    message = _wait_done(run_id)
+    message = wait_done(run_id)
     assert "published on 6 channel(s), 1 awaiting manual post" in message
     arrivals = []
     for channel, network in API_CHANNELS.items():
@@ -129,9 +60,9 @@ def test_crisis_run_publishes_on_every_crisis_channel_at_once(stack):
         arrivals.append(posts[0]["created_at"]["monotonic"])
     # Published concurrently: all arrive within a short window of each other.
     assert max(arrivals) - min(arrivals) < 1.5
-    press = _wait_for(lambda: [m for m in stack.mail.to(PRESS) if marker in str(m)])
+    press = wait_for(lambda: [m for m in stack.mail.to(PRESS) if marker in str(m)])
     assert len(press) == 1
-    assert _wait_for(lambda: [m for m in stack.mail.to(OFFICE) if marker in str(m)])
+    assert wait_for(lambda: [m for m in stack.mail.to(OFFICE) if marker in str(m)])
 
     engine = get_runtime().engine
     active = crisis.active_crisis(engine)
@@ -146,10 +77,10 @@ def test_same_trigger_retried_never_publishes_twice(stack):
     marker = "Testunwetter Beta"
     params = {"campaign_id": "unwetterwarnung", "ereignis": marker, "started_by": "Test",
               "trigger_key": "test-retry-beta"}
-    _wait_done(_create_run(stack.deployments["crisis"], params))
+    wait_done(create_run(stack.deployments["crisis"], params))
     # The same trigger again: through Prefect (a retried run) and in-process (the CLI's
     # fallback when Prefect does not start the run).
-    _wait_done(_create_run(stack.deployments["crisis"], params))
+    wait_done(create_run(stack.deployments["crisis"], params))
     runtime = get_runtime()
     start = crisis.start_crisis(runtime, "unwetterwarnung", {"ereignis": marker}, by="Test",
                                 trigger_key="test-retry-beta")
@@ -282,7 +213,7 @@ def test_cli_start_via_prefect_and_direct_then_status_and_end(stack):
     assert result.exit_code == 0, result.output
     assert "crisis run" in result.output
     for network in API_CHANNELS.values():
-        assert _wait_for(lambda n=network: _posts_with(stack.standins, n,
+        assert wait_for(lambda n=network: _posts_with(stack.standins, n,
                                                        "Testunwetter Delta")), network
     assert "Drinnen bleiben" in str(_posts_with(stack.standins, "mastodon",
                                                 "Testunwetter Delta"))

@@ -26,6 +26,7 @@ from newsroom.catalog.catalog import Catalog
 from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
 from newsroom.web import approval, hooks, manual
+from newsroom.web import requests as office_requests
 from newsroom.web.pages import Pages, SecurityHeadersMiddleware, WebContext
 
 logger = logging.getLogger("newsroom.web")
@@ -46,12 +47,15 @@ def create_web_app(
     signer: Signer | None = None,
     on_gate_settled: Callable[[GateStatus], Awaitable[None] | None] | None = None,
     notifier: Callable[[], Any] | None = None,
+    on_request_submitted: Callable[[int], Awaitable[None] | None] | None = None,
 ) -> FastAPI:
     """The Newsroom web app over the store at ``engine`` and the loaded ``catalog``.
 
     ``on_gate_settled`` is called (and awaited if it returns an awaitable) after an
     approval decision settled or escalated a gate, e.g. to resume the waiting flow run;
     its errors are logged, not shown: the decision is stored either way.
+    ``on_request_submitted`` is called with a stored request's id (``/anfrage``), e.g. to
+    start its Prefect run; its errors are logged, the request stays stored.
     """
     settings = settings or get_settings()
     pages = Pages()
@@ -60,10 +64,12 @@ def create_web_app(
                          on_gate_settled=on_gate_settled, notifier=notifier)
     app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.newsroom = context
+    app.state.on_request_submitted = on_request_submitted
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(manual.router)
     app.include_router(approval.router)
     app.include_router(hooks.router)
+    app.include_router(office_requests.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

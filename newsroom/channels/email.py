@@ -113,7 +113,7 @@ class EmailPublisher(Publisher):
                 "distribution addresses in the channel registry", channel=self.channel)
         secret = self._secret()
         try:
-            if secret.startswith("smtp"):
+            if secret.startswith(tuple(f"{scheme}://" for scheme in _SCHEMES)):
                 self.smtp = parse_smtp_url(secret, sender=self.account.account_id)
             else:
                 self.smtp = parse_smtp_url(self.account.base_url or "", password=secret,
@@ -137,6 +137,8 @@ class EmailPublisher(Publisher):
         if pending:
             sent, failed = await asyncio.to_thread(self._send, post, pending)
             delivered.update(sent)
+            if failed and not sent and self.smtp.user:
+                await self._refuse_if_login_fails(idempotency_key)
             if failed:
                 raise TransientPublishError(
                     f"{self.channel}: the mail server did not accept the press release for "
@@ -148,6 +150,22 @@ class EmailPublisher(Publisher):
             raw={"recipients": list(self.account.recipients), "subject": post.title,
                  "sent_now": len(pending), "sent_before": earlier},
         )
+
+    async def _refuse_if_login_fails(self, idempotency_key: str) -> None:
+        """Nothing went out: if the server refuses the login, that is no passing fault
+        (apprise does not say why it failed), but a credential to renew."""
+        try:
+            await asyncio.to_thread(self._login)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentPublishError(
+                f"{self.channel}: the mail server {self.smtp.host}:{self.smtp.port} refused "
+                f"the login of {self.smtp.user} "
+                f"({exc.smtp_code} {exc.smtp_error.decode('utf-8', 'replace')}); the "
+                "credential was refused: renew the SMTP password",
+                channel=self.channel, status_code=exc.smtp_code,
+                progress=self._progress(idempotency_key)) from None
+        except (OSError, smtplib.SMTPException):
+            return
 
     def restore_progress(self, idempotency_key: str, progress: Mapping[str, Any]) -> None:
         """Remember the recipients an earlier attempt reached (``progress["delivered"]``)."""

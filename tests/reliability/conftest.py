@@ -1,0 +1,66 @@
+"""Fixtures of the reliability tests: the stand-ins over real HTTP and a real SMTP server
+(both once per session, wiped for each test), a migrated SQLite store per test."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from reliability_kit import FaultySmtp, SmtpServer
+from sqlalchemy.engine import Engine
+
+from newsroom.standins import StandinControl, running_standins
+from newsroom.store import make_engine, upgrade_database
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def standins_url() -> Iterator[str]:
+    with running_standins() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _standin_control(standins_url: str) -> Iterator[StandinControl]:
+    with StandinControl(standins_url) as control:
+        yield control
+
+
+@pytest.fixture
+def standins(_standin_control: StandinControl) -> StandinControl:
+    """The stand-ins' control client, with a clean slate for each test."""
+    _standin_control.reset()
+    return _standin_control
+
+
+@pytest.fixture(scope="session")
+def _smtp_server() -> Iterator[tuple[FaultySmtp, int]]:
+    # aiosmtpd warns about its own deprecated attribute on every login.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    server = SmtpServer()
+    with server as handler:
+        yield handler, server.port
+
+
+@pytest.fixture
+def smtp(_smtp_server: tuple[FaultySmtp, int]) -> tuple[FaultySmtp, int]:
+    """The SMTP server (handler, port), emptied and without faults for each test."""
+    handler, port = _smtp_server
+    handler.envelopes.clear()
+    handler.set_fault(None)
+    return handler, port
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path / 'newsroom.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()

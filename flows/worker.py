@@ -17,6 +17,11 @@ Prefect's database, not a thousand processes or tasks.
 The deployments in ``prefect.yaml`` also run on a stock ``process`` pool (``prefect
 worker start --pool newsroom-process``): slower to start, same results.
 
+A worker that dies (SIGKILL, OOM, power cut) leaves its runs "Running" in Prefect; the
+next worker to start on the pool — and every worker on each heartbeat, every 30 s — sets
+such orphaned runs back to "Scheduled" (``flows/recovery.py``): each worker is named after
+its process and writes that name on the runs it claims, so a dead worker is recognised.
+
 Start it with ``newsroom worker`` (or ``newsroom up``, which runs it embedded).
 """
 
@@ -35,6 +40,7 @@ from prefect.flow_engine import run_flow_async, run_flow_sync
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
+from flows.recovery import WORKER_LABEL, instance_name, recover_orphaned_runs
 from newsroom.settings import PROJECT_ROOT
 
 logger = logging.getLogger("newsroom.worker")
@@ -76,9 +82,46 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
     _description = "Runs Newsroom's flows in the worker's own process (no process per run)."
 
     def __init__(self, *args: Any, **kwargs: Any):
+        if not kwargs.get("name"):
+            kwargs["name"] = instance_name()  # recognisable as this process (recovery)
         super().__init__(*args, **kwargs)
         self._flows: dict[str, Flow[..., Any]] = {}
         self._entrypoints: dict[Any, str] = {}
+        self._executing: set[Any] = set()  # flow run ids running in this worker now
+        self.recovered: list[Any] = []  # orphaned runs this worker scheduled again
+
+    async def _sync_and_initialize(self) -> None:
+        """Prefect's sync (heartbeat, work pool), at start and every heartbeat interval;
+        then the runs of dead workers go back to Scheduled (see flows/recovery.py)."""
+        await super()._sync_and_initialize()
+        await self.recover_orphans()
+
+    async def recover_orphans(self) -> list[Any]:
+        """Schedule again the pool's runs whose worker is gone; never raises."""
+        if self._client is None:
+            return []
+        try:
+            with anyio.fail_after(60):
+                await self._repair_labels()
+                recovered = await recover_orphaned_runs(
+                    self.client, self._work_pool_name, me=self.name,
+                    executing=set(self._executing))
+        except Exception as exc:  # noqa: BLE001 - the next heartbeat tries again
+            logger.warning("looking for orphaned flow runs failed: %s", exc)
+            return []
+        self.recovered.extend(recovered)
+        return recovered
+
+    async def _repair_labels(self) -> None:
+        """Runs this worker executes whose worker label could not be written (a busy
+        server): write it now, so no other worker takes them for orphans."""
+        for flow_run_id in list(self._executing):
+            try:
+                run = await self.client.read_flow_run(flow_run_id)
+                if (run.labels or {}).get(WORKER_LABEL) != self.name:
+                    await super()._give_worker_labels_to_flow_run(flow_run_id)
+            except Exception as exc:  # noqa: BLE001 - cosmetic here; retried next time
+                logger.debug("labels of flow run %s not repaired: %s", flow_run_id, exc)
 
     async def _give_worker_labels_to_flow_run(self, flow_run_id: Any) -> None:
         """The worker's labels on the run are for display only: a busy server (SQLite
@@ -94,6 +137,13 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                                    flow_run_id, exc)
                 else:
                     await asyncio.sleep(0.5 * (attempt + 1))
+
+    async def _propose_pending_state(self, flow_run: FlowRun) -> bool:
+        """Claim the run with this worker's name already on it: killed between the claim
+        and Prefect's labelling (right after), the run would carry no worker at all and
+        recovery would have to wait for its timeout (see flows/recovery.py)."""
+        await self._give_worker_labels_to_flow_run(flow_run.id)
+        return await super()._propose_pending_state(flow_run)
 
     async def _entrypoint(self, flow_run: FlowRun) -> str:
         if flow_run.deployment_id is None:
@@ -112,6 +162,13 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                   ) -> NewsroomWorkerResult:
         if task_status is not None:
             task_status.started(os.getpid())
+        self._executing.add(flow_run.id)
+        try:
+            return await self._run(flow_run)
+        finally:
+            self._executing.discard(flow_run.id)
+
+    async def _run(self, flow_run: FlowRun) -> NewsroomWorkerResult:
         entrypoint = await self._entrypoint(flow_run)
         flow = self._flows.get(entrypoint)
         if flow is None:

@@ -255,7 +255,10 @@ async def deliver_occurrence(
 
     post_ids, done = await asyncio.to_thread(_in_session, runtime, store_final)
     for channel, publication in done.items():
-        if publication.status != PublicationStatus.RESERVED:
+        # "publishing": an earlier run died while sending (or armed) it; publish_post
+        # decides (resent where the network recognises repeats, else "unknown").
+        if publication.status not in (PublicationStatus.RESERVED,
+                                      PublicationStatus.PUBLISHING):
             report.already[channel] = publication.status
     by_time: dict[datetime, list[str]] = {}
     for post in posts:

@@ -1,0 +1,381 @@
+"""Chaos: the Newsroom worker SIGKILLed during publication, round after round.
+
+    .venv/bin/python bench/chaos.py [--campaigns 100] [--rounds 10] [--seed S]
+
+The real stack: a Prefect server (subprocess, SQLite), the stand-in channels (their own
+process), and the Newsroom worker in **its own process** (``newsroom worker --pool P``),
+which is killed with SIGKILL once per round and started again. The campaigns are
+pre-approved (this tests publishing, not people), 5 channels each (Mastodon, Bluesky,
+LinkedIn, Telegram, the website), split over the rounds: round r's campaigns are all due
+at one second T_r, a few seconds after the worker (re)started; the kill lands at a random
+moment between the arming of the publications (T_r - 3 s: reserved and claimed) and
+shortly after T_r (requests under way, answers being recorded). Each kill is logged with
+its offset from T_r and how many of the round's posts the stand-ins had at that moment.
+The restarted worker finds the dead worker's runs (flows/recovery.py) and runs them again.
+
+At the end, when no run is left Scheduled/Pending/Running, the stand-ins are counted:
+
+- ``duplicates``: a post that arrived twice (or more) at a network;
+- ``lost``: an approved post that is neither at its network nor reported "unknown";
+- ``unknown``: publications Newsroom reports "unknown" (may have gone out, a person checks:
+  ``newsroom channels unknown``), each of which must have alerted the office by e-mail;
+- ``confirmed``: at the network and recorded "published" in Newsroom's store.
+
+Prints one JSON line at the end. ``run_chaos`` is also what the CI variant
+(tests/reliability/test_chaos_short.py) runs, smaller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchkit import copy_catalog, free_port, start_prefect, start_standins, stop  # noqa: E402
+
+logger = logging.getLogger("newsroom.chaos")
+
+CHANNELS = ["mastodon", "bluesky", "linkedin", "telegram", "website"]
+NETWORK_OF = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "linkedin",
+              "telegram": "telegram", "website": "cms"}
+CAMPAIGN_IN_TEXT = re.compile(r"Servicehinweis (chaos-\d+-\d+):")
+UNKNOWN_ALERT = "Veröffentlichung unklar"
+PREROLL_S = 3.0  # publications are armed this long before their second (delivery.ARM_AHEAD)
+
+
+def campaign_yaml(campaign_id: str, slot_local: str) -> str:
+    return f"""\
+id: {campaign_id}
+title: Chaos {campaign_id}
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers: [{{person: benz}}]
+  pre_approved: true
+slots:
+  - at: "{slot_local}"
+    channels: [{", ".join(CHANNELS)}]
+content:
+  text: "Servicehinweis {campaign_id}: Die Bürgerbüros öffnen heute um 10 Uhr. {{{{ hashtags }}}}"
+  hashtags: [ServiceDarmstadt]
+"""
+
+
+@dataclass
+class Kill:
+    round: int
+    due: str
+    offset_s: float  # kill moment minus the round's due second
+    posts_at_kill: int  # of the round's posts, at the stand-ins right after the kill
+    expected: int
+    worker_pid: int
+
+    @property
+    def during_publication(self) -> bool:
+        return self.offset_s >= -PREROLL_S
+
+
+@dataclass
+class ChaosResult:
+    rounds: int
+    posts: int
+    duplicates: int
+    lost: int
+    unknown: int
+    confirmed: int
+    unknown_alerted: int
+    recorded_but_absent: int  # store says published, the network has nothing: a bug
+    runs: dict[str, int]
+    kills: list[Kill] = field(default_factory=list)
+    lost_posts: list[str] = field(default_factory=list)
+    duplicate_posts: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "posts": self.posts, "duplicates": self.duplicates,
+                "lost": self.lost, "unknown": self.unknown, "confirmed": self.confirmed,
+                "unknown_alerted": self.unknown_alerted,
+                "recorded_but_absent": self.recorded_but_absent,
+                "kills_during_publication": sum(k.during_publication for k in self.kills),
+                "kill_offsets_s": [round(k.offset_s, 2) for k in self.kills],
+                "runs": self.runs, "seconds": round(self.seconds, 1)}
+
+
+class WorkerProcess:
+    """``newsroom worker --pool P`` as a child process in its own session."""
+
+    def __init__(self, pool: str, env: dict[str, str], log_dir: Path):
+        self.pool, self.env, self.log_dir = pool, env, log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> int:
+        self.starts += 1
+        script = Path(sys.executable).with_name("newsroom")
+        command = ([str(script)] if script.exists()
+                   else [sys.executable, "-m", "newsroom.cli"])
+        log = open(self.log_dir / f"worker-{self.starts:02d}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command + ["worker", "--pool", self.pool, "--poll", "0.5"], env=self.env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        return self.process.pid
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """A polite stop (SIGTERM: runs are handed back), then SIGKILL."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+async def _pool_worker_names(pool: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        try:
+            return [w.name for w in await client.read_workers_for_work_pool(pool)]
+        except Exception:  # noqa: BLE001 - the pool may not exist yet
+            return []
+
+
+def wait_worker_ready(pool: str, pid: int, timeout: float = 90.0) -> float:
+    """Until the worker in process ``pid`` sent its first heartbeat (it then also looked
+    for orphaned runs); the seconds it took."""
+    from flows.stack import run_async
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if any(f" {pid} " in name for name in run_async(_pool_worker_names(pool))):
+            return time.monotonic() - started
+        time.sleep(0.25)
+    raise RuntimeError(f"the Newsroom worker (pid {pid}) did not register within {timeout} s")
+
+
+async def _create_runs(deployment_id: str, campaigns: list[str], day: str) -> list[UUID]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        ids = []
+        for campaign_id in campaigns:
+            run = await client.create_flow_run_from_deployment(
+                UUID(deployment_id), parameters={"campaign_id": campaign_id,
+                                                 "occurrence_date": day})
+            ids.append(run.id)
+        return ids
+
+
+async def _run_states(ids: list[UUID]) -> dict[UUID, Any]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return {run_id: (await client.read_flow_run(run_id)).state for run_id in ids}
+
+
+def wait_runs_final(ids: list[UUID], timeout: float) -> dict[UUID, Any]:
+    from flows.stack import run_async
+
+    deadline = time.monotonic() + timeout
+    while True:
+        states = run_async(_run_states(ids))
+        if all(s is not None and s.is_final() for s in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            return states
+        time.sleep(1.0)
+
+
+def _campaign_of(post: dict[str, Any]) -> str | None:
+    match = CAMPAIGN_IN_TEXT.search(post.get("text") or "")
+    return match.group(1) if match else None
+
+
+def count_at_standins(control: Any) -> Counter[tuple[str, str]]:
+    """(campaign, channel) -> how many posts the stand-ins received."""
+    seen: Counter[tuple[str, str]] = Counter()
+    for channel, network in NETWORK_OF.items():
+        for post in control.posts(network):
+            campaign = _campaign_of(post)
+            if campaign:
+                seen[(campaign, channel)] += 1
+    return seen
+
+
+def store_statuses(engine: Any) -> dict[tuple[str, str], str]:
+    """(campaign, channel) -> the publication's status in Newsroom's store."""
+    from sqlmodel import select
+
+    from newsroom import store
+    from newsroom.store import PostRecord, Publication
+
+    with store.session_scope(engine) as session:
+        rows = session.exec(select(Publication, PostRecord).join(
+            PostRecord, PostRecord.id == Publication.post_id))  # type: ignore[arg-type]
+        return {(post.to_rendered().campaign_id, publication.channel): publication.status
+                for publication, post in rows}
+
+
+def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: int | None = None,
+              lead_s: float = 10.0, kill_window: tuple[float, float] = (-2.5, 1.5),
+              final_timeout: float = 240.0, echo: Any = print) -> ChaosResult:
+    """The chaos run against the Prefect server at ``api_url`` (PREFECT_API_URL must
+    point there in this process too); ``work`` is an empty folder."""
+    from flows.stack import MailCatcher, apply_deployments, run_async
+    from newsroom.publishing import unknown_publications
+    from newsroom.runtime import get_runtime, reset_runtimes
+    from newsroom.standins import StandinControl
+    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+    from newsroom.timeutil import BERLIN
+
+    rng = random.Random(seed)
+    started = time.monotonic()
+    pool = f"chaos-{os.getpid()}-{int(time.time())}"
+    standins, standins_url = start_standins()
+    mail = MailCatcher(port=free_port()).start()
+    worker: WorkerProcess | None = None
+    saved_env = dict(os.environ)
+    try:
+        with StandinControl(standins_url) as control:
+            catalog = copy_catalog(work / "campaigns", standins_url)
+            settings_env = {
+                "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
+                "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
+                "NEWSROOM_SMTP_URL": mail.smtp_url,
+                "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{free_port()}",
+                "NEWSROOM_SECRET_KEY": "chaos-secret-key-that-is-long-enough-0123456789",
+                **STANDIN_CREDENTIAL_ENV}
+            os.environ.update(settings_env)
+            reset_runtimes()
+            runtime = get_runtime()  # migrates the store before the worker starts
+            deployments = run_async(apply_deployments(pool, schedules=False))
+            env = {**os.environ, **settings_env, "PREFECT_API_URL": api_url,
+                   "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                   "PREFECT_LOGGING_LEVEL": "WARNING"}
+            worker = WorkerProcess(pool, env, work)
+            per_round = [campaigns // rounds + (1 if r < campaigns % rounds else 0)
+                         for r in range(rounds)]
+            all_runs: list[UUID] = []
+            expected: list[tuple[str, str]] = []
+            kills: list[Kill] = []
+            for round_, count in enumerate(per_round):
+                pid = worker.start()
+                ready = wait_worker_ready(pool, pid)
+                ids_ = [f"chaos-{round_:02d}-{i:03d}" for i in range(count)]
+                due = (datetime.now(UTC) + timedelta(seconds=lead_s)).replace(microsecond=0)
+                local = due.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+                for campaign_id in ids_:
+                    (catalog / f"{campaign_id}.yaml").write_text(
+                        campaign_yaml(campaign_id, local), encoding="utf-8")
+                expected += [(c, ch) for c in ids_ for ch in CHANNELS]
+                all_runs += run_async(_create_runs(
+                    deployments["campaign"], ids_, due.astimezone(BERLIN).date().isoformat()))
+                offset = rng.uniform(*kill_window)
+                kill_at = due + timedelta(seconds=offset)
+                time.sleep(max(0.0, (kill_at - datetime.now(UTC)).total_seconds()))
+                worker.kill()
+                actual = (datetime.now(UTC) - due).total_seconds()
+                seen = count_at_standins(control)
+                at_kill = sum(n for (c, _), n in seen.items() if c in set(ids_))
+                kill = Kill(round_, due.isoformat(), actual, at_kill, count * len(CHANNELS), pid)
+                kills.append(kill)
+                echo(f"round {round_ + 1}/{rounds}: worker pid {pid} ready after {ready:.1f} s; "
+                     f"{count} campaigns due {due:%H:%M:%S}; SIGKILL at {actual:+.2f} s "
+                     f"from the due second; {at_kill}/{kill.expected} posts at the "
+                     "stand-ins then")
+            # The last restart: recovers the last round's runs and finishes everything.
+            pid = worker.start()
+            wait_worker_ready(pool, pid)
+            states = wait_runs_final(all_runs, final_timeout)
+            time.sleep(2)
+            worker.stop()
+            seen = count_at_standins(control)
+            statuses = store_statuses(runtime.engine)
+            unknown = {(u.campaign_id, u.publication.channel)
+                       for u in unknown_publications(runtime.engine)}
+            alerts = [m for m in list(mail.messages) if UNKNOWN_ALERT in str(m["subject"])]
+    finally:
+        if worker is not None:
+            worker.kill()
+        mail.stop()
+        stop(standins)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        reset_runtimes()
+
+    wanted = set(expected)
+    duplicates = sorted(f"{c} {ch} ×{n}" for (c, ch), n in seen.items()
+                        if n > 1 and (c, ch) in wanted)
+    lost = sorted(f"{c} {ch} ({statuses.get((c, ch), 'no publication')})"
+                  for (c, ch) in expected if not seen.get((c, ch)) and (c, ch) not in unknown)
+    confirmed = sum(1 for key in expected
+                    if seen.get(key) and statuses.get(key) == "published")
+    absent = sum(1 for key in expected
+                 if statuses.get(key) == "published" and not seen.get(key))
+    subjects = [str(m["subject"]) for m in alerts]
+    alerted = sum(1 for c, ch in unknown
+                  if any(c in subject and f"({ch})" in subject for subject in subjects))
+    run_counts = Counter(s.name if s is not None else "none" for s in states.values())
+    return ChaosResult(
+        rounds=rounds, posts=len(expected),
+        duplicates=sum(seen[(c, ch)] - 1 for (c, ch) in wanted if seen.get((c, ch), 0) > 1),
+        lost=len(lost), unknown=len(unknown & wanted), confirmed=confirmed,
+        unknown_alerted=alerted, recorded_but_absent=absent, runs=dict(run_counts),
+        kills=kills, lost_posts=lost, duplicate_posts=duplicates,
+        seconds=time.monotonic() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaigns", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--lead", type=float, default=10.0,
+                        help="seconds from a round's start to its due second")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="newsroom-chaos-"))
+    server, api_url = start_prefect(work / "prefect")
+    os.environ.update({"PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                       "PREFECT_LOGGING_LEVEL": "WARNING"})
+    try:
+        result = run_chaos(work, api_url=api_url, campaigns=args.campaigns,
+                           rounds=args.rounds, seed=args.seed, lead_s=args.lead)
+    finally:
+        stop(server)
+    for post in result.lost_posts:
+        print(f"lost: {post}")
+    for post in result.duplicate_posts:
+        print(f"duplicate: {post}")
+    print(f"work folder (worker logs, store): {work}")
+    print(json.dumps(result.summary()))
+
+
+if __name__ == "__main__":
+    main()

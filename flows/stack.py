@@ -37,6 +37,8 @@ DEPLOYMENTS: tuple[tuple[str, str, str | None, float | None], ...] = (
     ("flows/approval_deadlines.py", "approval_deadlines", "approval-deadlines", 60.0),
     ("flows/catalog_sync.py", "catalog_sync", "catalog-sync", 900.0),
     ("flows/crisis.py", "crisis", "crisis", None),
+    ("flows/requests.py", "request", "request", None),
+    ("flows/requests.py", "request_sweep", "request-sweep", 120.0),
 )
 
 
@@ -199,10 +201,18 @@ class WebServer(_LoopThread):
             async def on_settled(status: Any) -> None:
                 await resume_for_gate(status, self.runtime)
 
+        on_request = None
+        if resume_runs:
+            from flows.requests import start_request_run
+
+            async def on_request(request_id: int) -> None:
+                await start_request_run(request_id, self.runtime)
+
         runtime = self.runtime
         app = create_web_app(runtime.engine, lambda: runtime.catalog,
                              self.runtime.settings, signer=self.runtime.signer,
-                             on_gate_settled=on_settled, notifier=lambda: runtime.notifier)
+                             on_gate_settled=on_settled, notifier=lambda: runtime.notifier,
+                             on_request_submitted=on_request)
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
                                                     log_level="warning", lifespan="off"))
         self.url = f"http://{host}:{port}"

@@ -338,9 +338,14 @@ def web(host: str, port: int | None) -> None:
     async def on_settled(status) -> None:
         await resume_for_gate(status, runtime)
 
+    async def on_request(request_id: int) -> None:
+        from flows.requests import start_request_run
+
+        await start_request_run(request_id, runtime)
+
     app = create_web_app(runtime.engine, lambda: runtime.catalog, runtime.settings,
                          signer=runtime.signer, on_gate_settled=on_settled,
-                         notifier=lambda: runtime.notifier)
+                         notifier=lambda: runtime.notifier, on_request_submitted=on_request)
     click.echo(f"Approval page on http://{host}:{port}/freigabe/… (links use "
                f"{runtime.base_url}); Ctrl-C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -559,6 +564,7 @@ def channels_resolve(publication_id: int, published: bool | None, url: str | Non
 
 from .cli_schedule import schedule_command; cli.add_command(schedule_command)  # noqa: E402,E702,I001
 from . import cli_crisis  # noqa: E402,F401,I001 - registers `newsroom crisis`
+from . import cli_requests  # noqa: E402,F401,I001 - registers `newsroom requests`
 
 
 def main() -> None:

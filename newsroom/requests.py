@@ -87,6 +87,7 @@ __all__ = [
     "check_request",
     "decline_request",
     "invite_link",
+    "parse_publish_at",
     "notify_step",
     "pending_step",
     "requester_for",
@@ -814,6 +815,20 @@ def _publish_at(request: CampaignRequest, publish_at: datetime | None) -> dateti
         return publish_at
     hour = time.fromisoformat(request.desired_time) if request.desired_time else DEFAULT_TIME
     return datetime.combine(request.desired_from, hour, tzinfo=BERLIN)
+
+
+def parse_publish_at(value: str | None) -> datetime | None:
+    """``YYYY-MM-DD HH:MM[:SS]`` in Darmstadt time (None when empty); else InvalidRequest."""
+    from newsroom.timeutil import localize, parse_local_datetime
+
+    if not value or not value.strip():
+        return None
+    try:
+        return localize(parse_local_datetime(value))
+    except ValueError as exc:
+        raise InvalidRequest([Problem("publish_at", "Ungültiger Zeitpunkt.",
+                                      f"{exc}; write YYYY-MM-DD HH:MM in Darmstadt time")]
+                             ) from None
 
 
 def _deadline_before(publish_at: datetime, now: datetime) -> str:

@@ -1,0 +1,289 @@
+"""``newsroom requests``: requests from Dezernate and Ämter to the communications office.
+
+    newsroom requests [--all]                       open requests (or all)
+    newsroom requests show ID                       one request, its images and audit trail
+    newsroom requests accept ID [--campaign-id X] [--at "YYYY-MM-DD HH:MM"] [--approver P]
+    newsroom requests ask ID --question TEXT
+    newsroom requests decline ID --reason TEXT
+    newsroom requests invite --portfolio sport | --office wahlamt [--days 90]
+    newsroom requests sweep                         start/resume runs that are missing
+
+A decision is stored first; then the request's waiting Prefect run is resumed (or a run
+started) to tell the requester. Without a reachable Prefect server the decision stays
+stored and ``request-sweep`` tells the requester once it runs. Registered in
+``newsroom/cli.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+import click
+
+from newsroom.cli import cli
+from newsroom.errors import NewsroomError
+from newsroom.timeutil import BERLIN
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by if ":" in by else f"admin:{by}"
+    try:
+        return f"admin:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name: say so in the audit trail
+        return "admin:unknown"
+
+
+def _fail(message: str, todo: str = "") -> None:
+    click.echo(f"newsroom: {message}", err=True)
+    if todo:
+        click.echo(f"    what to do: {todo}", err=True)
+    sys.exit(1)
+
+
+def _runtime():
+    from newsroom.runtime import get_runtime
+
+    try:
+        runtime = get_runtime()
+        runtime.catalog  # noqa: B018 - fails early with the catalog's errors
+    except NewsroomError as exc:
+        _fail(str(exc), "fix the catalog first (newsroom validate)")
+    return runtime
+
+
+def _prefect_reachable() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        return None
+    from flows.embedded import api_reachable
+
+    return api_url if api_reachable(api_url, timeout=2.0) else None
+
+
+def _tell_requester(runtime, request_id: int) -> None:
+    """Resume (or start) the request's run so it tells the requester."""
+    if not _prefect_reachable():
+        click.echo("note: no Prefect server reachable; the decision is stored and the "
+                   "request-sweep flow tells the requester once Prefect runs again "
+                   "(or run `newsroom requests sweep` then)")
+        return
+    from flows.requests import after_decision
+
+    try:
+        outcome = asyncio.run(after_decision(request_id, runtime))
+    except Exception as exc:  # noqa: BLE001 - the decision is stored; say so
+        click.echo(f"note: the decision is stored, but its run could not be resumed ({exc}); "
+                   "the request-sweep flow retries")
+        return
+    click.echo({"resumed": "the waiting run was resumed; it tells the requester",
+                "started": "a run was started; it tells the requester",
+                "running": "its run is under way and tells the requester"}[outcome])
+
+
+def _local(moment) -> str:
+    return moment.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Also accepted and declined requests.")
+@click.pass_context
+def requests(ctx: click.Context, show_all: bool) -> None:
+    """Requests from Dezernate and Ämter: list open ones (subcommands decide)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from newsroom import store
+    from newsroom.store import requests_crud as crud
+
+    runtime = _runtime()
+    with store.session_scope(runtime.engine) as session:
+        rows = crud.list_requests(session, statuses=None if show_all else crud.OPEN_STATUSES)
+    if not rows:
+        click.echo("no open requests" if not show_all else "no requests")
+        return
+    for row in rows:
+        window = row.desired_from.isoformat() + (f"..{row.desired_to.isoformat()}"
+                                                 if row.desired_to else "")
+        extra = f" -> {row.campaign_id}" if row.campaign_id else ""
+        run = "" if row.flow_run_id or row.status not in ("submitted", "resubmitted") \
+            else "  [no run yet: newsroom requests sweep]"
+        click.echo(f"{row.id:>4}  {row.status:<11}  {row.requester_kind}:{row.requester_id:<18}"
+                   f"  {window:<22}  {row.title}{extra}{run}")
+    click.echo("decide: newsroom requests accept|ask|decline ID (details: newsroom requests "
+               "show ID)")
+
+
+@requests.command("show")
+@click.argument("request_id", type=int)
+def requests_show(request_id: int) -> None:
+    """One request: what is asked, its images, and its audit trail."""
+    from newsroom import requests as domain
+    from newsroom import store
+    from newsroom.store import requests_crud as crud
+
+    runtime = _runtime()
+    try:
+        row, images = domain.load_request(runtime.engine, request_id)
+    except domain.RequestNotFound as exc:
+        _fail(str(exc), "list them with `newsroom requests --all`")
+    click.echo(f"request {row.id}: {row.title}  [{row.status}, revision {row.revision}]")
+    click.echo(f"  from:      {row.requester_kind} {row.requester_id} "
+               f"({row.contact_name} <{row.contact_email}>)")
+    click.echo(f"  topic:     {row.topic}")
+    click.echo(f"  desired:   {row.desired_from}"
+               + (f" to {row.desired_to}" if row.desired_to else "")
+               + (f" at {row.desired_time}" if row.desired_time else ""))
+    click.echo(f"  channels:  {', '.join(row.channels)}")
+    if row.hashtags:
+        click.echo(f"  hashtags:  {' '.join('#' + t for t in row.hashtags)}")
+    for link in row.links:
+        click.echo(f"  link:      {link}")
+    for image in images:
+        click.echo(f"  image {image.position}:   {image.filename} ({image.size} bytes, "
+                   f"{image.content_type}) alt: {image.alt}")
+    if row.notes:
+        click.echo(f"  notes:     {row.notes}")
+    if row.question:
+        click.echo(f"  asked:     {row.question}")
+    if row.answer:
+        click.echo(f"  answer:    {row.answer}")
+    if row.reason:
+        click.echo(f"  declined:  {row.reason}")
+    if row.campaign_id:
+        click.echo(f"  campaign:  {row.campaign_id} ({row.campaign_file})")
+    click.echo("  text:")
+    for line in row.text.splitlines():
+        click.echo(f"    | {line}")
+    with store.session_scope(runtime.engine) as session:
+        events = store.audit_trail(session, campaign_id=crud.audit_key(request_id))
+    click.echo("  audit:")
+    for event in events:
+        click.echo(f"    {_local(event.at)}  {event.action:<28} {event.actor}")
+
+
+def _decided(request_id: int, step) -> None:
+    from newsroom import requests as domain
+
+    try:
+        message = step()
+    except domain.InvalidRequest as exc:
+        _fail("; ".join(p.en for p in exc.problems), "correct the option and run it again")
+    except domain.DraftInvalid as exc:
+        _fail(str(exc), "fix what the campaign check says (e.g. --at, --campaign-id, "
+                        "--approver), or ask back: newsroom requests ask ID --question …")
+    except domain.WrongState as exc:
+        _fail(str(exc), f"see `newsroom requests show {request_id}`")
+    except domain.RequestNotFound as exc:
+        _fail(str(exc), "list them with `newsroom requests --all`")
+    except (NewsroomError, LookupError) as exc:
+        _fail(str(exc))
+    click.echo(message)
+
+
+@requests.command("accept")
+@click.argument("request_id", type=int)
+@click.option("--campaign-id", default=None, help="Id of the new campaign (default: from the "
+              "request's title).")
+@click.option("--at", "publish_at", default=None, metavar="'YYYY-MM-DD HH:MM'",
+              help="When to publish, Darmstadt time (default: the desired date and time).")
+@click.option("--approver", default=None, help="Who approves: a portfolio or person id "
+              "(default: the requesting Dezernat; required for an Amt).")
+@click.option("--kind", default="service_information", show_default=True,
+              help="The campaign's kind.")
+@click.option("--by", default=None, help="Who decides (default: your user name).")
+def requests_accept(request_id: int, campaign_id: str | None, publish_at: str | None,
+                    approver: str | None, kind: str, by: str | None) -> None:
+    """Accept: write the campaign file into the catalog (validated) and tell the requester."""
+    from newsroom import requests as domain
+    from newsroom.errors import relative_path
+
+    runtime = _runtime()
+
+    def step() -> str:
+        accepted = domain.accept_request(
+            runtime.engine, runtime.catalog, runtime.settings.data_dir, request_id,
+            by=_who(by), via="cli", campaign_id=campaign_id,
+            publish_at=domain.parse_publish_at(publish_at), approver=approver, kind=kind)
+        approvers = ", ".join(f"{k} {v}" for a in accepted.approvers for k, v in a.items())
+        return (f"request {request_id} accepted: campaign {accepted.campaign_id} written to "
+                f"{relative_path(accepted.path)} (publishes {_local(accepted.publish_at)}, "
+                f"approved by {approvers}); it validates")
+
+    _decided(request_id, step)
+    _tell_requester(runtime, request_id)
+
+
+@requests.command("ask")
+@click.argument("request_id", type=int)
+@click.option("--question", required=True, help="What the requester should answer (German).")
+@click.option("--by", default=None, help="Who asks (default: your user name).")
+def requests_ask(request_id: int, question: str, by: str | None) -> None:
+    """Ask the requester a question; their answer comes back as a new revision."""
+    from newsroom import requests as domain
+
+    runtime = _runtime()
+    _decided(request_id, lambda: (domain.ask_back(runtime.engine, request_id,
+                                                  question=question, by=_who(by)),
+                                  f"request {request_id}: question recorded")[1])
+    _tell_requester(runtime, request_id)
+
+
+@requests.command("decline")
+@click.argument("request_id", type=int)
+@click.option("--reason", required=True, help="Why (German; the requester is told).")
+@click.option("--by", default=None, help="Who declines (default: your user name).")
+def requests_decline(request_id: int, reason: str, by: str | None) -> None:
+    """Decline, with a reason the requester is told."""
+    from newsroom import requests as domain
+
+    runtime = _runtime()
+    _decided(request_id, lambda: (domain.decline_request(runtime.engine, request_id,
+                                                         reason=reason, by=_who(by)),
+                                  f"request {request_id}: declined")[1])
+    _tell_requester(runtime, request_id)
+
+
+@requests.command("invite")
+@click.option("--portfolio", default=None, help="A Dezernat, by its portfolio id (e.g. sport).")
+@click.option("--office", default=None, help="An Amt, by its id (e.g. wahlamt).")
+@click.option("--days", default=90.0, show_default=True, type=float,
+              help="How long the link works.")
+def requests_invite(portfolio: str | None, office: str | None, days: float) -> None:
+    """Print the signed invitation link to the request form of a Dezernat or an Amt."""
+    from newsroom import requests as domain
+
+    if bool(portfolio) == bool(office):
+        raise click.UsageError("name either --portfolio (a Dezernat) or --office (an Amt)")
+    if days <= 0:
+        raise click.BadParameter("give a positive number of days", param_hint="--days")
+    runtime = _runtime()
+    try:
+        requester = domain.requester_for(runtime.catalog, "portfolio" if portfolio else
+                                         "office", portfolio or office or "")
+    except LookupError as exc:
+        _fail(str(exc), "use an id from campaigns/registry/people.yaml")
+    link, expires = domain.invite_link(runtime.signer, runtime.base_url, requester, days=days)
+    click.echo(link)
+    click.echo(f"for {requester.name}; valid until {_local(expires)} (Darmstadt time). "
+               "Send it to them; anyone with the link can submit requests in their name.",
+               err=True)
+
+
+@requests.command("sweep")
+def requests_sweep() -> None:
+    """Start the runs of requests stored while Prefect was unreachable (and resume runs
+    whose decision was stored meanwhile)."""
+    runtime = _runtime()
+    api_url = _prefect_reachable()
+    if not api_url:
+        _fail("no Prefect server reachable", "start it (newsroom up) or set PREFECT_API_URL; "
+              "the requests stay stored meanwhile")
+    from flows.requests import sweep_requests
+
+    done = asyncio.run(sweep_requests(runtime))
+    click.echo(f"started {len(done['started'])} run(s) {done['started'] or ''}, resumed "
+               f"{len(done['resumed'])} {done['resumed'] or ''}".rstrip())

@@ -1,0 +1,131 @@
+"""Prefect tasks of the request flow: thin wrappers over :mod:`newsroom.requests` (the
+domain core decides; these give Prefect names, retries and a place in the UI)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from prefect import task
+from prefect.runtime import flow_run as current_run
+
+from newsroom import requests as domain
+from newsroom.requests import NotifyContext, RequestError
+from newsroom.runtime import get_runtime
+from newsroom.store import requests_crud as crud
+from newsroom.store.db import session_scope
+
+
+@dataclass(frozen=True)
+class RequestSnapshot:
+    """What the flow needs to know about a request now."""
+
+    request_id: int
+    status: str
+    revision: int
+    title: str
+    requester: str
+    pending_step: str | None
+    campaign_id: str | None
+    summary: str  # Markdown for the Prefect UI's resume form
+
+
+def _summary(request, images, requester_name: str) -> str:
+    lines = [f"## Request #{request.id} from {requester_name}: {request.title}", "",
+             f"- **Topic:** {request.topic}",
+             f"- **Desired:** {request.desired_from}"
+             + (f" to {request.desired_to}" if request.desired_to else "")
+             + (f", {request.desired_time}" if request.desired_time else ""),
+             f"- **Channels:** {', '.join(request.channels)}",
+             f"- **Contact:** {request.contact_name} <{request.contact_email}>"]
+    if request.hashtags:
+        lines.append(f"- **Hashtags:** {' '.join('#' + t for t in request.hashtags)}")
+    lines += [f"- **Link:** {link}" for link in request.links]
+    lines += [f"- **Image {i.position}:** {i.filename} (alt: {i.alt})" for i in images]
+    if request.notes:
+        lines.append(f"- **Notes:** {request.notes}")
+    if request.answer:
+        lines += [f"- **Asked back:** {request.question}", f"- **Answer:** {request.answer}"]
+    lines += ["", "**Draft text:**", "", *("> " + line for line in request.text.splitlines())]
+    return "\n".join(lines)
+
+
+def snapshot(request_id: int) -> RequestSnapshot:
+    runtime = get_runtime()
+    request, images = domain.load_request(runtime.engine, request_id)
+    try:
+        name = domain.requester_for(runtime.catalog, request.requester_kind,
+                                    request.requester_id).name
+    except LookupError:
+        name = request.requester_id
+    return RequestSnapshot(request.id or request_id, request.status, request.revision,
+                           request.title, name, domain.pending_step(request),
+                           request.campaign_id, _summary(request, images, name))
+
+
+@task(name="read-request", task_run_name="read request {request_id}")
+async def read_request(request_id: int, record_run: bool = False) -> RequestSnapshot:
+    """The request now; with ``record_run``, this flow run is recorded as carrying it."""
+    runtime = get_runtime()
+    run_id = current_run.get_id()
+
+    def read() -> RequestSnapshot:
+        if record_run and run_id:
+            with session_scope(runtime.engine) as session:
+                crud.set_request_flow_run(session, request_id=request_id,
+                                          flow_run_id=str(run_id))
+        return snapshot(request_id)
+
+    return await asyncio.to_thread(read)
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry a notification the notifier did not take; not a bug (wrong step, no request)."""
+    try:
+        state.result()
+    except domain.RequestNotFound:
+        return False
+    except RequestError:
+        return True
+    except Exception:  # noqa: BLE001 - SMTP refused, connection reset …
+        return True
+    return False
+
+
+@task(name="notify-request", task_run_name="tell {step} about request {request_id}",
+      retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=_transient)
+async def notify_request(request_id: int, step: str) -> bool:
+    """Send the step's message once (the store remembers what went out)."""
+    runtime = get_runtime()
+    ctx = NotifyContext(engine=runtime.engine, catalog=runtime.catalog,
+                        notifier=runtime.notifier, signer=runtime.signer,
+                        base_url=runtime.base_url)
+    return await asyncio.to_thread(domain.notify_step, ctx, request_id, step)
+
+
+@task(name="decide-request", task_run_name="{decision} request {request_id}")
+async def decide_request(request_id: int, decision: str, text: str, by: str,
+                         campaign_id: str = "", publish_at: str = "", approver: str = "",
+                         kind: str = "") -> str:
+    """Record the office's decision from the Prefect UI; "" or what was wrong with it."""
+    runtime = get_runtime()
+
+    def decide() -> str:
+        try:
+            if decision == "accept":
+                domain.accept_request(
+                    runtime.engine, runtime.catalog, runtime.settings.data_dir, request_id,
+                    by=by, via="prefect_ui", campaign_id=campaign_id or None,
+                    publish_at=domain.parse_publish_at(publish_at), approver=approver or None,
+                    kind=kind or "service_information")
+            elif decision == "ask_back":
+                domain.ask_back(runtime.engine, request_id, question=text, by=by,
+                                via="prefect_ui")
+            else:
+                domain.decline_request(runtime.engine, request_id, reason=text, by=by,
+                                       via="prefect_ui")
+        except RequestError as exc:
+            return str(exc)
+        return ""
+
+    return await asyncio.to_thread(decide)

@@ -104,27 +104,40 @@ def start_standins() -> tuple[subprocess.Popen, str]:
     raise SystemExit("the stand-ins did not start")
 
 
-def standin_floor(url: str, posts: int) -> dict[str, float]:
-    """How fast the stand-in itself takes ``posts`` Mastodon posts sent at once by a bare
-    httpx client: the measuring instrument's own limit on this machine."""
+def standin_floor(url: str, posts: int, *, clients: int = 5) -> dict[str, float]:
+    """How fast the stand-in itself records ``posts`` Mastodon posts sent at once by bare
+    httpx clients (``clients`` of them, one per channel account as Newsroom sends): the
+    measuring instrument's own limit on this machine. Times are from the start of the
+    burst to each post's record at the stand-in (its clock, this machine's)."""
     import asyncio
 
     from newsroom.standins.config import MASTODON_TOKEN
 
-    async def flood() -> list[float]:
-        limits = httpx.Limits(max_connections=posts + 10)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            start = time.perf_counter()
+    async def flood() -> tuple[float, set[str]]:
+        pool = [httpx.AsyncClient(limits=httpx.Limits(max_connections=posts + 10,
+                                                      max_keepalive_connections=8),
+                                  timeout=30) for _ in range(clients)]
+        marker = f"floor-{time.time_ns()}"
+        started = time.monotonic()
 
-            async def one(i: int) -> float:
-                await client.post(f"{url}/mastodon/api/v1/statuses",
-                                  headers={"Authorization": f"Bearer {MASTODON_TOKEN}",
-                                           "Idempotency-Key": f"floor-{i}-{start}"},
-                                  data={"status": f"Messung {i}", "language": "de"})
-                return time.perf_counter() - start
+        async def one(i: int) -> None:
+            await pool[i % clients].post(
+                f"{url}/mastodon/api/v1/statuses",
+                headers={"Authorization": f"Bearer {MASTODON_TOKEN}",
+                         "Idempotency-Key": f"{marker}-{i}"},
+                data={"status": f"Messung {marker} {i}", "language": "de"})
 
-            return sorted(await asyncio.gather(*(one(i) for i in range(posts))))
+        try:
+            await asyncio.gather(*(one(i) for i in range(posts)))
+        finally:
+            for client in pool:
+                await client.aclose()
+        return started, {marker}
 
-    times = asyncio.run(flood())
-    return {"p50_s": round(percentile(times, 0.5), 3), "p95_s": round(percentile(times, 0.95), 3),
-            "max_s": round(times[-1], 3)}
+    started, (marker,) = asyncio.run(flood())
+    recorded = sorted(p["created_at"]["monotonic"] - started
+                      for p in httpx.get(f"{url}/_standin/posts", params={"network": "mastodon"},
+                                         timeout=30).json()["posts"]
+                      if marker in str(p))
+    return {"posts": len(recorded), "p50_s": round(percentile(recorded, 0.5), 3),
+            "p95_s": round(percentile(recorded, 0.95), 3), "max_s": round(recorded[-1], 3)}

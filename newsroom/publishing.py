@@ -746,7 +746,7 @@ async def publish_occurrence(
     engine: Engine,
     occurrence_id: int,
     accounts: Mapping[str, ChannelAccount],
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | Callable[[ChannelAccount], httpx.AsyncClient],
     credentials: Mapping[str, SecretStr] | None = None,
     notifier: Notifier | None = None,
     confirm_url_for: Callable[[str], str] | None = None,
@@ -762,8 +762,10 @@ async def publish_occurrence(
 
     One channel's failure (or exception) never stops another: each channel gets its
     outcome, and what raised is in ``errors``. ``accounts`` is ``catalog.accounts``;
+    ``client`` is one HTTP client for all, or a function giving each account's;
     ``credentials`` and ``publisher_options`` are by channel name.
     """
+    client_for = client if callable(client) else (lambda account: client)
     if posts is None:  # else: the current posts, read a moment ago (arm_occurrence)
         posts = await _db(engine, lambda s: store.current_posts(s, occurrence_id=occurrence_id))
     if channels is not None:
@@ -776,7 +778,7 @@ async def publish_occurrence(
             raise StoreError(f"channel {post.channel!r} is not in the channel registry; "
                              "add it to registry/channels.yaml or render the occurrence again")
         return await publish_post(
-            engine=engine, post_id=post.id, account=account, client=client,
+            engine=engine, post_id=post.id, account=account, client=client_for(account),
             credential=(credentials or {}).get(post.channel), notifier=notifier,
             confirm_url_for=confirm_url_for, sleep=sleep, signer=signer,
             media_root=media_root,

@@ -19,12 +19,14 @@ The body is read up to :data:`MAX_BODY` and parsed with the standard library's M
 from __future__ import annotations
 
 import email.policy
+import email.utils
 import inspect
 import logging
 import re
 import secrets
 from email.parser import BytesParser
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
@@ -98,7 +100,12 @@ def _text(raw: bytes | str) -> str:
 
 def parse_multipart(content_type: str, body: bytes
                     ) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
-    """The fields and the files (name -> (filename, data)) of a multipart/form-data body."""
+    """The fields and the files (name -> (filename, data)) of a multipart/form-data body
+    (or of an url-encoded one, which has no files)."""
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True,
+                          max_num_fields=_MAX_PARTS)
+        return parsed, {}
     if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in \
             content_type:
         raise FormUnreadable("not multipart/form-data")
@@ -322,12 +329,16 @@ async def submit_answer(token: str, request: Request, context: Context) -> Respo
         return context.pages.error(400, *_CSRF_FAILED)
     form = _request_form(fields, files)
     answer = (fields.get("answer") or [""])[-1]
+    missing = [] if answer.strip() else [domain.Problem(
+        "answer", "Bitte beantworten Sie die Rückfrage.", "the answer is missing")]
     try:
-        draft = await run_in_threadpool(lambda: domain.check_request(
-            form, context.catalog, existing_images=len(images)))
-        if not answer.strip():
-            raise InvalidRequest([domain.Problem("answer", "Bitte beantworten Sie die "
-                                                 "Rückfrage.", "the answer is missing")])
+        try:
+            draft = await run_in_threadpool(lambda: domain.check_request(
+                form, context.catalog, existing_images=len(images)))
+        except InvalidRequest as exc:
+            raise InvalidRequest(missing + exc.problems) from None
+        if missing:
+            raise InvalidRequest(missing)
         await run_in_threadpool(lambda: domain.resubmit_request(
             context.engine, context.settings.data_dir, row.id, draft, answer=answer))
     except InvalidRequest as exc:

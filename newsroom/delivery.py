@@ -54,6 +54,10 @@ ACTOR = "newsroom:delivery"
 # Publications are reserved and claimed this long before their second (see
 # newsroom.publishing.arm_occurrence), so that at the second only the network calls remain.
 ARM_AHEAD = timedelta(seconds=3)
+# The crisis freeze is looked up this long before the second (not at it: the second is for
+# the sends). A crisis started later than that (plus the freeze cache's quarter second)
+# does not hold the post.
+FREEZE_LOOK_AHEAD = timedelta(seconds=0.2)
 
 
 class DeliveryError(NewsroomError):
@@ -278,16 +282,24 @@ async def deliver_occurrence(
         reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
         armed: dict = {}
         armed_posts = None
+        held: str | None = None
         if reason is None:
-            # Arm shortly before the second (reserve + claim in one go), then wait.
+            # Arm shortly before the second (reserve + claim in one go), look for a crisis
+            # freeze just before it, then wait: at the second only the sends remain.
             arm_at = moment - ARM_AHEAD
             if arm_at > clock():
                 await wait(arm_at)
             armed, armed_posts = await asyncio.to_thread(
                 arm_occurrence, runtime.engine, occurrence_id=prepared.occurrence_id,
                 channels=channels)
-            await wait(moment)
-            reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
+            if moment - FREEZE_LOOK_AHEAD > clock():
+                await wait(moment - FREEZE_LOOK_AHEAD)
+            # Crisis freeze: a non-crisis post due while a crisis is active is held.
+            held = await asyncio.to_thread(hold_if_frozen, runtime, prepared, channels,
+                                           moment)
+            if held is None:
+                await wait(moment)
+                reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
         if reason is not None:
             if armed:
                 await asyncio.to_thread(disarm, runtime.engine, armed, "late")
@@ -295,8 +307,6 @@ async def deliver_occurrence(
                 report.skipped[channel] = reason
             await asyncio.to_thread(_record_skip, runtime, prepared, channels, reason)
             continue
-        # Crisis freeze: a non-crisis post due while a crisis is active is held.
-        held = await asyncio.to_thread(hold_if_frozen, runtime, prepared, channels, moment)
         if held is not None:
             if armed:
                 await asyncio.to_thread(disarm, runtime.engine, armed, "held: crisis freeze")

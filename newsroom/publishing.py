@@ -295,6 +295,59 @@ def _publication_events(session: Session, campaign_id: str, publication_id: int)
             if e.detail.get("publication_id") == publication_id]
 
 
+# --- sends in flight: recording waits while a burst goes out --------------------------
+
+# How long recording a result may wait for the other sends of a burst to go out.
+RECORD_DEFER_MAX_S = 1.5
+
+
+class _Traffic:
+    """The sends in flight in one event loop.
+
+    Many posts fall due at the same second. Recording each result is a database
+    transaction in a worker thread that competes for the interpreter with the sends still
+    going out; so a result is recorded once the burst has gone out (no send in flight) or
+    after :data:`RECORD_DEFER_MAX_S`, whichever is first. The publication is "publishing"
+    meanwhile: a crash in that moment is handled like any crash between sending and
+    recording (a repeat where the network recognises it, else "unknown").
+    """
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def finished(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight <= 0:
+            self.in_flight = 0
+            self._idle.set()
+
+    async def quiet(self, max_wait: float = RECORD_DEFER_MAX_S) -> None:
+        if self._idle.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), max_wait)
+        except TimeoutError:
+            pass
+
+
+_TRAFFIC: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Traffic] = (
+    weakref.WeakKeyDictionary())
+
+
+def _traffic() -> _Traffic:
+    loop = asyncio.get_running_loop()
+    traffic = _TRAFFIC.get(loop)
+    if traffic is None:
+        traffic = _TRAFFIC[loop] = _Traffic()
+    return traffic
+
+
 # --- one publication -------------------------------------------------------------------
 
 
@@ -495,26 +548,22 @@ class _Job:
                     if publication.attempts > 1 else {})
         if progress:  # an earlier attempt got part of the way (e-mail: some recipients)
             publisher.restore_progress(self.key, progress)
+        traffic = _traffic()
+        traffic.started()
+        failure: Exception | None = None
         try:
             result = await publish_with_retries(publisher, self.rendered, self.key,
                                                 max_attempts=self.max_attempts,
                                                 sleep=self.sleep)
-        except AmbiguousPublishError as exc:
-            return await self._unknown(publication, str(exc), reason="no_answer",
-                                       network_called=True, progress=exc.progress)
-        except (PermanentPublishError, TransientPublishError) as exc:
-            return await self._failed(publication, exc, network_called=True)
-        except Exception as exc:  # a bug: the request may have gone out, a person checks
-            said = redact(f"{type(exc).__name__}: {exc}", self._secrets())
-            logger.error("%s: publishing post %s failed unexpectedly (%s)", self.channel,
-                         self.post.id, said)
-            logger.debug("traceback of the failure above", exc_info=True)
-            return await self._unknown(
-                publication, f"{self.channel}: unexpected error while publishing ({said}); "
-                "look at the account before anything else",
-                reason="unexpected", network_called=True)
+        except Exception as exc:  # recorded below, once this send no longer counts
+            failure = exc
+        finally:
+            traffic.finished()
+        if failure is not None:
+            return await self._after_failure(publication, failure)
         if result.awaiting_manual:
             return await self._awaiting_manual(publication, result)
+        await traffic.quiet()
         published, _ = await self._transition(
             publication,
             lambda s: store.mark_published(s, publication_id=publication.id,
@@ -524,6 +573,24 @@ class _Job:
             attempts=result.attempts,
         )
         return self._outcome(published, network_called=True)
+
+    async def _after_failure(self, publication: Publication,
+                             exc: Exception) -> PublicationOutcome:
+        if isinstance(exc, AmbiguousPublishError):
+            return await self._unknown(publication, str(exc), reason="no_answer",
+                                       network_called=True, progress=exc.progress)
+        if isinstance(exc, PermanentPublishError | TransientPublishError):
+            return await self._failed(publication, exc, network_called=True)
+        # A bug: the request may have gone out, a person checks.
+        said = redact(f"{type(exc).__name__}: {exc}", self._secrets())
+        logger.error("%s: publishing post %s failed unexpectedly (%s)", self.channel,
+                     self.post.id, said)
+        logger.debug("traceback of the failure above", exc_info=(type(exc), exc,
+                                                                  exc.__traceback__))
+        return await self._unknown(
+            publication, f"{self.channel}: unexpected error while publishing ({said}); "
+            "look at the account before anything else",
+            reason="unexpected", network_called=True)
 
     async def _failed(self, publication: Publication, exc: PublishError,
                       *, network_called: bool = False) -> PublicationOutcome:

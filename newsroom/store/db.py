@@ -8,6 +8,8 @@ SAVEPOINTs (used for race-safe inserts) work as documented.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
+
+logger = logging.getLogger("newsroom.store")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -41,7 +45,32 @@ def make_engine(url: str, **engine_kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     engine_kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **engine_kwargs)
+    engine = create_engine(url, **engine_kwargs)
+    event.listen(engine, "do_connect", _connect_patiently)
+    return engine
+
+
+# A database server that is away (restarting, failing over, the network cut) is waited for
+# this long before an operation fails: new connections are retried with backoff, and the
+# pool's pre-ping replaces the connections that broke meanwhile. Publications and
+# decisions then go on where they stood instead of failing (tests/reliability/test_restarts).
+CONNECT_PATIENCE_S = 60.0
+
+
+def _connect_patiently(dialect: Any, connection_record: Any, cargs: Any, cparams: Any) -> Any:
+    deadline = time.monotonic() + CONNECT_PATIENCE_S
+    delay = 0.25
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("the database cannot be reached (%s); trying again in %.1f s",
+                           str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                           delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:

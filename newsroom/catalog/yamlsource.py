@@ -157,13 +157,25 @@ def _build(
 
 def _construct(node: yaml.Node, loader: _Loader) -> Any:
     try:
-        return loader.construct_object(node, deep=True)
+        value = loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
         raise YamlProblem(
             f"YAML value cannot be read: {exc.problem}",
             node.start_mark.line + 1,
             "remove the YAML tag (the word starting with !) and write a plain value",
         ) from None
+    if isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value):
+        # "\ud83c\udf89" (JSON's way of writing 🎉) gives two halves, not one character.
+        try:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise YamlProblem(
+                "the text contains an escape \\uD800–\\uDFFF that is half a character",
+                node.start_mark.line + 1,
+                "write the character itself, or as \\U0001F389 (eight digits); a lone "
+                "\\uD83C is only half of one",
+            ) from None
+    return value
 
 
 def _build_collection(

@@ -22,7 +22,14 @@ from ..catalog.models import ChannelAccount, Image
 from ..catalog.schedule import Occurrence, occurrence_on
 from ..errors import RenderError
 from ..posts import MediaItem, RenderedPost
-from .templates import german_date, german_time, hashtag_line, join_german, make_environment
+from .templates import (
+    MAX_TEXT,
+    german_date,
+    german_time,
+    hashtag_line,
+    join_german,
+    make_environment,
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
     name = ctx.content.template_name or ""
     try:
         template = template_source(ctx, env)
-        text = template.render(ctx.variables())
+        text = _render_bounded(template, ctx.variables())
     except TemplateSyntaxError as exc:
         raise RenderError(
             f"template syntax error: {exc.message}",
@@ -157,6 +164,18 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
             line=_template_line(exc, ctx),
             hint="check the template",
         ) from None
+    except RecursionError:
+        raise RenderError(
+            "template calls itself without end (a macro or include that never stops)",
+            template=name,
+            hint="make sure every macro or include ends without calling itself again",
+        ) from None
+    except MemoryError:
+        raise RenderError(
+            "template would need more memory than there is",
+            template=name,
+            hint="templates may only build texts of a post's size",
+        ) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, KeyError, IndexError) as exc:
         raise RenderError(
             f"template failed while rendering: {exc}",
@@ -165,6 +184,19 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
             hint="check the template",
         ) from None
     return normalise(text)
+
+
+def _render_bounded(template: Any, variables: dict[str, Any]) -> str:
+    """Render, but stop once the text grows beyond MAX_TEXT (loops printing without end)."""
+    parts: list[str] = []
+    size = 0
+    for part in template.generate(variables):
+        size += len(part)
+        if size > MAX_TEXT:
+            raise SecurityError(f"the text would be far too long (more than {MAX_TEXT} "
+                                "characters); a post is at most a few thousand characters")
+        parts.append(part)
+    return "".join(parts)
 
 
 def normalise(text: str) -> str:

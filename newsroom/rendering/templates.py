@@ -3,16 +3,32 @@
 Templates come from people, not from the code base, so they run in Jinja's
 SandboxedEnvironment (no ``__class__``, no ``__globals__``) with StrictUndefined: a
 misspelt variable is an error at validation time, never an empty gap in a post.
+
+The sandbox keeps templates from Python's internals, not from exhausting the machine; so
+:class:`GuardedSandbox` also refuses what would build text, lists or numbers far beyond
+any post (``'x' * 10**10``, ``9 ** 10**9``, ``'%*s' % (10**9, x)``, ``center(10**10)``):
+the limit is :data:`MAX_TEXT` characters (a post has at most a few thousand).
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable, Sized
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from babel.dates import format_date, format_time
-from jinja2 import FileSystemLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import FileSystemLoader, StrictUndefined, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
+
+# The most characters (or list items) a template may build or print; posts are far shorter.
+MAX_TEXT = 100_000
+_MAX_POWER_BITS = 4096
+# A printf width or precision of 10000 or more, or one taken from the arguments ("*").
+_WIDE_FORMAT = re.compile(r"%[#0 +-]*(\*|\d{5,})|%[#0 +-]*\d*\.(\*|\d{5,})")
 
 
 def german_date(value: date | datetime, pattern: str = "d. MMMM yyyy") -> str:
@@ -44,11 +60,82 @@ def _finalize(value: object) -> object:
             "a list or mapping would be printed as Python code; loop over it with "
             "{% for … %} or use | join(', ')"
         )
+    if not isinstance(value, (str, int, float, Decimal, date, Undefined)) and value is not None:
+        what = "a function" if callable(value) else f"a {type(value).__name__} object"
+        raise TypeError(f"{what} would be printed (as Python's description of it); print "
+                        "only texts, numbers and dates")
     return value
 
 
+def _too_big(what: str) -> SecurityError:
+    return SecurityError(f"{what} would be far too long (more than {MAX_TEXT} characters or "
+                         "items); a post is at most a few thousand characters")
+
+
+def _check_size(value: Any) -> Any:
+    if isinstance(value, (str, bytes, list, tuple)) and len(value) > MAX_TEXT:
+        raise _too_big("the result")
+    return value
+
+
+def _check_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_TEXT:
+            raise _too_big(f"a width or count of {value}")
+        if isinstance(value, str) and _WIDE_FORMAT.search(value):
+            raise _too_big("a formatted value")
+
+
+class GuardedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox (lists and mappings read-only: a template cannot change the catalog
+    it is rendered from) that also refuses to build huge text, lists or numbers."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for count, item in ((left, right), (right, left)):
+                if (isinstance(count, int) and isinstance(item, Sized)
+                        and not isinstance(item, (dict, set))
+                        and count * len(item) > MAX_TEXT):
+                    raise _too_big("the repeated text or list")
+        elif operator == "**":
+            if (isinstance(left, int) and isinstance(right, int) and abs(left) > 1
+                    and right * math.log2(abs(left)) > _MAX_POWER_BITS):
+                raise SecurityError(f"the number would be far too large (more than "
+                                    f"{_MAX_POWER_BITS} bits)")
+        elif isinstance(left, str):  # "%": printf-style formatting
+            _check_arguments((left,), {})
+        return _check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _check_arguments(args, kwargs)
+        if getattr(__obj, "__name__", "") == "replace" and len(args) >= 2:
+            text, new = getattr(__obj, "__self__", ""), args[1]
+            if isinstance(text, str) and isinstance(new, str) and args[0]:
+                if text.count(str(args[0])) * len(new) > MAX_TEXT:
+                    raise _too_big("the replaced text")
+        return _check_size(super().call(__context, __obj, *args, **kwargs))
+
+
+def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        # The first argument of a filter is its input (or the context/environment).
+        _check_arguments(args[1:], kwargs)
+        if name == "replace" and len(args) >= 3 and isinstance(args[-2], str):
+            text, old, new = (str(a) for a in args[-3:])
+            if old and text.count(old) * len(new) > MAX_TEXT:
+                raise _too_big("the replaced text")
+        return _check_size(function(*args, **kwargs))
+
+    for attribute in ("jinja_pass_arg",):  # pass_context / pass_environment markers
+        if hasattr(function, attribute):
+            setattr(guarded, attribute, getattr(function, attribute))
+    return guarded
+
+
 def make_environment(templates_dir: Path | None) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = GuardedSandbox(
         loader=FileSystemLoader(str(templates_dir)) if templates_dir else None,
         undefined=StrictUndefined,
         autoescape=False,  # posts are plain text; HTML previews escape on their own
@@ -61,4 +148,6 @@ def make_environment(templates_dir: Path | None) -> SandboxedEnvironment:
     env.filters["uhrzeit"] = german_time
     env.filters["join_de"] = join_german
     env.filters["hashtags"] = hashtag_line
+    for name, function in list(env.filters.items()):
+        env.filters[name] = _guard_filter(name, function)
     return env

@@ -4,8 +4,13 @@ or reported "unknown" (with an alert to the office). The long run: bench/chaos.p
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from uuid import uuid4
 
 import pytest
 
@@ -13,9 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from chaos import run_chaos  # noqa: E402
 
-pytestmark = pytest.mark.slow
+from flows.recovery import (  # noqa: E402
+    instance_name,
+    judge,
+    parse_instance,
+    process_is_gone,
+    process_start_ticks,
+)
 
 
+@pytest.mark.slow
 def test_worker_killed_during_publication_loses_nothing_and_repeats_nothing(
         prefect_server: None, tmp_path: Path) -> None:
     from prefect.settings import PREFECT_API_URL
@@ -40,3 +52,68 @@ def test_worker_killed_during_publication_loses_nothing_and_repeats_nothing(
     # The runs the killed workers left behind were run again to their end.
     assert sum(n for state, n in result.runs.items()
                if state in ("Completed", "Failed")) == 10, report
+
+
+# --- the judgement of flows/recovery.py, without servers ------------------------------------
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _run(owner: str | None, quiet_s: float) -> SimpleNamespace:
+    labels = {"prefect.worker.name": owner} if owner else {}
+    return SimpleNamespace(id=uuid4(), labels=labels, state=SimpleNamespace(
+        timestamp=NOW - timedelta(seconds=quiet_s)))
+
+
+def _worker(beat_s_ago: float | None, interval: int = 30) -> SimpleNamespace:
+    return SimpleNamespace(heartbeat_interval_seconds=interval, last_heartbeat_time=(
+        None if beat_s_ago is None else NOW - timedelta(seconds=beat_s_ago)))
+
+
+def _dead_worker_name() -> str:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    host = instance_name().split()[1]
+    return f"newsroom {host} {child.pid} 12345 #1"
+
+
+def test_a_worker_name_names_its_process_and_a_dead_process_is_recognised():
+    me = instance_name()
+    instance = parse_instance(me)
+    assert instance is not None and instance.pid == os.getpid()
+    assert instance.start == process_start_ticks(os.getpid())
+    assert process_is_gone(instance) is False
+    assert process_is_gone(parse_instance(_dead_worker_name())) is True
+    # A reused pid (same pid, another start time) is another process: gone.
+    assert process_is_gone(instance.__class__(instance.host, instance.pid,
+                                              instance.start + 1)) is True
+    # Another host: cannot tell from here.
+    assert process_is_gone(instance.__class__("elsewhere", 1, 1)) is None
+    assert parse_instance("NewsroomWorker 6f1c…") is None
+
+
+def test_orphaned_runs_are_those_whose_worker_is_gone():
+    me = instance_name()
+    dead = _dead_worker_name()
+    live_here = instance_name()  # this process: alive
+    workers = {"remote ok": _worker(10), "remote silent": _worker(200),
+               live_here: _worker(5)}
+    run = _run(dead, quiet_s=1)
+    # A dead process on this host: orphaned at once, however recent the run's state.
+    assert "is gone" in judge(run, workers, me=me, executing=set(), now=NOW)
+    # ... unless this worker executes it (it took it over a moment ago).
+    assert judge(run, workers, me=me, executing={run.id}, now=NOW) is None
+    # Our own runs, and runs of live workers, are not touched.
+    assert judge(_run(me, 500), workers, me=me, executing=set(), now=NOW) is None
+    assert judge(_run(live_here, 500), workers, me=me, executing=set(), now=NOW) is None
+    assert judge(_run("remote ok", 500), workers, me=me, executing=set(), now=NOW) is None
+    # Another host's worker: gone when its heartbeat is three intervals old ...
+    assert "heartbeat" in judge(_run("remote silent", 500), workers, me=me,
+                                executing=set(), now=NOW)
+    # ... and the run itself has been quiet that long too.
+    assert judge(_run("remote silent", 30), workers, me=me, executing=set(), now=NOW) is None
+    assert "not registered" in judge(_run("remote unknown", 100), workers, me=me,
+                                     executing=set(), now=NOW)
+    # No worker on the run (died between claim and label): after the grace only.
+    assert judge(_run(None, 30), workers, me=me, executing=set(), now=NOW) is None
+    assert "no worker" in judge(_run(None, 91), workers, me=me, executing=set(), now=NOW)

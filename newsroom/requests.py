@@ -34,7 +34,7 @@ import re
 import shutil
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,6 @@ CATALOG_IMAGES_SUBDIR = "anfragen"  # under the catalog's images/
 DRAFTS_DIR = ".anfragen-entwuerfe"  # hidden: never read as a campaign
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_FINAL = {RequestStatus.ACCEPTED.value, RequestStatus.DECLINED.value}
 _DECIDABLE = {RequestStatus.SUBMITTED.value, RequestStatus.RESUBMITTED.value}
 
 
@@ -361,7 +360,7 @@ def check_request(form: RequestForm, catalog: Catalog, *, today: date | None = N
     problems: list[Problem] = []
 
     def need(name: str, value: str, de: str, en: str, limit: int) -> str:
-        text = _clean(value, limit)
+        text = " ".join(_clean(value, limit).split())  # one line: names, titles, addresses
         if not text:
             problems.append(Problem(name, f"Bitte geben Sie {de} an.", f"{en} is missing"))
         elif len(text) > limit:
@@ -757,7 +756,9 @@ def _inline_template(text: str) -> str:
     """The requester's text as a Jinja template that renders to exactly that text."""
     if not any(mark in text for mark in ("{{", "{%", "{#")):
         return text
-    return "{% raw %}" + text.replace("{% endraw %}", "{ % endraw % }") + "{% endraw %}"
+    # Every "{" becomes an expression printing "{": nothing the requester wrote can open a
+    # tag (a raw block could be closed from inside the text).
+    return text.replace("{", "{{ '{' }}")
 
 
 def campaign_draft(request: CampaignRequest, images: Sequence[tuple[RequestImage, str]],
@@ -799,9 +800,10 @@ def campaign_draft(request: CampaignRequest, images: Sequence[tuple[RequestImage
     window = (f"{request.desired_from.isoformat()}"
               + (f" to {request.desired_to.isoformat()}" if request.desired_to else "")
               + (f", {request.desired_time}" if request.desired_time else ""))
+    contact = " ".join(f"{request.contact_name} <{request.contact_email}>".split())
     header = (f"# From request #{request.id} of {requester.name} (revision {request.revision}),"
-              f" accepted by {accepted_by}.\n"
-              f"# Desired: {window}. Contact: {request.contact_name} <{request.contact_email}>.\n"
+              f" accepted by {' '.join(accepted_by.split())}.\n"
+              f"# Desired: {window}. Contact: {contact}.\n"
               "# The requesting Dezernat approves (`approval`); edit text, time or deadline "
               "here if needed.\n")
     return header + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
@@ -960,7 +962,7 @@ class NotifyContext:
     notifier: Any
     signer: Signer
     base_url: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path | None = None  # where the images lie: attached to the office's message
 
 
 def notify_step(ctx: NotifyContext, request_id: int, step: str) -> bool:
@@ -991,7 +993,11 @@ def notify_step(ctx: NotifyContext, request_id: int, step: str) -> bool:
                    "accepted": messages.accepted_message,
                    "declined": messages.declined_message}[step]
         message = builder(request, requester, ctx.catalog)
-    if not ctx.notifier.notify(tag, message.subject, message.text, message.html):
+    attachments = [ctx.data_dir / i.stored_path for i in images
+                   if step == "office" and ctx.data_dir is not None
+                   and (ctx.data_dir / i.stored_path).is_file()]
+    if not ctx.notifier.notify(tag, message.subject, message.text, message.html,
+                               attachments=attachments):
         raise RequestError(f"the {step} message of request {request_id} to {tag!r} was not "
                            "delivered; it is sent again on the next try")
     with store.session_scope(ctx.engine) as session:

@@ -99,7 +99,7 @@ async def notify_request(request_id: int, step: str) -> bool:
     runtime = get_runtime()
     ctx = NotifyContext(engine=runtime.engine, catalog=runtime.catalog,
                         notifier=runtime.notifier, signer=runtime.signer,
-                        base_url=runtime.base_url)
+                        base_url=runtime.base_url, data_dir=runtime.settings.data_dir)
     return await asyncio.to_thread(domain.notify_step, ctx, request_id, step)
 
 

@@ -260,6 +260,25 @@ def test_accepted_request_becomes_a_campaign_that_validates(engine: Engine, cata
     assert not (root / domain.DRAFTS_DIR).exists()
 
 
+def test_the_requesters_text_never_runs_as_a_template(engine: Engine, catalog: Catalog,
+                                                      tmp_path: Path) -> None:
+    from newsroom.rendering.render import render_occurrence
+
+    text = "Rabatt {%endraw%}{{ 7 * 7 }} {# kein Kommentar #} {% if true %}x{% endif %}"
+    request_id = _submitted(engine, catalog, tmp_path / "var", text=text,
+                            contact_name="Kim\nid: boese", hashtags="")
+    accepted = domain.accept_request(engine, catalog, tmp_path / "var", request_id,
+                                     by="admin:ina\nkind: crisis")
+    report = load_catalog(catalog.root)
+    assert report.ok, [i.format() for i in report.errors]
+    day = accepted.publish_at.astimezone(BERLIN).date()
+    post = render_occurrence(report.catalog, accepted.campaign_id, day)[0]
+    assert post.text.startswith(text)
+    header = accepted.path.read_text(encoding="utf-8").split("\nid: ")[0]
+    assert "Kim id: boese" in header and all(line.startswith("#")
+                                              for line in header.splitlines())
+
+
 def test_an_amts_request_needs_an_approver_the_office_names(engine: Engine, catalog: Catalog,
                                                             tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
@@ -342,7 +361,7 @@ def test_each_step_is_told_once_in_german(engine: Engine, catalog: Catalog, sign
     try:
         notifier = AppriseNotifier.for_directory(catalog.directory, mail.smtp_url)
         ctx = NotifyContext(engine=engine, catalog=catalog, notifier=notifier, signer=signer,
-                            base_url="http://127.0.0.1:8100")
+                            base_url="http://127.0.0.1:8100", data_dir=tmp_path / "var")
         request_id = _submitted(engine, catalog, tmp_path / "var")
         row, _ = domain.load_request(engine, request_id)
         assert domain.pending_step(row) == "office"
@@ -354,6 +373,8 @@ def test_each_step_is_told_once_in_german(engine: Engine, catalog: Catalog, sign
         assert "Neue Anfrage" in str(office[0]["subject"])
         body = text_of(office[0])
         assert "newsroom requests accept" in body and "Läuferinnen am Start" in body
+        attached = [part.get_content() for part in office[0].iter_attachments()]
+        assert attached == [png()]  # the office sees the image itself
         dezernent = mail.wait_for("oberbuergermeister@example.org")  # sport: OB Benz
         assert "ist eingegangen" in str(dezernent[0]["subject"])
         domain.ask_back(engine, request_id, question="Wann genau ist der Start?",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 import logging
 import os
 from typing import Any
@@ -212,10 +213,32 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
 async def serve_worker(work_pool: str, *, poll_seconds: float = 0.5,
                        prefetch_seconds: float = 90.0, limit: int | None = None,
                        name: str | None = None) -> None:
-    """Run the Newsroom worker on ``work_pool`` until cancelled (creates the pool)."""
+    """Run the Newsroom worker on ``work_pool`` until cancelled (creates the pool).
+
+    Prefect's worker gives up when its API stays unreachable for several minutes
+    ("Service exceeded error threshold"); then a new worker starts here after a pause,
+    so a long Prefect outage does not leave Newsroom without a worker. The runs the
+    old one had in hand are recovered like a dead worker's (flows/recovery.py: its
+    heartbeat stops).
+    """
     from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
 
+    pause = 5.0
     with temporary_settings({PREFECT_WORKER_QUERY_SECONDS: poll_seconds}):
-        worker = NewsroomWorker(work_pool_name=work_pool, prefetch_seconds=prefetch_seconds,
-                                limit=limit, name=name)
-        await worker.start(printer=lambda message: logger.info("%s", message))
+        for attempt in itertools.count():
+            # Never the old name again: the old worker's runs must look orphaned.
+            this_name = f"{name} (restart {attempt})" if name and attempt else name
+            worker = NewsroomWorker(work_pool_name=work_pool,
+                                    prefetch_seconds=prefetch_seconds, limit=limit,
+                                    name=this_name)
+            started = asyncio.get_running_loop().time()
+            try:
+                await worker.start(printer=lambda message: logger.info("%s", message))
+                return
+            except Exception as exc:  # noqa: BLE001 - Cancelled/KeyboardInterrupt pass
+                if asyncio.get_running_loop().time() - started > 600:
+                    pause = 5.0  # it ran a good while: not a start-up loop
+                logger.error("the Newsroom worker stopped (%s: %s); a new one starts in "
+                             "%.0f s", type(exc).__name__, exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60.0)

@@ -16,7 +16,6 @@ stored and ``request-sweep`` tells the requester once it runs. Registered in
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 
@@ -73,9 +72,10 @@ def _tell_requester(runtime, request_id: int) -> None:
                    "(or run `newsroom requests sweep` then)")
         return
     from flows.requests import after_decision
+    from flows.stack import run_async
 
     try:
-        outcome = asyncio.run(after_decision(request_id, runtime))
+        outcome = run_async(after_decision(request_id, runtime))
     except Exception as exc:  # noqa: BLE001 - the decision is stored; say so
         click.echo(f"note: the decision is stored, but its run could not be resumed ({exc}); "
                    "the request-sweep flow retries")
@@ -283,7 +283,8 @@ def requests_sweep() -> None:
         _fail("no Prefect server reachable", "start it (newsroom up) or set PREFECT_API_URL; "
               "the requests stay stored meanwhile")
     from flows.requests import sweep_requests
+    from flows.stack import run_async
 
-    done = asyncio.run(sweep_requests(runtime))
+    done = run_async(sweep_requests(runtime))
     click.echo(f"started {len(done['started'])} run(s) {done['started'] or ''}, resumed "
                f"{len(done['resumed'])} {done['resumed'] or ''}".rstrip())

@@ -53,6 +53,13 @@ _FIELDS = ("title", "topic", "date_from", "date_to", "time", "text", "hashtags",
            "notes", "contact_name", "contact_email")
 
 
+# The summary of problems lists them in the order of the form.
+_ORDER = {name: n for n, name in enumerate((
+    "answer", "title", "topic", "date_from", "date_to", "time", "channels", "text", "hashtags",
+    "links", *(f"{kind}_{k}" for k in range(1, domain.MAX_IMAGES + 1)
+               for kind in ("bild", "alt")), "contact_name", "contact_email"))}
+
+
 class FormUnreadable(ValueError):
     pass
 
@@ -199,7 +206,8 @@ def _page(context: WebContext, *, action: str, requester: domain.Requester, csrf
     return context.pages.render("request_form.html", {
         "action": action, "csrf": csrf, "requester": requester, "values": _values(form),
         "channels": channels, "errors": errors,
-        "summary": [(p.field, p.de) for p in (error.problems if error else [])],
+        "summary": sorted(((p.field, p.de) for p in (error.problems if error else [])),
+                          key=lambda item: _ORDER.get(item[0], len(_ORDER))),
         "max_images": domain.MAX_IMAGES - existing_images,
         "max_mb": domain.MAX_IMAGE_BYTES // 1024 // 1024,
         "answer": answer,

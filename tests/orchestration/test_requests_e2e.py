@@ -250,7 +250,7 @@ def test_the_office_declines_and_asks_back_on_the_command_line(stack):
                                       "Das Vereinsfest ist bereits im Kalender.",
                                       "--by", "ina"])
     assert result.exit_code == 0, result.output
-    assert "resumed" in result.output
+    assert "the waiting run was resumed" in result.output
     mail = _wait_mail(stack, "oberbuergermeister@example.org",
                       f"Anfrage #{declined} wird nicht umgesetzt")[0]
     assert "Das Vereinsfest ist bereits im Kalender." in text_of(mail)
@@ -289,7 +289,7 @@ def test_the_office_declines_and_asks_back_on_the_command_line(stack):
     assert missing.exit_code == 1 and "no request 999" in missing.output
     result = CliRunner().invoke(cli, ["requests", "accept", str(asked), "--by", "ina"])
     assert result.exit_code == 0, result.output
-    assert "it validates" in result.output
+    assert "it validates" in result.output and "the waiting run was resumed" in result.output
     assert wait_for_state(UUID(second_run), {"Completed"}, 60) == "Completed"
     _wait_mail(stack, "oberbuergermeister@example.org", f"Anfrage #{asked} wurde angenommen")
     shown = CliRunner().invoke(cli, ["requests", "show", str(asked)])

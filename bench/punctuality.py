@@ -92,6 +92,29 @@ async def states(ids: list[UUID]) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _send_started(campaign_ids: list[str]) -> list[float]:
+    """Seconds after the due second at which each occurrence began sending (its audit)."""
+    from newsroom import store
+    from newsroom.runtime import get_runtime
+
+    engine = get_runtime().engine
+    started = []
+    with store.session_scope(engine) as session:
+        for campaign_id in campaign_ids:
+            for event in store.audit_trail(session, campaign_id=campaign_id):
+                if event.action == "occurrence.delivered":
+                    started += list((event.detail.get("lateness_s") or {}).values())[:1]
+    return started
+
+
+def _by_network(received: list[dict], due: datetime) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for post in received:
+        offset = (datetime.fromisoformat(post["created_at"]["wall"]) - due).total_seconds()
+        out.setdefault(post.get("network", "?"), []).append(offset)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campaigns", type=int, default=40)
@@ -151,6 +174,7 @@ def main() -> None:
             received = [p for network in set(NETWORK_OF.values())
                         for p in control.posts(network)]
             run_states = run_async(states(runs))
+            send_started = _send_started(ids_)
             worker.stop()
             mail.stop()
             floor = standin_floor(standins_url, len(received) or expected)
@@ -168,7 +192,15 @@ def main() -> None:
         "p50_s": round(statistics.median(offsets), 3) if offsets else None,
         "p95_s": round(percentile(offsets, 0.95), 3) if offsets else None,
         "max_s": round(max(offsets), 3) if offsets else None,
+        "min_s": round(min(offsets), 3) if offsets else None,
         "early": sum(1 for o in offsets if o < 0),
+        "p50_by_network_s": {network: round(statistics.median(values), 3)
+                             for network, values in sorted(_by_network(received, due).items())},
+        # Where the time goes: when the flows began sending (after waking at the second),
+        # as each run recorded it, relative to the second.
+        "send_started_p50_s": round(statistics.median(send_started), 3) if send_started
+        else None,
+        "send_started_max_s": round(max(send_started), 3) if send_started else None,
         "runs_completed": completed,
         "runs_marked_late": late_runs,
         "standin_floor": floor,

@@ -37,10 +37,12 @@ from newsroom.errors import NewsroomError
 from newsroom.posts import RenderedPost, bundle_hash
 from newsroom.publishing import (
     OccurrencePublication,
+    ReadySends,
     arm_occurrence,
     disarm,
     manual_confirm_url,
-    publish_occurrence,
+    ready_occurrence,
+    send_ready,
 )
 from newsroom.rendering.render import render_occurrence
 from newsroom.runtime import Runtime
@@ -271,9 +273,10 @@ async def deliver_occurrence(
             continue
         by_time.setdefault(post.publish_at, []).append(post.channel)
 
-    # Everything the due second needs is made now, not then: the HTTP client and the
-    # publishers are shared (one Bluesky session, one Mastodon instance lookup), the
-    # notifier is built, and the publications are reserved before the wait.
+    # Everything the due second needs is made before it: the HTTP clients and the
+    # publishers are shared (one Bluesky session, one Mastodon instance lookup) and warmed
+    # up, the posts read and keyed, the notifier built, the publications reserved and
+    # claimed; at the second only the sends remain.
     client_for = (lambda account: client) if client is not None else account_client
     notifier = runtime.notifier
     confirm_url_for = manual_confirm_url(runtime.base_url)
@@ -282,6 +285,7 @@ async def deliver_occurrence(
         reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
         armed: dict = {}
         armed_posts = None
+        ready: ReadySends | None = None
         held: str | None = None
         if reason is None:
             # Arm shortly before the second (reserve + claim in one go), look for a crisis
@@ -292,6 +296,12 @@ async def deliver_occurrence(
             armed, armed_posts = await asyncio.to_thread(
                 arm_occurrence, runtime.engine, occurrence_id=prepared.occurrence_id,
                 channels=channels)
+            ready = await ready_occurrence(
+                engine=runtime.engine, occurrence_id=prepared.occurrence_id,
+                accounts=catalog.accounts, client=client_for, notifier=notifier,
+                confirm_url_for=confirm_url_for, signer=runtime.signer,
+                media_root=catalog.root, channels=channels,
+                publisher_options=publisher_options, armed=armed, posts=armed_posts)
             if moment - FREEZE_LOOK_AHEAD > clock():
                 await wait(moment - FREEZE_LOOK_AHEAD)
             # Crisis freeze: a non-crisis post due while a crisis is active is held.
@@ -312,13 +322,9 @@ async def deliver_occurrence(
                 await asyncio.to_thread(disarm, runtime.engine, armed, "held: crisis freeze")
             report.held.update(dict.fromkeys(channels, held))
             continue
+        assert ready is not None  # made ready above whenever the slot was not late
         started = clock()
-        result: OccurrencePublication = await publish_occurrence(
-            engine=runtime.engine, occurrence_id=prepared.occurrence_id,
-            accounts=catalog.accounts, client=client_for, notifier=notifier,
-            confirm_url_for=confirm_url_for, signer=runtime.signer,
-            media_root=catalog.root, channels=channels,
-            publisher_options=publisher_options, armed=armed, posts=armed_posts)
+        result: OccurrencePublication = await send_ready(ready)
         _collect(report, result, moment, started)
     await asyncio.to_thread(_record_outcome, runtime, prepared, report)
     return report

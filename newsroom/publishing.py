@@ -370,6 +370,7 @@ class _Job:
     rendered: RenderedPost
     key: str
     armed: Publication | None = None  # claimed ahead of its second (arm_occurrence)
+    publisher: Publisher | None = None  # made (and warmed up) ahead by ready()
 
     @property
     def channel(self) -> str:
@@ -527,7 +528,20 @@ class _Job:
     def _secrets(self) -> tuple[str, ...]:
         return (self.credential.get_secret_value(),) if self.credential is not None else ()
 
+    async def ready(self) -> None:
+        """Make the publisher and let it fetch what its first post needs (a session, the
+        instance's limits) now, ahead of the post's second. A failure here is left for
+        the send to meet and report."""
+        try:
+            publisher = await self._publisher()
+            await publisher.warm_up()
+        except Exception as exc:  # noqa: BLE001 - the send meets it again and reports it
+            logger.debug("%s: getting ready failed (%s); the send will tell", self.channel,
+                         type(exc).__name__)
+
     async def _publisher(self) -> Publisher:
+        if self.publisher is not None:
+            return self.publisher
         cls = self.publisher_cls
         if self.credential is None and (cls.needs_credential or self.account.credential):
             self.credential = await aresolve_credential(self.account)
@@ -535,8 +549,9 @@ class _Job:
         options = dict(self.publisher_options)
         if self.media_root is not None:
             options.setdefault("media_root", self.media_root)
-        return shared_publisher(self.account, client=self.client, credential=credential,
-                                **options)
+        self.publisher = shared_publisher(self.account, client=self.client,
+                                          credential=credential, **options)
+        return self.publisher
 
     async def _send(self, publication: Publication) -> PublicationOutcome:
         try:
@@ -768,7 +783,24 @@ async def publish_post(
     channel or was superseded, and ValueError / SigningKeyRefused when a manual channel
     cannot get its confirmation link; every publishing failure is an outcome.
     """
+    job = await _make_job(
+        engine=engine, post_id=post_id, account=account, client=client,
+        credential=credential, notifier=notifier, confirm_url_for=confirm_url_for,
+        sleep=sleep, signer=signer, media_root=media_root,
+        publisher_options=publisher_options, retry_failed=retry_failed,
+        max_attempts=max_attempts, confirm_ttl=confirm_ttl, armed=armed, preloaded=preloaded)
+    return await _fly(job)
 
+
+async def _make_job(
+    *, engine: Engine, post_id: int, account: ChannelAccount, client: httpx.AsyncClient,
+    credential: SecretStr | None, notifier: Notifier | None,
+    confirm_url_for: Callable[[str], str] | None, sleep: Callable[[float], Awaitable[Any]],
+    signer: Signer | None, media_root: Path | None,
+    publisher_options: Mapping[str, Any] | None, retry_failed: bool = False,
+    max_attempts: int = 5, confirm_ttl: timedelta = DEFAULT_CONFIRM_TTL,
+    armed: Publication | None = None, preloaded: PostRecord | None = None,
+) -> _Job:
     def load(session: Session) -> PostRecord:
         post = session.get(PostRecord, post_id)
         if post is None:
@@ -787,7 +819,7 @@ async def publish_post(
                              "(see manual_confirm_url)")
         signer = signer or Signer.from_settings()
     rendered = post.to_rendered()
-    job = _Job(
+    return _Job(
         engine=engine, account=account, client=client, credential=credential,
         notifier=notifier, confirm_url_for=confirm_url_for, sleep=sleep, signer=signer,
         media_root=media_root, publisher_options=publisher_options or {},
@@ -795,6 +827,10 @@ async def publish_post(
         armed=armed, post=post, rendered=rendered, key=idempotency_key_for(rendered.post_key,
                                                               post.content_hash),
     )
+
+
+async def _fly(job: _Job) -> PublicationOutcome:
+    """Run the job, or join the run of the same publication already under way here."""
     with _FLIGHTS_LOCK:
         flights = _FLIGHTS.setdefault(asyncio.get_running_loop(), {})
     task = flights.get(job.key)
@@ -808,7 +844,15 @@ async def publish_post(
     return await asyncio.shield(task)
 
 
-async def publish_occurrence(
+@dataclass
+class ReadySends:
+    """An occurrence's publications made ready to send (see :func:`ready_occurrence`)."""
+
+    occurrence_id: int
+    jobs: list[tuple[PostRecord, _Job | Exception]]
+
+
+async def ready_occurrence(
     *,
     engine: Engine,
     occurrence_id: int,
@@ -824,38 +868,55 @@ async def publish_occurrence(
     channels: Iterable[str] | None = None,
     armed: Mapping[str, Publication] | None = None,
     posts: list[PostRecord] | None = None,
-) -> OccurrencePublication:
-    """Publish every current post of the occurrence, all channels at once.
-
-    One channel's failure (or exception) never stops another: each channel gets its
-    outcome, and what raised is in ``errors``. ``accounts`` is ``catalog.accounts``;
-    ``client`` is one HTTP client for all, or a function giving each account's;
-    ``credentials`` and ``publisher_options`` are by channel name.
+) -> ReadySends:
+    """Everything :func:`send_ready` needs, made ahead of the posts' second: each post
+    read and keyed, each publisher made and warmed up (Bluesky's session, Mastodon's
+    instance limits). Nothing is sent and no state changes (see :func:`arm_occurrence`).
     """
-    client_for = client if callable(client) else (lambda account: client)
     if posts is None:  # else: the current posts, read a moment ago (arm_occurrence)
         posts = await _db(engine, lambda s: store.current_posts(s, occurrence_id=occurrence_id))
     if channels is not None:
         wanted = set(channels)
         posts = [p for p in posts if p.channel in wanted]
-
-    async def one(post: PostRecord) -> PublicationOutcome:
+    client_for = client if callable(client) else (lambda account: client)
+    jobs: list[tuple[PostRecord, _Job | Exception]] = []
+    for post in posts:
         account = accounts.get(post.channel)
-        if account is None:
-            raise StoreError(f"channel {post.channel!r} is not in the channel registry; "
-                             "add it to registry/channels.yaml or render the occurrence again")
-        return await publish_post(
-            engine=engine, post_id=post.id, account=account, client=client_for(account),
-            credential=(credentials or {}).get(post.channel), notifier=notifier,
-            confirm_url_for=confirm_url_for, sleep=sleep, signer=signer,
-            media_root=media_root,
-            publisher_options=(publisher_options or {}).get(post.channel),
-            armed=_armed_for(armed, post), preloaded=post,
-        )
+        try:
+            if account is None:
+                raise StoreError(f"channel {post.channel!r} is not in the channel registry; "
+                                 "add it to registry/channels.yaml or render the occurrence "
+                                 "again")
+            job: _Job | Exception = await _make_job(
+                engine=engine, post_id=post.id, account=account, client=client_for(account),
+                credential=(credentials or {}).get(post.channel), notifier=notifier,
+                confirm_url_for=confirm_url_for, sleep=sleep, signer=signer,
+                media_root=media_root,
+                publisher_options=(publisher_options or {}).get(post.channel),
+                armed=_armed_for(armed, post), preloaded=post)
+        except Exception as exc:  # reported per channel by send_ready
+            job = exc
+        jobs.append((post, job))
+    await asyncio.gather(*(job.ready() for _, job in jobs if isinstance(job, _Job)))
+    return ReadySends(occurrence_id=occurrence_id, jobs=jobs)
 
-    results = await asyncio.gather(*(one(post) for post in posts), return_exceptions=True)
-    outcome = OccurrencePublication(occurrence_id=occurrence_id)
-    for post, result in zip(posts, results, strict=True):
+
+async def send_ready(ready: ReadySends) -> OccurrencePublication:
+    """Send every post made ready, all channels at once.
+
+    One channel's failure (or exception) never stops another: each channel gets its
+    outcome, and what raised is in ``errors``.
+    """
+
+    async def one(job: _Job | Exception) -> PublicationOutcome:
+        if isinstance(job, Exception):
+            raise job
+        return await _fly(job)
+
+    results = await asyncio.gather(*(one(job) for _, job in ready.jobs),
+                                   return_exceptions=True)
+    outcome = OccurrencePublication(occurrence_id=ready.occurrence_id)
+    for (post, _), result in zip(ready.jobs, results, strict=True):
         if isinstance(result, BaseException):
             logger.error("%s: publishing post %s raised %s: %s", post.channel, post.id,
                          type(result).__name__, result)
@@ -863,6 +924,17 @@ async def publish_occurrence(
         else:
             outcome.outcomes[post.channel] = result
     return outcome
+
+
+async def publish_occurrence(**options: Any) -> OccurrencePublication:
+    """Publish every current post of the occurrence, all channels at once: what
+    :func:`ready_occurrence` (its arguments) and then :func:`send_ready` do.
+
+    ``accounts`` is ``catalog.accounts``; ``client`` is one HTTP client for all, or a
+    function giving each account's; ``credentials`` and ``publisher_options`` are by
+    channel name. One channel's failure never stops another (``errors``).
+    """
+    return await send_ready(await ready_occurrence(**options))
 
 
 # --- for the person who decides ---------------------------------------------------------

@@ -133,9 +133,14 @@ class MediaFile:
 _REDACTED = "***"
 # Secrets that end up in URLs: Telegram's bot token in the path, Meta's access_token.
 _URL_SECRET_PATTERNS = (
-    (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot" + _REDACTED),
+    (re.compile(r"/bot\d+(?::|%3[Aa])[A-Za-z0-9_-]+"), "/bot" + _REDACTED),
     (re.compile(r"(access_token=)[^&\s\"']+"), r"\1" + _REDACTED),
 )
+# Request lines in access logs: the signed links of the approval and confirmation pages.
+_LINK_PATTERN = (re.compile(r"(/(?:freigabe|manual)/)[^/\s?\"']+"), r"\1" + _REDACTED)
+# apprise logs service URLs at DEBUG, header (+Name=) and field (:name=) values and
+# passwords included: hide everything after the scheme.
+_APPRISE_URL = (re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s'\"<>]+"), r"\1" + _REDACTED)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -149,23 +154,47 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 class _RedactUrlSecrets(logging.Filter):
-    """httpx logs every request line at INFO, Telegram's bot token included: mask it."""
+    """httpx logs every request line at INFO, Telegram's bot token included: mask it.
+    Also on uvicorn's access log (request paths) and apprise's log (service URLs)."""
+
+    def __init__(self, *extra: tuple[re.Pattern[str], str]) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def _clean(self, text: str) -> str:
+        text = redact(text)
+        for pattern, replacement in self.extra:
+            text = pattern.sub(replacement, text)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            message = record.getMessage()
+            if isinstance(record.msg, str):
+                record.msg = self._clean(record.msg)
+            if isinstance(record.args, tuple):  # keep the shape: formatters unpack it
+                args = []
+                for value in record.args:
+                    if isinstance(value, (int, float)) or value is None:
+                        args.append(value)
+                        continue
+                    text = str(value)
+                    cleaned = self._clean(text)
+                    args.append(value if cleaned == text else cleaned)
+                record.args = tuple(args)
+            elif record.args:
+                message = record.getMessage()
+                record.msg, record.args = self._clean(message), ()
         except Exception:  # a broken log call is not ours to fix
             return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
         return True
 
 
 def _install_log_filter() -> None:
-    httpx_logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactUrlSecrets) for f in httpx_logger.filters):
-        httpx_logger.addFilter(_RedactUrlSecrets())
+    for name, extra in (("httpx", ()), ("uvicorn.access", (_LINK_PATTERN,)),
+                        ("apprise", (_APPRISE_URL,))):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _RedactUrlSecrets) for f in target.filters):
+            target.addFilter(_RedactUrlSecrets(*extra))
 
 
 _install_log_filter()
@@ -419,6 +448,12 @@ class Publisher(abc.ABC):
     @abc.abstractmethod
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         """Publish ``post``; raise a typed :class:`PublishError` on failure."""
+
+    async def warm_up(self) -> None:
+        """Fetch ahead what the first :meth:`publish` would otherwise fetch first (a
+        session, the instance's limits), so that at a post's second only the post is
+        sent. Failures are left for :meth:`publish` to meet and report."""
+        return None
 
     async def check(self) -> AccountCheck:
         """Verify the credential. A refused credential gives ``ok=False``; a network

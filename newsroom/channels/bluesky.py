@@ -145,6 +145,12 @@ class BlueskyPublisher(Publisher):
         return _Session(did=data["did"], handle=data.get("handle", ""),
                         access_jwt=data["accessJwt"], refresh_jwt=data["refreshJwt"])
 
+    async def warm_up(self) -> None:
+        try:
+            await self._ensure_session()
+        except PublishError:
+            pass  # publish() meets it again and reports it
+
     async def _ensure_session(self) -> _Session:
         async with self._session_lock:
             if self._session is None:

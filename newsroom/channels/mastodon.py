@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from newsroom.catalog.models import ChannelType
 from newsroom.channels._text import mastodon_length
 from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
-from newsroom.errors import PermanentPublishError, TransientPublishError
+from newsroom.errors import PermanentPublishError, PublishError, TransientPublishError
 from newsroom.posts import RenderedPost
 
 
@@ -33,6 +33,12 @@ class MastodonPublisher(Publisher):
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         return headers
+
+    async def warm_up(self) -> None:
+        try:
+            await self.instance_limits()
+        except PublishError:
+            pass  # publish() meets it again and reports it
 
     async def instance_limits(self) -> tuple[int, int]:
         """(max_characters, characters_reserved_per_url), read once from the instance."""

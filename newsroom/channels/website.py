@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -112,22 +113,96 @@ def upsert_entry(
     entry is left alone (a retry does not make it look edited); a changed one keeps
     its first ``published``.
     """
+    return upsert_entries(path, feed_id=feed_id, title=title, author=author,
+                          self_url=self_url, entries=[entry], max_entries=max_entries,
+                          now=now)[0]
+
+
+def upsert_entries(
+    path: Path, *, feed_id: str, title: str, author: str, self_url: str,
+    entries: list[dict[str, str]], max_entries: int = 100, now: datetime | None = None,
+) -> list[bool]:
+    """:func:`upsert_entry` for several entries in one rewrite of the file; for each
+    entry, True if it was new."""
     stamp = _timestamp(now or datetime.now(UTC))
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
-        entries = {e["id"]: e for e in read_entries(path)}
-        old = entries.get(entry["id"])
+        current = {e["id"]: e for e in read_entries(path)}
+        created, changed = [], False
         essence = ("title", "content", "link")
-        if old is not None and all(old[k] == (entry.get(k) or "") for k in essence):
-            return False
-        new = {"link": "", **entry, "updated": stamp}
-        if old is not None and old["published"]:
-            new["published"] = old["published"]
-        entries[entry["id"]] = new
-        ordered = sorted(entries.values(), key=lambda e: e["published"], reverse=True)
-        _atomic_write(path, _feed_xml(ordered[:max_entries], feed_id=feed_id, title=title,
-                                      author=author, self_url=self_url, now=stamp))
-        return old is None
+        for entry in entries:
+            old = current.get(entry["id"])
+            if old is not None and all(old[k] == (entry.get(k) or "") for k in essence):
+                created.append(False)
+                continue
+            new = {"link": "", **entry, "updated": stamp}
+            if old is not None and old["published"]:
+                new["published"] = old["published"]
+            current[entry["id"]] = new
+            created.append(old is None)
+            changed = True
+        if changed:
+            ordered = sorted(current.values(), key=lambda e: e["published"], reverse=True)
+            _atomic_write(path, _feed_xml(ordered[:max_entries], feed_id=feed_id, title=title,
+                                          author=author, self_url=self_url, now=stamp))
+        return created
+
+
+class _FeedBatch:
+    """Entries for one feed file that arrived together: written in one rewrite.
+
+    Many website posts fall due at the same second; rewriting the feed once per post
+    (read, parse, write, fsync, under the file lock) serialised them and held up every
+    other channel's send. Entries that arrive while a batch waits to start join it.
+    """
+
+    def __init__(self, path: Path, meta: dict[str, Any]):
+        self.path, self.meta = path, meta
+        self.items: list[tuple[dict[str, str], asyncio.Future[bool]]] = []
+        self.started = False
+
+    async def flush(self) -> None:
+        self.started = True
+        loop_batches = _BATCHES.get(asyncio.get_running_loop(), {})
+        if loop_batches.get(self.path) is self:
+            del loop_batches[self.path]
+        entries = [entry for entry, _ in self.items]
+        try:
+            created = await asyncio.to_thread(upsert_entries, self.path, entries=entries,
+                                              **self.meta)
+        except BaseException as exc:
+            for _, future in self.items:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), new in zip(self.items, created, strict=True):
+            if not future.done():
+                future.set_result(new)
+
+
+_BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, _FeedBatch]] = (
+    weakref.WeakKeyDictionary())
+
+
+async def upsert_entry_batched(path: Path, *, entry: dict[str, str], **meta: Any) -> bool:
+    """:func:`upsert_entry`, sharing one rewrite with the entries for the same file that
+    arrive in the same moment (see :class:`_FeedBatch`)."""
+    loop = asyncio.get_running_loop()
+    batches = _BATCHES.setdefault(loop, {})
+    batch = batches.get(path)
+    if batch is None or batch.started:
+        batch = batches[path] = _FeedBatch(path, meta)
+        # Started on the loop's next turn: what is ready to run now joins first.
+        loop.call_soon(lambda: _consume(loop.create_task(batch.flush())))
+    future: asyncio.Future[bool] = loop.create_future()
+    batch.items.append((entry, future))
+    return await future
+
+
+def _consume(task: asyncio.Task[None]) -> None:
+    task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
 
 
 def _feed_xml(entries: list[dict[str, str]], *, feed_id: str, title: str, author: str,
@@ -187,11 +262,11 @@ class WebsitePublisher(Publisher):
             "published": _timestamp(post.publish_at),
             "link": post.link or "",
         }
-        created = await asyncio.to_thread(
-            upsert_entry, self.feed_path,
+        created = await upsert_entry_batched(
+            self.feed_path, entry=entry,
             feed_id=tag_uri(self.tag_authority, f"newsroom/{self.account.name}"),
             title=self.account.display_name, author=self.account.display_name,
-            self_url=self.feed_url, entry=entry, max_entries=self.max_entries,
+            self_url=self.feed_url, max_entries=self.max_entries,
         )
         raw: dict[str, Any] = {"feed": str(self.feed_path), "entry_created": created}
         url = post.link or self.feed_url

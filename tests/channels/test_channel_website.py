@@ -111,3 +111,32 @@ async def test_check_reports_a_writable_feed(feed_only, client) -> None:
     make, _ = feed_only
     check = await make(client).check()
     assert check.ok and check.identity == "https://www.darmstadt.de/newsroom/feed.atom"
+
+
+async def test_posts_due_together_share_one_rewrite_of_the_feed(tmp_path, monkeypatch) -> None:
+    """Forty website posts at one second: one read-modify-write of the feed, not forty
+    (each rewrite parses, writes and fsyncs under the file lock), every entry kept once."""
+    import newsroom.channels.website as website
+
+    writes = []
+    real_write = website._atomic_write
+    monkeypatch.setattr(website, "_atomic_write",
+                        lambda path, data: (writes.append(path), real_write(path, data)))
+    feed = tmp_path / "feed.atom"
+    meta = {"feed_id": "tag:x,2025:f", "title": "T", "author": "A", "self_url": "https://x/f"}
+
+    def entry(i: int) -> dict[str, str]:
+        return {"id": f"tag:x,2025:e{i}", "title": f"T{i}", "content": f"Text {i}",
+                "published": f"2026-05-15T08:00:{i:02d}Z", "link": ""}
+
+    created = await asyncio.gather(*(website.upsert_entry_batched(feed, entry=entry(i), **meta)
+                                     for i in range(40)))
+    assert created == [True] * 40
+    assert len(writes) == 1
+    assert sorted(e["id"] for e in read_entries(feed)) == sorted(entry(i)["id"]
+                                                                for i in range(40))
+    # The same entries again, together with one new one: only the new one is created.
+    again = await asyncio.gather(*(website.upsert_entry_batched(feed, entry=entry(i), **meta)
+                                   for i in (0, 1, 40)))
+    assert again == [False, False, True]
+    assert len(read_entries(feed)) == 41 and len(writes) == 2

@@ -152,7 +152,9 @@ async def _read_form(request: Request
         if len(body) > MAX_BODY:
             return "too_large"
     try:
-        return parse_multipart(request.headers.get("content-type", ""), bytes(body))
+        # Parsing megabytes of images takes a moment: not on the event loop.
+        return await run_in_threadpool(parse_multipart, request.headers.get("content-type", ""),
+                                       bytes(body))
     except (FormUnreadable, ValueError, LookupError):
         return "unreadable"
 

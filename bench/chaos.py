@@ -87,10 +87,11 @@ class Kill:
     posts_at_kill: int  # of the round's posts, at the stand-ins right after the kill
     expected: int
     worker_pid: int
+    mode: str = "armed"  # armed: after arming, before sending; sending: posts arriving
 
     @property
     def during_publication(self) -> bool:
-        return self.offset_s >= -PREROLL_S
+        return self.offset_s >= -PREROLL_S and self.posts_at_kill < self.expected
 
 
 @dataclass
@@ -115,7 +116,8 @@ class ChaosResult:
                 "unknown_alerted": self.unknown_alerted,
                 "recorded_but_absent": self.recorded_but_absent,
                 "kills_during_publication": sum(k.during_publication for k in self.kills),
-                "kill_offsets_s": [round(k.offset_s, 2) for k in self.kills],
+                "kills": [f"{k.mode} {k.offset_s:+.2f}s {k.posts_at_kill}/{k.expected}"
+                          for k in self.kills],
                 "runs": self.runs, "seconds": round(self.seconds, 1)}
 
 
@@ -212,6 +214,28 @@ def wait_runs_final(ids: list[UUID], timeout: float) -> dict[UUID, Any]:
         time.sleep(1.0)
 
 
+def _sleep_until(moment: datetime) -> None:
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+
+
+def _wait_until(condition: Any, due: datetime, limit_s: float, step: float = 0.1) -> None:
+    """Until ``condition()`` holds, or ``limit_s`` after ``due``."""
+    while not condition() and datetime.now(UTC) < due + timedelta(seconds=limit_s):
+        time.sleep(step)
+
+
+def _round_posts(control: Any, campaigns: list[str]) -> int:
+    wanted = set(campaigns)
+    return sum(n for (c, _), n in count_at_standins(control).items() if c in wanted)
+
+
+def _round_armed(engine: Any, campaigns: list[str]) -> bool:
+    """Some of the round's publications are claimed ("publishing") or further."""
+    wanted = set(campaigns)
+    return any(c in wanted and status != "reserved"
+               for (c, _), status in store_statuses(engine).items())
+
+
 def _campaign_of(post: dict[str, Any]) -> str | None:
     match = CAMPAIGN_IN_TEXT.search(post.get("text") or "")
     return match.group(1) if match else None
@@ -243,7 +267,8 @@ def store_statuses(engine: Any) -> dict[tuple[str, str], str]:
 
 
 def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: int | None = None,
-              lead_s: float = 10.0, kill_window: tuple[float, float] = (-2.5, 1.5),
+              lead_s: float = 15.0, kill_window: tuple[float, float] = (-2.5, -0.3),
+              modes: list[str] | None = None,
               final_timeout: float = 240.0, echo: Any = print) -> ChaosResult:
     """The chaos run against the Prefect server at ``api_url`` (PREFECT_API_URL must
     point there in this process too); ``work`` is an empty folder."""
@@ -296,17 +321,27 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                 expected += [(c, ch) for c in ids_ for ch in CHANNELS]
                 all_runs += run_async(_create_runs(
                     deployments["campaign"], ids_, due.astimezone(BERLIN).date().isoformat()))
-                offset = rng.uniform(*kill_window)
-                kill_at = due + timedelta(seconds=offset)
-                time.sleep(max(0.0, (kill_at - datetime.now(UTC)).total_seconds()))
+                mode = modes[round_ % len(modes)] if modes else rng.choice(
+                    ["armed", "sending", "sending"])
+                wanted_posts = rng.randint(1, count * len(CHANNELS) - 1)
+                if mode == "armed":
+                    # After the arming (reserved and claimed, nothing sent yet), before T.
+                    offset = rng.uniform(*kill_window)
+                    _sleep_until(due + timedelta(seconds=offset))
+                    _wait_until(lambda ids=ids_: _round_armed(runtime.engine, ids), due, 30)
+                else:
+                    # While the round's posts arrive: after the k-th of them.
+                    _sleep_until(due - timedelta(seconds=0.5))
+                    _wait_until(lambda ids=ids_, k=wanted_posts: _round_posts(control, ids) >= k,
+                                due, 40, step=0.05)
                 worker.kill()
                 actual = (datetime.now(UTC) - due).total_seconds()
-                seen = count_at_standins(control)
-                at_kill = sum(n for (c, _), n in seen.items() if c in set(ids_))
-                kill = Kill(round_, due.isoformat(), actual, at_kill, count * len(CHANNELS), pid)
+                at_kill = _round_posts(control, ids_)
+                kill = Kill(round_, due.isoformat(), actual, at_kill, count * len(CHANNELS), pid,
+                            mode)
                 kills.append(kill)
                 echo(f"round {round_ + 1}/{rounds}: worker pid {pid} ready after {ready:.1f} s; "
-                     f"{count} campaigns due {due:%H:%M:%S}; SIGKILL at {actual:+.2f} s "
+                     f"{count} campaigns due {due:%H:%M:%S}; SIGKILL ({mode}) at {actual:+.2f} s "
                      f"from the due second; {at_kill}/{kill.expected} posts at the "
                      "stand-ins then")
             # The last restart: recovers the last round's runs and finishes everything.
@@ -356,7 +391,7 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--lead", type=float, default=10.0,
+    parser.add_argument("--lead", type=float, default=15.0,
                         help="seconds from a round's start to its due second")
     args = parser.parse_args()
 

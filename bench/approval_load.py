@@ -1,0 +1,257 @@
+"""The approval page under load: a real uvicorn server of the web app serving real
+approval links, and a separate load process (asyncio + httpx, a fixed number of
+concurrent clients, each sending its next request when the last was answered) on
+loopback.
+
+    python bench/approval_load.py                       # 30 s, 32 clients
+    python bench/approval_load.py --seconds 10 --clients 16
+
+The mix: opening a real approval link (GET, the page with every post; writes
+"approval.viewed" to the audit trail), deciding with a wrong CSRF token (POST, refused),
+and garbled, truncated or made-up tokens (GET and POST, refused). Every answer is
+checked: the expected status, a German page, no traceback; afterwards the store must
+hold no decision. Last line: JSON with requests per second, p50/p99 latency in ms,
+errors (5xx, failed connections, wrong answers) and the counts per kind.
+
+The store is SQLite (as ``newsroom up``); ``--database-url`` takes another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+KINDS = {"page": 0.6, "wrong_csrf": 0.15, "bad_token_get": 0.15, "bad_token_post": 0.1}
+EXPECTED = {"page": 200, "wrong_csrf": 400, "bad_token_get": 400, "bad_token_post": 400}
+
+
+# --- the load process ------------------------------------------------------------------
+
+
+def _garble(token: str, rng: random.Random) -> str:
+    choice = rng.randrange(4)
+    if choice == 0:
+        return token[: rng.randrange(1, len(token))]
+    if choice == 1:
+        i = rng.randrange(len(token) // 2, len(token))
+        return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+    if choice == 2:
+        return "".join(rng.choice("abcdefXYZ0123456789_-.") for _ in range(rng.randrange(5, 300)))
+    return token.split(".")[0] + ".bm90LXRoZS1zaWduYXR1cmU"
+
+
+async def _client(base: str, links: list[str], until: float, seed: int,
+                  results: list[tuple[str, float, int, str]]) -> None:
+    import httpx
+
+    rng = random.Random(seed)
+    kinds, weights = list(KINDS), list(KINDS.values())
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        while time.monotonic() < until:
+            kind = rng.choices(kinds, weights)[0]
+            token = rng.choice(links)
+            if kind.startswith("bad_token"):
+                token = _garble(token, rng)
+            path = "/freigabe/" + token
+            started = time.perf_counter()
+            try:
+                if kind in ("page", "bad_token_get"):
+                    response = await http.get(path)
+                else:
+                    response = await http.post(path, data={
+                        "csrf": "falsch-" + str(rng.random()), "decision": "approve",
+                        "comment": "Lasttest"})
+                elapsed = time.perf_counter() - started
+                problem = _check(kind, response.status_code, response.text)
+                results.append((kind, elapsed, response.status_code, problem))
+            except httpx.HTTPError as exc:
+                results.append((kind, time.perf_counter() - started, 0,
+                                f"{type(exc).__name__}: {exc}"))
+
+
+def _check(kind: str, status: int, html: str) -> str:
+    if status >= 500:
+        return f"HTTP {status}"
+    if "Traceback" in html:
+        return "traceback in the page"
+    if status != EXPECTED[kind] and not (kind == "bad_token_get" and status in (403, 404, 410)):
+        return f"HTTP {status}, expected {EXPECTED[kind]}"
+    if 'lang="de"' not in html:
+        return "not a German page"
+    if kind == "page" and 'name="csrf"' not in html:
+        return "the approval page has no form"
+    return ""
+
+
+async def _load(base: str, links: list[str], seconds: float, clients: int) -> list:
+    results: list[tuple[str, float, int, str]] = []
+    until = time.monotonic() + seconds
+    await asyncio.gather(*(_client(base, links, until, n, results) for n in range(clients)))
+    return results
+
+
+def load_process_main() -> None:
+    """``--load-process``: read the job from stdin, write the raw results to stdout."""
+    job = json.loads(sys.stdin.read())
+    started = time.monotonic()
+    results = asyncio.run(_load(job["base"], job["links"], job["seconds"], job["clients"]))
+    json.dump({"wall": time.monotonic() - started, "results": results}, sys.stdout)
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+def prepare(workdir: Path, database_url: str | None, gates: int) -> tuple[object, list[str],
+                                                                          str]:
+    """A store with ``gates`` occurrences waiting for the Magistrat; the web app and its
+    approval links (path tokens)."""
+    from newsroom import approval, store
+    from newsroom.catalog.validation import load_catalog
+    from newsroom.rendering.render import render_occurrence
+    from newsroom.settings import Settings
+    from newsroom.signing import Signer
+    from newsroom.sync import sync_catalog
+    from newsroom.web import create_web_app
+
+    catalog_dir = workdir / "campaigns"
+    shutil.copytree(ROOT / "campaigns", catalog_dir)
+    catalog = load_catalog(catalog_dir).catalog
+    url = database_url or f"sqlite:///{workdir / 'newsroom.db'}"
+    store.upgrade_database(url)
+    engine = store.make_engine(url)
+    signer = Signer("approval-load-bench-secret-key-0123456789")
+    now = datetime.now(UTC)
+    posts = render_occurrence(catalog, "europawahl-2029", date(2029, 6, 9))
+    tokens = []
+    for n in range(gates):
+        day = date(2029, 6, 9) + timedelta(days=n)
+        shifted = [type(p)(**{**p.__dict__, "occurrence": day}) for p in posts]
+        with store.session_scope(engine) as session:
+            if n == 0:
+                sync_catalog(session, catalog)
+            occurrence = store.get_or_create_occurrence(
+                session, campaign_id="europawahl-2029", occurrence_date=day,
+                first_publish_at=min(p.publish_at for p in shifted))
+            store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=shifted)
+            occurrence_id = occurrence.id
+        approval.open_gate(engine, catalog, occurrence_id=occurrence_id, now=now)
+        with store.session_scope(engine) as session:
+            for request in store.approval_requests(session, occurrence_id=occurrence_id):
+                link = approval.approval_link(signer, request, "http://x")
+                tokens.append(link.rsplit("/", 1)[1])
+    app = create_web_app(engine, catalog, Settings(), signer=signer)
+    return app, tokens, url
+
+
+class Server:
+    """uvicorn serving ``app`` in a thread of this process on a free loopback port."""
+
+    def __init__(self, app: object) -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning",
+            log_config=None, ws="none", access_log=False, backlog=2048))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the web app did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+
+def decisions(database_url: str) -> int:
+    from sqlalchemy import text
+
+    from newsroom import store
+
+    engine = store.make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM approval_decision")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def run(seconds: float = 30.0, clients: int = 32, gates: int = 5,
+        database_url: str | None = None) -> dict:
+    """Serve, load from a separate process, check; the figures."""
+    with tempfile.TemporaryDirectory(prefix="approval-load-") as tmp:
+        app, tokens, url = prepare(Path(tmp), database_url, gates)
+        with Server(app) as server:
+            job = {"base": f"http://127.0.0.1:{server.port}", "links": tokens,
+                   "seconds": seconds, "clients": clients}
+            load = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--load-process"],
+                input=json.dumps(job), capture_output=True, text=True,
+                timeout=seconds + 120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if load.returncode != 0:
+            raise RuntimeError(f"the load process failed: {load.stderr[-2000:]}")
+        data = json.loads(load.stdout)
+        decided = decisions(url)
+    results = data["results"]
+    latencies = sorted(r[1] for r in results)
+    problems = [r for r in results if r[3]]
+    by_kind: dict[str, int] = {}
+    for kind, *_ in results:
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return {
+        "seconds": round(data["wall"], 2), "clients": clients, "links": len(tokens),
+        "requests": len(results), "rps": round(len(results) / data["wall"], 1),
+        "p50_ms": round(quantiles[49] * 1000, 1), "p99_ms": round(quantiles[98] * 1000, 1),
+        "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        "errors": len(problems),
+        "server_errors": sum(1 for r in problems if r[2] >= 500),
+        "error_samples": sorted({f"{r[0]}: {r[3]}" for r in problems})[:5],
+        "by_kind": by_kind, "decisions_recorded": decided,
+    }
+
+
+def main() -> None:
+    if "--load-process" in sys.argv:
+        load_process_main()
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
+    parser.add_argument("--gates", type=int, default=5,
+                        help="occurrences waiting for approval (7 links each)")
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    figures = run(args.seconds, args.clients, args.gates, args.database_url)
+    print(json.dumps(figures, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

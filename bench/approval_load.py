@@ -234,8 +234,17 @@ def run(seconds: float = 30.0, clients: int = 32, gates: int = 5,
         "errors": len(problems),
         "server_errors": sum(1 for r in problems if r[2] >= 500),
         "error_samples": sorted({f"{r[0]}: {r[3]}" for r in problems})[:5],
-        "by_kind": by_kind, "decisions_recorded": decided,
+        "by_kind": by_kind, "p50_p99_ms_by_kind": {
+            kind: _p50_p99([r[1] for r in results if r[0] == kind]) for kind in by_kind},
+        "decisions_recorded": decided,
     }
+
+
+def _p50_p99(latencies: list[float]) -> list[float]:
+    if len(latencies) < 2:
+        return [round(x * 1000, 1) for x in latencies * 2]
+    q = statistics.quantiles(latencies, n=100)
+    return [round(q[49] * 1000, 1), round(q[98] * 1000, 1)]
 
 
 def main() -> None:

@@ -88,10 +88,13 @@ class Kill:
     expected: int
     worker_pid: int
     mode: str = "armed"  # armed: after arming, before sending; sending: posts arriving
+    recorded_at_kill: int = 0  # of the round's publications, "published" in the store then
 
     @property
     def during_publication(self) -> bool:
-        return self.offset_s >= -PREROLL_S and self.posts_at_kill < self.expected
+        """After the arming, before every answer was recorded (the store as the killed
+        worker left it)."""
+        return self.offset_s >= -PREROLL_S and self.recorded_at_kill < self.expected
 
 
 @dataclass
@@ -116,8 +119,8 @@ class ChaosResult:
                 "unknown_alerted": self.unknown_alerted,
                 "recorded_but_absent": self.recorded_but_absent,
                 "kills_during_publication": sum(k.during_publication for k in self.kills),
-                "kills": [f"{k.mode} {k.offset_s:+.2f}s {k.posts_at_kill}/{k.expected}"
-                          for k in self.kills],
+                "kills": [f"{k.mode} {k.offset_s:+.2f}s sent {k.posts_at_kill}/{k.expected} "
+                          f"recorded {k.recorded_at_kill}" for k in self.kills],
                 "runs": self.runs, "seconds": round(self.seconds, 1)}
 
 
@@ -323,7 +326,8 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                     deployments["campaign"], ids_, due.astimezone(BERLIN).date().isoformat()))
                 mode = modes[round_ % len(modes)] if modes else rng.choice(
                     ["armed", "sending", "sending"])
-                wanted_posts = rng.randint(1, count * len(CHANNELS) - 1)
+                # The k-th post: early enough that answers are still being recorded.
+                wanted_posts = rng.randint(1, max(1, count * len(CHANNELS) // 2))
                 if mode == "armed":
                     # After the arming (reserved and claimed, nothing sent yet), before T.
                     offset = rng.uniform(*kill_window)
@@ -337,13 +341,15 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                 worker.kill()
                 actual = (datetime.now(UTC) - due).total_seconds()
                 at_kill = _round_posts(control, ids_)
+                recorded = sum(1 for (c, _), status in store_statuses(runtime.engine).items()
+                               if c in set(ids_) and status == "published")
                 kill = Kill(round_, due.isoformat(), actual, at_kill, count * len(CHANNELS), pid,
-                            mode)
+                            mode, recorded)
                 kills.append(kill)
                 echo(f"round {round_ + 1}/{rounds}: worker pid {pid} ready after {ready:.1f} s; "
                      f"{count} campaigns due {due:%H:%M:%S}; SIGKILL ({mode}) at {actual:+.2f} s "
                      f"from the due second; {at_kill}/{kill.expected} posts at the "
-                     "stand-ins then")
+                     f"stand-ins, {recorded} recorded as published")
             # The last restart: recovers the last round's runs and finishes everything.
             pid = worker.start()
             wait_worker_ready(pool, pid)

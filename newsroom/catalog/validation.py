@@ -618,6 +618,13 @@ def _check_rendered(source: CampaignSource, catalog: Catalog, out: _Collector, t
             reported.add(key)
             _report_render_error(exc, content, source, catalog, out, channel)
             continue
+        if not post.text.strip():
+            where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
+            out.add(where, f"the post for {channel!r} is empty: the template printed nothing "
+                    f"(on {occurrence.date.isoformat()})",
+                    "check its {% if %} conditions, or give the channel a text of its own under "
+                    f"content.channels.{channel}")
+            continue
         if requires_image(account) and not post.media:
             out.add(content.images_path[:2] if content.images_path[:2] != ("content",) else ("content",),
                     f"{account.type.value} needs an image, but channel {channel!r} has none",

@@ -144,6 +144,14 @@ def test_json_style_surrogate_escapes_in_a_campaign_file(template_root: Path) ->
     assert issue.line == 16 and "half a character" in issue.message and issue.hint
 
 
+@pytest.mark.parametrize("text", ["{% if false %}Text{% endif %}", "   ",
+                                  "{% set f = ''.format %}{{ f('{0.__class__}', title) }}"])
+def test_a_template_that_prints_nothing_is_refused(template_root: Path, text: str) -> None:
+    report = validate_template(template_root, text)
+    messages = [i.message for i in report.errors if i.file.endswith("fuzz.yaml")]
+    assert messages and all("is empty" in m for m in messages), messages
+
+
 # Each: a template that tries to get out of the sandbox, or to exhaust the machine.
 ESCAPES = [
     "{{ ''.__class__.__mro__ }}",

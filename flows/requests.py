@@ -41,7 +41,7 @@ from newsroom.signing import InvalidToken
 from newsroom.store import requests_crud as crud
 from newsroom.store.db import session_scope
 from newsroom.store.models import RequestStatus
-from tasks.requests import decide_request, notify_request, read_request
+from tasks.requests import decide_request, describe_request, notify_request, read_request
 
 logger = logging.getLogger("newsroom.requests")
 
@@ -105,6 +105,7 @@ async def request(request_id: int):
     """Carry one request (one submission) to the office's decision and tell everyone."""
     log = get_run_logger()
     current = await read_request(request_id, record_run=True)
+    await describe_request(current)
     revision = current.revision
     waits = 0
     problem = ""
@@ -181,6 +182,8 @@ async def start_request_run(request_id: int, runtime: Runtime | None = None, *,
     def record() -> None:
         with session_scope(runtime.engine) as session:
             crud.set_request_flow_run(session, request_id=request_id, flow_run_id=str(run.id))
+        _audit(runtime, request_id, "request.run_started",
+               {"flow_run_id": str(run.id), "revision": row.revision, "status": row.status})
 
     await asyncio.to_thread(record)
     logger.info("request %s: run %s started", request_id, run.id)

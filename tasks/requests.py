@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_run
 
 from newsroom import requests as domain
@@ -77,6 +78,14 @@ async def read_request(request_id: int, record_run: bool = False) -> RequestSnap
         return snapshot(request_id)
 
     return await asyncio.to_thread(read)
+
+
+@task(name="describe-request", task_run_name="describe request {current.request_id}")
+async def describe_request(current: RequestSnapshot) -> None:
+    """The request as a Markdown artifact of the run (Artifacts tab of the Prefect UI)."""
+    await create_markdown_artifact(
+        key=f"request-{current.request_id}-r{current.revision}", markdown=current.summary,
+        description=f"Request #{current.request_id} (revision {current.revision})")
 
 
 def _transient(task, task_run, state) -> bool:

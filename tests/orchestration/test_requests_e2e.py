@@ -211,12 +211,25 @@ def test_request_from_chromium_becomes_an_approved_published_campaign(stack, bro
         campaign_actions = [e.action for e in store.audit_trail(session,
                                                                campaign_id=campaign_id)]
     assert actions[:1] == ["request.submitted"]
-    for expected in ("request.notified.office", "request.notified.received",
-                     "request.accepted", "request.notified.accepted"):
+    for expected in ("request.run_started", "request.notified.office",
+                     "request.notified.received", "request.accepted",
+                     "request.notified.accepted"):
         assert expected in actions, actions
     for expected in ("request.became_campaign", "approval.decided", "publication.published"):
         assert expected in campaign_actions, campaign_actions
     assert len(_mails(stack, OFFICE, f"Neue Anfrage #{request_id}")) == 1  # told once
+    artifact = run_async(_artifact(f"request-{request_id}-r1"))
+    assert artifact is not None and "Kinder basteln Laternen im Jugendhaus" in artifact
+
+
+async def _artifact(key: str) -> str | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return str(found[0].data) if found else None
 
 
 def _submit_by_http(link: str, title: str) -> int:

@@ -309,25 +309,56 @@ def test_the_office_declines_and_asks_back_on_the_command_line(stack):
     assert "request.resubmitted" in shown.output and "request.accepted" in shown.output
 
 
-def test_a_request_stored_while_prefect_is_unreachable_is_started_by_the_sweep(stack):
-    """Submitted with no Prefect run (as when the server was down): the sweep starts it."""
-    from flows.requests import sweep_requests
-
+def _stored_without_run(title: str) -> int:
     runtime = get_runtime()
     requester = domain.requester_for(runtime.catalog, "office", "jugendamt")
     form = domain.RequestForm(
-        title="Jugendforum", topic="Jugend",
+        title=title, topic="Jugend",
         date_from=(datetime.now(BERLIN) + timedelta(days=10)).date().isoformat(),
-        channels=("mastodon",), text="Das Jugendforum tagt – kommt vorbei!",
+        channels=("mastodon",), text=f"{title}: kommt vorbei!",
         contact_name="Jo", contact_email="jo@example.org")
-    request_id = domain.submit_request(runtime.engine, runtime.settings.data_dir, requester,
-                                       domain.check_request(form, runtime.catalog),
-                                       invite_nonce="sweep-test")
-    assert _request(request_id).flow_run_id is None
+    return domain.submit_request(runtime.engine, runtime.settings.data_dir, requester,
+                                 domain.check_request(form, runtime.catalog),
+                                 invite_nonce="sweep-test")
+
+
+def test_the_sweep_starts_and_resumes_runs_and_the_resume_form_decides(stack):
+    """Stored while Prefect was unreachable: the sweep starts the run. In the resume form
+    an invalid acceptance (an Amt's request without approver) is not recorded, the run
+    waits again and says why; a decline with a reason is. A decision stored while its
+    run could not be resumed is picked up by the sweep."""
+    from prefect.flow_runs import aresume_flow_run
+
+    from flows.requests import sweep_requests
+
+    runtime = get_runtime()
+    forum, fest = _stored_without_run("Jugendforum"), _stored_without_run("Jugendfest")
+    assert _request(forum).flow_run_id is None
     done = run_async(sweep_requests(runtime))
-    assert request_id in done["started"]
-    run_id = UUID(_request(request_id).flow_run_id)
-    assert wait_for_state(run_id, {"Suspended"}, 90) == "Suspended"
-    _wait_mail(stack, "jugendamt@example.org", f"Anfrage #{request_id} ist eingegangen")
-    again = run_async(sweep_requests(runtime))  # waiting for the office: nothing to do
-    assert request_id not in again["started"] + again["resumed"]
+    assert {forum, fest} <= set(done["started"])
+    runs = {rid: UUID(_request(rid).flow_run_id) for rid in (forum, fest)}
+    for run_id in runs.values():
+        assert wait_for_state(run_id, {"Suspended"}, 90) == "Suspended"
+    _wait_mail(stack, "jugendamt@example.org", f"Anfrage #{forum} ist eingegangen")
+    again = run_async(sweep_requests(runtime))  # both wait for the office: nothing to do
+    assert not {forum, fest} & set(again["started"] + again["resumed"])
+
+    run_async(aresume_flow_run(runs[forum], run_input={"decision": "accept",
+                                                       "office_member": "Ina Office"}))
+    time.sleep(1.0)
+    assert wait_for_state(runs[forum], {"Suspended"}, 60) == "Suspended"
+    assert _request(forum).status == "submitted"
+    run_async(aresume_flow_run(runs[forum], run_input={
+        "decision": "decline", "text": "Dafür gibt es schon eine Kampagne.",
+        "office_member": "Ina Office"}))
+    assert wait_for_state(runs[forum], {"Completed"}, 60) == "Completed"
+    mail = _wait_mail(stack, "jugendamt@example.org", f"Anfrage #{forum} wird nicht")[0]
+    assert "Dafür gibt es schon eine Kampagne." in text_of(mail)
+    assert _request(forum).decided_by == "admin:Ina Office"
+
+    domain.accept_request(runtime.engine, runtime.catalog, runtime.settings.data_dir, fest,
+                          by="admin:ina", approver="kinder-jugend")
+    resumed = run_async(sweep_requests(runtime))
+    assert fest in resumed["resumed"]
+    assert wait_for_state(runs[fest], {"Completed"}, 60) == "Completed"
+    _wait_mail(stack, "jugendamt@example.org", f"Anfrage #{fest} wurde angenommen")

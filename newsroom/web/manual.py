@@ -216,9 +216,13 @@ async def image(token: str, index: int, request: Request,
 
 
 def _valid_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # "http://[" and other broken hosts
+        return False
     return (len(value) <= _MAX_URL and parts.scheme in ("http", "https")
-            and bool(parts.hostname) and not any(c.isspace() for c in value))
+            and bool(hostname) and value.isprintable() and not any(c.isspace() for c in value))
 
 
 def _confirm(context: WebContext, target: _Target, remote_url: str | None) -> bool:

@@ -31,7 +31,7 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
@@ -411,6 +411,68 @@ def same_bytes(token: str, real: str) -> bool:
         return decode(token) == decode(real)
     except (ValueError, binascii.Error):
         return False
+
+
+def manual_link(engine: Engine, catalog: Catalog) -> str:
+    """A post for the WhatsApp channel (manual), published: its owner's confirmation token."""
+    from newsroom.posts import RenderedPost
+    from newsroom.publishing import manual_confirm_url, publish_post
+
+    day = date.fromordinal(date(2030, 1, 1).toordinal() + next(FRESH_DAYS))
+    post = RenderedPost(campaign_id="trikottag", occurrence=day, channel="whatsapp",
+                        channel_type="manual", text="Heute ist Trikottag! #Trikottag",
+                        publish_at=datetime(day.year, day.month, day.day, 8, tzinfo=UTC),
+                        title="Trikottag")
+    with store.session_scope(engine) as session:
+        sync_catalog(session, catalog)
+        occurrence = store.get_or_create_occurrence(
+            session, campaign_id="trikottag", occurrence_date=day,
+            first_publish_at=post.publish_at)
+        (row,) = store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=[post])
+        post_id = row.id
+    sent: list[str] = []
+
+    class Owner:
+        def notify(self, tag, subject, body_text, body_html=None, *, attachments=()):
+            sent.append(body_text)
+            return True
+
+    async def publish():
+        async with httpx.AsyncClient() as client:
+            return await publish_post(
+                engine=engine, post_id=post_id, account=catalog.accounts["whatsapp"],
+                client=client, notifier=Owner(), signer=SIGNER,
+                confirm_url_for=manual_confirm_url("http://testserver"))
+
+    outcome = asyncio.run(publish())
+    assert outcome.status == "awaiting_manual", outcome
+    return re.search(r"http://testserver/manual/([A-Za-z0-9_.-]+)", sent[0]).group(1)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(url=st.one_of(
+    st.text(max_size=80),
+    st.builds("{}://{}{}".format, st.sampled_from(["http", "https", "HTTPS", "ftp", ""]),
+              st.sampled_from(["[", "[::1", "[zz]", "[::1]", "a b", "\x00x", "höst.de",
+                               "x" * 3000, "", "www.facebook.com", "@", ":99999"]),
+              st.text(max_size=20))))
+@example(url="http://[")
+@example(url="https://[zz]/x")
+@example(url="http://\x00x")
+def test_manual_confirmation_with_any_address_never_fails(web_app, page_engine, seed_catalog,
+                                                          url: str) -> None:
+    """Past the CSRF check of /manual/{token}: the optional address of the post."""
+    token = manual_link(page_engine, seed_catalog)
+    with PageClient(web_app) as client:
+        page = client.get(f"/manual/{token}")
+        check_page(page)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        response = client.post(f"/manual/{token}", data={"csrf": csrf, "url": url})
+    check_page(response)
+    assert response.status_code in (200, 400), response.status_code
+    if response.status_code == 200:
+        assert not url.strip() or url.strip().lower().startswith(("http://", "https://"))
 
 
 TOKENS = st.one_of(

@@ -879,7 +879,8 @@ def accept_request(engine: Engine, catalog: Catalog, data_dir: Path, request_id:
     try:
         pairs = []
         image_dir = root / IMAGES_DIR / CATALOG_IMAGES_SUBDIR
-        image_dir.mkdir(parents=True, exist_ok=True)
+        if images:
+            image_dir.mkdir(parents=True, exist_ok=True)
         for image in images:
             name = f"{campaign_id}-{image.position}{Path(image.stored_path).suffix}"
             destination = image_dir / name

@@ -106,6 +106,7 @@ class ChaosResult:
     unknown: int
     confirmed: int
     unknown_alerted: int
+    unknown_at_network: int  # of the unknown ones, those that had in fact gone out
     recorded_but_absent: int  # store says published, the network has nothing: a bug
     runs: dict[str, int]
     kills: list[Kill] = field(default_factory=list)
@@ -117,6 +118,7 @@ class ChaosResult:
         return {"rounds": self.rounds, "posts": self.posts, "duplicates": self.duplicates,
                 "lost": self.lost, "unknown": self.unknown, "confirmed": self.confirmed,
                 "unknown_alerted": self.unknown_alerted,
+                "unknown_at_network": self.unknown_at_network,
                 "recorded_but_absent": self.recorded_but_absent,
                 "kills_during_publication": sum(k.during_publication for k in self.kills),
                 "kills": [f"{k.mode} {k.offset_s:+.2f}s sent {k.posts_at_kill}/{k.expected} "
@@ -388,6 +390,7 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
         duplicates=sum(seen[(c, ch)] - 1 for (c, ch) in wanted if seen.get((c, ch), 0) > 1),
         lost=len(lost), unknown=len(unknown & wanted), confirmed=confirmed,
         unknown_alerted=alerted, recorded_but_absent=absent, runs=dict(run_counts),
+        unknown_at_network=sum(1 for key in unknown & wanted if seen.get(key)),
         kills=kills, lost_posts=lost, duplicate_posts=duplicates,
         seconds=time.monotonic() - started)
 

@@ -41,6 +41,7 @@ from prefect.flow_engine import run_flow_async, run_flow_sync
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
+from flows import suspension
 from flows.recovery import WORKER_LABEL, instance_name, recover_orphaned_runs
 from newsroom.settings import PROJECT_ROOT
 
@@ -86,6 +87,9 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         if not kwargs.get("name"):
             kwargs["name"] = instance_name()  # recognisable as this process (recovery)
         super().__init__(*args, **kwargs)
+        # One watcher of external suspensions for all runs here, not a thread, loop,
+        # client and websocket per run that also stalls the shared loop (flows/suspension.py).
+        suspension.install()
         self._flows: dict[str, Flow[..., Any]] = {}
         self._entrypoints: dict[Any, str] = {}
         self._executing: set[Any] = set()  # flow run ids running in this worker now

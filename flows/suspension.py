@@ -1,0 +1,130 @@
+"""One watcher of external suspensions for all flow runs of a Newsroom worker.
+
+Prefect's flow engine (3.9) notices a run that is suspended from outside (API, UI) while
+it runs: for every deployment run it starts ``observe_flow_run_suspension``, which is a
+new thread with its own event loop, its own API client (an SSL context each), its own
+events websocket and a 0.2 s wake-up loop, and it *blocks the calling thread* until that
+observer has read the run from the API. That fits a process per run. In the Newsroom
+worker, where many runs share one process and one event loop, it meant one thread,
+loop, client and websocket per running campaign, and a stall of the shared loop at the
+start of every run — at the second when forty campaigns publish, each start held up the
+others' sends.
+
+:func:`install` replaces it, in this process only, with one shared
+:class:`prefect._internal.observers.FlowRunSuspendingObserver` (the same observer
+Prefect uses: events stream with a polling fallback) on one background thread that
+watches every running flow run. Nothing blocks: a run starts at once and is watched
+from the moment the observer has read its state. What it does on a suspension is what
+Prefect does: it marks the run's suspension request, and the engine raises ``Pause`` at
+the next orchestration boundary.
+
+It relies on Prefect internals (``prefect.flow_engine.observe_flow_run_suspension``);
+when they are not there (another Prefect version), :func:`install` leaves Prefect's own
+in place and says so in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+logger = logging.getLogger("newsroom.worker.suspension")
+
+
+class SharedSuspensionObserver:
+    """A :class:`FlowRunSuspendingObserver` on a thread of its own, for all runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._observer: Any = None
+        self._failed = False
+
+    def _start(self) -> asyncio.AbstractEventLoop | None:
+        with self._lock:
+            if self._loop is not None or self._failed:
+                return self._loop
+            ready = threading.Event()
+            thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
+                                      name="newsroom-suspension-observer")
+            thread.start()
+            ready.wait(timeout=30)
+            if self._loop is None:
+                self._failed = True
+                logger.warning("the suspension observer did not start; runs suspended from "
+                               "outside (API, UI) are noticed only when they end")
+            return self._loop
+
+    def _run(self, ready: threading.Event) -> None:
+        from prefect._flow_run_suspension import mark_flow_run_suspension_requested
+        from prefect._internal.observers import FlowRunSuspendingObserver
+
+        async def main() -> None:
+            try:
+                async with FlowRunSuspendingObserver(
+                        on_suspended=mark_flow_run_suspension_requested) as observer:
+                    self._observer = observer
+                    self._loop = asyncio.get_running_loop()
+                    ready.set()
+                    await asyncio.Event().wait()  # until the process ends (daemon thread)
+            finally:
+                ready.set()
+
+        try:
+            asyncio.run(main())
+        except Exception:  # noqa: BLE001 - the runs go on without external suspension
+            logger.warning("the suspension observer stopped", exc_info=True)
+            with self._lock:
+                self._loop, self._failed = None, True
+
+    @contextmanager
+    def observe(self, flow_run_id: UUID, suspension_request: Any,
+                polling_interval: float = 10) -> Iterator[None]:
+        """Stand-in for ``prefect._flow_run_suspension.observe_flow_run_suspension``.
+
+        ``suspension_request`` is registered by the engine itself
+        (``register_flow_run_suspension_request``), which is where the observer's
+        callback finds it.
+        """
+        loop = self._start()
+        if loop is None or self._observer is None:
+            yield
+            return
+        observer = self._observer
+        watch = asyncio.run_coroutine_threadsafe(observer.watch_flow_run_id(flow_run_id), loop)
+        watch.add_done_callback(_log_failure)
+        try:
+            yield
+        finally:
+            watch.cancel()
+            loop.call_soon_threadsafe(observer.remove_in_flight_flow_run_id, flow_run_id)
+
+
+def _log_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.debug("watching a flow run for suspension failed: %s", future.exception())
+
+
+_SHARED: SharedSuspensionObserver | None = None
+
+
+def install() -> bool:
+    """Use one shared suspension observer for the flow runs of this process; True if
+    installed (or already)."""
+    global _SHARED
+    import prefect.flow_engine as engine
+
+    if _SHARED is not None:
+        return True
+    if not hasattr(engine, "observe_flow_run_suspension"):
+        logger.info("this Prefect version has no observe_flow_run_suspension; "
+                    "keeping Prefect's own suspension watching")
+        return False
+    _SHARED = SharedSuspensionObserver()
+    engine.observe_flow_run_suspension = _SHARED.observe  # type: ignore[assignment]
+    return True

@@ -129,6 +129,56 @@ def test_prefect_server_restarted_while_runs_wait_for_their_second(own_prefect, 
         assert down_at < slot < up_at
 
 
+def test_prefect_outage_longer_than_the_worker_tolerates(own_prefect, tmp_path):
+    """Prefect's worker gives up when its API stays away (here after ~20 s: no client
+    retries, 5 s heartbeats, to keep the test short; by default after several minutes).
+    A new worker starts in the same process; the run the old one had in hand is
+    recognised as orphaned by its silent heartbeat, scheduled again and published once."""
+    import os
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import (
+        PREFECT_CLIENT_MAX_RETRIES,
+        PREFECT_WORKER_HEARTBEAT_SECONDS,
+        temporary_settings,
+    )
+
+    from flows.stack import run_async
+
+    campaign = "neustart-lange-pause"
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0,
+                             PREFECT_WORKER_HEARTBEAT_SECONDS: 5}), \
+            flow_stack(tmp_path / "stack", "restart-long") as stack:
+        slot = (datetime.now(UTC) + timedelta(seconds=75)).replace(microsecond=0)
+        _tagged_campaign(stack.catalog, campaign, slot, pre_approved=True)
+        run_id = start_campaign(stack, campaign, slot.astimezone(BERLIN).date().isoformat())
+        wait_for_state(run_id, {"Running"}, 60)
+
+        old = own_prefect["server"]
+        old.stop()
+        time.sleep(40)
+        new = PrefectServer(old.home, port=old.port, log_level="WARNING").start()
+        own_prefect["server"] = new
+        new.wait_healthy(timeout=120)
+
+        wait_done(run_id, timeout=240)
+        counts = _posts_by_campaign(stack, [campaign])
+        assert all(counts.get((campaign, c)) == 1 for c in NETWORKS), counts
+        assert set(_publications(campaign).values()) == {"published"}
+
+        async def evidence():
+            async with get_client() as client:
+                workers = await client.read_workers_for_work_pool("restart-long")
+                states = await client.read_flow_run_states(run_id)
+            return [w.name for w in workers], [s.message or "" for s in states]
+
+        names, messages = run_async(evidence())
+        ours = [n for n in names if f" {os.getpid()} " in n]
+        assert len(ours) >= 2, names  # the worker that gave up, and its successor
+        assert any("recovered by the Newsroom worker" in m and "heartbeat" in m
+                   for m in messages), messages
+
+
 # --- (c) the approval page restarted between GET and POST ---------------------------------
 
 def test_approval_page_restarted_between_opening_and_deciding(prefect_server, tmp_path):

@@ -1,8 +1,7 @@
-"""The press release by e-mail to the account's ``recipients``, sent through apprise.
+"""The press release by e-mail to the account's ``recipients``, over SMTP.
 
 Subject is the post's title, the body its text (plain text, as rendered). Each recipient
-gets their own message (apprise sends one per target), so nobody on the press list sees
-the others' addresses.
+gets their own message, so nobody on the press list sees the others' addresses.
 
 The SMTP settings come from the credential, an SMTP URL (see
 :mod:`newsroom.channels.credentials`)::
@@ -14,17 +13,19 @@ or, when the credential is only the password, from the account's ``base_url`` ho
 the same URL without it. The sender is ``from=``, else the account's ``account_id``,
 else the user name if it is an address.
 
-Each recipient is its own apprise service with a tag of its own and a common tag, and
-``notify`` is always called with the common tag (apprise notifies *every* service when
-called without a tag). A failed send raises :class:`TransientPublishError`; recipients
-who got the message are remembered per idempotency key, so a retry through the same
-publisher only writes to the others. The error carries them too
-(``progress={"delivered": [...]}``): the publishing step records that with the failed
-attempt and gives it back through :meth:`EmailPublisher.restore_progress` before a
-later run tries again, so even a new publisher (another run, another worker) writes only
-to those who did not get it. Nobody is mailed twice. SMTP itself offers no
-deduplication: ``idempotent_retries = False`` (an attempt cut off mid-send becomes
-"unknown").
+The messages go out one after the other over one connection (a new one after a break).
+A recipient the server refused, or who was not reached, is a passing failure
+(:class:`TransientPublishError`); recipients who got the message are remembered per
+idempotency key, so a retry through the same publisher only writes to the others. The
+error carries them too (``progress={"delivered": [...]}``): the publishing step records
+that with the failed attempt and gives it back through
+:meth:`EmailPublisher.restore_progress` before a later run tries again, so even a new
+publisher (another run, another worker) writes only to those who did not get it. Nobody
+is mailed twice: SMTP itself offers no deduplication (``idempotent_retries = False``), so
+when the connection breaks after a message was handed over in full but before the
+server confirmed it, that recipient is *unsure* and the attempt raises
+:class:`AmbiguousPublishError` (the publication becomes "unknown"; the others are sent
+first). A refused login is a :class:`PermanentPublishError` (a credential to renew).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import ssl
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
@@ -49,7 +52,7 @@ with warnings.catch_warnings():
 
 from newsroom.catalog.models import ChannelType
 from newsroom.channels.base import AccountCheck, Publisher, PublishResult
-from newsroom.errors import PermanentPublishError, TransientPublishError
+from newsroom.errors import AmbiguousPublishError, PermanentPublishError, TransientPublishError
 from newsroom.posts import RenderedPost
 
 _SCHEMES = {"smtp": ("mailto", None, 25), "smtp+starttls": ("mailtos", "starttls", 587),
@@ -135,10 +138,25 @@ class EmailPublisher(Publisher):
         pending = [r for r in self.account.recipients if r not in delivered]
         earlier = len(self.account.recipients) - len(pending)
         if pending:
-            sent, failed = await asyncio.to_thread(self._send, post, pending)
+            try:
+                sent, failed, unsure = await asyncio.to_thread(self._send, post, pending)
+            except smtplib.SMTPAuthenticationError as exc:
+                raise PermanentPublishError(
+                    f"{self.channel}: the mail server {self.smtp.host}:{self.smtp.port} "
+                    f"refused the login of {self.smtp.user} ({exc.smtp_code} "
+                    f"{exc.smtp_error.decode('utf-8', 'replace')}); the credential was "
+                    "refused: renew the SMTP password", channel=self.channel,
+                    status_code=exc.smtp_code,
+                    progress=self._progress(idempotency_key)) from None
             delivered.update(sent)
-            if failed and not sent and self.smtp.user:
-                await self._refuse_if_login_fails(idempotency_key)
+            if unsure:
+                missing = (f"; {', '.join(failed)} did not get it (a retry after "
+                           "`--not-published` writes to them too)" if failed else "")
+                raise AmbiguousPublishError(
+                    f"{self.channel}: the connection to the mail server broke after the "
+                    f"press release for {', '.join(unsure)} was handed over, before the "
+                    f"server confirmed it: it may have arrived{missing}",
+                    channel=self.channel, progress=self._progress(idempotency_key))
             if failed:
                 raise TransientPublishError(
                     f"{self.channel}: the mail server did not accept the press release for "
@@ -150,22 +168,6 @@ class EmailPublisher(Publisher):
             raw={"recipients": list(self.account.recipients), "subject": post.title,
                  "sent_now": len(pending), "sent_before": earlier},
         )
-
-    async def _refuse_if_login_fails(self, idempotency_key: str) -> None:
-        """Nothing went out: if the server refuses the login, that is no passing fault
-        (apprise does not say why it failed), but a credential to renew."""
-        try:
-            await asyncio.to_thread(self._login)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentPublishError(
-                f"{self.channel}: the mail server {self.smtp.host}:{self.smtp.port} refused "
-                f"the login of {self.smtp.user} "
-                f"({exc.smtp_code} {exc.smtp_error.decode('utf-8', 'replace')}); the "
-                "credential was refused: renew the SMTP password",
-                channel=self.channel, status_code=exc.smtp_code,
-                progress=self._progress(idempotency_key)) from None
-        except (OSError, smtplib.SMTPException):
-            return
 
     def restore_progress(self, idempotency_key: str, progress: Mapping[str, Any]) -> None:
         """Remember the recipients an earlier attempt reached (``progress["delivered"]``)."""
@@ -180,36 +182,83 @@ class EmailPublisher(Publisher):
         delivered = self._delivered.get(idempotency_key, set())
         return {"delivered": [r for r in self.account.recipients if r in delivered]}
 
-    def _send(self, post: RenderedPost, recipients: list[str]) -> tuple[list[str], list[str]]:
-        notifier = apprise.Apprise()
-        by_tag = {}
-        for index, recipient in enumerate(recipients):
-            own_tag = f"{self.tag}-{index}"
-            if not notifier.add(self.smtp.apprise_url(recipient), tag=[self.tag, own_tag]):
-                raise PermanentPublishError(
-                    f"{self.channel}: apprise refused the e-mail settings for {recipient}",
-                    channel=self.channel)
-            by_tag[own_tag] = recipient
-        result = notifier.notify(body=post.text, title=post.title, tag=self.tag,
-                                 body_format=apprise.NotifyFormat.TEXT)
-        sent: list[str] = []
-        for service in result.results:
-            recipient = next((by_tag[t] for t in service.tag if t in by_tag), None)
-            if recipient is not None and bool(service):
-                sent.append(recipient)
-        return sent, [r for r in recipients if r not in sent]
+    def _message(self, post: RenderedPost, recipient: str) -> EmailMessage:
+        message = EmailMessage()
+        sender = self.smtp.sender
+        message["From"] = formataddr((self.smtp.sender_name, sender)) if (
+            self.smtp.sender_name) else sender
+        message["To"] = recipient
+        message["Subject"] = post.title or ""
+        message["Date"] = formatdate(localtime=True)
+        message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+        message.set_content(post.text)
+        return message
 
-    def _login(self) -> None:
+    def _send(self, post: RenderedPost, recipients: list[str]
+              ) -> tuple[list[str], list[str], list[str]]:
+        """One message per recipient over one connection (a new one after a break):
+        (accepted, refused or not tried, unsure). Unsure: the message was handed over
+        in full, then the connection broke or timed out before the server's answer.
+        A refused login raises SMTPAuthenticationError."""
+        sent: list[str] = []
+        failed: list[str] = []
+        unsure: list[str] = []
+        server: smtplib.SMTP | None = None
+        try:
+            for index, recipient in enumerate(recipients):
+                handed_over = False
+                if server is None:
+                    try:
+                        server = self._connect()
+                    except smtplib.SMTPAuthenticationError:
+                        raise
+                    except OSError:  # unreachable: the rest need not wait for it too
+                        failed.extend(recipients[index:])
+                        break
+
+                    def tracking_send(data: Any, send: Any = server.send) -> None:
+                        nonlocal handed_over
+                        send(data)
+                        if isinstance(data, bytes) and data.endswith(b"\r\n.\r\n"):
+                            handed_over = True  # the end of DATA is out
+
+                    server.send = tracking_send  # type: ignore[method-assign]
+                try:
+                    server.send_message(self._message(post, recipient),
+                                        from_addr=self.smtp.sender, to_addrs=[recipient])
+                    sent.append(recipient)
+                except OSError as exc:  # smtplib's errors are OSErrors too
+                    # The server answered (a refusal): nothing ambiguous about it.
+                    answered = isinstance(exc, (smtplib.SMTPResponseException,
+                                                smtplib.SMTPRecipientsRefused))
+                    (unsure if handed_over and not answered else failed).append(recipient)
+                    if not answered or getattr(exc, "smtp_code", 0) == 421:
+                        server = _close(server)  # the connection is gone: a new one
+        finally:
+            _close(server)
+        return sent, failed, unsure
+
+    def _connect(self) -> smtplib.SMTP:
         smtp = self.smtp
         context = ssl.create_default_context()
         server = (smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=15, context=context)
                   if smtp.mode == "ssl" else smtplib.SMTP(smtp.host, smtp.port, timeout=15))
-        with server:
+        try:
             if smtp.mode == "starttls":
                 server.starttls(context=context)
             if smtp.user:
                 server.login(smtp.user, smtp.password)
+        except BaseException:
+            _close(server)
+            raise
+        return server
+
+    def _login(self) -> None:
+        server = self._connect()
+        try:
             server.noop()
+        finally:
+            _close(server)
 
     async def _check(self) -> AccountCheck:
         identity = f"{self.smtp.sender} via {self.smtp.host}:{self.smtp.port}"
@@ -224,3 +273,14 @@ class EmailPublisher(Publisher):
                 f"{self.smtp.port} ({type(exc).__name__})", channel=self.channel) from exc
         return AccountCheck(channel=self.channel, ok=True, identity=identity,
                             raw={"recipients": len(self.account.recipients)})
+
+
+def _close(server: smtplib.SMTP | None) -> None:
+    """Say goodbye if the connection still stands; always None (the new state)."""
+    if server is None:
+        return None
+    try:
+        server.quit()
+    except (OSError, smtplib.SMTPException):
+        server.close()
+    return None

@@ -46,12 +46,7 @@ def _params():
     for channel, fault, code in cells():
         if code is None:
             continue
-        marks = []
-        if code == "twice":
-            marks.append(pytest.mark.xfail(
-                strict=True, reason="SMTP cannot tell whether a cut-off message arrived: "
-                "the retry writes to that recipient again (open, docs/RELIABILITY.md)"))
-        yield pytest.param(channel, fault, code, id=f"{channel}-{fault}", marks=marks)
+        yield pytest.param(channel, fault, code, id=f"{channel}-{fault}")
 
 
 def _count(channel: str, standins, smtp) -> dict[str, int]:
@@ -142,8 +137,8 @@ async def test_fault_matrix(channel, fault, code, standins, smtp, engine, tmp_pa
         assert stored.last_error and stored.last_error in alert["text"]  # the network's words
         assert "refused" in stored.last_error or "access token" in stored.last_error
         assert secret(channel) not in alert["text"] + (stored.last_error or "")
-    elif code == "twice":  # asserted as it should be; xfail until fixed
-        assert set(counts.values()) == {1}
+    else:
+        raise AssertionError(f"no assertions for outcome {code!r}")
 
 
 # --- 401 in the middle of a run -----------------------------------------------------------

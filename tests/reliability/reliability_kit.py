@@ -137,11 +137,13 @@ class FaultySmtp:
         self.delay = 0.0
         self.password = SMTP_PASSWORD
         self.logins = 0
+        self.fault_after = 0  # messages let through before a "drop" fault strikes
         self._lock = threading.Lock()
 
     def set_fault(self, fault: str | None, *, times: int = 1, delay: float = 0.0) -> None:
         with self._lock:
             self.fault, self.times, self.delay = fault, times, delay
+            self.fault_after = 0
 
     def _take(self, fault: str) -> bool:
         with self._lock:
@@ -170,7 +172,9 @@ class FaultySmtp:
             self.envelopes.append(envelope)
         if slow:
             await asyncio.sleep(self.delay)
-        if self._take("drop"):
+        if self.fault_after > 0 and self.fault == "drop":
+            self.fault_after -= 1
+        elif self._take("drop"):
             server.transport.abort()  # stored, but the client never hears the 250
         return "250 Message accepted for delivery"
 

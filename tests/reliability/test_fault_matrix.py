@@ -218,6 +218,48 @@ async def test_token_refused_in_the_middle_of_a_run(standins, smtp, engine, tmp_
                 assert publication.status == "published"
 
 
+# --- the press e-mail after a cut connection ------------------------------------------------
+
+
+async def test_press_email_cut_off_is_resolved_without_mailing_anyone_twice(
+        standins, smtp, engine) -> None:
+    """The second recipient's message is stored by the server, then the connection breaks
+    before the 250: unknown (the first and third got theirs). A person finds it did not
+    arrive (say, the server lost it) and resolves it: the next run writes to that
+    recipient only."""
+    from newsroom.publishing import resolve_unknown
+
+    handler, port = smtp
+    _, ids = store_occurrence(engine, [rendered("presse")])
+    alerts = Alerts()
+    handler.set_fault("drop", times=1)
+    handler.fault_after = 1  # let the first message through
+    async with httpx.AsyncClient() as client:
+        async def run():
+            return await publish_post(
+                engine=engine, post_id=ids["presse"], account=account("presse", "", port),
+                client=client, credential=SecretStr(secret("presse")), notifier=alerts,
+                sleep=Sleeps())
+
+        first = await run()
+        assert first.status == "unknown", first.error
+        assert RECIPIENTS[1] in (first.error or "") and "may have arrived" in first.error
+        assert sorted(handler.delivered()) == sorted(RECIPIENTS)  # each once
+        (alert,) = alerts.sent
+        assert "unklar" in alert["subject"]
+        with store.session_scope(engine) as session:
+            assert store.get_publication(session, post_id=ids["presse"],
+                                         channel="presse").status == "unknown"
+        again = await run()
+        assert again.status == "unknown" and not again.network_called
+        handler.envelopes.clear()
+        resolve_unknown(engine, first.publication_id, outcome="not_published",
+                        by="amt-kommunikation")
+        retried = await run()
+    assert retried.status == "published", retried.error
+    assert handler.delivered() == [RECIPIENTS[1]]
+
+
 # --- the documentation shows this table ------------------------------------------------------
 
 

@@ -279,6 +279,16 @@ def secret_stack(root: Path) -> Iterator[SimpleNamespace]:
             mail.stop()
             webhook.shutdown()
             reset_runtimes()
+            run_async(_delete_secret_block("newsroom-linkedin-token"))
+
+
+async def _delete_secret_block(name: str) -> None:
+    """Leave the session's Prefect server as found (other modules read credentials)."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        block = await client.read_block_document_by_name(name, block_type_slug="secret")
+        await client.delete_block_document(block.id)
 
 
 def wait_final(run_id: UUID, timeout: float = 120):

@@ -82,6 +82,16 @@ async def _create_run(deployment_id: str, parameters: dict) -> UUID:
         return run.id
 
 
+async def _stages(run_id: UUID, wall0: float) -> dict[str, float]:
+    """Seconds from the trigger to each state the run went through (Pending: the worker
+    picked it up; Running: the flow started)."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        states = await client.read_flow_run_states(run_id)
+    return {state.name: round(state.timestamp.timestamp() - wall0, 2) for state in states}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
@@ -128,9 +138,12 @@ def main() -> None:
                 marker = f"Benchwetter P{round_ + 1:03d}"
                 time.sleep(args.gap)
                 t0 = time.monotonic()
-                run_async(_create_run(deployments["crisis"], {
+                wall0 = time.time()
+                run_id = run_async(_create_run(deployments["crisis"], {
                     "campaign_id": CAMPAIGN, "ereignis": marker, "started_by": "bench"}))
                 found = _arrivals(control, mail, marker, t0)
+                stages = run_async(_stages(run_id, wall0))
+                print(f"  prefect {round_ + 1} stages: {stages}", file=sys.stderr)
                 if round_ >= 0:
                     prefect_rounds.append(max(found.values()))
                     for channel, seconds in found.items():

@@ -503,7 +503,10 @@ def test_garbled_tokens_on_every_route_never_fail(web_app, page_engine, seed_cat
                             ("GET", f"/freigabe/{path}/bild/mastodon/0"),
                             ("GET", f"/freigabe/{path}/bild/{path}/99999999999999999999"),
                             ("GET", f"/manual/{path}"), ("POST", f"/manual/{path}"),
-                            ("GET", f"/manual/{path}/bild/-1"), ("POST", "/hooks/alert")):
+                            ("GET", f"/manual/{path}/bild/-1"), ("POST", "/hooks/alert"),
+                            ("GET", f"/anfrage/{path}"), ("POST", f"/anfrage/{path}"),
+                            ("GET", f"/anfrage/antwort/{path}"),
+                            ("POST", f"/anfrage/antwort/{path}")):
             bearer = f"Bearer {token[:100]}".encode()
             response = client.request(method, url, data={"csrf": token[:50]},
                                       headers={"authorization": bearer})

@@ -1,17 +1,22 @@
 """1,000 campaigns waiting for approval: what waiting costs, and how fast a decision publishes.
 
-    .venv/bin/python bench/pending_approvals.py [--waiting 1000] [--sample 20]
+    .venv/bin/python bench/pending_approvals.py [--waiting 1000] [--warmup 20] [--sample 10]
 
-Starts a real Prefect server (subprocess, SQLite, like the embedded stack), and in this
-process the stand-in channels, a mail catcher, the approval page and the Newsroom
-worker. Then:
+Newsroom's processes as they run in production, each on its own: a Prefect server
+(subprocess, SQLite, as ``newsroom up`` starts it), the Newsroom worker
+(``flows.worker.serve_worker`` in a subprocess) and the approval page (``newsroom web``
+in a subprocess). The instruments run beside them and are not counted: the stand-in
+channels (own process) and the mail catcher (in this process). Then:
 
-1. Memory before: RSS of the Prefect server's process tree plus this process.
-2. ``--waiting`` runs of the ``campaign`` deployment for a daily campaign, one per date
-   (each renders its posts, e-mails the approver and *suspends*). Waits until all are
-   Suspended; memory after. ``added_rss_mb`` is the difference: what the waiting costs
-   in all processes together (suspended runs hold no process).
-3. ``--sample`` more campaigns whose posts are due a few seconds ahead: each is approved
+1. Memory at rest: RSS of server (with its children), worker and web.
+2. Warm-up: ``--warmup`` campaigns that wait (every code path imported and used once:
+   rendering, asking, suspending). Memory again.
+3. ``--waiting`` more runs of the ``campaign`` deployment for a daily campaign, one per
+   date (each renders its posts, e-mails the approver and *suspends*). Waits until all
+   are Suspended; memory after. ``added_rss_mb`` is what the waiting added in all three
+   processes together (after minus warm-up; suspended runs hold no process);
+   ``added_rss_mb_from_rest`` counts the warm-up too. Per process in ``rss_mb``.
+4. ``--sample`` more campaigns whose posts are due a few seconds ahead: each is approved
    through the approval page (GET the e-mailed link, POST "Freigeben") 1.6 s before its
    time (the link expires at the deadline, 1 s before); the time from the decision to the
    post's arrival at the stand-in is ``decision_to_publish`` (p50/p95/max), the part of it
@@ -29,6 +34,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +48,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import copy_catalog, free_port, percentile, rss_kb, start_prefect, stop  # noqa: E402
+from benchkit import (  # noqa: E402
+    copy_catalog,
+    free_port,
+    percentile,
+    rss_kb,
+    start_prefect,
+    start_standins,
+    stop,
+)
 
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/freigabe/[A-Za-z0-9_\-\.]+")
 APPROVER = "buergermeisterin@example.org"
@@ -112,10 +126,54 @@ async def count_states(ids: list[UUID]) -> dict[str, int]:
     return counts
 
 
+# The Newsroom worker in its own process, as `newsroom worker` runs it (with a run limit).
+WORKER = ("import asyncio; from flows.worker import serve_worker; "
+          "asyncio.run(serve_worker({pool!r}, poll_seconds=0.5, prefetch_seconds=60, "
+          "limit={limit}))")
+
+
+def _spawn(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=os.environ.copy())
+
+
+def _wait_for_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise SystemExit(f"nothing answers at {url}")
+
+
+def _rss_mb(processes: dict[str, int]) -> dict[str, float]:
+    """RSS of each process (with its children), MB."""
+    return {name: round(rss_kb(pid) / 1024, 1) for name, pid in processes.items()}
+
+
+def _wait_suspended(deployment_id: str, days: list[str], run_async) -> None:
+    """Create one waiting campaign run per day; return when all are Suspended."""
+    ids = run_async(create_runs(deployment_id, [
+        {"campaign_id": "bench-daily", "occurrence_date": d} for d in days]))
+    while True:
+        counts = run_async(count_states(ids))
+        if counts.get("Suspended", 0) >= len(ids):
+            return
+        bad = {k: v for k, v in counts.items() if k in ("Failed", "Crashed")}
+        if bad:
+            raise SystemExit(f"runs failed: {counts}")
+        print(f"  {counts}", file=sys.stderr, flush=True)
+        time.sleep(5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiting", type=int, default=1000)
-    parser.add_argument("--sample", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=20,
+                        help="campaigns that wait before the memory baseline is taken")
+    parser.add_argument("--sample", type=int, default=10)
     parser.add_argument("--limit", type=int, default=8,
                         help="runs the worker executes at once (SQLite behind Prefect)")
     args = parser.parse_args()
@@ -126,14 +184,16 @@ def main() -> None:
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-    from flows.stack import MailCatcher, WebServer, WorkerThread, apply_deployments, run_async
-    from newsroom.runtime import get_runtime, reset_runtimes
-    from newsroom.standins import StandinControl, running_standins
+    from flows.stack import MailCatcher, apply_deployments, run_async
+    from newsroom.runtime import reset_runtimes
+    from newsroom.standins import StandinControl
     from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
     from newsroom.timeutil import BERLIN
 
+    standins, standins_url = start_standins()
+    children: list[subprocess.Popen] = []
     try:
-        with running_standins() as standins_url, StandinControl(standins_url) as control:
+        with StandinControl(standins_url) as control:
             catalog = copy_catalog(work / "campaigns", standins_url)
             tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).date()
             (catalog / "bench-daily.yaml").write_text(campaign_yaml(
@@ -149,35 +209,38 @@ def main() -> None:
                 "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
                 **STANDIN_CREDENTIAL_ENV})
             reset_runtimes()
-            deployments = run_async(apply_deployments(POOL, schedules=False))
-            worker = WorkerThread(POOL, poll_seconds=0.5, prefetch_seconds=60, limit=args.limit)
-            worker.start()
-            web = WebServer(get_runtime(), port=web_port)
-            web.start()
-            time.sleep(3)
-            before_kb = rss_kb(server.pid) + rss_kb(os.getpid())
+            from newsroom.store import upgrade_database
 
-            # 1. the waiting campaigns
-            days = [(tomorrow + timedelta(days=i)).isoformat() for i in range(args.waiting)]
+            upgrade_database(os.environ["NEWSROOM_DATABASE_URL"])
+            deployments = run_async(apply_deployments(POOL, schedules=False))
+            worker = _spawn([sys.executable, "-c", WORKER.format(pool=POOL, limit=args.limit)])
+            web = _spawn([sys.executable, "-m", "newsroom.cli", "web", "--port", str(web_port)])
+            children += [worker, web]
+            _wait_for_http(f"http://127.0.0.1:{web_port}/freigabe/x")
+            time.sleep(5)
+            processes = {"prefect_server": server.pid, "worker": worker.pid, "web": web.pid}
+            rest = _rss_mb(processes)
+
+            # 1. warm-up, then the waiting campaigns
+            days = [(tomorrow + timedelta(days=i)).isoformat()
+                    for i in range(args.warmup + args.waiting)]
+            _wait_suspended(deployments["campaign"], days[:args.warmup], run_async)
+            time.sleep(3)
+            warm = _rss_mb(processes)
             started = time.monotonic()
-            ids = run_async(create_runs(deployments["campaign"], [
-                {"campaign_id": "bench-daily", "occurrence_date": d} for d in days]))
-            while True:
-                counts = run_async(count_states(ids))
-                if counts.get("Suspended", 0) >= len(ids):
-                    break
-                bad = {k: v for k, v in counts.items() if k in ("Failed", "Crashed")}
-                if bad:
-                    raise SystemExit(f"runs failed: {counts}")
-                print(f"  {counts}", file=sys.stderr, flush=True)
-                time.sleep(5)
+            _wait_suspended(deployments["campaign"], days[args.warmup:], run_async)
             to_wait_s = time.monotonic() - started
             time.sleep(3)
-            after_kb = rss_kb(server.pid) + rss_kb(os.getpid())
-            print(json.dumps({"waiting": args.waiting,
-                              "seconds_to_suspend_all": round(to_wait_s, 1),
-                              "added_rss_mb": round((after_kb - before_kb) / 1024, 1)}),
-                  file=sys.stderr, flush=True)
+            after = _rss_mb(processes)
+            memory = {
+                "waiting": args.waiting,
+                "added_rss_mb": round(sum(after.values()) - sum(warm.values()), 1),
+                "added_rss_mb_from_rest": round(sum(after.values()) - sum(rest.values()), 1),
+                "rss_mb": {name: {"rest": rest[name], "warm": warm[name],
+                                  "after": after[name]} for name in processes},
+                "seconds_to_suspend_all": round(to_wait_s, 1),
+            }
+            print(json.dumps(memory), file=sys.stderr, flush=True)
 
             # 2. decisions on campaigns that are due
             # Far enough ahead that every sample run has rendered, asked and suspended
@@ -236,17 +299,17 @@ def main() -> None:
                         raise SystemExit(f"{cid}: not published within 60 s of the decision")
                     raw.append((arrived - decided).total_seconds())
                     latencies.append((arrived - max(decided, slot)).total_seconds())
-            web.stop()
-            worker.stop()
             mail.stop()
     finally:
+        for child in children:
+            stop(child)
+        stop(standins)
         stop(server)
         shutil.rmtree(work, ignore_errors=True)
 
     result = {
-        "waiting": args.waiting,
-        "added_rss_mb": round((after_kb - before_kb) / 1024, 1),
-        "seconds_to_suspend_all": round(to_wait_s, 1),
+        **memory,
+        "warmup": args.warmup,
         "decisions": len(latencies),
         # From the click on "Freigeben" (1.6 s before the post's time) to the post at the
         # stand-in: resume, re-run, wait for the second, publish.

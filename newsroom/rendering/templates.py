@@ -78,10 +78,17 @@ def _check_size(value: Any) -> Any:
     return value
 
 
-def _check_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+# Methods and filters whose number argument is a width: the text grows to it.
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_WIDTH_FILTERS = frozenset({"center", "indent"})
+
+
+def _check_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                     widths: bool = False) -> None:
     for value in (*args, *kwargs.values()):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_TEXT:
-            raise _too_big(f"a width or count of {value}")
+        if (widths and isinstance(value, int) and not isinstance(value, bool)
+                and abs(value) > MAX_TEXT):
+            raise _too_big(f"a width of {value}")
         if isinstance(value, str) and _WIDE_FORMAT.search(value):
             raise _too_big("a formatted value")
 
@@ -109,8 +116,9 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         return _check_size(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        _check_arguments(args, kwargs)
-        if getattr(__obj, "__name__", "") == "replace" and len(args) >= 2:
+        name = getattr(__obj, "__name__", "")
+        _check_arguments(args, kwargs, widths=name in _WIDTH_METHODS)
+        if name == "replace" and len(args) >= 2:
             text, new = getattr(__obj, "__self__", ""), args[1]
             if isinstance(text, str) and isinstance(new, str) and args[0]:
                 if text.count(str(args[0])) * len(new) > MAX_TEXT:
@@ -121,7 +129,7 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
 def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         # The first argument of a filter is its input (or the context/environment).
-        _check_arguments(args[1:], kwargs)
+        _check_arguments(args[1:], kwargs, widths=name in _WIDTH_FILTERS)
         if name == "replace" and len(args) >= 3 and isinstance(args[-2], str):
             text, old, new = (str(a) for a in args[-3:])
             if old and text.count(old) * len(new) > MAX_TEXT:

@@ -225,6 +225,20 @@ def test_sandbox_escapes_and_bombs_are_refused_with_a_clear_error(template_root:
         assert issue.hint, issue.format()  # says what to do
 
 
+@pytest.mark.parametrize(("text", "shown"), [
+    ("{{ '{:,}'.format(1500000) }} Besucher", "1,500,000 Besucher"),
+    ("{{ 2 ** 20 }} {{ '-' * 20 }} {{ '%05d' % 7 }}", "1048576 -------------------- 00007"),
+    ("{{ title|center(12) }}|{{ 'x'.rjust(3) }}", "Fuzz    |  x"),
+    ("{{ year * 1000 }} {{ range(3)|join(',') }}", "2027000 0,1,2"),
+])
+def test_the_guards_leave_ordinary_templates_alone(template_root: Path, text: str,
+                                                   shown: str) -> None:
+    report = validate_template(template_root, text)
+    assert report.ok, [i.format() for i in report.issues]
+    (post, *_) = render_occurrence(report.catalog, "fuzz", date(2027, 6, 4))
+    assert post.text.strip().startswith(shown.strip()), post.text
+
+
 def test_the_cli_refuses_an_escape_without_a_traceback(template_root: Path) -> None:
     text = "{{ cycler.__init__.__globals__.os.popen('id').read() }}"
     (template_root / "fuzz.yaml").write_text(CAMPAIGN.format(text=json.dumps(text)),

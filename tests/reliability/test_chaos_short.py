@@ -119,3 +119,36 @@ def test_orphaned_runs_are_those_whose_worker_is_gone():
     # No worker on the run (died between claim and label): after the grace only.
     assert judge(_run(None, 30), workers, me=me, executing=set(), now=NOW) is None
     assert "no worker" in judge(_run(None, 91), workers, me=me, executing=set(), now=NOW)
+
+
+@pytest.mark.slow
+def test_a_worker_writes_its_name_on_its_runs_that_lack_it(prefect_server):
+    """A run this worker executes whose label could not be written (a busy server) gets
+    it on the next heartbeat, so no other worker takes it for an orphan."""
+    import asyncio
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flows.worker import NewsroomWorker
+
+    @flow(name="chaos-label-probe")
+    def probe() -> None:
+        return None
+
+    async def scenario() -> tuple[dict, dict, list]:
+        async with get_client() as client:
+            run = await client.create_flow_run(probe)
+            await client.set_flow_run_state(run.id, Running(), force=True)
+        async with NewsroomWorker(work_pool_name=f"chaos-labels-{uuid4().hex[:8]}") as worker:
+            before = (await worker.client.read_flow_run(run.id)).labels or {}
+            worker._executing.add(run.id)
+            recovered = await worker.recover_orphans()
+            after = (await worker.client.read_flow_run(run.id)).labels or {}
+            return before, after | {"me": worker.name}, recovered
+
+    before, after, recovered = asyncio.run(scenario())
+    assert before.get("prefect.worker.name") is None
+    assert after["prefect.worker.name"] == after["me"]
+    assert recovered == []

@@ -108,8 +108,9 @@ class EmailPublisher(Publisher):
     channel_type: ClassVar[ChannelType] = ChannelType.EMAIL
     idempotent_retries: ClassVar[bool] = False
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, smtp_timeout: float = 15.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.smtp_timeout = smtp_timeout  # seconds for each answer of the mail server
         if not self.account.recipients:
             raise PermanentPublishError(
                 f"{self.channel}: the account has no `recipients`; list the press "
@@ -241,8 +242,9 @@ class EmailPublisher(Publisher):
     def _connect(self) -> smtplib.SMTP:
         smtp = self.smtp
         context = ssl.create_default_context()
-        server = (smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=15, context=context)
-                  if smtp.mode == "ssl" else smtplib.SMTP(smtp.host, smtp.port, timeout=15))
+        timeout = self.smtp_timeout
+        server = (smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
+                  if smtp.mode == "ssl" else smtplib.SMTP(smtp.host, smtp.port, timeout=timeout))
         try:
             if smtp.mode == "starttls":
                 server.starttls(context=context)

@@ -27,9 +27,10 @@ FAULTS: dict[str, Fault] = {
                  "one server error; SMTP: 451 4.3.0 to DATA"),
     "500s": Fault("500 ×10", {"kind": "500", "times": 10}, ("451-data", 50),
                   "server errors beyond the 5 attempts of one run; then the next run"),
-    "slow": Fault("slow answer", {"kind": "slow", "delay": 2.0}, None,
+    "slow": Fault("slow answer", {"kind": "slow", "delay": 2.0}, ("slow", 1),
                   "the answer comes after 2 s, the client gives up after 0.7 s (the "
-                  "network still makes the post)"),
+                  "network still makes the post; SMTP: the server takes the message and "
+                  "answers DATA after 2 s)"),
     "drop": Fault("dropped after receive", {"kind": "drop_after_receive"}, ("drop", 1),
                   "the network makes the post, then the connection closes without an "
                   "answer; SMTP: the message is stored, the connection cut before the 250"),
@@ -69,9 +70,7 @@ LEGEND = {
                "„Veröffentlichung fehlgeschlagen“ with the network's words and what to do "
                "(renew the credential, `newsroom channels check`), without the secret; a "
                "re-run does not send until a person asks for it",
-    None: "not applicable or not run: SMTP has no gateway; a slow mail server is only "
-          "noticed after the 15 s socket timeout (not run here: it takes the same path as "
-          "the dropped connection, a message handed over without the server's answer)",
+    None: "not applicable: SMTP has no gateway",
 }
 
 _DEDUPLICATING = {"mastodon": "once", "bluesky": "once", "website": "once"}
@@ -88,8 +87,8 @@ def expected(channel: str, fault: str) -> str | None:
         spec = FAULTS[fault].smtp
         if spec is None:
             return None
-        return {"429": "once", "500": "once", "500s": "next", "drop": "unknown",
-                "401": "refused"}[fault]
+        return {"429": "once", "500": "once", "500s": "next", "slow": "unknown",
+                "drop": "unknown", "401": "refused"}[fault]
     if fault in _AMBIGUOUS and channel in _DEDUPLICATING:
         return "once"  # the network recognises the repeat: retried, harmless
     return _HTTP[fault]

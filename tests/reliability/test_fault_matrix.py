@@ -71,12 +71,14 @@ async def test_fault_matrix(channel, fault, code, standins, smtp, engine, tmp_pa
     _, ids = store_occurrence(engine, [rendered(channel)])
     alerts, sleeps = Alerts(), Sleeps()
     if channel == "presse":
-        handler.set_fault(spec.smtp[0], times=spec.smtp[1])
+        handler.set_fault(spec.smtp[0], times=spec.smtp[1],
+                          delay=(spec.http or {}).get("delay", 0.0))
     else:
         standins.set_faults([{"network": STANDIN_NETWORK[channel],
                               "path_contains": CREATE[channel], **spec.http}])
     timeout = SLOW_CLIENT_TIMEOUT if fault == "slow" else 10.0
-    options = {"feed_path": tmp_path / "feed.atom"} if channel == "website" else None
+    options = {"website": {"feed_path": tmp_path / "feed.atom"},
+               "presse": {"smtp_timeout": timeout}}.get(channel)
     async with httpx.AsyncClient(timeout=timeout) as client:
         def run():
             return publish_post(

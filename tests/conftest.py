@@ -44,6 +44,36 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def standins_url() -> Iterator[str]:
+    """The stand-in channels (Mastodon, Bluesky, … APIs) over HTTP on 127.0.0.1, once per
+    session."""
+    from newsroom.standins import running_standins
+
+    with running_standins() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _standin_control(standins_url: str) -> Iterator[Any]:
+    from newsroom.standins import StandinControl
+
+    with StandinControl(standins_url) as control:
+        yield control
+
+
+@pytest.fixture
+def standins(_standin_control: Any) -> Any:
+    """The stand-ins' control client (``StandinControl``), a clean slate for each test."""
+    _standin_control.reset()
+    return _standin_control
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped at its end)."""

@@ -16,11 +16,6 @@ from newsroom.signing import Signer
 from newsroom.store import make_engine, upgrade_database
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def catalog_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_catalog(tmp_path_factory.mktemp("approval") / "campaigns")

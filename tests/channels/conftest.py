@@ -18,31 +18,7 @@ from sqlalchemy.engine import Engine
 from newsroom import store
 from newsroom.channels import Publisher, publisher_for
 from newsroom.posts import MediaItem
-from newsroom.standins import StandinControl, running_standins
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def standins_url() -> Iterator[str]:
-    with running_standins() as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def _control(standins_url: str) -> Iterator[StandinControl]:
-    with StandinControl(standins_url) as control:
-        yield control
-
-
-@pytest.fixture
-def standins(_control: StandinControl) -> StandinControl:
-    """The stand-ins' control client, with a clean slate for each test."""
-    _control.reset()
-    return _control
+from newsroom.standins import StandinControl
 
 
 @pytest.fixture(scope="session")

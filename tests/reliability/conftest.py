@@ -11,32 +11,7 @@ import pytest
 from reliability_kit import FaultySmtp, SmtpServer
 from sqlalchemy.engine import Engine
 
-from newsroom.standins import StandinControl, running_standins
 from newsroom.store import make_engine, upgrade_database
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def standins_url() -> Iterator[str]:
-    with running_standins() as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def _standin_control(standins_url: str) -> Iterator[StandinControl]:
-    with StandinControl(standins_url) as control:
-        yield control
-
-
-@pytest.fixture
-def standins(_standin_control: StandinControl) -> StandinControl:
-    """The stand-ins' control client, with a clean slate for each test."""
-    _standin_control.reset()
-    return _standin_control
 
 
 @pytest.fixture(scope="session")

@@ -313,9 +313,13 @@ async def deliver_occurrence(
         if reason is not None:
             if armed:
                 await asyncio.to_thread(disarm, runtime.engine, armed, "late")
+            interrupted = await asyncio.to_thread(_record_skip, runtime, prepared, channels,
+                                                  reason)
             for channel in channels:
-                report.skipped[channel] = reason
-            await asyncio.to_thread(_record_skip, runtime, prepared, channels, reason)
+                if channel in interrupted:
+                    report.unknown[channel] = interrupted[channel]
+                else:
+                    report.skipped[channel] = reason
             continue
         if held is not None:
             if armed:
@@ -389,7 +393,10 @@ async def close_shared_client() -> None:
 
 
 def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[str],
-                 reason: str) -> None:
+                 reason: str) -> dict[str, str]:
+    """Skip the late channels; those an interrupted earlier attempt left "publishing" (a
+    killed worker: the post may be out) become "unknown" instead; channel -> why."""
+    interrupted: dict[str, str] = {}
     with store.session_scope(runtime.engine) as session:
         for post in store.current_posts(session, occurrence_id=prepared.occurrence_id):
             if post.channel not in channels:
@@ -397,11 +404,28 @@ def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[
             publication = store.get_publication(session, post_id=post.id, channel=post.channel)
             if publication is not None and publication.status == PublicationStatus.RESERVED:
                 store.mark_skipped(session, publication_id=publication.id, reason=reason)
+            elif publication is not None and publication.status == PublicationStatus.PUBLISHING:
+                error = (f"{post.channel}: an earlier attempt was interrupted after it may have "
+                         f"sent the post; too late to repeat it ({reason}). Look at the "
+                         f"account, then `newsroom channels resolve {publication.id} "
+                         "--published --url URL` or `--not-published`")
+                store.mark_unknown(session, publication_id=publication.id, error=error)
+                store.record_audit(session, campaign_id=prepared.campaign_id,
+                                   occurrence_date=prepared.occurrence_date, actor=ACTOR,
+                                   action="publication.unknown", channel=post.channel,
+                                   content_hash=post.content_hash,
+                                   detail={"publication_id": publication.id,
+                                           "reason": "interrupted_late", "error": error,
+                                           "retryable": False})
+                interrupted[post.channel] = error
         for channel in channels:
+            if channel in interrupted:
+                continue
             store.record_audit(session, campaign_id=prepared.campaign_id,
                                occurrence_date=prepared.occurrence_date, actor=ACTOR,
                                action="publication.skipped_late", channel=channel,
                                detail={"reason": reason})
+    return interrupted
 
 
 def _record_outcome(runtime: Runtime, prepared: PreparedOccurrence,

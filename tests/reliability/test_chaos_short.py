@@ -152,3 +152,109 @@ def test_a_worker_writes_its_name_on_its_runs_that_lack_it(prefect_server):
     assert before.get("prefect.worker.name") is None
     assert after["prefect.worker.name"] == after["me"]
     assert recovered == []
+
+
+# --- what the next run does with publications a killed worker left "publishing" ------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publishing"))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, standins_url: str, engine, monkeypatch):
+    from publishing_testkit import CREDENTIAL_ENV, Alerts, copy_catalog
+
+    from newsroom.runtime import Runtime
+    from newsroom.settings import Settings
+    from newsroom.signing import Signer
+
+    for name, value in CREDENTIAL_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(catalog_dir=copy_catalog(tmp_path / "campaigns", standins_url),
+                        data_dir=tmp_path / "var",
+                        secret_key="chaos-test-secret-key-0123456789-abcdef")
+    runtime = Runtime(settings=settings, engine=engine, signer=Signer(settings.secret_key))
+    runtime.notifier_override = Alerts()
+    return runtime
+
+
+def _killed_mid_publication(runtime, campaign_id: str, slot: datetime):
+    """The store as a worker killed after arming (claiming) the posts leaves it."""
+    from newsroom.delivery import prepare_occurrence
+    from newsroom.publishing import arm_occurrence
+    from newsroom.timeutil import BERLIN
+
+    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    (runtime.settings.catalog_dir / f"{campaign_id}.yaml").write_text(f"""\
+id: {campaign_id}
+title: Absturz {campaign_id}
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers: [{{person: benz}}]
+  pre_approved: true
+slots:
+  - at: "{local}"
+    channels: [mastodon, telegram]
+content:
+  text: "Servicehinweis {campaign_id}: Das Bürgerbüro hat heute geöffnet."
+late:
+  grace: 2h
+  same_day_only: false
+""", encoding="utf-8")
+    ready = prepare_occurrence(runtime, campaign_id, slot.astimezone(BERLIN).date())
+    armed, _ = arm_occurrence(runtime.engine, occurrence_id=ready.occurrence_id)
+    assert sorted(armed) == ["mastodon", "telegram"]
+    return ready
+
+
+def _statuses(runtime, occurrence_id: int) -> dict[str, str]:
+    from newsroom import store
+
+    with store.session_scope(runtime.engine) as session:
+        return {p.channel: store.get_publication(session, post_id=p.id,
+                                                 channel=p.channel).status
+                for p in store.current_posts(session, occurrence_id=occurrence_id)}
+
+
+@pytest.mark.anyio
+async def test_the_next_run_resends_where_harmless_and_reports_the_rest(runtime, standins):
+    """Left "publishing": Mastodon (Idempotency-Key) is sent again, Telegram (no
+    deduplication) becomes "unknown" with an alert — before, both were reported as
+    "already publishing" and silently never published."""
+    from newsroom.delivery import close_shared_client, deliver_occurrence
+
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    ready = _killed_mid_publication(runtime, "absturz-mitten", slot)
+    try:
+        report = await deliver_occurrence(runtime, ready, None)
+    finally:
+        await close_shared_client()
+    assert sorted(report.published) == ["mastodon"], report
+    assert sorted(report.unknown) == ["telegram"], report
+    assert _statuses(runtime, ready.occurrence_id) == {"mastodon": "published",
+                                                       "telegram": "unknown"}
+    assert len([p for p in standins.posts("mastodon") if "absturz-mitten" in str(p)]) == 1
+    assert not [p for p in standins.posts("telegram") if "absturz-mitten" in str(p)]
+    alerts = runtime.notifier_override.tagged("newsroom-alerts")
+    assert any("(telegram)" in a["subject"] for a in alerts), alerts
+
+
+@pytest.mark.anyio
+async def test_too_late_to_repeat_an_interrupted_publication_it_is_reported(runtime,
+                                                                            standins):
+    """The worker was dead longer than the campaign's grace: the interrupted posts are not
+    sent again (too late), and not left "publishing" either: "unknown", in the report."""
+    from newsroom.delivery import close_shared_client, deliver_occurrence
+
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    ready = _killed_mid_publication(runtime, "absturz-spaet", slot)
+    try:
+        report = await deliver_occurrence(runtime, ready, None)
+    finally:
+        await close_shared_client()
+    assert sorted(report.unknown) == ["mastodon", "telegram"], report
+    assert _statuses(runtime, ready.occurrence_id) == {"mastodon": "unknown",
+                                                       "telegram": "unknown"}
+    assert not [p for n in ("mastodon", "telegram") for p in standins.posts(n)
+                if "absturz-spaet" in str(p)]

@@ -27,7 +27,6 @@ them, it does not skip them) and ``prefect-redis`` installed (the ``test`` extra
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -57,7 +56,14 @@ from flow_testkit import (
 )
 from pgkit import fresh_database
 
-from flows.stack import MailCatcher, WorkerThread, apply_deployments, free_port, run_async
+from flows.stack import (
+    DEPLOYMENTS,
+    MailCatcher,
+    WorkerThread,
+    apply_deployments,
+    free_port,
+    run_async,
+)
 from newsroom import store
 from newsroom.runtime import get_runtime, reset_runtimes
 from newsroom.standins import StandinControl, running_standins
@@ -288,18 +294,21 @@ def test_two_api_servers_and_a_services_process_work_as_one(cluster, postgres_ur
         list(cluster.redis.scan_iter(count=50))
 
 
-def process_pool_template(home: Path) -> Path:
-    """Stock process template with ``working_dir`` defaulting to the project (the runs
-    import ``flows/campaign.py`` relative to it)."""
-    out = subprocess.run([PREFECT, "work-pool", "get-default-base-job-template", "--type",
-                          "process"], capture_output=True, text=True, check=True,
-                         env={k: v for k, v in os.environ.items()
-                              if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(home)})
-    template = json.loads(out.stdout)
-    template["variables"]["properties"]["working_dir"]["default"] = str(ROOT)
-    path = home / "process-template.json"
-    path.write_text(json.dumps(template), encoding="utf-8")
-    return path
+async def use_module_entrypoints(deployments: dict[str, str]) -> None:
+    """Point the deployments at ``flows.campaign.campaign`` instead of
+    ``flows/campaign.py:campaign``. A stock worker's run loads a file-path entrypoint
+    with ``flows/`` first on ``sys.path``, where ``flows/requests.py`` hides the
+    ``requests`` library (apprise's e-mail plugin then fails to load: "Unparseable URL
+    mailto://"); a module path is imported like any module (the package is installed)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    entrypoints = {name: f"{path[:-3].replace('/', '.')}.{attribute}"
+                   for path, attribute, name, _ in DEPLOYMENTS}
+    async with get_client() as client:
+        for name, deployment_id in deployments.items():
+            await client.update_deployment(UUID(deployment_id),
+                                           DeploymentUpdate(entrypoint=entrypoints[name]))
 
 
 def test_the_stock_process_pool_publishes_every_campaign_once(cluster, postgres_url,
@@ -329,11 +338,11 @@ def test_the_stock_process_pool_publishes_every_campaign_once(cluster, postgres_
             base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
             base |= {"PREFECT_HOME": str(tmp_path / "prefect"),
                      "PREFECT_WORKER_QUERY_SECONDS": "2"}
-            subprocess.run([PREFECT, "work-pool", "create", PROCESS_POOL, "--type", "process",
-                            "--base-job-template", str(process_pool_template(tmp_path))],
+            subprocess.run([PREFECT, "work-pool", "create", PROCESS_POOL, "--type", "process"],
                            env=base | {"PREFECT_API_URL": cluster.a}, check=True,
                            capture_output=True)
             deployments = run_async(apply_deployments(PROCESS_POOL, schedules=False))
+            run_async(use_module_entrypoints(deployments))
             for name, url in (("a", cluster.a), ("b", cluster.b)):
                 workers.append(Proc(
                     f"process worker {name.upper()}",
@@ -341,6 +350,8 @@ def test_the_stock_process_pool_publishes_every_campaign_once(cluster, postgres_
                      "--name", f"multi-process-{name}"],
                     base | {"PREFECT_API_URL": url}, tmp_path / f"worker-{name}.log",
                     cwd=ROOT))
+            for worker in workers:  # both poll before the runs exist, so both may get some
+                wait_for(lambda w=worker: w.check_alive() or "started!" in w.tail(), 60)
             slot = (datetime.now(UTC) + timedelta(seconds=50)).replace(microsecond=0)
             runs = {}
             for number, campaign_id in enumerate(campaigns):

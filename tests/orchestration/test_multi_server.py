@@ -16,8 +16,9 @@ with exactly the environment of docs/DEPLOYMENT.md (:func:`cluster_environment`)
   which sees the failure event only through Redis (the API servers run no services).
 - :func:`test_the_stock_process_pool_publishes_every_campaign_once`: the deployments on a
   ``prefect work-pool create --type process`` pool, two ``prefect worker start --type
-  process`` subprocesses (one per API server), several pre-approved campaigns due at
-  the same time: each published exactly once, none lost.
+  process --limit 2`` subprocesses (one per API server), four pre-approved campaigns due
+  at the same time: each run its own process, both workers busy, each campaign published
+  exactly once, none lost. Entrypoints as module paths (:func:`use_module_entrypoints`).
 
 They run only in CI's PostgreSQL pass (``make test-postgres``, ``NEWSROOM_TEST_PREFECT=
 postgres``): they need PostgreSQL anyway and start their own servers, so the default pass
@@ -268,9 +269,9 @@ def test_two_api_servers_and_a_services_process_work_as_one(cluster, postgres_ur
             with api(cluster.b):
                 wait_for(lambda: (state := run_state(failing)) is not None
                          and state.is_failed(), timeout=60)
-            alert = stack.mail.wait_for(OFFICE_MAIL, timeout=90)[-1]
-            assert "gibt-es-nicht" in str(alert["subject"])
-            assert "Failed" in str(alert["subject"])
+            alerts = wait_for(lambda: [m for m in stack.mail.to(OFFICE_MAIL)
+                                       if "gibt-es-nicht" in str(m["subject"])], 90)
+            assert len(alerts) == 1 and "Failed" in str(alerts[0]["subject"])
 
             with api(cluster.a):
                 wait_done(pre_run, timeout=90)
@@ -347,7 +348,7 @@ def test_the_stock_process_pool_publishes_every_campaign_once(cluster, postgres_
                 workers.append(Proc(
                     f"process worker {name.upper()}",
                     [PREFECT, "worker", "start", "--pool", PROCESS_POOL, "--type", "process",
-                     "--name", f"multi-process-{name}"],
+                     "--name", f"multi-process-{name}", "--limit", "2"],
                     base | {"PREFECT_API_URL": url}, tmp_path / f"worker-{name}.log",
                     cwd=ROOT))
             for worker in workers:  # both poll before the runs exist, so both may get some
@@ -378,6 +379,8 @@ def test_the_stock_process_pool_publishes_every_campaign_once(cluster, postgres_
                              for w in workers)
             for run_id in runs.values():
                 assert str(run_id) in starts, f"no process worker logged run {run_id}"
+            for worker in workers:  # --limit 2 each: both workers took runs
+                assert "submitting flow run" in worker.tail(200), worker.tail()
         finally:
             for worker in workers:
                 worker.stop()

@@ -43,6 +43,8 @@ class SharedSuspensionObserver:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._observer: Any = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
         self._failed = False
 
     def _start(self) -> asyncio.AbstractEventLoop | None:
@@ -50,8 +52,9 @@ class SharedSuspensionObserver:
             if self._loop is not None or self._failed:
                 return self._loop
             ready = threading.Event()
-            thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
-                                      name="newsroom-suspension-observer")
+            thread = self._thread = threading.Thread(
+                target=self._run, args=(ready,), daemon=True,
+                name="newsroom-suspension-observer")
             thread.start()
             ready.wait(timeout=30)
             if self._loop is None:
@@ -69,9 +72,10 @@ class SharedSuspensionObserver:
                 async with FlowRunSuspendingObserver(
                         on_suspended=mark_flow_run_suspension_requested) as observer:
                     self._observer = observer
+                    self._stop = asyncio.Event()
                     self._loop = asyncio.get_running_loop()
                     ready.set()
-                    await asyncio.Event().wait()  # until the process ends (daemon thread)
+                    await self._stop.wait()  # until stop(): the last worker here ended
             finally:
                 ready.set()
 
@@ -80,7 +84,24 @@ class SharedSuspensionObserver:
         except Exception:  # noqa: BLE001 - the runs go on without external suspension
             logger.warning("the suspension observer stopped", exc_info=True)
             with self._lock:
-                self._loop, self._failed = None, True
+                self._failed = True
+        finally:
+            with self._lock:
+                self._loop, self._observer, self._stop = None, None, None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the observer (its websocket and client) while the Prefect server is still
+        there; the next run started in this process starts it again."""
+        with self._lock:
+            loop, stop, thread = self._loop, self._stop, self._thread
+            self._thread = None
+        if loop is not None and stop is not None:
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+        if thread is not None:
+            thread.join(timeout)
 
     @contextmanager
     def observe(self, flow_run_id: UUID, suspension_request: Any,
@@ -111,14 +132,18 @@ def _log_failure(future: Any) -> None:
 
 
 _SHARED: SharedSuspensionObserver | None = None
+_USERS = 0
+_USERS_LOCK = threading.Lock()
 
 
 def install() -> bool:
-    """Use one shared suspension observer for the flow runs of this process; True if
-    installed (or already)."""
-    global _SHARED
+    """Use one shared suspension observer for the flow runs of this process (a worker
+    calls it when it starts, and :func:`release` when it stops); True if installed."""
+    global _SHARED, _USERS
     import prefect.flow_engine as engine
 
+    with _USERS_LOCK:
+        _USERS += 1
     if _SHARED is not None:
         return True
     if not hasattr(engine, "observe_flow_run_suspension"):
@@ -128,3 +153,14 @@ def install() -> bool:
     _SHARED = SharedSuspensionObserver()
     engine.observe_flow_run_suspension = _SHARED.observe  # type: ignore[assignment]
     return True
+
+
+def release() -> None:
+    """A worker of this process stopped; the last one stops the observer (before the
+    Prefect server it talks to goes away)."""
+    global _USERS
+    with _USERS_LOCK:
+        _USERS = max(0, _USERS - 1)
+        last = _USERS == 0
+    if last and _SHARED is not None:
+        _SHARED.stop()

@@ -87,13 +87,23 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         if not kwargs.get("name"):
             kwargs["name"] = instance_name()  # recognisable as this process (recovery)
         super().__init__(*args, **kwargs)
-        # One watcher of external suspensions for all runs here, not a thread, loop,
-        # client and websocket per run that also stalls the shared loop (flows/suspension.py).
-        suspension.install()
         self._flows: dict[str, Flow[..., Any]] = {}
         self._entrypoints: dict[Any, str] = {}
         self._executing: set[Any] = set()  # flow run ids running in this worker now
         self.recovered: list[Any] = []  # orphaned runs this worker scheduled again
+
+    async def setup(self) -> None:
+        # One watcher of external suspensions for all runs here, not a thread, loop,
+        # client and websocket per run that also stalls the shared loop (flows/suspension.py).
+        suspension.install()
+        await super().setup()
+
+    async def teardown(self, *exc_info: Any) -> None:
+        try:
+            await super().teardown(*exc_info)
+        finally:
+            # Stopped while the Prefect server is still there (newsroom up stops it next).
+            await asyncio.to_thread(suspension.release)
 
     async def _sync_and_initialize(self) -> None:
         """Prefect's sync (heartbeat, work pool), at start and every heartbeat interval;

@@ -22,8 +22,8 @@ with exactly the environment of docs/DEPLOYMENT.md (:func:`cluster_environment`)
 
 They run only in CI's PostgreSQL pass (``make test-postgres``, ``NEWSROOM_TEST_PREFECT=
 postgres``): they need PostgreSQL anyway and start their own servers, so the default pass
-skips them rather than run them twice. Redis must be reachable (an unreachable Redis fails
-them, it does not skip them) and ``prefect-redis`` installed (the ``test`` extra).
+skips them rather than run them twice. Redis must be reachable and ``prefect-redis``
+installed (the ``test`` extra): either missing fails them, it does not skip them.
 """
 
 from __future__ import annotations
@@ -171,7 +171,10 @@ def _redis():
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[SimpleNamespace]:
-    pytest.importorskip("prefect_redis", reason="pip install prefect-redis (the test extra)")
+    try:
+        import prefect_redis  # noqa: F401
+    except ImportError:
+        pytest.fail("prefect-redis is missing: pip install -e '.[test]'", pytrace=False)
     redis_client = _redis()
     redis_client.flushdb()
     home = tmp_path_factory.mktemp("multi-server")

@@ -272,8 +272,13 @@ def test_two_api_servers_and_a_services_process_work_as_one(cluster, postgres_ur
             with api(cluster.b):
                 wait_for(lambda: (state := run_state(failing)) is not None
                          and state.is_failed(), timeout=60)
-            alerts = wait_for(lambda: [m for m in stack.mail.to(OFFICE_MAIL)
-                                       if "gibt-es-nicht" in str(m["subject"])], 90)
+            try:
+                alerts = wait_for(lambda: [m for m in stack.mail.to(OFFICE_MAIL)
+                                           if "gibt-es-nicht" in str(m["subject"])], 90)
+            except AssertionError:
+                raise AssertionError("no alert for the failed run within 90 s: did the "
+                                     "failure event reach the services process through "
+                                     "Redis? " + cluster.services.tail(10)) from None
             assert len(alerts) == 1 and "Failed" in str(alerts[0]["subject"])
 
             with api(cluster.a):

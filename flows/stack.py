@@ -37,8 +37,8 @@ DEPLOYMENTS: tuple[tuple[str, str, str | None, float | None], ...] = (
     ("flows/approval_deadlines.py", "approval_deadlines", "approval-deadlines", 60.0),
     ("flows/catalog_sync.py", "catalog_sync", "catalog-sync", 900.0),
     ("flows/crisis.py", "crisis", "crisis", None),
-    ("flows/requests.py", "request", "request", None),
-    ("flows/requests.py", "request_sweep", "request-sweep", 120.0),
+    ("flows/office_requests.py", "request", "request", None),
+    ("flows/office_requests.py", "request_sweep", "request-sweep", 120.0),
 )
 
 
@@ -203,7 +203,7 @@ class WebServer(_LoopThread):
 
         on_request = None
         if resume_runs:
-            from flows.requests import start_request_run
+            from flows.office_requests import start_request_run
 
             async def on_request(request_id: int) -> None:
                 await start_request_run(request_id, self.runtime)

@@ -339,7 +339,7 @@ def web(host: str, port: int | None) -> None:
         await resume_for_gate(status, runtime)
 
     async def on_request(request_id: int) -> None:
-        from flows.requests import start_request_run
+        from flows.office_requests import start_request_run
 
         await start_request_run(request_id, runtime)
 

@@ -71,7 +71,7 @@ def _tell_requester(runtime, request_id: int) -> None:
                    "request-sweep flow tells the requester once Prefect runs again "
                    "(or run `newsroom requests sweep` then)")
         return
-    from flows.requests import after_decision
+    from flows.office_requests import after_decision
     from flows.stack import run_async
 
     try:
@@ -282,7 +282,7 @@ def requests_sweep() -> None:
     if not api_url:
         _fail("no Prefect server reachable", "start it (newsroom up) or set PREFECT_API_URL; "
               "the requests stay stored meanwhile")
-    from flows.requests import sweep_requests
+    from flows.office_requests import sweep_requests
     from flows.stack import run_async
 
     done = run_async(sweep_requests(runtime))

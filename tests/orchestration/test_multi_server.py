@@ -305,10 +305,9 @@ def test_two_api_servers_and_a_services_process_work_as_one(cluster, postgres_ur
 
 async def use_module_entrypoints(deployments: dict[str, str]) -> None:
     """Point the deployments at ``flows.campaign.campaign`` instead of
-    ``flows/campaign.py:campaign``. A stock worker's run loads a file-path entrypoint
-    with ``flows/`` first on ``sys.path``, where ``flows/requests.py`` hides the
-    ``requests`` library (apprise's e-mail plugin then fails to load: "Unparseable URL
-    mailto://"); a module path is imported like any module (the package is installed)."""
+    ``flows/campaign.py:campaign``. A stock worker resolves a file-path entrypoint
+    against the run's working directory, which only prefect.yaml's pull step sets; a
+    module path is imported like any module (the package is installed)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
 

@@ -329,7 +329,7 @@ def test_the_sweep_starts_and_resumes_runs_and_the_resume_form_decides(stack):
     run could not be resumed is picked up by the sweep."""
     from prefect.flow_runs import aresume_flow_run
 
-    from flows.requests import sweep_requests
+    from flows.office_requests import sweep_requests
 
     runtime = get_runtime()
     forum, fest = _stored_without_run("Jugendforum"), _stored_without_run("Jugendfest")

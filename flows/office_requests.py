@@ -41,7 +41,7 @@ from newsroom.signing import InvalidToken
 from newsroom.store import requests_crud as crud
 from newsroom.store.db import session_scope
 from newsroom.store.models import RequestStatus
-from tasks.requests import decide_request, describe_request, notify_request, read_request
+from tasks.office_requests import decide_request, describe_request, notify_request, read_request
 
 logger = logging.getLogger("newsroom.requests")
 

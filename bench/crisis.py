@@ -99,10 +99,13 @@ def main() -> None:
                         help="seconds between rounds (0: back to back)")
     parser.add_argument("--poll", type=float, default=0.5,
                         help="seconds between the worker's polls (embedded default 0.5)")
+    parser.add_argument("--prefect-database", default=None, metavar="URL",
+                        help="the Prefect server's database (default: SQLite in a temporary "
+                             "folder), e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/x")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newsroom-bench-"))
-    server, api_url = start_prefect(work / "prefect")
+    server, api_url = start_prefect(work / "prefect", database_url=args.prefect_database)
     os.environ["PREFECT_API_URL"] = api_url
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -168,6 +171,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     result = {"channels": len(API_NETWORKS) + 2, "rounds": len(prefect_rounds),
+              "prefect_database": "postgresql" if args.prefect_database else "sqlite",
               "worker_poll_s": args.poll, "gap_s": args.gap, **_summary(prefect_rounds),
               "direct": _summary(direct_rounds),
               "slowest_channel_p50_s": {c: round(statistics.median(v), 2)

@@ -123,7 +123,10 @@ class SharedSuspensionObserver:
             yield
         finally:
             watch.cancel()
-            loop.call_soon_threadsafe(observer.remove_in_flight_flow_run_id, flow_run_id)
+            try:
+                loop.call_soon_threadsafe(observer.remove_in_flight_flow_run_id, flow_run_id)
+            except RuntimeError:  # the observer stopped meanwhile (its loop is closed)
+                pass
 
 
 def _log_failure(future: Any) -> None:

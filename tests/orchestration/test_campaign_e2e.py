@@ -226,6 +226,27 @@ def test_a_stopping_worker_hands_its_waiting_run_back(stack):
     assert len(mine) == 1, posts
 
 
+def test_running_campaigns_share_one_suspension_watcher(stack):
+    """Three runs waiting for their second in the worker: one shared watcher of external
+    suspensions (flows/suspension.py), not Prefect's thread, loop and websocket per run."""
+    import threading
+
+    slot = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    runs = []
+    for n in range(3):
+        write_campaign(stack.catalog, f"e2e-gemeinsam-{n}", slot, channels="[telegram]",
+                       pre_approved=True)
+        runs.append(start_campaign(stack, f"e2e-gemeinsam-{n}", day))
+    for run_id in runs:
+        wait_for_state(run_id, {"Running"}, 30)
+    names = [thread.name for thread in threading.enumerate()]
+    assert names.count("newsroom-suspension-observer") == 1, names
+    assert not [name for name in names if "observer_thread" in name], names
+    for run_id in runs:
+        assert wait_for_state(run_id, {"Completed"}, 90) == "Completed"
+
+
 def test_approved_far_ahead_the_run_ends_and_a_publication_run_posts_on_time(stack):
     """Approved long before the slot: the run ends (nothing waits for days) after
     scheduling a publication run shortly before the slot; that run finds the gate

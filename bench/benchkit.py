@@ -53,6 +53,28 @@ def stop(process: Any) -> None:
         process.kill()
 
 
+def service_campaign_yaml(campaign_id: str, slot_local: str, channels: list[str], *,
+                          title: str) -> str:
+    """A pre-approved service-information campaign on ``channels`` at ``slot_local``
+    (Europe/Berlin wall clock): what the punctuality and chaos benches publish."""
+    return f"""\
+id: {campaign_id}
+title: {title} {campaign_id}
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers: [{{person: benz}}]
+  pre_approved: true
+slots:
+  - at: "{slot_local}"
+    channels: [{", ".join(channels)}]
+content:
+  text: "Servicehinweis {campaign_id}: Die Bürgerbüros öffnen heute um 10 Uhr. {{{{ hashtags }}}}"
+  hashtags: [ServiceDarmstadt]
+"""
+
+
 def copy_catalog(target: Path, standins_url: str) -> Path:
     shutil.copytree(ROOT / "campaigns", target)
     registry = target / "registry" / "channels.yaml"

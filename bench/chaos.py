@@ -48,7 +48,14 @@ from uuid import UUID
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import copy_catalog, free_port, start_prefect, start_standins, stop  # noqa: E402
+from benchkit import (  # noqa: E402
+    copy_catalog,
+    free_port,
+    service_campaign_yaml,
+    start_prefect,
+    start_standins,
+    stop,
+)
 
 logger = logging.getLogger("newsroom.chaos")
 
@@ -61,22 +68,7 @@ PREROLL_S = 3.0  # publications are armed this long before their second (deliver
 
 
 def campaign_yaml(campaign_id: str, slot_local: str) -> str:
-    return f"""\
-id: {campaign_id}
-title: Chaos {campaign_id}
-topic: Service
-kind: service_information
-requested_by: {{office: amt-kommunikation}}
-approval:
-  approvers: [{{person: benz}}]
-  pre_approved: true
-slots:
-  - at: "{slot_local}"
-    channels: [{", ".join(CHANNELS)}]
-content:
-  text: "Servicehinweis {campaign_id}: Die Bürgerbüros öffnen heute um 10 Uhr. {{{{ hashtags }}}}"
-  hashtags: [ServiceDarmstadt]
-"""
+    return service_campaign_yaml(campaign_id, slot_local, CHANNELS, title="Chaos")
 
 
 @dataclass

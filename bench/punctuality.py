@@ -36,6 +36,7 @@ from benchkit import (  # noqa: E402
     copy_catalog,
     free_port,
     percentile,
+    service_campaign_yaml,
     standin_floor,
     start_prefect,
     start_standins,
@@ -48,22 +49,7 @@ NETWORK_OF = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "linkedi
 
 
 def campaign_yaml(campaign_id: str, slot_local: str) -> str:
-    return f"""\
-id: {campaign_id}
-title: Pünktlichkeit {campaign_id}
-topic: Service
-kind: service_information
-requested_by: {{office: amt-kommunikation}}
-approval:
-  approvers: [{{person: benz}}]
-  pre_approved: true
-slots:
-  - at: "{slot_local}"
-    channels: [{", ".join(CHANNELS)}]
-content:
-  text: "Servicehinweis {campaign_id}: Die Bürgerbüros öffnen heute um 10 Uhr. {{{{ hashtags }}}}"
-  hashtags: [ServiceDarmstadt]
-"""
+    return service_campaign_yaml(campaign_id, slot_local, CHANNELS, title="Pünktlichkeit")
 
 
 async def schedule_runs(deployment_id: str, params: list[dict], when: datetime) -> list[UUID]:

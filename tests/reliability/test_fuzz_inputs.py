@@ -245,7 +245,7 @@ def test_the_cli_refuses_an_escape_without_a_traceback(template_root: Path) -> N
                                              encoding="utf-8")
     runner = CliRunner()
     for args in (["validate", str(template_root / "fuzz.yaml")],
-                 ["preview", "fuzz", "--on", "2027-06-04"]):
+                 ["preview", "fuzz", "--on", "2027-06-04", "--catalog", str(template_root)]):
         result = runner.invoke(cli, args, env={"NEWSROOM_CATALOG_DIR": str(template_root)},
                                catch_exceptions=True)
         assert result.exit_code != 0, result.output

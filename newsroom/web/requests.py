@@ -255,12 +255,9 @@ _CSRF_FAILED = ("Formular abgelaufen",
                 "einmal ab.")
 
 
-@router.post("/{token}")
-async def submit(token: str, request: Request, context: Context) -> Response:
-    try:
-        requester, nonce = await run_in_threadpool(_check_invite, context, token)
-    except InviteRefused as exc:
-        return _refusal(context, exc)
+async def _checked_form(request: Request, context: WebContext, nonce: str) -> Any:
+    """The posted form's (fields, files), or the page refusing it: unreadable, or the
+    CSRF value does not belong to this link."""
     parsed = await _read_form(request)
     if isinstance(parsed, str):
         return _form_error(context, parsed)
@@ -268,6 +265,20 @@ async def submit(token: str, request: Request, context: Context) -> Response:
     cookie = request.cookies.get(CSRF_COOKIE)
     if not context.signer.csrf_ok(cookie, nonce, (fields.get("csrf") or [""])[-1]):
         return context.pages.error(400, *_CSRF_FAILED)
+    return fields, files
+
+
+@router.post("/{token}")
+async def submit(token: str, request: Request, context: Context) -> Response:
+    try:
+        requester, nonce = await run_in_threadpool(_check_invite, context, token)
+    except InviteRefused as exc:
+        return _refusal(context, exc)
+    checked = await _checked_form(request, context, nonce)
+    if isinstance(checked, Response):
+        return checked
+    fields, files = checked
+    cookie = request.cookies.get(CSRF_COOKIE)
     form = _request_form(fields, files)
     try:
         draft = await run_in_threadpool(domain.check_request, form, context.catalog)
@@ -330,13 +341,11 @@ async def submit_answer(token: str, request: Request, context: Context) -> Respo
         row, images, requester, nonce = await run_in_threadpool(_check_answer, context, token)
     except InviteRefused as exc:
         return _refusal(context, exc)
-    parsed = await _read_form(request)
-    if isinstance(parsed, str):
-        return _form_error(context, parsed)
-    fields, files = parsed
+    checked = await _checked_form(request, context, nonce)
+    if isinstance(checked, Response):
+        return checked
+    fields, files = checked
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not context.signer.csrf_ok(cookie, nonce, (fields.get("csrf") or [""])[-1]):
-        return context.pages.error(400, *_CSRF_FAILED)
     form = _request_form(fields, files)
     answer = (fields.get("answer") or [""])[-1]
     missing = [] if answer.strip() else [domain.Problem(

@@ -93,9 +93,10 @@ class PrefectServer:
         return self.process.pid
 
     def _command(self) -> list[str]:
-        script = Path(sys.executable).with_name("prefect")
-        base = [str(script)] if script.exists() else [sys.executable, "-m", "prefect"]
-        return base + ["server", "start", "--host", self.host, "--port", str(self.port)]
+        # ``prefect server start`` whose SQLite writers queue instead of failing with 503
+        # (see flows/prefect_server.py).
+        return [sys.executable, "-m", "flows.prefect_server", "server", "start",
+                "--host", self.host, "--port", str(self.port)]
 
     def start(self) -> PrefectServer:
         _require_port(self.host, self.port, "Prefect server", "--prefect-port")

@@ -2,18 +2,20 @@
 browser tests (Playwright's own browser download is not used); one fresh PostgreSQL
 database per session (:mod:`pgkit`); a real Prefect server for the flow tests.
 
-The Prefect server is Prefect's test harness (a server subprocess on a temporary SQLite
-database) by default. With ``NEWSROOM_TEST_PREFECT=postgres`` (what ``make test-postgres``
-and CI's second pass set) it is ``prefect server start`` on a fresh PostgreSQL database,
-started like ``newsroom up`` starts it, and the flow tests' store is on PostgreSQL too
+The Prefect server is started as ``newsroom up`` starts it (``flows/prefect_server.py``
+as a subprocess), on a temporary SQLite database by default. With
+``NEWSROOM_TEST_PREFECT=postgres`` (what ``make test-postgres`` and CI's second pass set)
+it is on a fresh PostgreSQL database, and the flow tests' store is on PostgreSQL too
 (:func:`newsroom_database_url`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -86,31 +88,57 @@ ON_POSTGRES = os.environ.get("NEWSROOM_TEST_PREFECT") == "postgres"
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """A real Prefect server for the session; PREFECT_API_URL points at it meanwhile."""
-    if not ON_POSTGRES:
-        from prefect.testing.utilities import prefect_test_harness
-
-        with prefect_test_harness(server_startup_timeout=60):
-            yield
-        return
+    """A real Prefect server for the session, started as ``newsroom up`` starts it
+    (flows.embedded.PrefectServer: SQLite, or PostgreSQL in the PostgreSQL pass);
+    PREFECT_API_URL points at it meanwhile, in every thread."""
+    import prefect.context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.embedded import PrefectServer, StackError
     from flows.stack import free_port
 
-    with fresh_database("prefect_test", driver="postgresql+asyncpg") as database_url:
-        server = PrefectServer(Path(tempfile.mkdtemp(prefix="prefect-pg-")), port=free_port(),
-                               database_url=database_url).start()
+    with ExitStack() as stack:
+        database_url = (stack.enter_context(fresh_database("prefect_test",
+                                                           driver="postgresql+asyncpg"))
+                        if ON_POSTGRES else None)
+        home = Path(tempfile.mkdtemp(prefix="prefect-test-"))
+        server = PrefectServer(home, port=free_port(), database_url=database_url).start()
+        stack.callback(shutil.rmtree, home, ignore_errors=True)
+        stack.callback(server.stop)
         try:
-            try:
-                server.wait_healthy(timeout=120)
-            except StackError as exc:
-                pytest.fail(f"the Prefect server on PostgreSQL did not start: {exc}",
-                            pytrace=False)
-            with temporary_settings({PREFECT_API_URL: server.api_url}):
-                yield
-        finally:
-            server.stop()
+            server.wait_healthy(timeout=120)
+        except StackError as exc:
+            pytest.fail(f"the Prefect server did not start: {exc}", pytrace=False)
+        stack.enter_context(temporary_settings({PREFECT_API_URL: server.api_url}))
+        # Threads started later (the worker, web servers) read the global settings
+        # context, as under Prefect's own test harness.
+        stack.enter_context(prefect.context._temporary_global_settings_context(
+            prefect.context.get_settings_context()))
+        stack.callback(_drain_prefect_senders)  # before the server stops
+        yield
+
+
+def _drain_prefect_senders() -> None:
+    """Send the logs and events still queued in this process, as Prefect's test harness
+    does before it stops its server (else: "Error logging to API" at the end)."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        try:
+            pending = APILogWorker.instance().drain()
+            if inspect.isawaitable(pending):
+                await pending
+        except RuntimeError:
+            pass  # never started
+        pending = EventsWorker.drain_all()
+        if inspect.isawaitable(pending):
+            await pending
+
+    run_coro_as_sync(drain())
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
     newsroom crisis status
     newsroom crisis end [--id N]
     newsroom crisis release OCCURRENCE … | --all
+    newsroom crisis reschedule OCCURRENCE --at "YYYY-MM-DD HH:MM"
 
 ``start`` triggers the Prefect deployment ``crisis/crisis`` when a Prefect API is
 reachable (``run_deployment`` with ``timeout=0``). A crisis must go out also when Prefect
@@ -19,6 +20,7 @@ import asyncio
 import getpass
 import sys
 import time
+from datetime import datetime
 
 import click
 
@@ -262,3 +264,75 @@ def crisis_release(occurrences: tuple[int, ...], release_all: bool, by: str | No
     if not ids:
         click.echo("nothing is held")
     sys.exit(1 if failed else 0)
+
+
+def _parse_new_time(value: str) -> datetime:
+    """``YYYY-MM-DD HH:MM`` or ``HH:MM`` (today), Europe/Berlin; aware."""
+    from newsroom.timeutil import localize, now_berlin, parse_local_datetime
+
+    text = value.strip()
+    if len(text) <= 5 and ":" in text:
+        text = f"{now_berlin().date().isoformat()} {text}"
+    try:
+        return localize(parse_local_datetime(text))
+    except NewsroomError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+async def _start_campaign_run(campaign_id: str, occurrence_date, occurrence_id: int,
+                              at: datetime):
+    from prefect.deployments import run_deployment
+
+    from flows.scheduling import CAMPAIGN_DEPLOYMENT
+
+    return await run_deployment(
+        CAMPAIGN_DEPLOYMENT, timeout=0, as_subflow=False, tags=["rescheduled"],
+        parameters={"campaign_id": campaign_id,
+                    "occurrence_date": occurrence_date.isoformat()},
+        idempotency_key=f"moved-{occurrence_id}-{at.isoformat()}")
+
+
+@crisis.command("reschedule")
+@click.argument("occurrence", type=int)
+@click.option("--at", "at_text", required=True, metavar="'YYYY-MM-DD HH:MM' | HH:MM",
+              help="The new time (Darmstadt time; HH:MM: today).")
+@click.option("--by", default=None, help="Who reschedules (default: your user name).")
+def crisis_reschedule(occurrence: int, at_text: str, by: str | None) -> None:
+    """Move a held OCCURRENCE's posts to a new time (after the crisis ended).
+
+    Starts the occurrence's campaign run in Prefect: a pre-approved campaign publishes at
+    the new time; otherwise its approvers are asked again (the time is part of what they
+    approve). The campaign's grace window counts from the original time.
+    """
+    from newsroom import crisis as domain
+    from newsroom.runtime import get_runtime
+
+    at = _parse_new_time(at_text)
+    if _prefect_api() is None:
+        click.echo("newsroom: no Prefect API reachable, and the campaign run that publishes "
+                   "at the new time lives there; start Prefect (newsroom up / newsroom "
+                   "worker) and run this again. Nothing was changed.", err=True)
+        sys.exit(1)
+    runtime = get_runtime()
+    try:
+        item = domain.reschedule_held(runtime, occurrence, at, by=_who(by))
+    except NewsroomError as exc:
+        click.echo(f"newsroom: {exc}", err=True)
+        sys.exit(1)
+    when = at.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+    channels = ", ".join(channel for channel, _ in item.channels)
+    click.echo(f"{occurrence} ({item.campaign_id} {item.occurrence_date}) moved to {when}: "
+               f"{channels}")
+    try:
+        run = asyncio.run(_start_campaign_run(item.campaign_id, item.occurrence_date,
+                                              occurrence, at))
+    except Exception as exc:  # noqa: BLE001 - say how to start it by hand
+        click.echo(f"newsroom: the move is recorded, but the campaign run could not be "
+                   f"created ({exc}); start it with: prefect deployment run campaign/campaign "
+                   f"-p campaign_id={item.campaign_id} "
+                   f"-p occurrence_date={item.occurrence_date.isoformat()}", err=True)
+        sys.exit(1)
+    pre_approved = runtime.catalog.campaign(item.campaign_id).campaign.approval.pre_approved
+    click.echo(f"campaign run {run.name} ({run.id}) created: "
+               + ("publishes at the new time" if pre_approved
+                  else "asks the approvers again; publishes at the new time when approved"))

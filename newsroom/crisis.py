@@ -517,6 +517,73 @@ def mark_released(runtime: Runtime, occurrence_id: int, *, by: str) -> HeldOccur
     return item
 
 
+def reschedule_held(runtime: Runtime, occurrence_id: int, at: datetime, *, by: str,
+                    now: datetime | None = None) -> HeldOccurrence:
+    """Move a held occurrence's unpublished posts to ``at`` (the office's fresh look after
+    the crisis); the caller then starts its campaign run (``newsroom crisis reschedule``).
+
+    A new time is new content: for a campaign that is not pre-approved the approvers are
+    asked again (the gate's bundle changes) and see the new time. The campaign's late
+    policy still rules: ``at`` must lie inside the grace window of each post's original
+    time (a commemoration never goes out the day after). Refused while a crisis is active.
+    """
+    from newsroom.delivery import _late_reason
+
+    if not by.strip():
+        raise CrisisError("say who reschedules (by=…)")
+    if at.tzinfo is None:
+        raise CrisisError("give the new time with its time zone (Europe/Berlin)")
+    now = now or _utcnow()
+    if at <= now:
+        raise CrisisError(f"{at.astimezone(BERLIN):%d.%m.%Y %H:%M} is not in the future")
+    active = active_crisis(runtime.engine)
+    if active:
+        raise CrisisError("a crisis is still active ("
+                          + ", ".join(f"{c.campaign_id} #{c.id}" for c in active)
+                          + "); end it first with `newsroom crisis end`")
+    item = {h.occurrence_id: h for h in held_publications(runtime, now=now)}.get(occurrence_id)
+    if item is None:
+        raise CrisisError(f"occurrence {occurrence_id} is not held; `newsroom crisis status` "
+                          "lists the held ones")
+    with store.session_scope(runtime.engine) as session:
+        occurrence = session.get(Occurrence, occurrence_id)
+        assert occurrence is not None  # listed as held just now
+        # The catalog's times, not an earlier move: the policy counts from the slot.
+        original = {p.channel: p.publish_at for p in _catalog_posts(runtime, occurrence)}
+    for channel, due in item.channels:
+        reason = _late_reason(runtime.catalog, item.campaign_id,
+                              original.get(channel, due), at)
+        if reason is not None:
+            when = at.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+            raise CrisisError(f"{channel} cannot go out at {when}: {reason}. Choose an "
+                              "earlier time, or leave it held")
+    pre_approved = runtime.catalog.campaign(item.campaign_id).campaign.approval.pre_approved
+    with store.session_scope(runtime.engine) as session:
+        store.move_occurrence(session, occurrence_id=occurrence_id, to=at,
+                              channels=[channel for channel, _ in item.channels],
+                              status=(OccurrenceStatus.APPROVED if pre_approved
+                                      else OccurrenceStatus.AWAITING_APPROVAL).value)
+        for channel, due in item.channels:
+            store.record_audit(session, campaign_id=item.campaign_id,
+                               occurrence_date=item.occurrence_date, actor=by,
+                               action="publication.rescheduled", channel=channel,
+                               detail={"occurrence_id": occurrence_id, "due": due.isoformat(),
+                                       "moved_to": at.isoformat(),
+                                       "approval_again": not pre_approved})
+    return item
+
+
+def _catalog_posts(runtime: Runtime, occurrence: Occurrence) -> list[RenderedPost]:
+    from newsroom.rendering.render import render_occurrence
+
+    try:
+        return render_occurrence(runtime.catalog, occurrence.campaign_id,
+                                 occurrence.occurrence_date)
+    except (LookupError, NewsroomError) as exc:
+        raise CrisisError(f"{occurrence.campaign_id} {occurrence.occurrence_date}: cannot be "
+                          f"rendered from the catalog any more ({exc})") from None
+
+
 async def release_held(runtime: Runtime, occurrence_id: int, *, by: str,
                        **deliver_options: Any) -> DeliveryReport:
     """Release a held occurrence and deliver it in this process: published (once) inside

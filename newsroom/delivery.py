@@ -22,7 +22,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -46,7 +46,7 @@ from newsroom.publishing import (
 )
 from newsroom.rendering.render import render_occurrence
 from newsroom.runtime import Runtime
-from newsroom.store import OccurrenceStatus, PostRecord, Publication, PublicationStatus
+from newsroom.store import Occurrence, OccurrenceStatus, PostRecord, Publication, PublicationStatus
 from newsroom.sync import sync_campaign
 from newsroom.timeutil import BERLIN, format_local, parse_duration
 
@@ -90,20 +90,29 @@ def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date
     if not posts:
         raise DeliveryError(f"campaign {campaign_id!r} has no posts on "
                             f"{occurrence_date.isoformat()}")
-    first = min(p.publish_at for p in posts)
-    rendered_bundle = bundle_hash(posts)
     with store.session_scope(runtime.engine) as session:
         sync_campaign(session, catalog, campaign_id, actor=ACTOR)
         occurrence = store.get_or_create_occurrence(
             session, campaign_id=campaign_id, occurrence_date=occurrence_date,
-            first_publish_at=first)
+            first_publish_at=min(p.publish_at for p in posts))
+        sent = {c: p for c, p in _published_channels(session, occurrence.id).items()
+                if p.status != PublicationStatus.RESERVED}
+        moved = {channel: datetime.fromisoformat(at)
+                 for channel, at in (occurrence.moved_to or {}).items()}
+        if moved:  # held by a crisis, moved to a new time by the office
+            posts = [replace(p, publish_at=moved.get(p.channel, p.publish_at)) for p in posts]
+        to_come = [p.publish_at for p in posts if p.channel not in sent]
+        first = min(to_come) if moved and to_come else min(p.publish_at for p in posts)
+        if first != occurrence.first_publish_at:  # moved: the gate's deadline follows
+            occurrence = store.get_or_create_occurrence(
+                session, campaign_id=campaign_id, occurrence_date=occurrence_date,
+                first_publish_at=first)
+        rendered_bundle = bundle_hash(posts)
         keep = (occurrence.gate_outcome is not None
                 and occurrence.gate_bundle_hash == rendered_bundle)
         changed = False
         if not keep and occurrence.bundle_hash != rendered_bundle:
-            sent = {c: p for c, p in _published_channels(session, occurrence.id).items()
-                    if p.status != PublicationStatus.RESERVED}
-            if sent:
+            if sent and _changed_after_publication(session, occurrence, posts, set(moved)):
                 raise DeliveryError(
                     f"{campaign_id} {occurrence_date.isoformat()} was published already and "
                     "its campaign file changed since; the change is not published. Create a "
@@ -123,6 +132,23 @@ def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date
             occurrence_date=occurrence_date, bundle_hash=rendered_bundle,
             first_publish_at=first, pre_approved=campaign.approval.pre_approved,
             changed=changed, posts=tuple(posts))
+
+
+def _changed_after_publication(session: Session, occurrence: Occurrence,
+                               posts: list[RenderedPost], moved: set[str]) -> bool:
+    """Whether ``posts`` change what a partly published occurrence says: a post differs
+    from the stored one in more than the time the office moved it to."""
+    stored = {row.channel: row.to_rendered()
+              for row in store.current_posts(session, occurrence_id=occurrence.id)}
+    for post in posts:
+        before = stored.get(post.channel)
+        if before is None:
+            return True
+        if post.channel in moved:
+            before = replace(before, publish_at=post.publish_at)
+        if before.content_hash != post.content_hash:
+            return True
+    return False
 
 
 def _published_channels(session: Session, occurrence_id: int) -> dict[str, Publication]:
@@ -215,8 +241,11 @@ def final_posts(runtime: Runtime, prepared: PreparedOccurrence,
     if status is None or not status.asked:
         return list(prepared.posts)
     names = status.signatory_names(runtime.catalog)
-    return render_occurrence(runtime.catalog, prepared.campaign_id, prepared.occurrence_date,
-                             signatories=names)
+    signed = render_occurrence(runtime.catalog, prepared.campaign_id, prepared.occurrence_date,
+                               signatories=names)
+    times = {post.channel: post.publish_at for post in prepared.posts}  # a moved time stays
+    return [replace(post, publish_at=times.get(post.channel, post.publish_at))
+            for post in signed]
 
 
 async def deliver_occurrence(

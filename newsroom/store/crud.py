@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -242,6 +242,23 @@ def set_occurrence_status(session: Session, *, occurrence_id: int, status: str) 
         occurrence.status = status
         session.add(occurrence)
         session.commit()
+    return occurrence
+
+
+def move_occurrence(session: Session, *, occurrence_id: int, channels: list[str],
+                    to: datetime, status: str) -> Occurrence:
+    """Move the occurrence's posts on ``channels`` to ``to`` (the office's decision after a
+    crisis hold) and set its status; the next rendering applies the time."""
+    _require_aware(to, "to")
+    status = _check_choice(status, OccurrenceStatus, "occurrence status")
+    occurrence = _get(session, Occurrence, occurrence_id, lock=True)
+    moved = dict(occurrence.moved_to or {})
+    moved.update(dict.fromkeys(channels, to.astimezone(UTC).isoformat()))
+    occurrence.moved_to = moved
+    occurrence.first_publish_at = to  # the gate's deadline counts from the new time
+    occurrence.status = status
+    session.add(occurrence)
+    session.commit()
     return occurrence
 
 

@@ -179,6 +179,9 @@ class Occurrence(SQLModel, table=True):
     # "" for a dated occurrence; for an on-demand (crisis) trigger its key, so that a crisis
     # campaign triggered twice on one day has two occurrences (migration 0003).
     trigger_key: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # Posts held by a crisis freeze and moved by the office to a new time: channel -> new
+    # time (ISO 8601, UTC); they go out then instead of at the catalog's (migration 0005).
+    moved_to: dict[str, str] | None = Field(default=None, sa_type=JSON)
 
 
 class PostRecord(SQLModel, table=True):

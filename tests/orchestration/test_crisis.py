@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flow_testkit import create_run, flow_stack, wait_done, wait_for
 
-from newsroom import crisis, store
+from newsroom import approval, crisis, store
 from newsroom.delivery import deliver_occurrence, prepare_occurrence
 from newsroom.runtime import get_runtime
 from newsroom.standins import StandinControl
@@ -113,7 +113,8 @@ def test_crisis_twice_the_same_day_publishes_twice(stack):
             assert len(_posts_with(stack.standins, network, marker)) == 1, (network, marker)
 
 
-def _routine_campaign(catalog: Path, campaign_id: str, slot: datetime, grace: str) -> None:
+def _routine_campaign(catalog: Path, campaign_id: str, slot: datetime, grace: str, *,
+                      pre_approved: bool = True) -> None:
     local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
     (catalog / f"{campaign_id}.yaml").write_text(f"""\
 id: {campaign_id}
@@ -124,7 +125,8 @@ requested_by: {{office: amt-kommunikation}}
 approval:
   approvers:
     - person: benz
-  pre_approved: true
+  pre_approved: {"true" if pre_approved else "false"}
+  deadline_before: 1s
 slots:
   - at: "{local}"
     channels: [mastodon]
@@ -135,16 +137,24 @@ content:
 """, encoding="utf-8")
 
 
-def _freeze_and_hold(stack, campaign_id: str, grace: str):
+def _freeze_and_hold(stack, campaign_id: str, grace: str, *, pre_approved: bool = True):
     runtime = get_runtime()
     start = crisis.start_crisis(runtime, "unwetterwarnung",
                                 {"ereignis": f"Freeze {campaign_id}"}, by="Test")
     asyncio.run(crisis.publish_crisis(runtime, start))
     slot = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0) + timedelta(
         seconds=1)
-    _routine_campaign(stack.catalog, campaign_id, slot, grace)
+    _routine_campaign(stack.catalog, campaign_id, slot, grace, pre_approved=pre_approved)
     prepared = prepare_occurrence(runtime, campaign_id, slot.astimezone(BERLIN).date())
-    report = asyncio.run(deliver_occurrence(runtime, prepared, None))
+    status = None
+    if not pre_approved:
+        approval.open_gate(runtime.engine, runtime.catalog,
+                           occurrence_id=prepared.occurrence_id)
+        status = approval.admin_decision(runtime.engine, runtime.catalog,
+                                         occurrence_id=prepared.occurrence_id,
+                                         decision="approve", comment="ok", admin="Amt",
+                                         via="cli")
+    report = asyncio.run(deliver_occurrence(runtime, prepared, status))
     assert set(report.held) == {"mastodon"} and not report.published, report
     assert not _posts_with(stack.standins, "mastodon", f"Routinehinweis {campaign_id}")
     held = {h.occurrence_id: h for h in crisis.held_publications(runtime)}
@@ -192,6 +202,99 @@ def test_release_outside_the_grace_window_skips_and_reports(stack):
         occurrence = session.get(store.Occurrence, prepared.occurrence_id)
         assert occurrence.status == "skipped"
     assert "publication.released" in actions and "publication.skipped_late" in actions
+
+
+def test_reschedule_publishes_a_held_post_once_at_the_new_time(stack):
+    runtime, prepared = _freeze_and_hold(stack, "routine-verschoben", "2h")
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    with pytest.raises(crisis.CrisisError, match="still active"):
+        crisis.reschedule_held(runtime, prepared.occurrence_id, soon, by="Amt")
+    crisis.end_crisis(runtime.engine, by="Einsatzleitung")
+    with pytest.raises(crisis.CrisisError, match="not in the future"):
+        crisis.reschedule_held(runtime, prepared.occurrence_id,
+                               datetime.now(UTC) - timedelta(seconds=1), by="Amt")
+    item = crisis.reschedule_held(runtime, prepared.occurrence_id, soon, by="Amt")
+    assert [c for c, _ in item.channels] == ["mastodon"]
+    assert prepared.occurrence_id not in {h.occurrence_id
+                                          for h in crisis.held_publications(runtime)}
+
+    moved = prepare_occurrence(runtime, "routine-verschoben", prepared.occurrence_date)
+    assert [p.publish_at for p in moved.posts] == [soon]
+    assert moved.bundle_hash != prepared.bundle_hash  # the time is part of the content
+    report = asyncio.run(deliver_occurrence(runtime, moved, None))
+    assert set(report.published) == {"mastodon"}, report
+    [post] = _posts_with(stack.standins, "mastodon", "Routinehinweis routine-verschoben")
+    received = datetime.fromisoformat(post["created_at"]["wall"])
+    assert soon <= received < soon + timedelta(seconds=1), (soon, received)
+    # Run again (a retried run): nothing twice (already recorded, or re-sent with the
+    # same idempotency key while the first result was still being recorded).
+    again = asyncio.run(deliver_occurrence(
+        runtime, prepare_occurrence(runtime, "routine-verschoben", prepared.occurrence_date),
+        None))
+    assert (again.already == {"mastodon": "published"}
+            or again.published == report.published), again
+    assert len(_posts_with(stack.standins, "mastodon", "Routinehinweis routine-verschoben")) == 1
+    with store.session_scope(runtime.engine) as session:
+        actions = [e.action for e in store.audit_trail(session,
+                                                       campaign_id="routine-verschoben")]
+    assert "publication.rescheduled" in actions
+
+
+def test_reschedule_respects_the_grace_window_of_the_original_time(stack):
+    runtime, prepared = _freeze_and_hold(stack, "routine-zu-spaet", "1m")
+    crisis.end_crisis(runtime.engine, by="Einsatzleitung")
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    with pytest.raises(crisis.CrisisError, match="grace window"):
+        crisis.reschedule_held(runtime, prepared.occurrence_id, later, by="Amt")
+    held = {h.occurrence_id for h in crisis.held_publications(runtime)}
+    assert prepared.occurrence_id in held  # refused: still held, nothing lost
+
+
+def test_reschedule_asks_the_approvers_again_about_the_new_time(stack):
+    runtime, prepared = _freeze_and_hold(stack, "routine-freigabe", "2h",
+                                         pre_approved=False)
+    crisis.end_crisis(runtime.engine, by="Einsatzleitung")
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
+    crisis.reschedule_held(runtime, prepared.occurrence_id, soon, by="Amt")
+    moved = prepare_occurrence(runtime, "routine-freigabe", prepared.occurrence_date)
+    status = approval.open_gate(runtime.engine, runtime.catalog,
+                                occurrence_id=prepared.occurrence_id)
+    assert status.outcome == approval.GateOutcome.PENDING, status
+    assert status.asked == ("benz",) and status.bundle_hash == moved.bundle_hash
+    with store.session_scope(runtime.engine) as session:
+        requests = store.approval_requests(session, occurrence_id=prepared.occurrence_id)
+        pending = [r for r in requests if r.status == "pending"]
+    assert [r.bundle_hash for r in pending] == [moved.bundle_hash]
+    with pytest.raises(Exception, match="gate"):
+        asyncio.run(deliver_occurrence(runtime, moved, approval.evaluate_gate(
+            runtime.engine, runtime.catalog, occurrence_id=prepared.occurrence_id)))
+    assert not _posts_with(stack.standins, "mastodon", "Routinehinweis routine-freigabe")
+
+
+def test_cli_reschedule_starts_the_campaign_run_that_publishes_at_the_new_time(stack):
+    from click.testing import CliRunner
+
+    from newsroom.cli import cli
+
+    runtime, prepared = _freeze_and_hold(stack, "routine-cli-verschoben", "2h")
+    runner = CliRunner()
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    at_text = at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    args = ["crisis", "reschedule", str(prepared.occurrence_id), "--at", at_text,
+            "--by", "Amt für Kommunikation"]
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 1 and "still active" in refused.output, refused.output
+    runner.invoke(cli, ["crisis", "end", "--by", "Leitstelle"])
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "moved to" in result.output and "campaign run" in result.output, result.output
+    marker = "Routinehinweis routine-cli-verschoben"
+    assert wait_for(lambda: _posts_with(stack.standins, "mastodon", marker), timeout=60)
+    [post] = _posts_with(stack.standins, "mastodon", marker)
+    assert datetime.fromisoformat(post["created_at"]["wall"]) >= at  # never early
+    later = (datetime.now(UTC) + timedelta(minutes=5)).astimezone(BERLIN)
+    again = runner.invoke(cli, [*args[:3], "--at", f"{later:%Y-%m-%d %H:%M}"])
+    assert again.exit_code == 1 and "not held" in again.output, again.output
 
 
 def test_unknown_variable_is_refused_with_a_suggestion(stack):

@@ -407,7 +407,11 @@ def worker(pool: str | None, poll_seconds: float) -> None:
               help="Ask for changes instead of approving.")
 @click.option("--approve", "decision", flag_value="approve", default=True, hidden=True)
 @click.option("--comment", default="", help="Why (recorded in the audit trail).")
-def approve(campaign: str, day: str, admin: str, decision: str, comment: str) -> None:
+@click.option("--crisis", "crisis_id", type=int, default=None,
+              help="A crisis message's fast path: the crisis id `newsroom crisis status` "
+                   "shows (a crisis campaign can be triggered several times a day).")
+def approve(campaign: str, day: str, admin: str, decision: str, comment: str,
+            crisis_id: int | None) -> None:
     """Decide an occurrence's approval as an admin, and resume its waiting run."""
     import asyncio
 
@@ -417,12 +421,10 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str) ->
     occurrence_date = _parse_day(day, "DATE")
     runtime = get_runtime()
     with store.session_scope(runtime.engine) as session:
-        occurrence = store.get_occurrence(session, campaign_id=campaign,
-                                          occurrence_date=occurrence_date)
-        occurrence_id = occurrence.id if occurrence else None
+        occurrence_id, problem = _occurrence_to_decide(session, campaign, occurrence_date,
+                                                       crisis_id)
     if occurrence_id is None:
-        click.echo(f"newsroom: no occurrence of {campaign!r} on {occurrence_date} in the store "
-                   "(is the id right? has its run rendered the posts yet?)", err=True)
+        click.echo(f"newsroom: {problem}", err=True)
         sys.exit(1)
     try:
         status = approval.admin_decision(runtime.engine, runtime.catalog,
@@ -456,6 +458,40 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str) ->
     else:
         click.echo("no run was waiting at the gate; the next run of this occurrence reads "
                    "the decision")
+
+
+def _occurrence_to_decide(session, campaign: str, occurrence_date, crisis_id: int | None):
+    """(occurrence id, None) or (None, what is wrong): the dated occurrence, or with
+    ``crisis_id`` the occurrence of that crisis trigger."""
+    from sqlmodel import select
+
+    from . import store
+
+    if crisis_id is not None:
+        record = session.get(store.CrisisRecord, crisis_id)
+        occurrence = (session.get(store.Occurrence, record.occurrence_id)
+                      if record is not None and record.occurrence_id is not None else None)
+        if occurrence is None or occurrence.campaign_id != campaign:
+            return None, (f"no crisis #{crisis_id} of {campaign!r} in the store; `newsroom "
+                          "crisis status` lists the active ones")
+        if occurrence.occurrence_date != occurrence_date:
+            return None, (f"crisis #{crisis_id} was triggered on "
+                          f"{occurrence.occurrence_date}, not {occurrence_date}")
+        return occurrence.id, None
+    occurrence = store.get_occurrence(session, campaign_id=campaign,
+                                      occurrence_date=occurrence_date)
+    if occurrence is not None:
+        return occurrence.id, None
+    triggered = session.exec(select(store.CrisisRecord.id).join(
+        store.Occurrence, store.Occurrence.id == store.CrisisRecord.occurrence_id).where(
+        store.Occurrence.campaign_id == campaign,
+        store.Occurrence.occurrence_date == occurrence_date)).all()
+    if triggered:
+        ids = ", ".join(f"#{i}" for i in sorted(triggered))
+        return None, (f"{campaign!r} was triggered as a crisis on {occurrence_date} "
+                      f"({ids}); name the one to decide with --crisis ID")
+    return None, (f"no occurrence of {campaign!r} on {occurrence_date} in the store "
+                  "(is the id right? has its run rendered the posts yet?)")
 
 
 @cli.group()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from flow_testkit import create_run, flow_stack, wait_done, wait_for
+from flow_testkit import create_run, flow_stack, wait_done, wait_for, wait_for_state
 
 from newsroom import approval, crisis, store
 from newsroom.delivery import deliver_occurrence, prepare_occurrence
@@ -295,6 +295,44 @@ def test_cli_reschedule_starts_the_campaign_run_that_publishes_at_the_new_time(s
     later = (datetime.now(UTC) + timedelta(minutes=5)).astimezone(BERLIN)
     again = runner.invoke(cli, [*args[:3], "--at", f"{later:%Y-%m-%d %H:%M}"])
     assert again.exit_code == 1 and "not held" in again.output, again.output
+
+
+def test_fast_path_waits_for_the_one_approver_then_publishes(stack):
+    """A crisis template that is not pre-approved: the one approver is asked (e-mail with a
+    short deadline), the run suspends; an admin decides it from the CLI, naming the
+    crisis (one campaign may be triggered several times a day), and it publishes."""
+    from click.testing import CliRunner
+
+    from newsroom.cli import cli
+
+    template = (stack.catalog / "unwetterwarnung.yaml").read_text(encoding="utf-8")
+    (stack.catalog / "gefahrenlage.yaml").write_text(
+        template.replace("id: unwetterwarnung", "id: gefahrenlage")
+        .replace("pre_approved: true", "pre_approved: false")
+        .replace("[mastodon, bluesky, facebook, telegram, website, presse, whatsapp]",
+                 "[mastodon, bluesky]"), encoding="utf-8")
+    marker = "Testgefahr Zeta"
+    run_id = create_run(stack.deployments["crisis"], {
+        "campaign_id": "gefahrenlage", "ereignis": marker, "deadline_minutes": 5,
+        "started_by": "Leitstelle"})
+    assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
+    [message] = stack.mail.wait_for("ordnungsdezernat@example.org", timeout=30)
+    assert "Freigabe" in message["subject"]
+    assert not _posts_with(stack.standins, "mastodon", marker)
+
+    runtime = get_runtime()
+    [record] = [c for c in crisis.active_crisis(runtime.engine)
+                if c.campaign_id == "gefahrenlage"]
+    day = datetime.now(BERLIN).date().isoformat()
+    runner = CliRunner()
+    unnamed = runner.invoke(cli, ["approve", "gefahrenlage", day, "--as", "Lagezentrum"])
+    assert unnamed.exit_code == 1 and "--crisis" in unnamed.output, unnamed.output
+    result = runner.invoke(cli, ["approve", "gefahrenlage", day, "--crisis", str(record.id),
+                                 "--as", "Lagezentrum", "--comment", "Lage bestätigt"])
+    assert result.exit_code == 0 and "resumed" in result.output, result.output
+    assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
+    for network in ("mastodon", "bluesky"):
+        assert len(_posts_with(stack.standins, network, marker)) == 1, network
 
 
 def test_unknown_variable_is_refused_with_a_suggestion(stack):

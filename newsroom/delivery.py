@@ -103,7 +103,7 @@ def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date
             posts = [replace(p, publish_at=moved.get(p.channel, p.publish_at)) for p in posts]
         to_come = [p.publish_at for p in posts if p.channel not in sent]
         first = min(to_come) if moved and to_come else min(p.publish_at for p in posts)
-        if first != occurrence.first_publish_at:  # moved: the gate's deadline follows
+        if moved and first != occurrence.first_publish_at:  # the gate's deadline follows
             occurrence = store.get_or_create_occurrence(
                 session, campaign_id=campaign_id, occurrence_date=occurrence_date,
                 first_publish_at=first)
@@ -140,10 +140,10 @@ def _changed_after_publication(session: Session, occurrence: Occurrence,
     from the stored one in more than the time the office moved it to."""
     stored = {row.channel: row.to_rendered()
               for row in store.current_posts(session, occurrence_id=occurrence.id)}
+    if set(stored) != {post.channel for post in posts}:
+        return True
     for post in posts:
-        before = stored.get(post.channel)
-        if before is None:
-            return True
+        before = stored[post.channel]
         if post.channel in moved:
             before = replace(before, publish_at=post.publish_at)
         if before.content_hash != post.content_hash:

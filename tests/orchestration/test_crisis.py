@@ -5,6 +5,7 @@ worker, the stand-in channels and a mail catcher; the freeze and the release in-
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -238,6 +239,55 @@ def test_reschedule_publishes_a_held_post_once_at_the_new_time(stack):
         actions = [e.action for e in store.audit_trail(session,
                                                        campaign_id="routine-verschoben")]
     assert "publication.rescheduled" in actions
+
+
+def test_reschedule_of_a_partly_published_occurrence_moves_only_the_held_post(stack):
+    """Mastodon went out before the crisis, Bluesky (three seconds later) was held: the
+    move publishes Bluesky at the new time and never Mastodon again."""
+    runtime = get_runtime()
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    second = first + timedelta(seconds=3)
+    (stack.catalog / "routine-zweiteilig.yaml").write_text(f"""\
+id: routine-zweiteilig
+title: Routinepost in zwei Teilen
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers: [{{person: benz}}]
+  pre_approved: true
+slots:
+  - at: "{first.astimezone(BERLIN):%Y-%m-%d %H:%M:%S}"
+    channels: [mastodon]
+  - at: "{second.astimezone(BERLIN):%Y-%m-%d %H:%M:%S}"
+    channels: [bluesky]
+content:
+  text: "Routinehinweis zweiteilig: Die Stadtbibliothek öffnet heute später."
+""", encoding="utf-8")
+    day = first.astimezone(BERLIN).date()
+    prepared = prepare_occurrence(runtime, "routine-zweiteilig", day)
+    crisis_starts = threading.Timer(
+        (first - datetime.now(UTC)).total_seconds() + 1.0,
+        lambda: crisis.start_crisis(runtime, "unwetterwarnung",
+                                    {"ereignis": "Freeze zweiteilig"}, by="Test"))
+    crisis_starts.start()
+    report = asyncio.run(deliver_occurrence(runtime, prepared, None))
+    crisis_starts.join()
+    assert set(report.published) == {"mastodon"} and set(report.held) == {"bluesky"}, report
+    crisis.end_crisis(runtime.engine, by="Einsatzleitung")
+
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    item = crisis.reschedule_held(runtime, prepared.occurrence_id, soon, by="Amt")
+    assert [c for c, _ in item.channels] == ["bluesky"]
+    moved = prepare_occurrence(runtime, "routine-zweiteilig", day)
+    assert {p.channel: p.publish_at for p in moved.posts} == {"mastodon": first,
+                                                              "bluesky": soon}
+    again = asyncio.run(deliver_occurrence(runtime, moved, None))
+    assert set(again.published) == {"bluesky"} and set(again.already) == {"mastodon"}, again
+    marker = "Routinehinweis zweiteilig"
+    assert len(_posts_with(stack.standins, "mastodon", marker)) == 1
+    [late_post] = _posts_with(stack.standins, "bluesky", marker)
+    assert datetime.fromisoformat(late_post["created_at"]["wall"]) >= soon
 
 
 def test_reschedule_respects_the_grace_window_of_the_original_time(stack):

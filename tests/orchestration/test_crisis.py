@@ -115,8 +115,11 @@ def test_crisis_twice_the_same_day_publishes_twice(stack):
 
 
 def _routine_campaign(catalog: Path, campaign_id: str, slot: datetime, grace: str, *,
-                      pre_approved: bool = True) -> None:
-    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+                      pre_approved: bool = True, later: datetime | None = None) -> None:
+    """A routine post on Mastodon at ``slot`` (and on Bluesky at ``later``, if given)."""
+    slots = [(slot, "mastodon")] + ([(later, "bluesky")] if later else [])
+    slot_lines = "".join(f'  - at: "{at.astimezone(BERLIN):%Y-%m-%d %H:%M:%S}"\n'
+                         f"    channels: [{channel}]\n" for at, channel in slots)
     (catalog / f"{campaign_id}.yaml").write_text(f"""\
 id: {campaign_id}
 title: Routinepost {campaign_id}
@@ -129,9 +132,7 @@ approval:
   pre_approved: {"true" if pre_approved else "false"}
   deadline_before: 1s
 slots:
-  - at: "{local}"
-    channels: [mastodon]
-late:
+{slot_lines}late:
   grace: {grace}
 content:
   text: "Routinehinweis {campaign_id}: Der Wertstoffhof hat heute geöffnet."
@@ -247,23 +248,7 @@ def test_reschedule_of_a_partly_published_occurrence_moves_only_the_held_post(st
     runtime = get_runtime()
     first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
     second = first + timedelta(seconds=3)
-    (stack.catalog / "routine-zweiteilig.yaml").write_text(f"""\
-id: routine-zweiteilig
-title: Routinepost in zwei Teilen
-topic: Service
-kind: service_information
-requested_by: {{office: amt-kommunikation}}
-approval:
-  approvers: [{{person: benz}}]
-  pre_approved: true
-slots:
-  - at: "{first.astimezone(BERLIN):%Y-%m-%d %H:%M:%S}"
-    channels: [mastodon]
-  - at: "{second.astimezone(BERLIN):%Y-%m-%d %H:%M:%S}"
-    channels: [bluesky]
-content:
-  text: "Routinehinweis zweiteilig: Die Stadtbibliothek öffnet heute später."
-""", encoding="utf-8")
+    _routine_campaign(stack.catalog, "routine-zweiteilig", first, "2h", later=second)
     day = first.astimezone(BERLIN).date()
     prepared = prepare_occurrence(runtime, "routine-zweiteilig", day)
     crisis_starts = threading.Timer(
@@ -284,7 +269,7 @@ content:
                                                               "bluesky": soon}
     again = asyncio.run(deliver_occurrence(runtime, moved, None))
     assert set(again.published) == {"bluesky"} and set(again.already) == {"mastodon"}, again
-    marker = "Routinehinweis zweiteilig"
+    marker = "Routinehinweis routine-zweiteilig"
     assert len(_posts_with(stack.standins, "mastodon", marker)) == 1
     [late_post] = _posts_with(stack.standins, "bluesky", marker)
     assert datetime.fromisoformat(late_post["created_at"]["wall"]) >= soon

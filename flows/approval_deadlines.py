@@ -5,6 +5,8 @@ and 2 h before the deadline, each once), applies the campaign's timeout policy a
 deadline (cancel, publish with the signatures so far when the quorum is met, or escalate
 to the office), and resumes every suspended campaign run whose gate has settled — also
 those whose resume failed when the decision was made (Prefect unreachable for a moment).
+It also sends the office the alerts still owed: a publication left "unknown" by a worker
+killed before it could send its alert (``newsroom.publishing.send_owed_alerts``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from prefect import flow, get_run_logger
 
 from flows.gate import resume_for_gate, resume_waiting_runs
 from newsroom import approval
+from newsroom.publishing import send_owed_alerts
 from newsroom.runtime import get_runtime
 
 
@@ -30,5 +33,10 @@ async def approval_deadlines() -> dict:
                     status.outcome.value, status.reason)
         await resume_for_gate(status, runtime)
     resumed = await resume_waiting_runs(runtime)
+    alerted = await asyncio.to_thread(send_owed_alerts, runtime.engine,
+                                      runtime.catalog.accounts, runtime.notifier)
+    if alerted:
+        logger.warning("alerted the office about %d unknown publication(s) whose alert was "
+                       "lost: %s", len(alerted), alerted)
     return {"changed": [f"{s.campaign_id} {s.occurrence_date}: {s.outcome.value}"
-                        for s in changed], "resumed": resumed}
+                        for s in changed], "resumed": resumed, "owed_alerts": alerted}

@@ -98,6 +98,9 @@ __all__ = [
 logger = logging.getLogger("newsroom.publishing")
 
 ACTOR = "publisher"
+ALERTED = "publication.alerted"  # audit action: the office got the alert about it
+# An "unknown" publication without an alert for this long is alerted by the sweep.
+OWED_ALERT_SETTLE = timedelta(minutes=2)
 T = TypeVar("T")
 
 _SETTLED = {PublicationStatus.PUBLISHED, PublicationStatus.AWAITING_MANUAL,
@@ -644,18 +647,8 @@ class _Job:
         )
         alerted = False
         if ours:
-            alerted = await self._alert(
-                "Veröffentlichung unklar – bitte prüfen",
-                f"Ob der Beitrag auf {self.account.display_name} erschienen ist, ist nicht "
-                "bekannt. Newsroom sendet ihn nicht noch einmal, damit er nicht doppelt "
-                "erscheint.",
-                error,
-                "Bitte im Konto nachsehen und das Ergebnis festhalten: "
-                f"`newsroom channels resolve {unknown.id} --published --url <Adresse>` oder "
-                f"`newsroom channels resolve {unknown.id} --not-published` (dann wird er beim "
-                "nächsten Lauf veröffentlicht).",
-                unknown,
-            )
+            headline, what, todo = _unknown_alert_words(self.account.display_name, unknown.id)
+            alerted = await self._alert(headline, what, error, todo, unknown)
         return self._outcome(unknown, network_called=network_called, alerted=alerted)
 
     async def _awaiting_manual(self, publication: Publication, result: PublishResult
@@ -726,21 +719,110 @@ class _Job:
 
     async def _alert(self, headline: str, what: str, error: str, todo: str,
                      publication: Publication) -> bool:
-        post = self.rendered
-        when = post.publish_at.astimezone(BERLIN)
-        subject = f"Newsroom: {headline} – {post.title or post.campaign_id} ({self.channel})"
-        text = (
-            f"{what}\n\n"
-            f"Kampagne:      {post.title or post.campaign_id} ({post.campaign_id})\n"
-            f"Termin:        {german_date(post.occurrence)}\n"
-            f"Kanal:         {self.account.display_name} ({self.channel})\n"
-            f"Geplant für:   {german_date(when)}, {german_time(when)}\n"
-            f"Publikation:   {publication.id} (Status: {publication.status}, "
-            f"Versuche: {publication.attempts})\n\n"
-            f"Meldung:\n{error}\n\n"
-            f"Was zu tun ist:\n{todo}\n"
-        )
-        return await self._notify(ALERT_TAG, subject, text)
+        subject, text = alert_message(self.rendered, self.account.display_name, self.channel,
+                                      publication, headline, what, error, todo)
+        sent = await self._notify(ALERT_TAG, subject, text)
+        if sent:  # recorded, so that the sweep (send_owed_alerts) does not send it again
+            await _db(self.engine, lambda s: self._audit(s, publication, ALERTED,
+                                                         headline=headline))
+        return sent
+
+
+def alert_message(rendered: RenderedPost, account_name: str, channel: str,
+                  publication: Publication, headline: str, what: str, error: str,
+                  todo: str) -> tuple[str, str]:
+    """Subject and text of an alert to the communications office (German)."""
+    when = rendered.publish_at.astimezone(BERLIN)
+    subject = f"Newsroom: {headline} – {rendered.title or rendered.campaign_id} ({channel})"
+    text = (
+        f"{what}\n\n"
+        f"Kampagne:      {rendered.title or rendered.campaign_id} ({rendered.campaign_id})\n"
+        f"Termin:        {german_date(rendered.occurrence)}\n"
+        f"Kanal:         {account_name} ({channel})\n"
+        f"Geplant für:   {german_date(when)}, {german_time(when)}\n"
+        f"Publikation:   {publication.id} (Status: {publication.status}, "
+        f"Versuche: {publication.attempts})\n\n"
+        f"Meldung:\n{error}\n\n"
+        f"Was zu tun ist:\n{todo}\n"
+    )
+    return subject, text
+
+
+def _unknown_alert_words(account_name: str, publication_id: int | None
+                         ) -> tuple[str, str, str]:
+    """Headline, what happened and what to do, for a publication left "unknown"."""
+    return (
+        "Veröffentlichung unklar – bitte prüfen",
+        f"Ob der Beitrag auf {account_name} erschienen ist, ist nicht bekannt. Newsroom "
+        "sendet ihn nicht noch einmal, damit er nicht doppelt erscheint.",
+        "Bitte im Konto nachsehen und das Ergebnis festhalten: "
+        f"`newsroom channels resolve {publication_id} --published --url <Adresse>` oder "
+        f"`newsroom channels resolve {publication_id} --not-published` (dann wird er beim "
+        "nächsten Lauf veröffentlicht).",
+    )
+
+
+def send_owed_alerts(engine: Engine, accounts: Mapping[str, ChannelAccount],
+                     notifier: Notifier | None, *, settle: timedelta = OWED_ALERT_SETTLE,
+                     now: datetime | None = None) -> list[int]:
+    """Alert the office about every "unknown" publication nobody was alerted about.
+
+    A worker killed between recording "unknown" and sending its alert leaves a
+    publication the office does not know of. Run periodically (the approval-deadlines
+    flow, every minute): each such publication, "unknown" for longer than ``settle``
+    (its own worker may still be sending), gets the alert once. Returns their ids.
+    """
+    now = now or datetime.now(UTC)
+    if notifier is None:
+        return []
+    owed: list[tuple[Publication, PostRecord]] = []
+    with store.session_scope(engine) as session:
+        rows = session.exec(
+            select(Publication, PostRecord)
+            .join(PostRecord, col(PostRecord.id) == col(Publication.post_id))
+            .where(Publication.status == PublicationStatus.UNKNOWN.value)
+            .order_by(col(Publication.id))).all()
+        trails: dict[str, list[store.AuditEvent]] = {}
+        for publication, post in rows:
+            rendered = post.to_rendered()
+            if rendered.campaign_id not in trails:
+                trails[rendered.campaign_id] = store.audit_trail(
+                    session, campaign_id=rendered.campaign_id)
+            events = [e for e in trails[rendered.campaign_id]
+                      if (e.detail or {}).get("publication_id") == publication.id]
+            if any(e.action == ALERTED for e in events):
+                continue
+            marked = [e.at for e in events if e.action == "publication.unknown"]
+            if marked and now - max(marked) < settle:
+                continue
+            owed.append((publication, post))
+    alerted = []
+    for publication, post in owed:
+        rendered = post.to_rendered()
+        account = accounts.get(post.channel)
+        name = account.display_name if account is not None else post.channel
+        headline, what, todo = _unknown_alert_words(name, publication.id)
+        subject, text = alert_message(rendered, name, post.channel, publication, headline,
+                                      what, publication.last_error or "", todo)
+        try:
+            sent = notifier.notify(ALERT_TAG, subject, text, None)
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            logger.exception("the owed alert about publication %s failed", publication.id)
+            sent = False
+        if not sent:
+            continue
+        with store.session_scope(engine) as session:
+            store.record_audit(
+                session, campaign_id=rendered.campaign_id, occurrence_date=rendered.occurrence,
+                actor=ACTOR, action=ALERTED, channel=post.channel,
+                content_hash=post.content_hash,
+                detail={"publication_id": publication.id, "post_id": post.id,
+                        "headline": headline, "owed": True})
+        logger.warning("alerted the office about publication %s (%s %s, %s): it was "
+                       "unknown without an alert", publication.id, rendered.campaign_id,
+                       rendered.occurrence, post.channel)
+        alerted.append(publication.id)
+    return alerted
 
 
 # Concurrent calls for the same post in one event loop share one attempt.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -29,10 +29,12 @@ from newsroom.channels import publisher_for
 from newsroom.errors import StoreError
 from newsroom.notify import ALERT_TAG
 from newsroom.publishing import (
+    OWED_ALERT_SETTLE,
     idempotency_key_for,
     publish_occurrence,
     publish_post,
     resolve_unknown,
+    send_owed_alerts,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -252,6 +254,38 @@ async def test_after_a_crash_linkedin_is_marked_unknown_not_posted_again(
     assert len(posts_at(standins, "linkedin")) == 1
     [alert] = alerts.tagged(ALERT_TAG)
     assert f"newsroom channels resolve {left.id}" in alert["text"]
+
+
+async def test_an_unknown_whose_alert_was_lost_is_alerted_once_by_the_sweep(
+        engine, catalog, client, standins, alerts) -> None:
+    """A worker killed between recording "unknown" and sending its alert: the periodic
+    sweep (approval-deadlines flow) sends that alert, once, after the settle time."""
+    post = stored_post(engine, catalog, "linkedin")
+    crashed_worker(engine, post)
+    outcome = await publish(engine, catalog, client, post, notifier=Alerts(ok=False))
+    assert outcome.status == "unknown" and not outcome.alerted
+    now = datetime.now(UTC)
+    assert send_owed_alerts(engine, catalog.accounts, alerts, now=now) == []  # settling
+    later = now + OWED_ALERT_SETTLE + timedelta(seconds=1)
+    assert send_owed_alerts(engine, catalog.accounts, alerts,
+                            now=later) == [outcome.publication_id]
+    [alert] = alerts.tagged(ALERT_TAG)
+    assert "unklar" in alert["subject"]
+    assert f"newsroom channels resolve {outcome.publication_id}" in alert["text"]
+    assert send_owed_alerts(engine, catalog.accounts, alerts, now=later) == []
+    assert len(alerts.sent) == 1
+    assert actions(engine, NIE_WIEDER[0], "linkedin")[-1] == "publication.alerted"
+
+
+async def test_an_unknown_alerted_at_once_is_not_alerted_again(
+        engine, catalog, client, standins, alerts) -> None:
+    post = stored_post(engine, catalog, "linkedin")
+    crashed_worker(engine, post)
+    outcome = await publish(engine, catalog, client, post, notifier=alerts)
+    assert outcome.status == "unknown" and outcome.alerted
+    later = datetime.now(UTC) + OWED_ALERT_SETTLE + timedelta(seconds=1)
+    assert send_owed_alerts(engine, catalog.accounts, alerts, now=later) == []
+    assert len(alerts.tagged(ALERT_TAG)) == 1
 
 
 async def test_after_a_crash_mastodon_is_resent_with_the_same_key(engine, catalog, client,

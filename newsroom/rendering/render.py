@@ -24,11 +24,14 @@ from ..errors import RenderError
 from ..posts import MediaItem, RenderedPost
 from .templates import (
     MAX_TEXT,
+    TemplateTooSlow,
+    check_deadline,
     german_date,
     german_time,
     hashtag_line,
     join_german,
     make_environment,
+    render_deadline,
 )
 
 
@@ -150,6 +153,14 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
             hint="use one of: " + ", ".join(sorted(ctx.variables()))
             + " — or define it under content.variables",
         ) from None
+    except TemplateTooSlow as exc:
+        raise RenderError(
+            f"template tries something templates may not do: {exc}",
+            template=name,
+            line=_template_line(exc, ctx),
+            hint="a loop runs far too often; loop over the campaign's lists, not over "
+                 "ranges or lists multiplied into millions of steps",
+        ) from None
     except SecurityError as exc:
         raise RenderError(
             f"template tries something templates may not do: {exc}",
@@ -187,15 +198,18 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
 
 
 def _render_bounded(template: Any, variables: dict[str, Any]) -> str:
-    """Render, but stop once the text grows beyond MAX_TEXT (loops printing without end)."""
+    """Render, but stop once the text grows beyond MAX_TEXT (loops printing without end)
+    or the render deadline passes (loops running without end, printing nothing)."""
     parts: list[str] = []
     size = 0
-    for part in template.generate(variables):
-        size += len(part)
-        if size > MAX_TEXT:
-            raise SecurityError(f"the text would be far too long (more than {MAX_TEXT} "
-                                "characters); a post is at most a few thousand characters")
-        parts.append(part)
+    with render_deadline():
+        for part in template.generate(variables):
+            check_deadline()
+            size += len(part)
+            if size > MAX_TEXT:
+                raise SecurityError(f"the text would be far too long (more than {MAX_TEXT} "
+                                    "characters); a post is at most a few thousand characters")
+            parts.append(part)
     return "".join(parts)
 
 

@@ -7,26 +7,37 @@ misspelt variable is an error at validation time, never an empty gap in a post.
 The sandbox keeps templates from Python's internals, not from exhausting the machine; so
 :class:`GuardedSandbox` also refuses what would build text, lists or numbers far beyond
 any post (``'x' * 10**10``, ``9 ** 10**9``, ``'%*s' % (10**9, x)``, ``center(10**10)``):
-the limit is :data:`MAX_TEXT` characters (a post has at most a few thousand).
+the limit is :data:`MAX_TEXT` characters (a post has at most a few thousand). Loops that
+print nothing are bounded in time instead: every ``{% for %}`` iteration checks a deadline
+(:data:`MAX_RENDER_SECONDS` per text, see :func:`render_deadline`); a post's text takes
+milliseconds.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sized
+import time
+from collections.abc import Callable, Iterator, Sized
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date, format_time
-from jinja2 import FileSystemLoader, StrictUndefined, Undefined
+from jinja2 import FileSystemLoader, StrictUndefined, Undefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 
 # The most characters (or list items) a template may build or print; posts are far shorter.
 MAX_TEXT = 100_000
 _MAX_POWER_BITS = 4096
+# The longest one text may take to render; the longest real one takes milliseconds.
+MAX_RENDER_SECONDS = 2.0
+# (deadline on the monotonic clock, the limit in seconds) while a text renders
+_DEADLINE: ContextVar[tuple[float, float] | None] = ContextVar("newsroom_render_deadline",
+                                                               default=None)
 # A printf width or precision of 10000 or more, or one taken from the arguments ("*").
 _WIDE_FORMAT = re.compile(r"%[#0 +-]*(\*|\d{5,})|%[#0 +-]*\d*\.(\*|\d{5,})")
 
@@ -78,6 +89,30 @@ def _check_size(value: Any) -> Any:
     return value
 
 
+class TemplateTooSlow(SecurityError):
+    """The template ran past its deadline (a loop that runs far too often)."""
+
+
+@contextmanager
+def render_deadline(seconds: float | None = None) -> Iterator[None]:
+    """Templates rendered inside stop with :class:`TemplateTooSlow` after ``seconds``
+    (default :data:`MAX_RENDER_SECONDS`)."""
+    limit = MAX_RENDER_SECONDS if seconds is None else seconds
+    token = _DEADLINE.set((time.monotonic() + limit, limit))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline() -> str:
+    """Called at each loop iteration of every template (and between output chunks)."""
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() > deadline[0]:
+        raise TemplateTooSlow(f"rendering took longer than {deadline[1]:g} s")
+    return ""
+
+
 # Methods and filters whose number argument is a width: the text grows to it.
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 _WIDTH_FILTERS = frozenset({"center", "indent"})
@@ -98,6 +133,15 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
     it is rendered from) that also refuses to build huge text, lists or numbers."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Every loop iteration first checks the render deadline (check_deadline, imported
+        into the compiled template: a template cannot shadow it)."""
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.body.insert(0, nodes.ExprStmt(nodes.Call(
+                nodes.ImportedName(f"{__name__}.check_deadline"), [], [], None, None)))
+        return tree
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":

@@ -205,6 +205,10 @@ ESCAPES = [
     "{{ range(10**9)|list }}",
     "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
     "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    # Loops that print nothing but run for hours: stopped by the render deadline.
+    "{% set xs = range(3000)|list %}{% for a in xs %}{% for b in xs %}{% for c in xs %}"
+    "{% endfor %}{% endfor %}{% endfor %}{{ title }}",
+    "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
 ]
 REFUSALS = ("template tries something templates may not do", "undefined variable",
             "template failed while rendering", "template error", "template syntax error",

@@ -18,7 +18,9 @@ At the end, when no run is left Scheduled/Pending/Running, the stand-ins are cou
 - ``duplicates``: a post that arrived twice (or more) at a network;
 - ``lost``: an approved post that is neither at its network nor reported "unknown";
 - ``unknown``: publications Newsroom reports "unknown" (may have gone out, a person checks:
-  ``newsroom channels unknown``), each of which must have alerted the office by e-mail;
+  ``newsroom channels unknown``), each of which must have alerted the office by e-mail
+  (by its run, or — a kill between "unknown" and the alert — by the owed-alerts sweep the
+  approval-deadlines flow runs every minute, which the bench runs once at the end);
 - ``confirmed``: at the network and recorded "published" in Newsroom's store.
 
 Prints one JSON line at the end. ``run_chaos`` is also what the CI variant
@@ -97,7 +99,9 @@ class ChaosResult:
     lost: int
     unknown: int
     confirmed: int
-    unknown_alerted: int
+    unknown_alerted: int  # in the end, after the owed alerts were sent
+    unknown_alerted_by_runs: int  # by the publishing runs themselves
+    owed_alerts_sent: int  # by send_owed_alerts (a kill came between "unknown" and alert)
     unknown_at_network: int  # of the unknown ones, those that had in fact gone out
     recorded_but_absent: int  # store says published, the network has nothing: a bug
     runs: dict[str, int]
@@ -110,6 +114,8 @@ class ChaosResult:
         return {"rounds": self.rounds, "posts": self.posts, "duplicates": self.duplicates,
                 "lost": self.lost, "unknown": self.unknown, "confirmed": self.confirmed,
                 "unknown_alerted": self.unknown_alerted,
+                "unknown_alerted_by_runs": self.unknown_alerted_by_runs,
+                "owed_alerts_sent": self.owed_alerts_sent,
                 "unknown_at_network": self.unknown_at_network,
                 "recorded_but_absent": self.recorded_but_absent,
                 "kills_during_publication": sum(k.during_publication for k in self.kills),
@@ -270,7 +276,7 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
     """The chaos run against the Prefect server at ``api_url`` (PREFECT_API_URL must
     point there in this process too); ``work`` is an empty folder."""
     from flows.stack import MailCatcher, apply_deployments, run_async
-    from newsroom.publishing import unknown_publications
+    from newsroom.publishing import send_owed_alerts, unknown_publications
     from newsroom.runtime import get_runtime, reset_runtimes
     from newsroom.standins import StandinControl
     from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
@@ -354,6 +360,13 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
             statuses = store_statuses(runtime.engine)
             unknown = {(u.campaign_id, u.publication.channel)
                        for u in unknown_publications(runtime.engine)}
+            alerts_by_runs = [m for m in list(mail.messages)
+                              if UNKNOWN_ALERT in str(m["subject"])]
+            # What the approval-deadlines flow does every minute: alert the office about
+            # each unknown publication whose alert a kill lost (no settle time: the
+            # worker is stopped).
+            swept = send_owed_alerts(runtime.engine, runtime.catalog.accounts,
+                                     runtime.notifier, settle=timedelta(0))
             alerts = [m for m in list(mail.messages) if UNKNOWN_ALERT in str(m["subject"])]
     finally:
         if worker is not None:
@@ -373,15 +386,18 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                     if seen.get(key) and statuses.get(key) == "published")
     absent = sum(1 for key in expected
                  if statuses.get(key) == "published" and not seen.get(key))
-    subjects = [str(m["subject"]) for m in alerts]
-    alerted = sum(1 for c, ch in unknown
-                  if any(c in subject and f"({ch})" in subject for subject in subjects))
+    def alerted_in(messages: list) -> int:
+        subjects = [str(m["subject"]) for m in messages]
+        return sum(1 for c, ch in unknown
+                   if any(c in subject and f"({ch})" in subject for subject in subjects))
+
     run_counts = Counter(s.name if s is not None else "none" for s in states.values())
     return ChaosResult(
         rounds=rounds, posts=len(expected),
         duplicates=sum(seen[(c, ch)] - 1 for (c, ch) in wanted if seen.get((c, ch), 0) > 1),
         lost=len(lost), unknown=len(unknown & wanted), confirmed=confirmed,
-        unknown_alerted=alerted, recorded_but_absent=absent, runs=dict(run_counts),
+        unknown_alerted=alerted_in(alerts), unknown_alerted_by_runs=alerted_in(alerts_by_runs),
+        owed_alerts_sent=len(swept), recorded_but_absent=absent, runs=dict(run_counts),
         unknown_at_network=sum(1 for key in unknown & wanted if seen.get(key)),
         kills=kills, lost_posts=lost, duplicate_posts=duplicates,
         seconds=time.monotonic() - started)

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,12 @@ from sqlalchemy.engine import Engine
 from newsroom import store
 from newsroom.catalog.catalog import Catalog
 from newsroom.rendering.render import render_occurrence
+from newsroom.runtime import Runtime
+from newsroom.settings import Settings
+from newsroom.signing import Signer
 from newsroom.standins import config as standin
 from newsroom.sync import sync_catalog
+from newsroom.timeutil import BERLIN
 
 # Which seed campaign (and day) carries a post for each channel.
 NIE_WIEDER = ("nie-wieder-ist-jetzt", date(2027, 1, 27))  # mastodon … linkedin, whatsapp
@@ -62,6 +66,44 @@ def copy_catalog(target: Path, standins_url: str) -> Path:
     registry.write_text(registry.read_text(encoding="utf-8").replace(
         "http://127.0.0.1:8900", standins_url), encoding="utf-8")
     return target
+
+
+def delivery_runtime(tmp_path: Path, standins_url: str, engine: Engine,
+                     monkeypatch: Any, *, secret_key: str) -> Runtime:
+    """A Runtime on a catalog copy pointed at the stand-ins, with the stand-ins'
+    credentials in the environment; it records alerts (``Alerts``) instead of mailing."""
+    for name, value in CREDENTIAL_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(catalog_dir=copy_catalog(tmp_path / "campaigns", standins_url),
+                        data_dir=tmp_path / "var", secret_key=secret_key)
+    runtime = Runtime(settings=settings, engine=engine, signer=Signer(settings.secret_key))
+    runtime.notifier_override = Alerts()
+    return runtime
+
+
+def write_service_campaign(runtime: Runtime, campaign_id: str, slot: datetime, *,
+                           grace: str = "2h", same_day_only: bool = False) -> None:
+    """A pre-approved service-information campaign on Mastodon and Telegram at ``slot``."""
+    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    (runtime.settings.catalog_dir / f"{campaign_id}.yaml").write_text(f"""\
+id: {campaign_id}
+title: Zustellung {campaign_id}
+topic: Service
+kind: service_information
+requested_by: {{office: amt-kommunikation}}
+approval:
+  approvers: [{{person: benz}}]
+  pre_approved: true
+slots:
+  - at: "{local}"
+    channels: [mastodon, telegram]
+content:
+  text: "Servicehinweis {campaign_id}: Das Bürgerbüro hat heute geöffnet. {{{{ hashtags }}}}"
+  hashtags: [ServiceDarmstadt]
+late:
+  grace: {grace}
+  same_day_only: {"true" if same_day_only else "false"}
+""", encoding="utf-8")
 
 
 def store_occurrence(engine: Engine, catalog: Catalog, campaign_id: str, day: date

@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from publishing_testkit import CREDENTIAL_ENV, Alerts, copy_catalog
+from publishing_testkit import delivery_runtime, write_service_campaign
 
 from newsroom import store
 from newsroom.delivery import DeliveryError, deliver_occurrence, prepare_occurrence
 from newsroom.runtime import Runtime
-from newsroom.settings import Settings
-from newsroom.signing import Signer
 from newsroom.timeutil import BERLIN
 
 pytestmark = pytest.mark.anyio
@@ -22,38 +20,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def runtime(tmp_path: Path, standins_url: str, engine, monkeypatch) -> Runtime:
-    for name, value in CREDENTIAL_ENV.items():
-        monkeypatch.setenv(name, value)
-    catalog_dir = copy_catalog(tmp_path / "campaigns", standins_url)
-    settings = Settings(catalog_dir=catalog_dir, data_dir=tmp_path / "var",
-                        secret_key="delivery-test-secret-key-0123456789-abcdef")
-    runtime = Runtime(settings=settings, engine=engine, signer=Signer(settings.secret_key))
-    runtime.notifier_override = Alerts()  # records alerts instead of mailing them
-    return runtime
-
-
-def write_campaign(runtime: Runtime, campaign_id: str, slot: datetime, *,
-                   grace: str = "2h", same_day_only: bool = False) -> None:
-    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
-    (runtime.settings.catalog_dir / f"{campaign_id}.yaml").write_text(f"""\
-id: {campaign_id}
-title: Zustellung {campaign_id}
-topic: Service
-kind: service_information
-requested_by: {{office: amt-kommunikation}}
-approval:
-  approvers: [{{person: benz}}]
-  pre_approved: true
-slots:
-  - at: "{local}"
-    channels: [mastodon, telegram]
-content:
-  text: "Servicehinweis {campaign_id}: Das Bürgerbüro hat heute geöffnet. {{{{ hashtags }}}}"
-  hashtags: [ServiceDarmstadt]
-late:
-  grace: {grace}
-  same_day_only: {"true" if same_day_only else "false"}
-""", encoding="utf-8")
+    return delivery_runtime(tmp_path, standins_url, engine, monkeypatch,
+                            secret_key="delivery-test-secret-key-0123456789-abcdef")
 
 
 def posts_for(standins, campaign_id: str) -> list[dict]:
@@ -67,7 +35,7 @@ def prepared(runtime: Runtime, campaign_id: str, slot: datetime):
 
 async def test_waits_for_the_slot_and_is_never_early(runtime, standins):
     slot = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
-    write_campaign(runtime, "zustellung-puenktlich", slot)
+    write_service_campaign(runtime, "zustellung-puenktlich", slot)
     report = await deliver_occurrence(runtime, prepared(runtime, "zustellung-puenktlich", slot),
                                       None)
     assert sorted(report.published) == ["mastodon", "telegram"]
@@ -81,7 +49,7 @@ async def test_waits_for_the_slot_and_is_never_early(runtime, standins):
 
 async def test_delivering_twice_publishes_once(runtime, standins):
     slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-    write_campaign(runtime, "zustellung-einmal", slot)
+    write_service_campaign(runtime, "zustellung-einmal", slot)
     first = await deliver_occurrence(runtime, prepared(runtime, "zustellung-einmal", slot), None)
     second = await deliver_occurrence(runtime, prepared(runtime, "zustellung-einmal", slot), None)
     assert sorted(first.published) == ["mastodon", "telegram"]
@@ -92,7 +60,7 @@ async def test_delivering_twice_publishes_once(runtime, standins):
 
 async def test_missed_slot_inside_the_grace_window_is_published(runtime, standins):
     slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=50)
-    write_campaign(runtime, "zustellung-spaet", slot, grace="1h")
+    write_service_campaign(runtime, "zustellung-spaet", slot, grace="1h")
     report = await deliver_occurrence(runtime, prepared(runtime, "zustellung-spaet", slot), None)
     assert sorted(report.published) == ["mastodon", "telegram"]
     assert report.lateness_s["mastodon"] > 50 * 60 - 5
@@ -101,7 +69,7 @@ async def test_missed_slot_inside_the_grace_window_is_published(runtime, standin
 
 async def test_missed_slot_outside_the_grace_window_is_skipped_and_reported(runtime, standins):
     slot = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
-    write_campaign(runtime, "zustellung-verpasst", slot, grace="2h")
+    write_service_campaign(runtime, "zustellung-verpasst", slot, grace="2h")
     ready = prepared(runtime, "zustellung-verpasst", slot)
     report = await deliver_occurrence(runtime, ready, None)
     assert report.published == {}
@@ -120,7 +88,7 @@ async def test_missed_slot_outside_the_grace_window_is_skipped_and_reported(runt
 async def test_a_day_only_campaign_never_goes_out_the_day_after(runtime, standins):
     """Due 23:30, delivered 40 minutes later (inside the 2 h grace, but the next day)."""
     due = datetime(2027, 1, 27, 23, 30, tzinfo=BERLIN)
-    write_campaign(runtime, "zustellung-gedenktag", due, grace="2h", same_day_only=True)
+    write_service_campaign(runtime, "zustellung-gedenktag", due, grace="2h", same_day_only=True)
     report = await deliver_occurrence(
         runtime, prepared(runtime, "zustellung-gedenktag", due), None,
         clock=lambda: datetime(2027, 1, 28, 0, 10, tzinfo=BERLIN).astimezone(UTC))
@@ -133,7 +101,7 @@ async def test_same_day_only_refuses_the_next_day_inside_the_grace_window(runtim
     """The rule itself, independent of the wall clock: due 23:30, now 00:10 the next day."""
     from newsroom.delivery import _late_reason
 
-    write_campaign(runtime, "zustellung-tagesgenau", datetime.now(UTC), same_day_only=True)
+    write_service_campaign(runtime, "zustellung-tagesgenau", datetime.now(UTC), same_day_only=True)
     due = datetime(2027, 1, 27, 23, 30, tzinfo=BERLIN)
     reason = _late_reason(runtime.catalog, "zustellung-tagesgenau", due,
                           datetime(2027, 1, 28, 0, 10, tzinfo=BERLIN))
@@ -164,7 +132,7 @@ async def test_armed_then_disarmed_publications_go_out_once_later(runtime, stand
     from newsroom.publishing import arm_occurrence, disarm
 
     slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-    write_campaign(runtime, "zustellung-scharf", slot)
+    write_service_campaign(runtime, "zustellung-scharf", slot)
     ready = prepared(runtime, "zustellung-scharf", slot)
     armed, posts = arm_occurrence(runtime.engine, occurrence_id=ready.occurrence_id)
     assert sorted(armed) == ["mastodon", "telegram"] and len(posts) == 2

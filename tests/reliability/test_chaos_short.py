@@ -163,47 +163,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publishing"))
 
 @pytest.fixture
 def runtime(tmp_path: Path, standins_url: str, engine, monkeypatch):
-    from publishing_testkit import CREDENTIAL_ENV, Alerts, copy_catalog
+    from publishing_testkit import delivery_runtime
 
-    from newsroom.runtime import Runtime
-    from newsroom.settings import Settings
-    from newsroom.signing import Signer
-
-    for name, value in CREDENTIAL_ENV.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings(catalog_dir=copy_catalog(tmp_path / "campaigns", standins_url),
-                        data_dir=tmp_path / "var",
-                        secret_key="chaos-test-secret-key-0123456789-abcdef")
-    runtime = Runtime(settings=settings, engine=engine, signer=Signer(settings.secret_key))
-    runtime.notifier_override = Alerts()
-    return runtime
+    return delivery_runtime(tmp_path, standins_url, engine, monkeypatch,
+                            secret_key="chaos-test-secret-key-0123456789-abcdef")
 
 
 def _killed_mid_publication(runtime, campaign_id: str, slot: datetime):
     """The store as a worker killed after arming (claiming) the posts leaves it."""
+    from publishing_testkit import write_service_campaign
+
     from newsroom.delivery import prepare_occurrence
     from newsroom.publishing import arm_occurrence
     from newsroom.timeutil import BERLIN
 
-    local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
-    (runtime.settings.catalog_dir / f"{campaign_id}.yaml").write_text(f"""\
-id: {campaign_id}
-title: Absturz {campaign_id}
-topic: Service
-kind: service_information
-requested_by: {{office: amt-kommunikation}}
-approval:
-  approvers: [{{person: benz}}]
-  pre_approved: true
-slots:
-  - at: "{local}"
-    channels: [mastodon, telegram]
-content:
-  text: "Servicehinweis {campaign_id}: Das Bürgerbüro hat heute geöffnet."
-late:
-  grace: 2h
-  same_day_only: false
-""", encoding="utf-8")
+    write_service_campaign(runtime, campaign_id, slot)
     ready = prepare_occurrence(runtime, campaign_id, slot.astimezone(BERLIN).date())
     armed, _ = arm_occurrence(runtime.engine, occurrence_id=ready.occurrence_id)
     assert sorted(armed) == ["mastodon", "telegram"]

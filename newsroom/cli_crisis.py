@@ -268,15 +268,15 @@ def crisis_release(occurrences: tuple[int, ...], release_all: bool, by: str | No
 
 def _parse_new_time(value: str) -> datetime:
     """``YYYY-MM-DD HH:MM`` or ``HH:MM`` (today), Europe/Berlin; aware."""
-    from newsroom.timeutil import localize, now_berlin, parse_local_datetime
+    from newsroom.timeutil import LocalTimeError, localize, now_berlin, parse_local_datetime
 
     text = value.strip()
     if len(text) <= 5 and ":" in text:
         text = f"{now_berlin().date().isoformat()} {text}"
     try:
         return localize(parse_local_datetime(text))
-    except NewsroomError as exc:
-        raise click.BadParameter(str(exc), param_hint="--at") from None
+    except LocalTimeError as exc:
+        raise click.BadParameter(f"{exc}; {exc.hint}", param_hint="--at") from None
 
 
 async def _start_campaign_run(campaign_id: str, occurrence_date, occurrence_id: int,

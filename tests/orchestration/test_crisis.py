@@ -319,6 +319,10 @@ def test_cli_reschedule_starts_the_campaign_run_that_publishes_at_the_new_time(s
             "--by", "Amt für Kommunikation"]
     refused = runner.invoke(cli, args)
     assert refused.exit_code == 1 and "still active" in refused.output, refused.output
+    bad_time = runner.invoke(cli, [*args[:3], "--at", "25:00"])
+    assert bad_time.exit_code == 2 and "hour must be in 0..23" in bad_time.output, (
+        bad_time.output)
+    assert "unexpected error" not in bad_time.output
     runner.invoke(cli, ["crisis", "end", "--by", "Leitstelle"])
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -2,34 +2,101 @@
 
 Flows, the web app and the CLI share one :class:`Runtime` per process. The catalog is
 loaded again when a file under the catalog folder changed (a campaign edited between two
-runs is seen by the next one), everything else is built once.
+runs is seen by the next one), everything else is built once. While the folder does not
+validate (a typo, a file half written) the runtime keeps working with the last catalog
+that did (:mod:`newsroom.catalog.keeper`, kept in the data dir across restarts) and tells
+the communications office once which file is broken, and once when it is fixed.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from newsroom import store
 from newsroom.catalog.catalog import Catalog
-from newsroom.catalog.validation import load_catalog
-from newsroom.errors import CatalogError
-from newsroom.notify import AppriseNotifier
+from newsroom.catalog.keeper import (
+    BrokenCatalog,
+    CatalogEvent,
+    CatalogKeeper,
+    broken_catalog_message,
+    recovered_catalog_message,
+)
+from newsroom.notify import ALERT_TAG, AppriseNotifier, Notifier
 from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
 
+logger = logging.getLogger("newsroom.runtime")
 
-def _catalog_signature(root: Path) -> tuple[tuple[str, int, int], ...]:
-    entries = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            entries.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(entries)
+SNAPSHOTS_DIR = "catalog-snapshots"
+# An alert about a broken catalog that could not be sent is tried again after this long
+# (not at every access: each try may wait for a mail server that is down).
+ALERT_RETRY_SECONDS = 60.0
+
+
+def catalog_keeper(settings: Settings) -> CatalogKeeper:
+    """The keeper of ``settings``' catalog, its snapshots in the data dir."""
+    return CatalogKeeper(settings.catalog_dir, settings.data_dir / SNAPSHOTS_DIR)
+
+
+def office_notifier(settings: Settings, catalog: Catalog) -> AppriseNotifier:
+    """The configured notifier: the apprise file, or e-mail to the catalog's directory."""
+    if settings.apprise_config:
+        return AppriseNotifier(settings.apprise_config)
+    return AppriseNotifier.for_directory(catalog.directory,
+                                         settings.smtp_url.get_secret_value())
+
+
+class CatalogWatch:
+    """The catalog from a :class:`CatalogKeeper`, and the office told about its health:
+    once per broken state, also across the processes on this data dir (the web app, each
+    flow run, the CLI), and once when it validates again."""
+
+    def __init__(self, keeper: CatalogKeeper, notifier: Callable[[Catalog], Notifier]):
+        self.keeper = keeper
+        self._notifier = notifier
+        self._lock = threading.RLock()  # one notice at a time; the notifier reads the catalog
+        self._retry_at = 0.0
+
+    def catalog(self) -> Catalog:
+        catalog, event = self.keeper.catalog()
+        if event is not None:
+            with self._lock:
+                self._tell_office(catalog, event)
+        return catalog
+
+    @property
+    def broken(self) -> BrokenCatalog | None:
+        return self.keeper.broken
+
+    def _tell_office(self, catalog: Catalog, event: CatalogEvent) -> None:
+        keeper, broken = self.keeper, event.broken
+        if broken is not None:
+            if time.monotonic() < self._retry_at:
+                keeper.retry_alert()
+                return
+            if not keeper.claim_alert(broken):
+                return  # told already, by this process or another
+            subject, text = broken_catalog_message(broken)
+        else:
+            subject, text = recovered_catalog_message()
+        try:
+            sent = self._notifier(catalog).notify(ALERT_TAG, subject, text)
+        except Exception:  # noqa: BLE001 - retried; the catalog is served either way
+            logger.exception("the notice about the catalog could not be sent")
+            sent = False
+        if sent:
+            logger.warning("told the office: %s", subject)
+        elif broken is not None:
+            keeper.release_alert(broken)
+            keeper.retry_alert()
+            self._retry_at = time.monotonic() + ALERT_RETRY_SECONDS
 
 
 @dataclass
@@ -37,8 +104,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     signer: Signer
+    _watch: CatalogWatch | None = None
     _catalog: Catalog | None = None
-    _signature: tuple = ()
     _notifier: AppriseNotifier | None = None
     # A notifier to use instead of the configured one (tests, embedding applications).
     notifier_override: Any = None
@@ -46,17 +113,26 @@ class Runtime:
 
     @property
     def catalog(self) -> Catalog:
-        """The validated catalog; reloaded when a file changed. Raises CatalogError."""
-        root = self.settings.catalog_dir
+        """The catalog: the folder's current state, or while that does not validate the
+        last one that did (see :attr:`catalog_broken`). Raises CatalogError only when no
+        valid catalog exists at all."""
         with self._lock:
-            signature = _catalog_signature(root)
-            if self._catalog is None or signature != self._signature:
-                report = load_catalog(root)
-                if not report.ok or report.catalog is None:
-                    raise CatalogError(report.errors)
-                self._catalog, self._signature = report.catalog, signature
+            if self._watch is None:
+                self._watch = CatalogWatch(catalog_keeper(self.settings),
+                                           lambda catalog: self.notifier)
+            watch = self._watch
+        catalog = watch.catalog()
+        with self._lock:
+            if catalog is not self._catalog:
+                self._catalog = catalog
                 self._notifier = None  # the directory may have changed
-            return self._catalog
+        return catalog
+
+    @property
+    def catalog_broken(self) -> BrokenCatalog | None:
+        """Why :attr:`catalog` is not the folder's current state (None: it is)."""
+        self.catalog  # noqa: B018 - looks at the folder first
+        return self._watch.broken if self._watch is not None else None
 
     @property
     def notifier(self) -> AppriseNotifier:
@@ -65,11 +141,7 @@ class Runtime:
         catalog = self.catalog
         with self._lock:
             if self._notifier is None:
-                if self.settings.apprise_config:
-                    self._notifier = AppriseNotifier(self.settings.apprise_config)
-                else:
-                    self._notifier = AppriseNotifier.for_directory(
-                        catalog.directory, self.settings.smtp_url.get_secret_value())
+                self._notifier = office_notifier(self.settings, catalog)
             return self._notifier
 
     @property

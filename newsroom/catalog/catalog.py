@@ -30,10 +30,17 @@ class CampaignSource:
 
 @dataclass
 class Catalog:
+    """``root`` is the catalog folder people edit (new campaign files are written there,
+    paths are shown relative to it). ``content_root``, when set, is the frozen copy the
+    catalog was validated from (:mod:`newsroom.catalog.snapshot`): templates and images
+    are read from there, so what renders is what validated, whatever the folder holds now.
+    """
+
     root: Path
     directory: Directory
     registry: ChannelRegistry
     campaigns: dict[str, CampaignSource] = field(default_factory=dict)
+    content_root: Path | None = None
 
     def __post_init__(self) -> None:
         self.index = DirectoryIndex(self.directory)
@@ -41,11 +48,11 @@ class Catalog:
 
     @property
     def templates_dir(self) -> Path:
-        return self.root / TEMPLATES_DIR
+        return (self.content_root or self.root) / TEMPLATES_DIR
 
     @property
     def images_dir(self) -> Path:
-        return self.root / IMAGES_DIR
+        return (self.content_root or self.root) / IMAGES_DIR
 
     def campaign(self, campaign_id: str) -> CampaignSource:
         try:

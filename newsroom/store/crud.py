@@ -870,6 +870,32 @@ def record_audit(
     return event
 
 
+def record_audit_once(session: Session, *, once_key: str, campaign_id: str, actor: str,
+                      action: str, occurrence_date: date | None = None,
+                      content_hash: str | None = None, channel: str | None = None,
+                      detail: dict | None = None, at: datetime | None = None
+                      ) -> AuditEvent | None:
+    """Record the event unless one with ``once_key`` is recorded already (then None).
+
+    The unique index on ``once_key`` decides, so two processes on one database that
+    race record it once: the second insert waits for the first and is then refused.
+    Commits.
+    """
+    at = at or utcnow()
+    _require_aware(at, "at")
+    event = AuditEvent(at=at, campaign_id=campaign_id, occurrence_date=occurrence_date,
+                       actor=actor, action=action, content_hash=content_hash,
+                       channel=channel, detail=dict(detail or {}), once_key=once_key)
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        session.commit()
+        return None
+    session.commit()
+    return event
+
+
 def audit_trail(session: Session, *, campaign_id: str) -> list[AuditEvent]:
     """The campaign's audit events, oldest first (ties broken by insertion order)."""
     query = (

@@ -286,6 +286,9 @@ class AuditEvent(SQLModel, table=True):
     content_hash: str | None = None
     channel: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # Set for events recorded at most once per key (e.g. ``approval.viewed`` once per link
+    # and minute): the unique index decides, also between several web processes.
+    once_key: str | None = Field(default=None, unique=True, index=True)
 
 
 class CrisisRecord(SQLModel, table=True):
@@ -413,3 +416,42 @@ class RequestImage(SQLModel, table=True):
 
 
 TABLES += (CampaignRequest, RequestImage)
+
+
+# --- invitations to the request form (newsroom.invitations) ------------------------------
+
+
+class RequestInvitation(SQLModel, table=True):
+    """An invitation link to the request form as issued (``newsroom requests invite``).
+
+    The link itself is a credential and is not stored; its ``nonce`` names it. A revoked
+    invitation (``revoked_at``) no longer opens the form.
+    """
+
+    __tablename__ = "request_invitation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(unique=True)
+    requester_kind: str
+    requester_id: str = Field(index=True)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    issued_by: str
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str | None = None
+
+
+class InvitationCutoff(SQLModel, table=True):
+    """Every invitation of a Dezernat or Amt issued before ``before`` is revoked: also
+    the links issued before invitations were recorded, which have no row of their own."""
+
+    __tablename__ = "request_invitation_cutoff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    requester_kind: str
+    requester_id: str = Field(index=True)
+    before: datetime = Field(sa_type=UTCDateTime)
+    revoked_by: str
+
+
+TABLES += (RequestInvitation, InvitationCutoff)

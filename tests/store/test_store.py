@@ -67,6 +67,8 @@ TABLES = {
     "crisis",
     "campaign_request",
     "campaign_request_image",
+    "request_invitation",
+    "request_invitation_cutoff",
 }
 DAY = date(2027, 1, 27)
 NINE_AM = datetime(2027, 1, 27, 9, 0, tzinfo=BERLIN)
@@ -143,7 +145,7 @@ def test_upgrade_head_from_nothing_matches_the_models(
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, SQLModel.metadata) == []
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-            assert context.get_current_revision() == head == "0005"
+            assert context.get_current_revision() == head == "0006"
     finally:
         engine.dispose()
 

@@ -6,6 +6,8 @@
     newsroom requests ask ID --question TEXT
     newsroom requests decline ID --reason TEXT
     newsroom requests invite --portfolio sport | --office wahlamt [--days 90]
+    newsroom requests invitations [OFFICE] [--all]  invitations issued (open ones)
+    newsroom requests revoke OFFICE | --invitation N   withdraw invitations
     newsroom requests sweep                         start/resume runs that are missing
 
 A decision is stored first; then the request's waiting Prefect run is resumed (or a run
@@ -266,11 +268,117 @@ def requests_invite(portfolio: str | None, office: str | None, days: float) -> N
                                          "office", portfolio or office or "")
     except LookupError as exc:
         _fail(str(exc), "use an id from campaigns/registry/people.yaml")
-    link, expires = domain.invite_link(runtime.signer, runtime.base_url, requester, days=days)
+    from newsroom.invitations import issue_invitation
+
+    link, invitation = issue_invitation(runtime.engine, runtime.signer, runtime.base_url,
+                                        requester, days=days, by=_who(None))
     click.echo(link)
-    click.echo(f"for {requester.name}; valid until {_local(expires)} (Darmstadt time). "
-               "Send it to them; anyone with the link can submit requests in their name.",
-               err=True)
+    click.echo(f"invitation #{invitation.id} for {requester.name}; valid until "
+               f"{_local(invitation.expires_at)} (Darmstadt time). Send it to them; anyone "
+               "with the link can submit requests in their name (withdraw it with "
+               f"`newsroom requests revoke --invitation {invitation.id}`).", err=True)
+
+
+def _requester(runtime, target: str):
+    """The Dezernat or Amt an OFFICE argument names: a portfolio or office id of the
+    registry, or ``portfolio:ID`` / ``office:ID`` when both have that id."""
+    from newsroom import requests as domain
+
+    index = runtime.catalog.index
+    if ":" in target:
+        kind, _, requester_id = target.partition(":")
+    else:
+        kinds = [k for k, ids in (("portfolio", index.portfolios), ("office", index.offices))
+                 if target in ids]
+        if len(kinds) > 1:
+            raise click.UsageError(f"{target!r} is a portfolio and an office; write "
+                                   f"portfolio:{target} or office:{target}")
+        if not kinds:
+            _fail(f"no portfolio or office {target!r} in registry/people.yaml",
+                  "known portfolios: " + ", ".join(sorted(index.portfolios))
+                  + "; offices: " + ", ".join(sorted(index.offices)))
+        kind, requester_id = kinds[0], target
+    try:
+        return domain.requester_for(runtime.catalog, kind, requester_id)
+    except LookupError as exc:
+        _fail(str(exc), "use an id from campaigns/registry/people.yaml")
+
+
+def _invitation_line(row, now) -> str:
+    if row.revoked_at is not None:
+        state = f"revoked {_local(row.revoked_at)} by {row.revoked_by}"
+    elif row.expires_at <= now:
+        state = "expired"
+    else:
+        state = "open"
+    return (f"  #{row.id:<4} {row.requester_kind}:{row.requester_id:<18} issued "
+            f"{_local(row.issued_at)} by {row.issued_by}, valid until {_local(row.expires_at)}"
+            f"  [{state}]")
+
+
+@requests.command("invitations")
+@click.argument("office", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Also revoked and expired ones.")
+def requests_invitations(office: str | None, show_all: bool) -> None:
+    """The invitations issued (to one Dezernat or Amt: OFFICE): open ones, or all."""
+    from datetime import UTC, datetime
+
+    from newsroom.invitations import list_invitations
+
+    runtime = _runtime()
+    requester = _requester(runtime, office) if office else None
+    rows = list_invitations(runtime.engine, kind=requester.kind.value if requester else None,
+                            requester_id=requester.id if requester else None)
+    now = datetime.now(UTC)
+    if not show_all:
+        rows = [r for r in rows if r.revoked_at is None and r.expires_at > now]
+    if not rows:
+        click.echo("no invitations" if show_all else "no open invitations")
+        return
+    for row in rows:
+        click.echo(_invitation_line(row, now))
+
+
+@requests.command("revoke")
+@click.argument("office", required=False)
+@click.option("--invitation", "invitation_id", type=int, default=None,
+              help="Only this invitation (its number from `newsroom requests invitations`).")
+@click.option("--by", default=None, help="Who revokes (default: your user name).")
+def requests_revoke(office: str | None, invitation_id: int | None, by: str | None) -> None:
+    """Withdraw invitations without rotating the key: every one issued to a Dezernat or
+    Amt before now (OFFICE: its portfolio or office id in registry/people.yaml), or one
+    (--invitation N). Their links then show that they were withdrawn."""
+    from datetime import UTC, datetime
+
+    from newsroom import invitations
+
+    if bool(office) == (invitation_id is not None):
+        raise click.UsageError("name either OFFICE (a portfolio or office id) or "
+                               "--invitation N")
+    runtime = _runtime()
+    now = datetime.now(UTC)
+    if invitation_id is not None:
+        try:
+            done = invitations.revoke_invitation(runtime.engine, invitation_id, by=_who(by),
+                                                 now=now)
+        except invitations.InvitationNotFound as exc:
+            _fail(str(exc), "list them with `newsroom requests invitations --all`")
+        if not done.revoked:
+            click.echo(f"invitation #{invitation_id} was revoked already; nothing changed")
+            return
+        click.echo(f"revoked invitation #{invitation_id}:")
+        click.echo(_invitation_line(done.revoked[0], now))
+        return
+    requester = _requester(runtime, office or "")
+    done = invitations.revoke_requester(runtime.engine, requester, by=_who(by), now=now)
+    click.echo(f"revoked {len(done.revoked)} open invitation(s) of {requester.name} "
+               f"({requester.kind.value} {requester.id})"
+               + (":" if done.revoked else ""))
+    for row in done.revoked:
+        click.echo(_invitation_line(row, now))
+    click.echo(f"every link to {requester.name} issued before {_local(now)} (Darmstadt time) "
+               "is refused from now on, also links issued before invitations were recorded. "
+               f"A new one: newsroom requests invite --{requester.kind.value} {requester.id}")
 
 
 @requests.command("sweep")

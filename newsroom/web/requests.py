@@ -13,7 +13,10 @@ The token is the invitation link of one Dezernat or Amt (purpose "request-invite
 - ``GET|POST /anfrage/antwort/{token}``: the requester answers a question the office asked
   back (the link from the e-mail), may change the request, and sends it again.
 
-The body is read up to :data:`MAX_BODY` and parsed with the standard library's MIME parser.
+The body is read up to :data:`MAX_BODY` (the guard in front, :mod:`newsroom.web.guard`,
+counts it too) into a temporary file that stays in memory only up to 1 MiB, and parsed
+with the standard library's MIME parser. A revoked invitation
+(:mod:`newsroom.invitations`) shows that it was withdrawn; its POST stores nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import inspect
 import logging
 import re
 import secrets
-from email.parser import BytesParser
-from typing import Annotated, Any
+import tempfile
+from email.parser import BytesFeedParser
+from typing import IO, Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends
@@ -33,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from newsroom import invitations
 from newsroom import requests as domain
 from newsroom.approval import channel_label
 from newsroom.requests import ImageUpload, InvalidRequest, InviteRefused, RequestForm
@@ -48,6 +53,7 @@ _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 # Three images at the limit, one a little over it (to say so on the form), and the text.
 MAX_BODY = (domain.MAX_IMAGES + 1) * domain.MAX_IMAGE_BYTES + 1024 * 1024
 _MAX_PARTS = 40
+_SPOOL_IN_MEMORY = 1024 * 1024  # a posted form larger than this waits on disk
 _ASK = "Bitte wenden Sie sich an das Amt für Kommunikation."
 _FIELDS = ("title", "topic", "date_from", "date_to", "time", "text", "hashtags", "links",
            "notes", "contact_name", "contact_email")
@@ -66,6 +72,12 @@ class FormUnreadable(ValueError):
 
 def _refusal(context: WebContext, exc: InviteRefused) -> Response:
     pages = context.pages
+    if exc.reason == "revoked":
+        return pages.error(410, "Dieser Einladungslink wurde zurückgezogen",
+                           "Das Amt für Kommunikation hat diesen Link zum Anfrageformular "
+                           "zurückgezogen; er gilt nicht mehr. Über ihn wird nichts "
+                           "angenommen.",
+                           "Bitte fordern Sie beim Amt für Kommunikation einen neuen Link an.")
     if exc.reason == "expired":
         return pages.error(410, "Dieser Einladungslink ist abgelaufen",
                            "Der Link zum Anfrageformular gilt nicht mehr.",
@@ -105,19 +117,27 @@ def _text(raw: bytes | str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def parse_multipart(content_type: str, body: bytes
+def parse_multipart(content_type: str, body: bytes | IO[bytes]
                     ) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
     """The fields and the files (name -> (filename, data)) of a multipart/form-data body
-    (or of an url-encoded one, which has no files)."""
+    (or of an url-encoded one, which has no files), given as bytes or a binary file."""
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True,
+        data = body if isinstance(body, bytes) else body.read()
+        parsed = parse_qs(data.decode("utf-8", "replace"), keep_blank_values=True,
                           max_num_fields=_MAX_PARTS)
         return parsed, {}
     if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in \
             content_type:
         raise FormUnreadable("not multipart/form-data")
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(header + body)
+    parser = BytesFeedParser(policy=email.policy.HTTP)
+    parser.feed(header)
+    if isinstance(body, bytes):
+        parser.feed(body)
+    else:
+        for chunk in iter(lambda: body.read(_SPOOL_IN_MEMORY), b""):
+            parser.feed(chunk)
+    message = parser.close()
     if not message.is_multipart():
         raise FormUnreadable("no parts")
     fields: dict[str, list[str]] = {}
@@ -146,17 +166,21 @@ async def _read_form(request: Request
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
         return "too_large"
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return "too_large"
-    try:
-        # Parsing megabytes of images takes a moment: not on the event loop.
-        return await run_in_threadpool(parse_multipart, request.headers.get("content-type", ""),
-                                       bytes(body))
-    except (FormUnreadable, ValueError, LookupError):
-        return "unreadable"
+    # Not in memory: a slow or huge upload holds at most 1 MiB of it here.
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return "too_large"
+            spool.write(chunk)
+        spool.seek(0)
+        try:
+            # Parsing megabytes of images takes a moment: not on the event loop.
+            return await run_in_threadpool(parse_multipart,
+                                           request.headers.get("content-type", ""), spool)
+        except (FormUnreadable, ValueError, LookupError):
+            return "unreadable"
 
 
 def _form_error(context: WebContext, reason: str) -> Response:
@@ -233,7 +257,7 @@ async def _started(request: Request, request_id: int) -> None:
 def _check_invite(context: WebContext, token: str):
     if not isinstance(token, str) or len(token) > 4096:
         raise InviteRefused("too long", reason="forged")
-    return domain.check_invite(context.signer, context.catalog, token)
+    return invitations.check_invite(context.engine, context.signer, context.catalog, token)
 
 
 @router.get("/{token}")

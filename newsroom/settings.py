@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     # occurrence's approval deadline its run starts and asks the approvers.
     schedule_horizon_days: int = 60
     approval_lead: str = "7d"
+    # Rate limits of the web app's public routes (newsroom/web/guard.py), in the notation
+    # of the `limits` library ("5/minute;30/hour": both apply); empty turns one off. Per
+    # client address: every request, and the form posts among them (an office behind one
+    # NAT address shares these); per link: opening it (the approval page and its images),
+    # its form posts, and the requests submitted through one invitation; /hooks/alert per
+    # address. Counted in `rate_limit_storage`: memory:// is per process; several web
+    # processes share one count in e.g. redis://host:6379 (needs the redis package).
+    rate_limit_storage: str = "memory://"
+    rate_limit_address: str = "600/minute"
+    rate_limit_address_posts: str = "60/minute"
+    rate_limit_link_views: str = "120/minute"
+    rate_limit_link_posts: str = "10/minute;30/hour"
+    rate_limit_invitation_posts: str = "5/minute;30/hour"
+    rate_limit_hooks: str = "120/minute"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -4,15 +4,18 @@
     uvicorn.run(app, host="127.0.0.1", port=8000)
 
 Routers: :mod:`newsroom.web.manual` (``/manual/{token}``: confirming a post made by
-hand) and :mod:`newsroom.web.approval` (``/freigabe/{token}``: the approval page).
+hand), :mod:`newsroom.web.approval` (``/freigabe/{token}``: the approval page),
+:mod:`newsroom.web.requests` (``/anfrage/{token}``: the request form) and
+:mod:`newsroom.web.hooks` (``/hooks/alert``). In front of them all,
+:class:`newsroom.web.guard.RequestGuard` enforces the rate and body limits.
 No API docs are served: the app is for people following links, and its pages are German.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +30,7 @@ from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
 from newsroom.web import approval, hooks, manual
 from newsroom.web import requests as office_requests
+from newsroom.web.guard import RequestGuard
 from newsroom.web.pages import Pages, SecurityHeadersMiddleware, WebContext
 
 logger = logging.getLogger("newsroom.web")
@@ -65,6 +69,8 @@ def create_web_app(
     app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.newsroom = context
     app.state.on_request_submitted = on_request_submitted
+    # The guard runs before any route (rate and body limits); the headers wrap everything.
+    app.add_middleware(RequestGuard, settings=settings, pages=pages)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(manual.router)
     app.include_router(approval.router)

@@ -7,7 +7,8 @@ the bundle of posts they are asked about, and expires at the deadline.
 - ``GET /freigabe/{token}`` shows every channel's post (text, images with alt text,
   local time), the deadline, who else is asked and who has signed, what changed since an
   earlier version was decided on, and the form. It changes no state: it only writes
-  ``approval.viewed`` to the audit trail and sets the CSRF cookie.
+  ``approval.viewed`` to the audit trail (at most once per link and minute) and sets the
+  CSRF cookie.
 - ``POST /freigabe/{token}`` (form: ``csrf``, ``decision``, ``comment``) records the
   decision through :func:`newsroom.approval.decide`. When the gate settles, the app's
   ``on_gate_settled`` callback is called; its errors are logged, never shown.
@@ -23,6 +24,7 @@ import inspect
 import logging
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -142,6 +144,11 @@ def _media_ok(context: WebContext, source: str):
     return path if path.is_relative_to(root) and path.is_file() else None
 
 
+def viewed_key(nonce: str, now: datetime) -> str:
+    """The ``once_key`` of an ``approval.viewed`` event: one per link and minute."""
+    return f"approval.viewed:{nonce}:{int(now.timestamp()) // 60}"
+
+
 def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]:
     """Everything the page shows; reads only (and writes ``approval.viewed``)."""
     catalog = context.catalog
@@ -155,10 +162,15 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
                     if r.bundle_hash == request.bundle_hash
                     and not r.person_id.startswith(approval.ADMIN_PREFIX)
                     and r.status != ApprovalStatus.VOID.value]
-        store.record_audit(session, campaign_id=occurrence.campaign_id,
-                           occurrence_date=occurrence.occurrence_date, actor=request.person_id,
-                           action="approval.viewed", content_hash=request.bundle_hash,
-                           detail={"request_id": request.id, "token_nonce": target.claims.nonce})
+        # Once per link and minute: a link scanner's (or a reloading browser's) GETs
+        # do not grow the audit trail without bound; the store decides, so two web
+        # processes on one database record it once too.
+        store.record_audit_once(
+            session, once_key=viewed_key(target.claims.nonce, datetime.now(UTC)),
+            campaign_id=occurrence.campaign_id, occurrence_date=occurrence.occurrence_date,
+            actor=request.person_id, action="approval.viewed",
+            content_hash=request.bundle_hash,
+            detail={"request_id": request.id, "token_nonce": target.claims.nonce})
     campaign = catalog.campaign(occurrence.campaign_id).campaign
     posts: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda r: (r.publish_at, r.channel)):

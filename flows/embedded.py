@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from newsroom.prefect_access import (
+    AUTH_STRING_FILE,
+    PrefectAccessRefused,
+    load_or_create_auth_string,
+    require_usable_api,
+)
 
 logger = logging.getLogger("newsroom.embedded")
 
@@ -70,13 +77,26 @@ class PrefectServer:
     """``prefect server start`` as a subprocess in its own process group."""
 
     def __init__(self, home: Path, *, host: str = "127.0.0.1", port: int = 4200,
-                 database_url: str | None = None, log_level: str | None = None):
+                 database_url: str | None = None, log_level: str | None = None,
+                 auth_string: str | None = None):
         self.home, self.host, self.port = home, host, port
         # Default: SQLite in ``home``; PostgreSQL: ``postgresql+asyncpg://…``.
         self.database_url = database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}"
         self.log_level = log_level
+        # Never without authentication: the given credential, or the one kept in ``home``
+        # (generated on first start, mode 0600).
+        self.auth_string = auth_string or load_or_create_auth_string(
+            home / AUTH_STRING_FILE)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = home / "server.log"
+
+    @property
+    def auth_string_path(self) -> Path:
+        return self.home / AUTH_STRING_FILE
+
+    def client_env(self) -> dict[str, str]:
+        """What a Prefect client of this server needs in its environment."""
+        return {"PREFECT_API_URL": self.api_url, "PREFECT_API_AUTH_STRING": self.auth_string}
 
     @property
     def url(self) -> str:
@@ -101,8 +121,10 @@ class PrefectServer:
     def start(self) -> PrefectServer:
         _require_port(self.host, self.port, "Prefect server", "--prefect-port")
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("PREFECT_")}
+        # Its database holds the Secret blocks and their encryption key; its home the API
+        # credential: for this user only.
+        self.home.chmod(0o700)
+        env = server_environment(os.environ)
         env.update({
             "PREFECT_HOME": str(self.home),
             "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
@@ -114,6 +136,10 @@ class PrefectServer:
             "PREFECT_SERVER_API_PORT": str(self.port),
             "PREFECT_UI_API_URL": self.api_url,
             "PREFECT_API_URL": self.api_url,
+            # Basic auth on the API (the UI asks for it once); the server's own client
+            # (its services) sends the same credential.
+            "PREFECT_SERVER_API_AUTH_STRING": self.auth_string,
+            "PREFECT_API_AUTH_STRING": self.auth_string,
         })
         if self.log_level:
             env["PREFECT_LOGGING_LEVEL"] = self.log_level
@@ -169,11 +195,44 @@ class PrefectServer:
         return process.poll()
 
 
+# What the Prefect server process inherits from ours: what Python and the system need, no
+# secret of Newsroom's (NEWSROOM_SECRET_KEY, SMTP passwords, channel tokens) and none of the
+# caller's PREFECT_ settings (the server gets exactly those set in PrefectServer.start).
+_SERVER_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP",
+    "TMP", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONUNBUFFERED", "PYTHONHASHSEED",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+})
+
+
+def server_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``environ`` a Prefect server process may see (an allow-list)."""
+    return {key: value for key, value in environ.items()
+            if key in _SERVER_ENV_NAMES or key.startswith("LC_")}
+
+
 def api_reachable(api_url: str, timeout: float = 3.0) -> bool:
-    try:
-        return httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+    """True when a Prefect API answers at ``api_url`` and accepts this process's
+    credential (PREFECT_API_AUTH_STRING) while refusing requests without one.
+
+    Raises :class:`~newsroom.prefect_access.PrefectAccessRefused` (with what to do) when it
+    refuses our credential or answers anyone: nothing then falls back to working without
+    Prefect as if the server were down."""
+    from newsroom.settings import get_settings
+
+    return require_usable_api(api_url, _client_auth_string(), timeout=timeout,
+                              allow_open=get_settings().prefect_allow_unauthenticated)
+
+
+def _client_auth_string() -> str | None:
+    if "prefect" not in sys.modules:  # before Prefect reads its settings: the environment
+        return os.environ.get("PREFECT_API_AUTH_STRING") or None
+    from prefect.settings import PREFECT_API_AUTH_STRING
+
+    value = PREFECT_API_AUTH_STRING.value()
+    secret = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    return secret or None
 
 
 # --- the stand-in channels on a fixed port --------------------------------------------------
@@ -295,9 +354,12 @@ class MailWatcher(threading.Thread):
     writes it as ``.eml`` and ``.html`` into ``folder``."""
 
     def __init__(self, catcher: Any, folder: Path, echo: Callable[[str], None],
-                 interval: float = 0.2):
+                 interval: float = 0.2, *, show_links: bool = False):
         super().__init__(name="newsroom-mail-watcher", daemon=True)
         self.catcher, self.folder, self.echo, self.interval = catcher, folder, echo, interval
+        # An approval link lets whoever holds it decide for its approver: printed only for
+        # the demo, where the person at the terminal plays every approver.
+        self.show_links = show_links
         self._halt = threading.Event()
         self.seen = 0
 
@@ -307,6 +369,7 @@ class MailWatcher(threading.Thread):
 
     def run(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)  # the saved mails hold live links
         while not self._halt.wait(self.interval):
             with self.catcher._lock:
                 new = list(self.catcher.messages[self.seen:])
@@ -332,7 +395,10 @@ class MailWatcher(threading.Thread):
             html_part.get_content() if html_part is not None else ""))))
         lines = [f"mail to {message.get('to')}: {message.get('subject')}",
                  f"  saved: {(html_file or eml).resolve().as_uri()}"]
-        if links:
+        if links and not self.show_links:
+            lines.append(f"  ({len(links)} approval link(s) in the saved mail; not printed "
+                         "outside the demo)")
+        elif links:
             bar = "=" * 78
             lines = [bar, *lines, "", "  APPROVAL LINK (open it in a browser to decide):"]
             lines += [f"  >>> {link}" for link in links]
@@ -406,7 +472,11 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         _require_port(options.smtp_host, options.smtp_port, "mail catcher", "--smtp-port")
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
-        if not api_reachable(configured):
+        try:
+            reachable = api_reachable(configured)
+        except PrefectAccessRefused as exc:
+            raise StackError(str(exc)) from None
+        if not reachable:
             raise StackError(f"PREFECT_API_URL is {configured} but no Prefect server answers "
                              "there; start it, or unset PREFECT_API_URL to let `newsroom up` "
                              "start one")
@@ -416,7 +486,8 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         if "prefect" in sys.modules:  # pragma: no cover - guarded by the CLI
             raise StackError("internal: Prefect was imported before its API URL was set")
         server = PrefectServer(options.data_dir / "prefect", host=host,
-                               port=options.prefect_port)
+                               port=options.prefect_port,
+                               auth_string=os.environ.get("PREFECT_API_AUTH_STRING") or None)
         echo(f"starting the Prefect server on {server.url} (SQLite in {server.home}; "
              "takes about 15 s) …")
         server.start()
@@ -425,9 +496,12 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         took = server.wait_healthy()
         echo(f"Prefect server ready after {took:.1f} s")
         api_url, ui_url = server.api_url, server.url
-        os.environ["PREFECT_API_URL"] = api_url
+        os.environ.update(server.client_env())
         os.environ["PREFECT_HOME"] = str(server.home)
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        where = (f"in {server.auth_string_path}" if server.auth_string_path.exists()
+                 else "the value of PREFECT_API_AUTH_STRING")
+        echo(f"Prefect API credential (user:password; the UI asks for it once): {where}")
 
     # Runs last but one: what Prefect still queues (logs, events) goes out while the
     # server is up; otherwise its exit handlers retry against a stopped server.
@@ -451,7 +525,8 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
     if options.smtp_port is not None:
         mail = MailCatcher(host=options.smtp_host, port=options.smtp_port).start()
         _timed(stack, "mail catcher", mail.stop, echo)
-        watcher = MailWatcher(mail, options.data_dir / "mail", echo)
+        watcher = MailWatcher(mail, options.data_dir / "mail", echo,
+                              show_links=options.demo_in is not None)
         watcher.start()
         _timed(stack, "mail watcher", watcher.stop, echo)
     else:

@@ -88,14 +88,12 @@ async def apply_alert_automation(runtime: Runtime | None = None) -> str:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
     from prefect.events.actions import SendNotification
 
-    from newsroom.web.hooks import hook_token
-
     runtime = runtime or get_runtime()
     block = CustomWebhookNotificationBlock(
         name="Newsroom office alerts", url=f"{runtime.base_url}/hooks/alert", method="POST",
         headers={"Authorization": "Bearer {{token}}"},
         json_data={"subject": "{{subject}}", "body": "{{body}}"},
-        secrets={"token": hook_token(runtime.settings.secret_key.get_secret_value())},
+        secrets={"token": runtime.signer.alert_hook_token},
         allow_private_urls=True)
     block_id = await block.save(ALERT_BLOCK, overwrite=True)
     try:

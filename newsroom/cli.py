@@ -209,6 +209,41 @@ def _configure_embedded(*, web_port: int | None, smtp_port: int | None) -> None:
     get_settings.cache_clear()
 
 
+def _require_secret_key(*, demo: bool, command: str) -> None:
+    """Refuse to start without a configured signing key; the demo generates its own (kept
+    in the data dir, so its links survive a restart)."""
+    from .signing import SigningKeyRefused, ensure_demo_key, resolve_secret_key
+
+    settings = get_settings()
+    if demo and settings.secret_key is None and settings.secret_key_file is None:
+        path = ensure_demo_key(settings)
+        click.echo(f"secret key: the demo's own, generated in {relative_path(path)}")
+    try:
+        resolve_secret_key(settings, allow_demo=demo)
+    except SigningKeyRefused as exc:
+        click.echo(f"newsroom: {command} signs the links people get by mail and will not "
+                   f"start without a secret key: {exc}", err=True)
+        sys.exit(1)
+
+
+def _require_protected_prefect(command: str) -> None:
+    """A configured Prefect API must refuse strangers (or be allowed to be open)."""
+    import os
+
+    from .prefect_access import PrefectAccessRefused
+
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        return
+    from flows.embedded import api_reachable
+
+    try:
+        api_reachable(api_url)
+    except PrefectAccessRefused as exc:
+        click.echo(f"newsroom: {command} will not start: {exc}", err=True)
+        sys.exit(1)
+
+
 @cli.command()
 @click.option("--port", "--standins-port", "port", default=8900, show_default=True,
               envvar="NEWSROOM_STANDINS_PORT", help="Port of the stand-in channels.")
@@ -245,6 +280,7 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
     demo_after = None if no_demo or no_serve else _duration_option(demo_in, "--demo-in")
     if not no_serve:
         _configure_embedded(web_port=web_port, smtp_port=smtp_port)
+        _require_secret_key(demo=demo_after is not None, command="newsroom up")
         from flows.embedded import prepare_demo_catalog
 
         settings = get_settings()
@@ -332,6 +368,8 @@ def web(host: str, port: int | None) -> None:
     from newsroom.runtime import get_runtime
     from newsroom.web.app import create_web_app
 
+    _require_secret_key(demo=False, command="newsroom web")
+    _require_protected_prefect("newsroom web")
     runtime = get_runtime()
     port = port or urlsplit(runtime.settings.web_base_url).port or 8100
 
@@ -363,6 +401,7 @@ def worker(pool: str | None, poll_seconds: float) -> None:
     import asyncio
     import signal
 
+    _require_secret_key(demo=False, command="newsroom worker")
     # Unlike `up`, no stand-in credentials: a real worker takes its channel credentials
     # from the environment or Prefect Secret blocks (the registry says where).
     from prefect.settings import PREFECT_API_URL
@@ -603,7 +642,31 @@ from . import cli_crisis  # noqa: E402,F401,I001 - registers `newsroom crisis`
 from . import cli_requests  # noqa: E402,F401,I001 - registers `newsroom requests`
 
 
+def _prefect_credential_from_data_dir() -> None:
+    """A shell beside ``newsroom up`` talks to its Prefect server with the credential kept
+    in the data dir, unless PREFECT_API_AUTH_STRING is set or the API is elsewhere."""
+    import os
+    from urllib.parse import urlsplit
+
+    from .prefect_access import AUTH_STRING_FILE, CredentialFileError, read_auth_string
+
+    if os.environ.get("PREFECT_API_AUTH_STRING"):
+        return
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url and urlsplit(api_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return  # never hand the local credential to another machine
+    try:
+        value = read_auth_string(get_settings().data_dir / "prefect" / AUTH_STRING_FILE)
+    except CredentialFileError as exc:
+        click.echo(f"newsroom: warning: {exc}", err=True)
+        return
+    if value:
+        os.environ["PREFECT_API_AUTH_STRING"] = value
+
+
 def main() -> None:
+    if "prefect" not in sys.modules:
+        _prefect_credential_from_data_dir()
     try:
         cli(standalone_mode=True)
     except NewsroomError as exc:

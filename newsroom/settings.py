@@ -21,9 +21,15 @@ class Settings(BaseSettings):
     # SQLAlchemy URL; default is a SQLite file in data_dir. For PostgreSQL e.g.
     # postgresql+psycopg://newsroom@127.0.0.1:5432/newsroom
     database_url: str | None = None
-    # Signs approval links; must be set outside development.
-    secret_key: SecretStr = Field(default=SecretStr("development-only-not-secret"))
-    environment: str = "development"
+    # Signs the links people get by mail and derives the alert hook's token; at least 32
+    # characters. NEWSROOM_SECRET_KEY, or NEWSROOM_SECRET_KEY_FILE naming a file that holds
+    # it. There is no default: only the demo (`newsroom up`) generates one, kept in the data
+    # dir as `secret-key` (mode 0600) — see newsroom/signing.py.
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    # Newsroom refuses a Prefect API that answers without a credential (anyone reaching it
+    # could approve and publish); true only for an API nobody else can reach.
+    prefect_allow_unauthenticated: bool = False
     # Where people reach the web app (approval page, manual confirmations); goes into links.
     web_base_url: str = "http://127.0.0.1:8100"
     # Outgoing mail for approvals, reminders and alerts (apprise's e-mail service), in the

@@ -27,9 +27,12 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import stat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -47,13 +50,20 @@ __all__ = [
     "Signer",
     "TokenClaims",
     "WrongPurpose",
+    "ensure_demo_key",
+    "resolve_secret_key",
 ]
 
 MANUAL_CONFIRM = "manual-confirm"
 APPROVAL = "approval"
 
+# The placeholder earlier versions signed with when nothing was set: public, never accepted.
 _PLACEHOLDER_KEY = "development-only-not-secret"
 _MIN_KEY_LENGTH = 32
+DEMO_KEY_FILE = "secret-key"  # in the data dir; written only by the demo (`newsroom up`)
+_HOW_TO_SET = ("set NEWSROOM_SECRET_KEY to a long random value, e.g. python -c 'import "
+               "secrets; print(secrets.token_urlsafe(48))', or NEWSROOM_SECRET_KEY_FILE to "
+               "a file (mode 0600) that holds one")
 _MAX_TOKEN_LENGTH = 4096  # refuse absurd input before decoding it
 
 
@@ -78,7 +88,68 @@ class Expired(InvalidToken):
 
 
 class SigningKeyRefused(NewsroomError):
-    """The configured secret key must not sign links in this environment."""
+    """No usable secret key: none configured, or one that must not sign links."""
+
+
+def _check_key(value: str, where: str) -> SecretStr:
+    if value == _PLACEHOLDER_KEY:
+        raise SigningKeyRefused(f"{where} is the public development placeholder, which "
+                                f"is never accepted; {_HOW_TO_SET}")
+    if len(value) < _MIN_KEY_LENGTH:
+        raise SigningKeyRefused(f"{where} is shorter than {_MIN_KEY_LENGTH} characters; "
+                                f"{_HOW_TO_SET}")
+    return SecretStr(value)
+
+
+def _read_key_file(path: Path, where: str) -> SecretStr:
+    try:
+        info = path.stat()
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SigningKeyRefused(f"{where} {path} cannot be read ({exc.strerror}); "
+                                f"{_HOW_TO_SET}") from None
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH | stat.S_IROTH):
+        raise SigningKeyRefused(f"{where} {path} may be read or changed by other users "
+                                f"(mode {stat.filemode(info.st_mode)}): chmod 600 {path}")
+    return _check_key(value, f"{where} {path}")
+
+
+def demo_key_path(settings: Settings) -> Path:
+    return settings.data_dir / DEMO_KEY_FILE
+
+
+def resolve_secret_key(settings: Settings | None = None, *, allow_demo: bool = True
+                       ) -> SecretStr:
+    """The key that signs links: ``NEWSROOM_SECRET_KEY``, else the file named by
+    ``NEWSROOM_SECRET_KEY_FILE``, else (``allow_demo``) the key the demo generated in the
+    data dir. Raises :class:`SigningKeyRefused` with what to do; nothing ever signs with
+    a placeholder or a key others can read."""
+    settings = settings or get_settings()
+    if settings.secret_key is not None:
+        return _check_key(settings.secret_key.get_secret_value(), "NEWSROOM_SECRET_KEY")
+    if settings.secret_key_file is not None:
+        return _read_key_file(settings.secret_key_file, "NEWSROOM_SECRET_KEY_FILE")
+    demo = demo_key_path(settings)
+    if allow_demo and demo.exists():
+        return _read_key_file(demo, "the demo key")
+    raise SigningKeyRefused(f"no secret key is configured: {_HOW_TO_SET}"
+                            + (f" (`make run`, the demo, generates one in {demo})"
+                               if allow_demo else ""))
+
+
+def ensure_demo_key(settings: Settings) -> Path:
+    """The demo's key file in the data dir, generated (mode 0600) if missing; what
+    ``newsroom up`` with its demo does when no key is configured, so its links survive a
+    restart."""
+    path = demo_key_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    return path
 
 
 @dataclass(frozen=True)
@@ -125,29 +196,22 @@ class Signer:
         value = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
         if not value:
             raise SigningKeyRefused("the secret key is empty; set NEWSROOM_SECRET_KEY")
+        _check_key(value, "the secret key")
         root = value.encode("utf-8")
         # One key per use, so a value made for one thing never verifies as another.
         self._token_key = hmac.new(root, b"newsroom/link-token/v1", hashlib.sha256).digest()
         self._csrf_key = hmac.new(root, b"newsroom/csrf/v1", hashlib.sha256).digest()
+        # The bearer token Prefect's alert automation sends to /hooks/alert.
+        self.alert_hook_token = hmac.new(root, b"newsroom/prefect-alert-hook/v1",
+                                         hashlib.sha256).hexdigest()
 
     def __repr__(self) -> str:
         return "<Signer key=***>"
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Signer:
-        """A signer with ``settings.secret_key``; refuses the placeholder outside development."""
-        settings = settings or get_settings()
-        value = settings.secret_key.get_secret_value()
-        if settings.environment != "development" and (
-            value == _PLACEHOLDER_KEY or len(value) < _MIN_KEY_LENGTH
-        ):
-            raise SigningKeyRefused(
-                f"NEWSROOM_SECRET_KEY is the development placeholder or shorter than "
-                f"{_MIN_KEY_LENGTH} characters, which is not allowed in environment "
-                f"{settings.environment!r}; set it to a long random value, e.g. "
-                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
-            )
-        return cls(settings.secret_key)
+        """A signer with the configured key (:func:`resolve_secret_key`)."""
+        return cls(resolve_secret_key(settings))
 
     # -- tokens --
 

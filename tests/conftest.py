@@ -87,12 +87,13 @@ ON_POSTGRES = os.environ.get("NEWSROOM_TEST_PREFECT") == "postgres"
 
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
+def prefect_server() -> Iterator[Any]:
     """A real Prefect server for the session, started as ``newsroom up`` starts it
-    (flows.embedded.PrefectServer: SQLite, or PostgreSQL in the PostgreSQL pass);
-    PREFECT_API_URL points at it meanwhile, in every thread."""
+    (flows.embedded.PrefectServer: SQLite, or PostgreSQL in the PostgreSQL pass; basic
+    auth on); PREFECT_API_URL and PREFECT_API_AUTH_STRING point at it meanwhile, in every
+    thread and in the environment of subprocesses. Yields the server."""
     import prefect.context
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     from flows.embedded import PrefectServer, StackError
     from flows.stack import free_port
@@ -109,13 +110,19 @@ def prefect_server() -> Iterator[None]:
             server.wait_healthy(timeout=120)
         except StackError as exc:
             pytest.fail(f"the Prefect server did not start: {exc}", pytrace=False)
-        stack.enter_context(temporary_settings({PREFECT_API_URL: server.api_url}))
+        # With authentication on, as `newsroom up` runs it: every client of the tests (the
+        # worker, the web app's resume calls, the CLI, subprocesses) must send it.
+        stack.enter_context(temporary_settings({PREFECT_API_URL: server.api_url,
+                                                PREFECT_API_AUTH_STRING: server.auth_string}))
+        environ = stack.enter_context(pytest.MonkeyPatch.context())
+        for name, value in server.client_env().items():
+            environ.setenv(name, value)
         # Threads started later (the worker, web servers) read the global settings
         # context, as under Prefect's own test harness.
         stack.enter_context(prefect.context._temporary_global_settings_context(
             prefect.context.get_settings_context()))
         stack.callback(_drain_prefect_senders)  # before the server stops
-        yield
+        yield server
 
 
 def _drain_prefect_senders() -> None:

@@ -12,7 +12,6 @@ encrypted secrets. JSON body: ``{"subject": str, "body": str}``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from typing import Annotated
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from newsroom.notify import ALERT_TAG
+from newsroom.signing import Signer
 from newsroom.web.pages import WebContext, get_context
 
 logger = logging.getLogger("newsroom.web.hooks")
@@ -34,13 +34,12 @@ _MAX_BODY = 32_768
 
 def hook_token(secret_key: str) -> str:
     """The bearer token of the alert hook, derived from the server secret."""
-    return hmac.new(secret_key.encode("utf-8"), b"newsroom/prefect-alert-hook/v1",
-                    hashlib.sha256).hexdigest()
+    return Signer(secret_key).alert_hook_token
 
 
 @router.post("/alert")
 async def alert(request: Request, context: Context) -> JSONResponse:
-    expected = "Bearer " + hook_token(context.settings.secret_key.get_secret_value())
+    expected = "Bearer " + context.signer.alert_hook_token
     given = request.headers.get("authorization", "")
     if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
         return JSONResponse({"error": "unauthorized"}, status_code=401)

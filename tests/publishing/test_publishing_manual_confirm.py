@@ -49,7 +49,7 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 @pytest.fixture
 def web(engine, catalog) -> Iterator[str]:
-    settings = Settings(secret_key=SECRET, environment="test")
+    settings = Settings(secret_key=SECRET)
     with serving(create_web_app(engine, catalog, settings)) as url:
         yield url
 

@@ -17,6 +17,8 @@ from newsroom.signing import (
     Signer,
     SigningKeyRefused,
     WrongPurpose,
+    ensure_demo_key,
+    resolve_secret_key,
 )
 
 KEY = "k" * 48
@@ -75,14 +77,45 @@ def test_expiry_and_purpose_are_checked_after_the_signature() -> None:
     assert issubclass(Expired, InvalidToken) and issubclass(WrongPurpose, InvalidToken)
 
 
-def test_the_placeholder_key_signs_only_in_development() -> None:
-    assert Signer.from_settings(Settings(environment="development"))
+def test_no_key_no_placeholder_no_short_key(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path)
     with pytest.raises(SigningKeyRefused, match="NEWSROOM_SECRET_KEY"):
-        Signer.from_settings(Settings(environment="production"))
-    with pytest.raises(SigningKeyRefused):
-        Signer.from_settings(Settings(environment="production", secret_key=SecretStr("short")))
-    assert Signer.from_settings(Settings(environment="production", secret_key=SecretStr(KEY)))
+        Signer.from_settings(settings)
+    # The placeholder of earlier versions is public: refused in every setting.
+    with pytest.raises(SigningKeyRefused, match="placeholder"):
+        Signer.from_settings(Settings(data_dir=tmp_path,
+                                      secret_key=SecretStr("development-only-not-secret")))
+    with pytest.raises(SigningKeyRefused, match="placeholder"):
+        Signer("development-only-not-secret")
+    with pytest.raises(SigningKeyRefused, match="shorter"):
+        Signer.from_settings(Settings(data_dir=tmp_path, secret_key=SecretStr("short")))
+    assert Signer.from_settings(Settings(data_dir=tmp_path, secret_key=SecretStr(KEY)))
     assert KEY not in repr(Signer(KEY))
+
+
+def test_the_key_file_and_the_demo_key(tmp_path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o644)
+    with pytest.raises(SigningKeyRefused, match="chmod 600"):
+        resolve_secret_key(Settings(data_dir=tmp_path, secret_key_file=key_file))
+    key_file.chmod(0o600)
+    assert resolve_secret_key(Settings(data_dir=tmp_path, secret_key_file=key_file)
+                              ).get_secret_value() == KEY
+
+    settings = Settings(data_dir=tmp_path / "var")
+    path = ensure_demo_key(settings)
+    assert path.stat().st_mode & 0o777 == 0o600
+    demo_key = resolve_secret_key(settings).get_secret_value()
+    assert len(demo_key) >= 48
+    assert ensure_demo_key(settings) == path  # kept: links survive a restart
+    assert resolve_secret_key(settings).get_secret_value() == demo_key
+    # Only the demo may use it: `newsroom web`/`worker`/`up --no-demo` ask for a real one.
+    with pytest.raises(SigningKeyRefused, match="no secret key is configured"):
+        resolve_secret_key(settings, allow_demo=False)
+    # A configured key wins over the demo's.
+    assert resolve_secret_key(Settings(data_dir=tmp_path / "var", secret_key=SecretStr(KEY))
+                              ).get_secret_value() == KEY
 
 
 def test_csrf_values_are_bound_to_cookie_and_link() -> None:

@@ -48,13 +48,15 @@ APPROVER_MAIL = "buergermeisterin@example.org"  # kinder-jugend
 def own_prefect(tmp_path: Path) -> Iterator[PrefectServer]:
     """A Prefect server of this test's own (SQLite), so the test may stop and restart it;
     PREFECT_API_URL points at it meanwhile."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     server = PrefectServer(tmp_path / "prefect", port=free_port(), log_level="WARNING").start()
     holder = {"server": server}
     try:
         server.wait_healthy(timeout=120)
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
+        # A restart on the same home keeps the credential (kept in the home, mode 0600).
+        with temporary_settings({PREFECT_API_URL: server.api_url,
+                                 PREFECT_API_AUTH_STRING: server.auth_string}):
             yield holder  # type: ignore[misc]
     finally:
         holder["server"].stop()

@@ -7,6 +7,9 @@ to the office), and resumes every suspended campaign run whose gate has settled 
 those whose resume failed when the decision was made (Prefect unreachable for a moment).
 It also sends the office the alerts still owed: a publication left "unknown" by a worker
 killed before it could send its alert (``newsroom.publishing.send_owed_alerts``).
+
+A broken campaign file does not stop it: the runtime's catalog is then the last one that
+validated (``newsroom.catalog.keeper``), and the run says so in its log.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from newsroom.runtime import get_runtime
 async def approval_deadlines() -> dict:
     logger = get_run_logger()
     runtime = get_runtime()
+    broken = await asyncio.to_thread(lambda: runtime.catalog_broken)
+    if broken is not None:
+        logger.warning("the catalog does not validate; working with the last catalog that "
+                       "did: %s", broken.summary())
     changed = await asyncio.to_thread(
         approval.process_deadlines, runtime.engine, runtime.catalog,
         notifier=runtime.notifier, signer=runtime.signer, base_url=runtime.base_url)

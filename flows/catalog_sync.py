@@ -1,20 +1,53 @@
 """Flow: validate the campaign catalog, record it in Newsroom's store, and schedule its
-campaign runs in Prefect (one run per campaign and date; see ``flows/scheduling.py``)."""
+campaign runs in Prefect (one run per campaign and date; see ``flows/scheduling.py``).
+
+While the catalog folder does not validate, the run changes nothing and completes: it
+lists the broken files in its artifact and log (the office is mailed once by the runtime).
+Syncing the last valid catalog instead could drop what a newer one added (its
+campaigns marked removed, their scheduled runs deleted); it all waits for the fix."""
 
 from __future__ import annotations
+
+import re
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.scheduling import summary_markdown, sync_schedules
+from newsroom.catalog.keeper import BrokenCatalog
 from tasks.catalog import load_valid_catalog, sync_catalog_to_store
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:])")
+
+
+def _md(text: str) -> str:
+    """Text from a campaign file, shown as text in Markdown (no links, images or HTML)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def broken_markdown(broken: BrokenCatalog) -> str:
+    lines = ["## The catalog does not validate: nothing was synced", "",
+             "Every run, gate and link goes on with the last catalog that validated; "
+             "the changes wait until these errors are fixed (`newsroom validate`).", "",
+             "| file | line | error | what to do |", "|---|---|---|---|"]
+    lines += [f"| {_md(i.file)} | {i.line} | {_md(i.message)} | {_md(i.hint)} |"
+              for i in broken.errors]
+    return "\n".join(lines)
 
 
 @flow(name="catalog-sync", flow_run_name="catalog-sync")
 def catalog_sync(catalog_dir: str | None = None, database_url: str | None = None,
                  schedule: bool = True) -> dict:
-    catalog = load_valid_catalog(catalog_dir)
+    kept = load_valid_catalog(catalog_dir)
+    if kept.broken is not None:
+        get_run_logger().warning("the catalog does not validate; nothing synced: %s",
+                                 kept.broken.summary())
+        create_markdown_artifact(key="catalog-sync", markdown="# Catalog sync\n\n"
+                                 + broken_markdown(kept.broken), description="Catalog sync")
+        return {"broken": [i.format() for i in kept.broken.errors], "added": [],
+                "changed": [], "removed": [], "unchanged": []}
+    catalog = kept.catalog
     result = sync_catalog_to_store(catalog, database_url)
     lines = ["| campaign | change |", "|---|---|"]
     for change in ("added", "changed", "removed", "unchanged"):
@@ -22,7 +55,7 @@ def catalog_sync(catalog_dir: str | None = None, database_url: str | None = None
     markdown = "# Catalog sync\n\n" + "\n".join(lines)
     outcome = {k: getattr(result, k) for k in ("added", "changed", "removed", "unchanged")}
     if schedule:
-        # A broken catalog failed above: no run is removed because a file does not parse.
+        # A broken catalog returned above: no run is removed because a file does not parse.
         summary = run_coro_as_sync(sync_schedules(catalog))
         get_run_logger().info("scheduled runs: %s%s", summary.counts(),
                               f" ({summary.skipped})" if summary.skipped else "")

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
 
 from newsroom import store
 from newsroom.catalog.catalog import Catalog
-from newsroom.catalog.validation import load_catalog
-from newsroom.errors import CatalogError
+from newsroom.catalog.keeper import BrokenCatalog
+from newsroom.runtime import CatalogWatch, catalog_keeper, office_notifier
 from newsroom.settings import get_settings
 from newsroom.sync import SyncResult, sync_catalog
 
 
+@dataclass
+class KeptCatalog:
+    """The catalog to work with, and why it is the last valid one (None: it is current)."""
+
+    catalog: Catalog
+    broken: BrokenCatalog | None
+
+
 @task(name="load_catalog")
-def load_valid_catalog(catalog_dir: str | None = None) -> Catalog:
-    """Load and validate the catalog; a broken catalog fails the run with every issue listed."""
-    report = load_catalog(Path(catalog_dir) if catalog_dir else get_settings().catalog_dir)
-    if not report.ok or report.catalog is None:
-        raise CatalogError(report.errors)
-    return report.catalog
+def load_valid_catalog(catalog_dir: str | None = None) -> KeptCatalog:
+    """The catalog; while the folder does not validate, the last one that did (the office
+    is told which file is broken). Fails, with every issue listed, only when there is no
+    valid catalog at all."""
+    settings = get_settings()
+    if catalog_dir:
+        settings = settings.model_copy(update={"catalog_dir": Path(catalog_dir)})
+    watch = CatalogWatch(catalog_keeper(settings),
+                         lambda catalog: office_notifier(settings, catalog))
+    catalog = watch.catalog()
+    return KeptCatalog(catalog, watch.broken)
 
 
 @task(name="sync_catalog_to_store")

@@ -79,13 +79,37 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _check_locked_down(data_dir: Path, server_pid: int, prefect_port: int) -> None:
+    """The demo's key and the Prefect credential are private files; the Prefect API
+    refuses requests without the credential; the Prefect server process holds none of
+    Newsroom's secrets (the signing key, the channel tokens `up` sets for the stand-ins)."""
+    from newsroom.prefect_access import auth_header
+    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+
+    key_file, credential_file = data_dir / "secret-key", data_dir / "prefect" / "api-auth-string"
+    for path in (key_file, credential_file):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    credential = credential_file.read_text(encoding="utf-8").strip()
+    api = f"http://127.0.0.1:{prefect_port}/api"
+    assert httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).status_code == 401
+    assert httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10,
+                      headers=auth_header(credential)).status_code == 200
+    with open(f"/proc/{server_pid}/environ", "rb") as handle:
+        environ = dict(entry.split(b"=", 1) for entry in handle.read().split(b"\0") if entry)
+    names = {name.decode() for name in environ}
+    assert not {name for name in names if name.startswith("NEWSROOM_")}, names
+    assert not names & set(STANDIN_CREDENTIAL_ENV), names
+    assert key_file.read_bytes().strip() not in b"\n".join(environ.values())
+
+
 def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
     ports = {name: free_port() for name in ("prefect", "web", "smtp", "standins")}
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("PREFECT_", "NEWSROOM_"))}
+    # As on a fresh machine: no secret key (the demo generates its own), no Prefect
+    # credential (the server gets one generated in its home).
     env.update({
         "NEWSROOM_DATA_DIR": str(tmp_path / "var"),
-        "NEWSROOM_SECRET_KEY": "cli-stack-secret-key-that-is-long-enough-0123",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
     })
@@ -100,6 +124,7 @@ def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
     try:
         server_pid = int(output.wait_for(SERVER_PID, 60).group(1))
         campaign_id = output.wait_for(DEMO, 90).group(1)
+        _check_locked_down(tmp_path / "var", server_pid, ports["prefect"])
         link = output.wait_for(LINK, 60).group(1)
         assert f"127.0.0.1:{ports['web']}" in link
         assert (tmp_path / "var" / "mail").is_dir()

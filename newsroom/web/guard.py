@@ -20,8 +20,10 @@ as ``redis://`` counts for several web processes together). Links are counted by
 of their token, so the storage never holds a usable link. A storage that fails lets the
 request through (logged): the approval page stays usable while the counter is away.
 
-A refused request whose body was not read gets ``Connection: close``, so the server does
-not read (and discard) the rest of a huge upload on a kept-alive connection.
+A refused request whose body is too large or of unknown length (chunked) and was not
+read gets ``Connection: close``, so the server does not read (and discard) the rest of a
+huge upload on a kept-alive connection. A body within the limit is left to the server
+to discard: closing then could reset the connection before the client read the answer.
 """
 
 from __future__ import annotations
@@ -185,12 +187,13 @@ class RequestGuard:
         family, parts = family_of(scope.get("path", ""))
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
-        has_body = bool(headers.get("transfer-encoding")) or (declared not in (None, "0"))
+        # A body of unknown length (chunked): if it is not read, close the connection.
+        unbounded = declared is None and bool(headers.get("transfer-encoding"))
 
         refused = await self._over_limit(scope, family, parts)
         if refused is not None:
             rule, retry_after = refused
-            await self._refuse_busy(scope, receive, send, rule, retry_after, has_body)
+            await self._refuse_busy(scope, receive, send, rule, retry_after, unbounded)
             return
         if declared is not None and not declared.strip().isdigit():
             await self._respond(scope, receive, send, self.pages.error(
@@ -202,7 +205,7 @@ class RequestGuard:
             return
 
         received = 0
-        body_done = not has_body
+        body_done = not unbounded
         response_started = False
 
         async def limited_receive() -> Message:
@@ -272,7 +275,7 @@ class RequestGuard:
         return None
 
     async def _refuse_busy(self, scope: Scope, receive: Receive, send: Send, rule: _Rule,
-                           retry_after: int, has_body: bool) -> None:
+                           retry_after: int, close: bool) -> None:
         logger.warning("web: %s %s refused: over the %s rate limit", scope.get("method"),
                        "/" + scope.get("path", "").strip("/").split("/")[0], rule.scope)
         response = self.pages.error(
@@ -281,7 +284,7 @@ class RequestGuard:
             "weiteren an.",
             f"Bitte versuchen Sie es {german_wait(retry_after)} erneut.")
         response.headers["retry-after"] = str(retry_after)
-        await self._respond(scope, receive, send, response, close=has_body)
+        await self._respond(scope, receive, send, response, close=close)
 
     # -- responses --
 

@@ -26,6 +26,7 @@ in place and says so in the log.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Iterator
@@ -52,8 +53,11 @@ class SharedSuspensionObserver:
             if self._loop is not None or self._failed:
                 return self._loop
             ready = threading.Event()
+            # The starter's context: Prefect's settings (API URL, credential) may live
+            # there rather than in the environment.
+            context = contextvars.copy_context()
             thread = self._thread = threading.Thread(
-                target=self._run, args=(ready,), daemon=True,
+                target=context.run, args=(self._run, ready), daemon=True,
                 name="newsroom-suspension-observer")
             thread.start()
             ready.wait(timeout=30)

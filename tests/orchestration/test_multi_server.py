@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -87,6 +88,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 APPROVER_MAIL = "buergermeisterin@example.org"  # kinder-jugend
 OFFICE_MAIL = "kommunikation@example.org"
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+CLUSTER_AUTH = f"newsroom:{secrets.token_urlsafe(24)}"
 
 
 def cluster_environment(database_url: str, home: Path) -> dict[str, str]:
@@ -105,6 +107,9 @@ def cluster_environment(database_url: str, home: Path) -> dict[str, str]:
         "PREFECT_REDIS_MESSAGING_PORT": str(REDIS_PORT),
         "PREFECT_REDIS_MESSAGING_DB": str(REDIS_DB),
         "PREFECT_SERVER_DOCKET_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+        # Basic auth on every API server; the services process is a client of A.
+        "PREFECT_SERVER_API_AUTH_STRING": CLUSTER_AUTH,
+        "PREFECT_API_AUTH_STRING": CLUSTER_AUTH,
     })
     return env
 
@@ -212,9 +217,9 @@ def cluster(tmp_path_factory) -> Iterator[SimpleNamespace]:
 @contextmanager
 def api(url: str) -> Iterator[None]:
     """Prefect's client (and threads started meanwhile) talk to ``url``."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: url}):
+    with temporary_settings({PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: CLUSTER_AUTH}):
         yield
 
 
@@ -232,6 +237,8 @@ def published(campaign_id: str) -> list[str]:
 
 
 def test_two_api_servers_and_a_services_process_work_as_one(cluster, postgres_url, tmp_path):
+    for url in (cluster.a, cluster.b):  # basic auth on both, as docs/DEPLOYMENT.md sets it
+        assert httpx.post(f"{url}/flow_runs/filter", json={}, timeout=10).status_code == 401
     slot_pre = (datetime.now(UTC) + timedelta(seconds=35)).replace(microsecond=0)
     slot_appr = (datetime.now(UTC) + timedelta(seconds=75)).replace(microsecond=0)
     with api(cluster.a), flow_stack(tmp_path, POOL, database_url=postgres_url,
@@ -345,7 +352,7 @@ def test_the_stock_process_pool_publishes_every_campaign_once(cluster, postgres_
         try:
             base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
             base |= {"PREFECT_HOME": str(tmp_path / "prefect"),
-                     "PREFECT_WORKER_QUERY_SECONDS": "2"}
+                     "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_API_AUTH_STRING": CLUSTER_AUTH}
             subprocess.run([PREFECT, "work-pool", "create", PROCESS_POOL, "--type", "process"],
                            env=base | {"PREFECT_API_URL": cluster.a}, check=True,
                            capture_output=True)

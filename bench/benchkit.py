@@ -38,6 +38,8 @@ def start_prefect(home: Path, *, database_url: str | None = None) -> tuple[Any, 
     except StackError as exc:
         server.stop()
         raise SystemExit(str(exc)) from None
+    # Basic auth is on (as in `newsroom up`): this process and its subprocesses send it.
+    os.environ["PREFECT_API_AUTH_STRING"] = server.auth_string
     return server, server.api_url
 
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "approval"))
 
 from approval_testkit import CAMPAIGN, THREE, build_catalog, store_posts  # noqa: E402
 
-from flows.stack import MailCatcher, WebServer, free_port, text_of  # noqa: E402
+from flows.stack import MailCatcher, WebServer, free_port, run_async, text_of  # noqa: E402
 from newsroom import approval, store  # noqa: E402
 from newsroom.catalog.keeper import CatalogKeeper  # noqa: E402
 from newsroom.errors import CatalogError  # noqa: E402
@@ -290,12 +290,12 @@ def test_flows_run_on_a_broken_catalog(prefect_server, tmp_path, monkeypatch):
                                                 encoding="utf-8")
         reset_runtimes()  # a new process: only the snapshot knows the catalog
 
-        result = approval_deadlines()  # the deadline (48 h before) has passed: cancelled
+        result = run_async(approval_deadlines())  # the deadline (48 h before) has passed: cancelled
         assert result["changed"] == [f"t-soon {soon.date()}: cancelled"], result
 
         synced = catalog_sync(catalog_dir=str(catalog))
         assert synced["removed"] == [] and synced["added"] == []
-        assert any("trikottag.yaml:2" in line for line in synced["broken"]), synced
+        assert any("trikottag.yaml:3: error: YAML syntax" in line for line in synced["broken"]), synced
         engine = store.make_engine(settings.database_url)
         with store.session_scope(engine) as session:
             assert "trikottag" in {c.id for c in store.active_campaigns(session)}

@@ -30,16 +30,6 @@ def _load_catalog(catalog_dir: Path | None):
     return report.catalog
 
 
-def _api_reachable(api_url: str, timeout: float = 3.0) -> bool:
-    import httpx
-
-    try:
-        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return response.status_code in (200, 401, 403)  # 401/403: there, but wants credentials
-
-
 def _echo_plan(plan) -> None:
     if not plan:
         click.echo("No campaign runs in the horizon.")
@@ -74,8 +64,11 @@ def schedule_command(horizon_days: int | None, dry_run: bool, catalog_dir: Path 
 
     from prefect.settings import PREFECT_API_URL
 
+    from flows.embedded import api_reachable
+
     api_url = PREFECT_API_URL.value()
-    if not api_url or not _api_reachable(api_url):
+    # An API that refuses our credential, or answers anyone, stops here with what to do.
+    if not api_url or not api_reachable(api_url):
         where = f"at {api_url}" if api_url else "(PREFECT_API_URL is not set)"
         click.echo(f"\nNo Prefect API reachable {where}: nothing was scheduled. Start the "
                    "stack (newsroom up) or a Prefect server and set PREFECT_API_URL, e.g. "

@@ -158,3 +158,31 @@ def test_a_placeholder_signed_invitation_and_hook_call_are_refused(tmp_path) -> 
         web.stop()
         mail.stop()
         engine.dispose()
+
+
+def test_a_refused_credential_stops_the_cli_instead_of_working_around_prefect(
+        tmp_path, prefect_server) -> None:
+    """With the wrong credential the API is there but will not talk to us: that is an
+    error to fix, not "no Prefect API reachable" (which makes `crisis start` publish from
+    the shell's own process)."""
+    env = _env(tmp_path, NEWSROOM_SECRET_KEY=KEY, PREFECT_API_URL=prefect_server.api_url,
+               PREFECT_API_AUTH_STRING="newsroom:wrong-password")
+    result = _newsroom(["schedule", "--dry-run"], env)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "refuses Newsroom's credential" in result.stderr, result.stderr
+    assert "No Prefect API reachable" not in result.stderr
+    # Without any credential in the environment, a server on this machine is reached with
+    # the one `newsroom up` keeps in the data dir (here: none there, so refused as well).
+    env.pop("PREFECT_API_AUTH_STRING")
+    result = _newsroom(["schedule", "--dry-run"], env)
+    assert result.returncode == 1 and "refuses Newsroom's credential" in result.stderr
+    credential = tmp_path / "var" / "prefect" / "api-auth-string"
+    credential.parent.mkdir(parents=True)
+    credential.write_text(prefect_server.auth_string + "\n")
+    credential.chmod(0o600)
+    result = _newsroom(["schedule", "--dry-run"], env)
+    # Now the API answers it: a dry-run plan, or (before any test applied the deployments
+    # to this session's server) the authenticated answer that there are none.
+    assert "refuses" not in result.stderr, result.stderr
+    assert ("Would change on" in result.stdout
+            or "apply the deployments first" in result.stderr), (result.stdout, result.stderr)

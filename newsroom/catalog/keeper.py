@@ -31,7 +31,7 @@ from ..errors import CatalogError, CatalogIssue, relative_path
 from ..timeutil import BERLIN
 from .catalog import Catalog
 from .snapshot import FilesChanging, Signature, SnapshotStore, Stage, catalog_signature
-from .validation import ValidationReport, load_catalog
+from .validation import load_catalog
 
 __all__ = ["BrokenCatalog", "CatalogEvent", "CatalogKeeper", "broken_catalog_message",
            "recovered_catalog_message"]

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "approval"))
@@ -30,6 +31,7 @@ from approval_testkit import CAMPAIGN, THREE, build_catalog, store_posts  # noqa
 from flows.stack import MailCatcher, WebServer, free_port, run_async, text_of  # noqa: E402
 from newsroom import approval, store  # noqa: E402
 from newsroom.catalog.keeper import CatalogKeeper  # noqa: E402
+from newsroom.cli import cli  # noqa: E402
 from newsroom.errors import CatalogError  # noqa: E402
 from newsroom.runtime import Runtime  # noqa: E402
 from newsroom.settings import Settings  # noqa: E402
@@ -199,6 +201,10 @@ def test_restart_while_broken_uses_the_kept_catalog(stack, tmp_path):
     assert _gate_outcome(stack.runtime, stack.occurrence_id) == "approved"
     assert len(_office_notices(stack.mail, "fehlerhaft")) == 1
 
+    # `newsroom validate` still calls the folder broken, whatever the runtimes work with.
+    checked = CliRunner().invoke(cli, ["validate", str(stack.catalog)])
+    assert checked.exit_code == 1 and re.search(r"trikottag\.yaml:\d+: error", checked.output)
+
     # Neither memory nor a snapshot: the clear error of before, naming file and line.
     shutil.rmtree(tmp_path / "var" / "catalog-snapshots")
     fresh = _runtime(stack.settings)
@@ -243,16 +249,15 @@ def test_file_written_while_loaded_is_never_taken_half(stack, tmp_path, settle):
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        for _ in range(2):
-            with path.open("w", encoding="utf-8") as file:
-                half = new[: new.index(lines[4])]  # a line boundary: a valid campaign
-                file.write(half)
-                file.flush()
-                time.sleep(0.5)  # the writer pauses; the reader reads meanwhile
-                file.write(new[len(half):])
-            wait_until_seen(8)
-            path.write_text(old, encoding="utf-8")
-            wait_until_seen(1)
+        with path.open("w", encoding="utf-8") as file:
+            half = new[: new.index(lines[4])]  # a line boundary: a valid campaign
+            file.write(half)
+            file.flush()
+            time.sleep(0.5)  # the writer pauses; the reader reads meanwhile
+            file.write(new[len(half):])
+        wait_until_seen(8)
+        path.write_text(old, encoding="utf-8")
+        wait_until_seen(1)
     finally:
         stop.set()
         reader.join()
@@ -295,7 +300,8 @@ def test_flows_run_on_a_broken_catalog(prefect_server, tmp_path, monkeypatch):
 
         synced = catalog_sync(catalog_dir=str(catalog))
         assert synced["removed"] == [] and synced["added"] == []
-        assert any("trikottag.yaml:3: error: YAML syntax" in line for line in synced["broken"]), synced
+        assert any("trikottag.yaml:3: error: YAML syntax" in line
+                   for line in synced["broken"]), synced
         engine = store.make_engine(settings.database_url)
         with store.session_scope(engine) as session:
             assert "trikottag" in {c.id for c in store.active_campaigns(session)}

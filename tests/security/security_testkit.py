@@ -150,33 +150,46 @@ class WebProcess:
 
 
 @contextmanager
+def web_processes(site: Site, count: int) -> Iterator[list[WebProcess]]:
+    """``count`` processes serving ``create_web_app`` over the site's store with uvicorn,
+    started together."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSROOM_")}
+    servers = []
+    for _ in range(count):
+        port = free_port()
+        config = {"root": str(site.root), "data_dir": str(site.data_dir), "url": site.url,
+                  "secret": SECRET, "port": port}
+        process = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, json.dumps(config)],
+                                   cwd=ROOT, env=env)
+        servers.append(WebProcess(process, f"http://127.0.0.1:{port}", port))
+    try:
+        deadline = time.monotonic() + 60
+        for server in servers:
+            while True:
+                assert server.process.poll() is None, "the web app process ended"
+                try:
+                    httpx.get(server.url + "/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the web app did not start"
+                    time.sleep(0.1)
+        yield servers
+    finally:
+        for server in servers:
+            server.process.terminate()
+        for server in servers:
+            try:
+                server.process.wait(10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait(5)
+
+
+@contextmanager
 def web_process(site: Site) -> Iterator[WebProcess]:
     """``create_web_app`` over the site's store, served by uvicorn in a subprocess."""
-    port = free_port()
-    config = {"root": str(site.root), "data_dir": str(site.data_dir), "url": site.url,
-              "secret": SECRET, "port": port}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSROOM_")}
-    process = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, json.dumps(config)],
-                               cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "the web app process ended"
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the web app did not start"
-                time.sleep(0.1)
-        yield WebProcess(process, url, port)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    with web_processes(site, 1) as (server,):
+        yield server
 
 
 class WebThread:

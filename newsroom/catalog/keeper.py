@@ -215,15 +215,14 @@ class CatalogKeeper:
                 logger.error("the catalog does not validate and no earlier valid catalog "
                              "is kept in %s. %s", self.snapshots.dir, broken.summary())
             return
-        report = load_catalog(snapshot)
-        if not report.ok or report.catalog is None:
-            # It validated when it was written; a date check may have turned (a campaign
-            # now in the past). Its catalog is still the best there is.
-            logger.warning("the kept catalog %s no longer validates itself: %s", snapshot,
-                           "; ".join(i.format() for i in report.errors[:MAX_LISTED]))
-            if report.catalog is None:
-                return
         valid_since = datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
+        # Checked as of the day it validated: checks relative to today (a date now past)
+        # must not drop a campaign from it.
+        report = load_catalog(snapshot, today=valid_since.astimezone(BERLIN).date())
+        if not report.ok or report.catalog is None:
+            logger.error("the kept catalog %s does not validate (was it changed by hand?): "
+                         "%s", snapshot, "; ".join(i.format() for i in report.errors[:MAX_LISTED]))
+            return
         catalog = _rebased(report.catalog, self.root, snapshot, snapshot)
         self._loaded = _Loaded(catalog, Signature(()), valid_since)
         if broken is not None:

@@ -8,22 +8,14 @@ campaigns marked removed, their scheduled runs deleted); it all waits for the fi
 
 from __future__ import annotations
 
-import re
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.scheduling import summary_markdown, sync_schedules
 from newsroom.catalog.keeper import BrokenCatalog
+from newsroom.markdown import md_text
 from tasks.catalog import load_valid_catalog, sync_catalog_to_store
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:])")
-
-
-def _md(text: str) -> str:
-    """Text from a campaign file, shown as text in Markdown (no links, images or HTML)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
 def broken_markdown(broken: BrokenCatalog) -> str:
@@ -31,7 +23,7 @@ def broken_markdown(broken: BrokenCatalog) -> str:
              "Every run, gate and link goes on with the last catalog that validated; "
              "the changes wait until these errors are fixed (`newsroom validate`).", "",
              "| file | line | error | what to do |", "|---|---|---|---|"]
-    lines += [f"| {_md(i.file)} | {i.line} | {_md(i.message)} | {_md(i.hint)} |"
+    lines += [f"| {md_text(i.file)} | {i.line} | {md_text(i.message)} | {md_text(i.hint)} |"
               for i in broken.errors]
     return "\n".join(lines)
 
@@ -51,7 +43,7 @@ def catalog_sync(catalog_dir: str | None = None, database_url: str | None = None
     result = sync_catalog_to_store(catalog, database_url)
     lines = ["| campaign | change |", "|---|---|"]
     for change in ("added", "changed", "removed", "unchanged"):
-        lines += [f"| {cid} | {change} |" for cid in getattr(result, change)]
+        lines += [f"| {md_text(cid)} | {change} |" for cid in getattr(result, change)]
     markdown = "# Catalog sync\n\n" + "\n".join(lines)
     outcome = {k: getattr(result, k) for k in ("added", "changed", "removed", "unchanged")}
     if schedule:

@@ -11,7 +11,9 @@ anyway and ``request-sweep`` (every two minutes, or ``newsroom requests sweep``)
 The office decides
 
 - in the **Prefect UI** (the suspended run's *Resume* form, :class:`RequestDecisionInput`:
-  decision, question or reason, optionally campaign id, time and approver, and your name),
+  decision, question or reason, optionally campaign id, time and approver, and your
+  registry id: a person whose role allows it, office-admin or office-editor; any other
+  name is refused, audited, and the run waits again),
 - or with **``newsroom requests accept|ask|decline``**, which records the decision and
   resumes the run with a signed ``newsroom_token``: the run then only tells the requester.
 
@@ -36,6 +38,7 @@ from prefect.states import Completed
 from pydantic import Field
 
 from newsroom import requests as domain
+from newsroom.markdown import md_text
 from newsroom.runtime import Runtime, get_runtime
 from newsroom.signing import InvalidToken
 from newsroom.store import requests_crud as crud
@@ -61,7 +64,9 @@ class RequestDecisionInput(RunInput):
                       description="ask_back: your question; decline: the reason (both are "
                                   "sent to the requester)")
     office_member: str = Field(default="", max_length=100,
-                               description="Your name (recorded in the audit trail; required)")
+                               description="Who decides: your id in registry/people.yaml (a "
+                                           "person with the role office-admin or "
+                                           "office-editor); other names are refused")
     campaign_id: str = Field(default="", max_length=80,
                              description="accept: the new campaign's id (empty: from the title)")
     publish_at: str = Field(default="", max_length=20,
@@ -122,23 +127,21 @@ async def request(request_id: int):
             "## Waiting for the office's decision\n\nDecide here (*accept*, *ask_back* with a "
             "question, *decline* with a reason) and give your name; or on the command line "
             f"`newsroom requests accept {request_id}` (`ask`, `decline`).\n\n"
-            + (f"**The last input was not recorded:** {problem}\n\n" if problem else "")
+            + (f"**The last input was not recorded:** {md_text(problem, limit=600)}\n\n"
+               if problem else "")
             + current.summary)
+        key = f"request-{request_id}-{revision}-{waits}"
         received = await suspend_flow_run(
             wait_for_input=RequestDecisionInput.with_initial_data(description=description),
-            key=f"request-{request_id}-{revision}-{waits}", timeout=SUSPEND_TIMEOUT)
+            key=key, timeout=SUSPEND_TIMEOUT)
         waits += 1
         runtime = get_runtime()
         if token_is_newsroom(runtime, received.newsroom_token, request_id):
             continue
-        if not received.office_member.strip():
-            problem = "an office decision needs your name (office_member)"
-            log.warning("input without a name ignored: %s", problem)
-            continue
         problem = await decide_request(
-            request_id, received.decision, received.text,
-            f"admin:{received.office_member.strip()}", received.campaign_id,
-            received.publish_at, received.approver, received.kind)
+            request_id, received.decision, received.text, received.office_member,
+            received.campaign_id, received.publish_at, received.approver, received.kind,
+            input_key=key)
         if problem:
             log.warning("the decision on request %s was not recorded: %s", request_id,
                         problem)

@@ -312,12 +312,15 @@ async def sync_schedules(catalog: Catalog, *, now: datetime | None = None,
 
 def summary_markdown(summary: ScheduleSummary) -> str:
     """A Markdown table of the changes (catalog-sync's artifact)."""
+    from newsroom.markdown import md_text
+
     if summary.skipped:
-        return f"Schedules not synced: {summary.skipped}\n"
+        return f"Schedules not synced: {md_text(summary.skipped)}\n"
     from newsroom.timeutil import format_local
 
     lines = ["| run | change | starts | detail |", "|---|---|---|---|"]
     for change in summary.changes:
         starts = format_local(change.starts) if change.starts else ""
-        lines.append(f"| {change.name} | {change.action} | {starts} | {change.detail} |")
+        lines.append(f"| {md_text(change.name)} | {md_text(change.action)} | {md_text(starts)} "
+                     f"| {md_text(change.detail)} |")
     return "\n".join(lines) + "\n"

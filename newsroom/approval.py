@@ -53,7 +53,9 @@ from newsroom.approval_messages import (
 from newsroom.catalog.approvers import resolve_approvers
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.models import ApprovalMode, ApprovalPolicy, Campaign, TimeoutAction
+from newsroom.catalog.roles import NotPermitted, Permission, authorize
 from newsroom.errors import NewsroomError, StoreError
+from newsroom.markdown import md_quote, md_text
 from newsroom.posts import RenderedPost
 from newsroom.signing import APPROVAL, BadSignature, Expired, Signer, TokenClaims, WrongPurpose
 from newsroom.store import (
@@ -619,15 +621,39 @@ def decide(engine: Engine, catalog: Catalog, *, token: str, decision: str, comme
 
 def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, decision: str,
                    comment: str, admin: str, via: str = "prefect_ui",
-                   now: datetime | None = None) -> GateStatus:
-    """An admin settles an open or escalated gate: approve, reject or request_changes."""
+                   now: datetime | None = None, refusal_key: str | None = None) -> GateStatus:
+    """An admin settles an open or escalated gate: approve, reject or request_changes.
+
+    ``admin`` must name a person of the registry whose roles allow deciding a gate
+    (:func:`newsroom.catalog.roles.authorize`); anyone else is refused with
+    :class:`~newsroom.catalog.roles.NotPermitted`, and the refusal is audited
+    (``approval.admin_refused``; once per ``refusal_key`` when given, so a run that
+    replays the same input does not record it twice). The decision is recorded under
+    the person's id (``admin:<id>``).
+    """
     now = _now(now)
     if decision not in _ADMIN_OUTCOME:
         raise ApprovalError(f"decision must be one of {', '.join(_ADMIN_OUTCOME)}, "
                             f"not {decision!r}")
-    if not admin.strip():
-        raise ApprovalError("an admin decision needs the admin's name")
     via = DecisionVia(via).value
+    try:
+        person = authorize(catalog.index, admin, Permission.DECIDE_GATE)
+    except NotPermitted as exc:
+        with store.session_scope(engine) as session:
+            occurrence = _occurrence(session, occurrence_id)
+            event = dict(campaign_id=occurrence.campaign_id,
+                         occurrence_date=occurrence.occurrence_date, actor=f"refused:{via}",
+                         action="approval.admin_refused",
+                         content_hash=occurrence.gate_bundle_hash, at=now,
+                         detail={"named": " ".join(admin.split())[:100],
+                                 "decision": decision, "via": via, "reason": str(exc)})
+            if refusal_key:
+                store.record_audit_once(session, once_key=refusal_key, **event)
+            else:
+                store.record_audit(session, **event)
+        logger.warning("admin decision on %s/%s refused: %s", event["campaign_id"],
+                       event["occurrence_date"], exc)
+        raise
     with store.session_scope(engine) as session:
         status, _ = _evaluate(session, catalog, occurrence_id, now)
         occurrence = _occurrence(session, occurrence_id)
@@ -639,7 +665,7 @@ def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, deci
         if occurrence.gate_bundle_hash is None or (
                 occurrence.gate_bundle_hash != occurrence.bundle_hash):
             raise ApprovalError("the gate does not ask about the current posts; open it first")
-        decided_by = f"{ADMIN_PREFIX}{admin.strip()}"
+        decided_by = f"{ADMIN_PREFIX}{person.id}"
         request, _ = store.ensure_approval_request(
             session, occurrence_id=occurrence_id, person_id=decided_by,
             bundle_hash=occurrence.gate_bundle_hash, deadline=status.deadline)
@@ -653,6 +679,7 @@ def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, deci
         _audit(session, occurrence, action="approval.admin_decided", actor=decided_by,
                content_hash=occurrence.gate_bundle_hash, at=now,
                detail={"decision": decision, "comment": comment, "via": via,
+                       "named": " ".join(admin.split())[:100],
                        "previous": status.outcome.value})
         _audit(session, occurrence, action="approval.settled", actor=decided_by,
                content_hash=occurrence.gate_bundle_hash, at=now,
@@ -898,7 +925,11 @@ def text_diff(old: str, new: str) -> list[tuple[str, str]]:
 
 def gate_summary_markdown(status: GateStatus, catalog: Catalog,
                           posts: Iterable[RenderedPost | Any]) -> str:
-    """Markdown for the Prefect UI: the rule, who signed and who not, and every post."""
+    """Markdown for the Prefect UI: the rule, who signed and who not, and every post.
+
+    Every value from the catalog, the posts or a decision is escaped (:mod:`newsroom.markdown`):
+    a post text or a campaign title never forms a link, an image or HTML in the UI.
+    """
     rendered = [p.to_rendered() if hasattr(p, "to_rendered") else p for p in posts]
     try:
         title = _campaign(catalog, status.campaign_id).title
@@ -906,15 +937,16 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
         title = status.campaign_id
 
     def names(ids: Sequence[str]) -> str:
-        return ", ".join(_display(catalog, p) for p in ids) or "–"
+        return md_text(", ".join(_display(catalog, p) for p in ids) or "–")
 
     lines = [
-        f"# Freigabe / approval: {title} ({status.occurrence_date.isoformat()})",
+        f"# Freigabe / approval: {md_text(title)} ({status.occurrence_date.isoformat()})",
         "",
-        f"- **Outcome:** `{status.outcome.value}` – {status.reason}",
-        f"- **Rule:** mode `{status.mode}`, {status.needed} approval(s) needed "
+        f"- **Outcome:** {md_text(status.outcome.value)} – {md_text(status.reason)}",
+        f"- **Rule:** mode {md_text(status.mode)}, {status.needed} approval(s) needed "
         f"of {len(status.asked)} asked",
-        f"- **Deadline:** {local_when(status.deadline)} ({status.deadline.isoformat()})",
+        f"- **Deadline:** {md_text(local_when(status.deadline))} "
+        f"({md_text(status.deadline.isoformat())})",
         f"- **Approved / freigegeben:** {names(status.approved)}",
         f"- **Rejected / abgelehnt:** {names(status.rejected)}",
         f"- **Changes requested / Änderungen erbeten:** {names(status.changes_requested)}",
@@ -923,12 +955,13 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
         f"{names([p for p in status.asked if p not in status.approved])}",
     ]
     if status.decided_by_admin:
-        lines.append(f"- **Admin decision by:** {status.decided_by_admin}")
-    lines += [f"- **Bundle:** `{status.bundle_hash[:16]}`", "", "## Posts"]
+        lines.append(f"- **Admin decision by:** {md_text(status.decided_by_admin)}")
+    lines += [f"- **Bundle:** {md_text(status.bundle_hash[:16])}", "", "## Posts"]
     for post in sorted(rendered, key=lambda p: (p.publish_at, p.channel)):
         name = channel_label(catalog, post.channel)
-        lines += ["", f"### {name} (`{post.channel}`) – {local_when(post.publish_at)}", ""]
-        lines += [f"> {line}" if line else ">" for line in post.text.splitlines()]
+        lines += ["", f"### {md_text(name)} ({md_text(post.channel)}) – "
+                      f"{md_text(local_when(post.publish_at))}", ""]
+        lines += md_quote(post.text)
         for item in post.media:
-            lines.append(f"\n*Bild:* {item.alt}")
+            lines.append(f"\n*Bild:* {md_text(item.alt)}")
     return "\n".join(lines) + "\n"

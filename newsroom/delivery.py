@@ -34,6 +34,7 @@ from newsroom.approval import GateStatus
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.models import ChannelAccount
 from newsroom.errors import NewsroomError
+from newsroom.markdown import md_link, md_text
 from newsroom.posts import RenderedPost, bundle_hash
 from newsroom.publishing import (
     OccurrencePublication,
@@ -181,30 +182,32 @@ class DeliveryReport:
         return not self.failed and not self.unknown
 
     def markdown(self, catalog: Catalog) -> str:
+        """The report as a Markdown table; every value escaped (newsroom.markdown): a
+        channel's error text or a campaign title never forms a link or HTML in the UI."""
         title = catalog.campaign(self.campaign_id).campaign.title
-        lines = [f"# Report: {title} ({self.occurrence_date.isoformat()})", "",
+        lines = [f"# Report: {md_text(title)} ({self.occurrence_date.isoformat()})", "",
                  "| channel | result | link |", "|---|---|---|"]
 
         def row(channel: str, result: str, link: str = "") -> None:
-            lines.append(f"| {channel} | {result} | {link} |")
+            lines.append(f"| {md_text(channel)} | {result} | {link} |")
 
         for channel, url in sorted(self.published.items()):
             late = self.lateness_s.get(channel)
             row(channel, "published" + (f" ({late:+.2f} s)" if late is not None else ""),
-                f"[live post]({url})" if url else "")
+                md_link("live post", url) if url else "")
         for channel in self.awaiting_manual:
             row(channel, "awaiting manual post (owner notified)")
         for channel, status in sorted(self.already.items()):
-            row(channel, f"already {status}")
+            row(channel, f"already {md_text(status)}")
         for channel, reason in sorted(self.skipped.items()):
-            row(channel, f"skipped: {reason}")
+            row(channel, f"skipped: {md_text(reason, limit=500)}")
         for channel, reason in sorted(self.held.items()):
-            row(channel, reason)
+            row(channel, md_text(reason, limit=500))
         for channel, error in sorted(self.failed.items()):
-            row(channel, f"**failed**: {error}")
+            row(channel, f"**failed**: {md_text(error, limit=500)}")
         for channel, error in sorted(self.unknown.items()):
             row(channel, f"**unknown** (may have posted; decide with `newsroom channels "
-                         f"unknown`): {error}")
+                         f"unknown`): {md_text(error, limit=500)}")
         return "\n".join(lines) + "\n"
 
 

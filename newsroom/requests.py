@@ -80,6 +80,7 @@ __all__ = [
     "WrongState",
     "accept_request",
     "answer_link",
+    "authorize_decision",
     "ask_back",
     "campaign_draft",
     "check_answer_link",
@@ -101,6 +102,8 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_IMAGES = 3
 MAX_TEXT = 5000
 MAX_LINKS = 5
+# The campaign variable an accepted request's links 2–5 are kept in (content.variables).
+EXTRA_LINKS = "weitere_links"
 ALLOWED_IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 DEFAULT_TIME = time(10, 0)
 DEFAULT_DEADLINE = timedelta(hours=48)
@@ -683,6 +686,33 @@ def _decide(engine: Engine, request_id: int, *, step: str, status: RequestStatus
         return row
 
 
+def authorize_decision(engine: Engine, catalog: Catalog, request_id: int, by: str, *,
+                       via: str, refusal_key: str | None = None) -> str:
+    """``admin:<id>`` of the registry person ``by`` names, when their role allows deciding
+    requests (:func:`newsroom.catalog.roles.authorize`: office-admin or office-editor).
+
+    Every way the office decides (the Prefect Resume form, ``newsroom requests accept|ask|
+    decline``) calls this first. A refusal is audited under the request
+    (``request.decision_refused``; once per ``refusal_key``) and raised as
+    :class:`~newsroom.catalog.roles.NotPermitted`.
+    """
+    from newsroom.catalog.roles import NotPermitted, Permission, authorize
+
+    try:
+        return f"admin:{authorize(catalog.index, by, Permission.DECIDE_REQUEST).id}"
+    except NotPermitted as exc:
+        event = dict(campaign_id=crud.audit_key(request_id), actor=f"refused:{via}",
+                     action="request.decision_refused",
+                     detail={"named": " ".join((by or "").split())[:100], "via": via,
+                             "reason": str(exc)})
+        with store.session_scope(engine) as session:
+            if refusal_key:
+                store.record_audit_once(session, once_key=refusal_key, **event)
+            else:
+                store.record_audit(session, **event)
+        raise
+
+
 def ask_back(engine: Engine, request_id: int, *, question: str, by: str,
              via: str = "cli") -> CampaignRequest:
     """The office asks the requester a question; the request waits for the answer."""
@@ -771,8 +801,10 @@ def campaign_draft(request: CampaignRequest, images: Sequence[tuple[RequestImage
     """
     requester = requester_for(catalog, request.requester_kind, request.requester_id)
     body = _inline_template(request.text.strip())
+    # Links are data the template prints, never template text: a link may hold "{{" or
+    # "{%" (a URL's path may); as a variable's value it is printed as it is.
     if request.links[1:]:
-        body += "\n" + "\n".join(request.links[1:])
+        body += "\n{% for extra in " + EXTRA_LINKS + " %}\n{{ extra }}\n{% endfor %}"
     if request.links:
         body += "\n{{ link }}"
     if request.hashtags:
@@ -784,6 +816,8 @@ def campaign_draft(request: CampaignRequest, images: Sequence[tuple[RequestImage
         content["hashtags"] = list(request.hashtags)
     if images:
         content["images"] = [{"file": name, "alt": image.alt} for image, name in images]
+    if request.links[1:]:
+        content["variables"] = {EXTRA_LINKS: list(request.links[1:])}
     document = {
         "id": campaign_id,
         "title": request.title,

@@ -11,6 +11,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_run
 
 from newsroom import requests as domain
+from newsroom.catalog.roles import NotPermitted
+from newsroom.markdown import md_quote, md_text
 from newsroom.requests import NotifyContext, RequestError
 from newsroom.runtime import get_runtime
 from newsroom.store import requests_crud as crud
@@ -32,22 +34,29 @@ class RequestSnapshot:
 
 
 def _summary(request, images, requester_name: str) -> str:
-    lines = [f"## Request #{request.id} from {requester_name}: {request.title}", "",
-             f"- **Topic:** {request.topic}",
-             f"- **Desired:** {request.desired_from}"
-             + (f" to {request.desired_to}" if request.desired_to else "")
-             + (f", {request.desired_time}" if request.desired_time else ""),
-             f"- **Channels:** {', '.join(request.channels)}",
-             f"- **Contact:** {request.contact_name} <{request.contact_email}>"]
+    """The request as Markdown for the Prefect UI. Everything here was typed by the
+    requester: escaped (newsroom.markdown), so no link, image or HTML forms; links are
+    shown as text to copy, not to click."""
+    desired = (f"{request.desired_from}"
+               + (f" to {request.desired_to}" if request.desired_to else "")
+               + (f", {request.desired_time}" if request.desired_time else ""))
+    lines = [f"## Request #{request.id} from {md_text(requester_name)}: "
+             f"{md_text(request.title)}", "",
+             f"- **Topic:** {md_text(request.topic)}",
+             f"- **Desired:** {md_text(desired)}",
+             f"- **Channels:** {md_text(', '.join(request.channels))}",
+             f"- **Contact:** {md_text(f'{request.contact_name} <{request.contact_email}>')}"]
     if request.hashtags:
-        lines.append(f"- **Hashtags:** {' '.join('#' + t for t in request.hashtags)}")
-    lines += [f"- **Link:** {link}" for link in request.links]
-    lines += [f"- **Image {i.position}:** {i.filename} (alt: {i.alt})" for i in images]
+        lines.append(f"- **Hashtags:** {md_text(' '.join('#' + t for t in request.hashtags))}")
+    lines += [f"- **Link:** {md_text(link)}" for link in request.links]
+    lines += [f"- **Image {i.position}:** {md_text(i.filename)} (alt: {md_text(i.alt)})"
+              for i in images]
     if request.notes:
-        lines.append(f"- **Notes:** {request.notes}")
+        lines.append(f"- **Notes:** {md_text(request.notes)}")
     if request.answer:
-        lines += [f"- **Asked back:** {request.question}", f"- **Answer:** {request.answer}"]
-    lines += ["", "**Draft text:**", "", *("> " + line for line in request.text.splitlines())]
+        lines += [f"- **Asked back:** {md_text(request.question)}",
+                  f"- **Answer:** {md_text(request.answer)}"]
+    lines += ["", "**Draft text:**", "", *md_quote(request.text)]
     return "\n".join(lines)
 
 
@@ -115,25 +124,33 @@ async def notify_request(request_id: int, step: str) -> bool:
 @task(name="decide-request", task_run_name="{decision} request {request_id}")
 async def decide_request(request_id: int, decision: str, text: str, by: str,
                          campaign_id: str = "", publish_at: str = "", approver: str = "",
-                         kind: str = "") -> str:
-    """Record the office's decision from the Prefect UI; "" or what was wrong with it."""
+                         kind: str = "", input_key: str = "") -> str:
+    """Record the office's decision from the Prefect UI; "" or what was wrong with it.
+
+    ``by`` must name a registry person whose role allows deciding requests; a refusal is
+    audited once per run and input (``input_key``) however often the run replays it.
+    """
     runtime = get_runtime()
+    run_id = current_run.get_id()
+    refusal_key = f"request-refused:{run_id}:{input_key}" if run_id and input_key else None
 
     def decide() -> str:
         try:
+            member = domain.authorize_decision(runtime.engine, runtime.catalog, request_id,
+                                               by, via="prefect_ui", refusal_key=refusal_key)
             if decision == "accept":
                 domain.accept_request(
                     runtime.engine, runtime.catalog, runtime.settings.data_dir, request_id,
-                    by=by, via="prefect_ui", campaign_id=campaign_id or None,
+                    by=member, via="prefect_ui", campaign_id=campaign_id or None,
                     publish_at=domain.parse_publish_at(publish_at), approver=approver or None,
                     kind=kind or "service_information")
             elif decision == "ask_back":
-                domain.ask_back(runtime.engine, request_id, question=text, by=by,
+                domain.ask_back(runtime.engine, request_id, question=text, by=member,
                                 via="prefect_ui")
             else:
-                domain.decline_request(runtime.engine, request_id, reason=text, by=by,
+                domain.decline_request(runtime.engine, request_id, reason=text, by=member,
                                        via="prefect_ui")
-        except RequestError as exc:
+        except (RequestError, NotPermitted) as exc:
             return str(exc)
         return ""
 

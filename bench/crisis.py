@@ -143,7 +143,7 @@ def main() -> None:
                 t0 = time.monotonic()
                 wall0 = time.time()
                 run_id = run_async(_create_run(deployments["crisis"], {
-                    "campaign_id": CAMPAIGN, "ereignis": marker, "started_by": "bench"}))
+                    "campaign_id": CAMPAIGN, "ereignis": marker, "started_by": "wolf"}))
                 found = _arrivals(control, mail, marker, t0)
                 stages = run_async(_stages(run_id, wall0))
                 print(f"  prefect {round_ + 1} stages: {stages}", file=sys.stderr)
@@ -156,7 +156,7 @@ def main() -> None:
                 marker = f"Benchwetter D{round_ + 1:03d}"
                 t0 = time.monotonic()
                 start = crisis.start_crisis(runtime, CAMPAIGN, {"ereignis": marker},
-                                            by="bench")
+                                            by="wolf")
                 asyncio.run(crisis.publish_crisis(runtime, start))
                 found = _arrivals(control, mail, marker, t0)
                 if round_ >= 0:

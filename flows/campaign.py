@@ -32,6 +32,7 @@ from prefect.states import Completed
 from flows.gate import ApprovalInput, token_is_newsroom
 from newsroom.approval import GateOutcome, GateStatus, gate_summary_markdown
 from newsroom.delivery import PreparedOccurrence
+from newsroom.markdown import md_text
 from newsroom.runtime import get_runtime
 from newsroom.timeutil import format_local, parse_duration
 from tasks.campaign import (
@@ -47,6 +48,9 @@ from tasks.campaign import (
 # (publish_preroll_seconds, 45 s) before the time; the worker prefetches it and the flow
 # waits to the second.
 MAX_GATE_ROUNDS = 25
+# Refused admin inputs (a name without the office role) do not end the wait; past this many
+# the run stops (each resume replays every earlier input).
+MAX_REFUSED_INPUTS = 200
 
 
 def _now() -> datetime:
@@ -62,34 +66,47 @@ def _suspend_timeout(prepared: PreparedOccurrence) -> int:
 
 
 async def _wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> GateStatus:
+    """Suspend until the gate is settled; an admin's input decides it when the name given
+    is a registry person whose role allows it. A refused input is logged and audited, and
+    the run waits again (it does not count towards MAX_GATE_ROUNDS)."""
     logger = get_run_logger()
     runtime = get_runtime()
-    for round_ in range(MAX_GATE_ROUNDS):
+    rounds = refused = 0
+    problem = ""
+    while rounds < MAX_GATE_ROUNDS and refused < MAX_REFUSED_INPUTS:
         if status.settled:
             return status
         description = (
             "## Waiting for approval\n\nNewsroom resumes this run when the approvers have "
-            "decided. **Admins** may decide here instead: choose the decision, write a "
-            "comment and your name, and submit; it is recorded as an admin decision.\n\n"
+            "decided. **Admins** of the Amt für Kommunikation may decide here instead: "
+            "choose the decision, write a comment and your registry id (`admin`, e.g. as "
+            "in registry/people.yaml with the role office-admin), and submit; it is "
+            "recorded as an admin decision. Any other name is refused.\n\n"
+            + (f"**Nicht angenommen / refused:** {md_text(problem, limit=600)}\n\n"
+               if problem else "")
             + gate_summary_markdown(status, runtime.catalog, prepared.posts))
         logger.info("waiting for approval of %s %s: %s", prepared.campaign_id,
                     prepared.occurrence_date, status.reason)
+        key = f"gate-{prepared.bundle_hash[:20]}-{rounds}" + (f"-r{refused}" if refused else "")
         received = await suspend_flow_run(
             wait_for_input=ApprovalInput.with_initial_data(description=description),
-            key=f"gate-{prepared.bundle_hash[:20]}-{round_}",
-            timeout=_suspend_timeout(prepared))
+            key=key, timeout=_suspend_timeout(prepared))
         status = await gate_status(prepared.occurrence_id)
         if status.settled or token_is_newsroom(runtime, received.newsroom_token,
                                                prepared.occurrence_id):
+            rounds, problem = rounds + 1, ""
             continue
-        if not received.admin.strip():
-            logger.warning("input without an admin name ignored: an admin decision needs "
-                           "the admin's name")
+        decided = await record_admin_decision(prepared.occurrence_id, received.decision,
+                                              received.comment, received.admin,
+                                              input_key=key)
+        if isinstance(decided, str):
+            refused, problem = refused + 1, decided
+            logger.warning("admin input refused, still waiting for a valid decision: %s",
+                           decided)
             continue
-        status = await record_admin_decision(prepared.occurrence_id, received.decision,
-                                             received.comment, received.admin)
+        rounds, problem, status = rounds + 1, "", decided
     raise RuntimeError(f"the gate of {prepared.campaign_id} {prepared.occurrence_date} did "
-                       f"not settle after {MAX_GATE_ROUNDS} resumes")
+                       f"not settle after {rounds} resumes and {refused} refused inputs")
 
 
 def _run_name() -> str:

@@ -5,6 +5,9 @@
 
 Start it from the Prefect UI (deployment "crisis": *Run* → *Custom run* shows a form),
 from ``newsroom crisis start`` or with ``run_deployment("crisis/crisis", ...)``.
+``started_by`` must name a registry person whose role allows starting a crisis
+(office-admin, :mod:`newsroom.catalog.roles`); anything else is refused: audited
+(``crisis.refused``), the run fails, nothing is recorded or published.
 
 - A **pre-approved** crisis template (``approval.pre_approved: true``) is published at
   once on all its channels, concurrently.
@@ -25,11 +28,12 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_run
-from prefect.states import Completed
+from prefect.states import Completed, Failed
 
 from flows.campaign import _wait_for_gate
 from newsroom import crisis as crisis_domain
 from newsroom.approval import GateStatus
+from newsroom.catalog.roles import NotPermitted
 from newsroom.crisis import CrisisStart
 from newsroom.delivery import DeliveryReport
 from newsroom.runtime import get_runtime
@@ -48,7 +52,7 @@ async def trigger_crisis(campaign_id: str, variables: dict[str, str], started_by
     return await asyncio.to_thread(
         crisis_domain.start_crisis, runtime, campaign_id, variables, by=started_by,
         trigger_key=trigger_key, approver=approver,
-        flow_run_id=str(run_id) if run_id else None)
+        flow_run_id=str(run_id) if run_id else None, via="prefect_ui")
 
 
 @task(name="ask-approver", task_run_name="ask {start.approver}")
@@ -80,7 +84,7 @@ async def crisis(
     variables: dict[str, str] | None = None,
     approver: str = "",
     deadline_minutes: int = 15,
-    started_by: str = "prefect-ui",
+    started_by: str = "",
     trigger_key: str = "",
 ):
     """Publish a crisis message now on every crisis channel of the campaign.
@@ -95,7 +99,9 @@ async def crisis(
         approver: Fast path for templates that are not pre-approved: the one person
             (id in registry/people.yaml) who approves; empty: the campaign's first.
         deadline_minutes: Fast path: minutes the approver has.
-        started_by: Your name (recorded in the audit trail).
+        started_by: Who starts it: your id in registry/people.yaml (a person with the
+            role office-admin; recorded in the audit trail). Other names are refused and
+            nothing is published.
         trigger_key: Set by Newsroom; leave empty.
     """
     logger = get_run_logger()
@@ -105,8 +111,11 @@ async def crisis(
         if value:
             given[key] = value
     trigger = trigger_key or f"prefect-{current_run.get_id()}"
-    start = await trigger_crisis(campaign_id, given, started_by or "prefect-ui", trigger,
-                                 approver or None)
+    try:
+        start = await trigger_crisis(campaign_id, given, started_by, trigger, approver or None)
+    except NotPermitted as exc:
+        logger.error("crisis %s refused, nothing published: %s", campaign_id, exc)
+        return Failed(message=f"refused, nothing published: {exc}")
     status: GateStatus | None = None
     if not start.pre_approved:
         status = await ask_approver(start, deadline_minutes)

@@ -10,8 +10,11 @@ no process, and waits in Prefect's database as "Suspended" until resumed with an
   decisions from Newsroom's store — the input only wakes it.
 - **An admin** in the Prefect UI ("Resume" shows a form with the posts and the state of
   the signatures): decision, comment and name. Without a valid ``newsroom_token`` the
-  input is recorded as an admin decision (the open-source Prefect server has no users,
-  so the name typed in the form is what the audit trail shows, marked ``prefect_ui``).
+  input is an admin decision. The open-source Prefect server has no users, so the name
+  must be a registry person whose role allows it (``roles: [office-admin]`` in
+  registry/people.yaml, :mod:`newsroom.catalog.roles`); the audit trail records that
+  person's id, marked ``prefect_ui``. Any other name is refused: logged, audited
+  (``approval.admin_refused``), and the run waits again.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ class ApprovalInput(RunInput):
     comment: str = Field(default="", max_length=2000,
                          description="Why (recorded in the audit trail)")
     admin: str = Field(default="", max_length=100,
-                       description="Your name: who decides (required for an admin decision)")
+                       description="Who decides: your id in registry/people.yaml (a person "
+                                   "with the role office-admin); other names are refused")
     newsroom_token: str = Field(default="", max_length=4096,
                                 description="Set by Newsroom; leave empty")
 

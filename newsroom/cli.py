@@ -440,7 +440,9 @@ def worker(pool: str | None, poll_seconds: float) -> None:
 @cli.command()
 @click.argument("campaign")
 @click.argument("day", metavar="DATE")
-@click.option("--as", "admin", required=True, help="Your name (recorded as the admin).")
+@click.option("--as", "admin", required=True,
+              help="Your id in registry/people.yaml: a person with the role office-admin "
+                   "(recorded as the admin; other names are refused).")
 @click.option("--reject", "decision", flag_value="reject", help="Reject instead of approving.")
 @click.option("--request-changes", "decision", flag_value="request_changes",
               help="Ask for changes instead of approving.")

@@ -1,6 +1,6 @@
 """``newsroom crisis``: start, watch, end a crisis, and release what it held.
 
-    newsroom crisis start CAMPAIGN --set ereignis="…" [--set key=value …] [--approver PERSON]
+    newsroom crisis start CAMPAIGN --by ID --set ereignis="…" [--set k=v …] [--approver PERSON]
     newsroom crisis status
     newsroom crisis end [--id N]
     newsroom crisis release OCCURRENCE … | --all
@@ -121,7 +121,9 @@ def crisis() -> None:
               help="Fast path (templates that are not pre-approved): the one approver.")
 @click.option("--deadline-minutes", default=15, show_default=True, type=int,
               help="Fast path: minutes the approver has.")
-@click.option("--by", default=None, help="Who starts the crisis (default: your user name).")
+@click.option("--by", default=None,
+              help="Who starts the crisis: your id in registry/people.yaml, a person with "
+                   "the role office-admin (default: your user name).")
 @click.option("--direct", is_flag=True,
               help="Publish from this process even when Prefect is reachable.")
 @click.option("--fallback-after", default=10.0, show_default=True, type=float,
@@ -134,10 +136,14 @@ def crisis_start(campaign: str, assignments: tuple[str, ...], approver: str | No
     from newsroom.runtime import get_runtime
 
     variables = _parse_sets(assignments)
-    who = _who(by)
     runtime = get_runtime()
     campaign_model = domain.crisis_campaign(runtime.catalog, campaign)
     domain.message_variables(campaign_model, variables)  # typos fail before anything runs
+    try:  # the same rule the run applies: a registry person whose role allows it
+        who = domain.authorize_start(runtime, campaign, _who(by), via="cli")
+    except NewsroomError as exc:
+        click.echo(f"newsroom: not started: {exc} (--by ID)", err=True)
+        sys.exit(1)
     trigger_key = domain.new_trigger_key(campaign)
     api_url = None if direct else _prefect_api()
     if api_url:
@@ -171,7 +177,7 @@ def crisis_start(campaign: str, assignments: tuple[str, ...], approver: str | No
                    + ": publishing from this process")
     try:
         start = domain.start_crisis(runtime, campaign, variables, by=who,
-                                    trigger_key=trigger_key, approver=approver)
+                                    trigger_key=trigger_key, approver=approver, via="cli")
     except NewsroomError as exc:
         click.echo(f"newsroom: {exc}", err=True)
         sys.exit(1)

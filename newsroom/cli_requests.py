@@ -37,6 +37,15 @@ def _who(by: str | None) -> str:
         return "admin:unknown"
 
 
+def _decider(runtime, request_id: int, by: str | None) -> str:
+    """Who decides, as the Prefect form's input is checked: a registry person whose role
+    allows deciding requests (the refusal is audited and ends the command)."""
+    from newsroom import requests as domain
+
+    return domain.authorize_decision(runtime.engine, runtime.catalog, request_id,
+                                     _who(by), via="cli")
+
+
 def _fail(message: str, todo: str = "") -> None:
     click.echo(f"newsroom: {message}", err=True)
     if todo:
@@ -196,7 +205,8 @@ def _decided(request_id: int, step) -> None:
               "(default: the requesting Dezernat; required for an Amt).")
 @click.option("--kind", default="service_information", show_default=True,
               help="The campaign's kind.")
-@click.option("--by", default=None, help="Who decides (default: your user name).")
+@click.option("--by", default=None, help="Who decides: your id in registry/people.yaml "
+              "(role office-admin or office-editor; default: your user name).")
 def requests_accept(request_id: int, campaign_id: str | None, publish_at: str | None,
                     approver: str | None, kind: str, by: str | None) -> None:
     """Accept: write the campaign file into the catalog (validated) and tell the requester."""
@@ -208,7 +218,7 @@ def requests_accept(request_id: int, campaign_id: str | None, publish_at: str | 
     def step() -> str:
         accepted = domain.accept_request(
             runtime.engine, runtime.catalog, runtime.settings.data_dir, request_id,
-            by=_who(by), via="cli", campaign_id=campaign_id,
+            by=_decider(runtime, request_id, by), via="cli", campaign_id=campaign_id,
             publish_at=domain.parse_publish_at(publish_at), approver=approver, kind=kind)
         approvers = ", ".join(f"{k} {v}" for a in accepted.approvers for k, v in a.items())
         return (f"request {request_id} accepted: campaign {accepted.campaign_id} written to "
@@ -222,14 +232,16 @@ def requests_accept(request_id: int, campaign_id: str | None, publish_at: str | 
 @requests.command("ask")
 @click.argument("request_id", type=int)
 @click.option("--question", required=True, help="What the requester should answer (German).")
-@click.option("--by", default=None, help="Who asks (default: your user name).")
+@click.option("--by", default=None, help="Who asks: your id in registry/people.yaml "
+              "(role office-admin or office-editor; default: your user name).")
 def requests_ask(request_id: int, question: str, by: str | None) -> None:
     """Ask the requester a question; their answer comes back as a new revision."""
     from newsroom import requests as domain
 
     runtime = _runtime()
     _decided(request_id, lambda: (domain.ask_back(runtime.engine, request_id,
-                                                  question=question, by=_who(by)),
+                                                  question=question,
+                                                  by=_decider(runtime, request_id, by)),
                                   f"request {request_id}: question recorded")[1])
     _tell_requester(runtime, request_id)
 
@@ -237,14 +249,16 @@ def requests_ask(request_id: int, question: str, by: str | None) -> None:
 @requests.command("decline")
 @click.argument("request_id", type=int)
 @click.option("--reason", required=True, help="Why (German; the requester is told).")
-@click.option("--by", default=None, help="Who declines (default: your user name).")
+@click.option("--by", default=None, help="Who declines: your id in registry/people.yaml "
+              "(role office-admin or office-editor; default: your user name).")
 def requests_decline(request_id: int, reason: str, by: str | None) -> None:
     """Decline, with a reason the requester is told."""
     from newsroom import requests as domain
 
     runtime = _runtime()
     _decided(request_id, lambda: (domain.decline_request(runtime.engine, request_id,
-                                                         reason=reason, by=_who(by)),
+                                                         reason=reason,
+                                                         by=_decider(runtime, request_id, by)),
                                   f"request {request_id}: declined")[1])
     _tell_requester(runtime, request_id)
 

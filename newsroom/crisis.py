@@ -201,13 +201,42 @@ def _audit(session: Session, record: CrisisRecord, action: str, actor: str, *,
                                **detail})
 
 
+def authorize_start(runtime: Runtime, campaign_id: str, by: str, *, via: str,
+                    trigger_key: str | None = None) -> str:
+    """The registry id of the person ``by`` names, when their role allows starting a
+    crisis message (:func:`newsroom.catalog.roles.authorize`); else the refusal is audited
+    (``crisis.refused``, once per trigger) and :class:`NotPermitted` raised."""
+    from newsroom.catalog.roles import NotPermitted, Permission, authorize
+
+    try:
+        return authorize(runtime.catalog.index, by, Permission.START_CRISIS).id
+    except NotPermitted as exc:
+        event = dict(campaign_id=campaign_id,
+                     occurrence_date=_utcnow().astimezone(BERLIN).date(),
+                     actor=f"refused:{via}", action="crisis.refused",
+                     detail={"named": " ".join((by or "").split())[:100], "via": via,
+                             "trigger_key": trigger_key, "reason": str(exc)})
+        with store.session_scope(runtime.engine) as session:
+            if trigger_key:
+                store.record_audit_once(session, once_key=f"crisis-refused:{trigger_key}",
+                                        **event)
+            else:
+                store.record_audit(session, **event)
+        logger.warning("crisis %s not started: %s", campaign_id, exc)
+        raise
+
+
 def start_crisis(runtime: Runtime, campaign_id: str, variables: dict[str, Any], *,
                  by: str, trigger_key: str | None = None, at: datetime | None = None,
-                 approver: str | None = None, flow_run_id: str | None = None) -> CrisisStart:
+                 approver: str | None = None, flow_run_id: str | None = None,
+                 via: str = "cli") -> CrisisStart:
     """Record the crisis, render and store its posts; idempotent per ``trigger_key``.
 
-    A second call with the same ``trigger_key`` (a retried flow run, the CLI's fallback
-    after Prefect did not start the run) returns the same crisis and the same posts.
+    ``by`` names who starts it: a registry person whose role allows it (office-admin),
+    else :class:`~newsroom.catalog.roles.NotPermitted` and nothing is recorded but the
+    refusal. A second call with the same ``trigger_key`` (a retried flow run, the CLI's
+    fallback after Prefect did not start the run) returns the same crisis and the same
+    posts.
     """
     from newsroom.catalog.approvers import resolve_approvers
     from newsroom.delivery import PreparedOccurrence
@@ -215,9 +244,8 @@ def start_crisis(runtime: Runtime, campaign_id: str, variables: dict[str, Any], 
 
     catalog = runtime.catalog
     campaign = crisis_campaign(catalog, campaign_id)
-    if not by.strip():
-        raise CrisisError("say who starts the crisis (by=…)")
     trigger_key = trigger_key or new_trigger_key(campaign_id, at)
+    by = authorize_start(runtime, campaign_id, by, via=via, trigger_key=trigger_key)
     pre_approved = campaign.approval.pre_approved
     with store.session_scope(runtime.engine) as session:
         record = _find(session, trigger_key)

@@ -13,6 +13,7 @@ from prefect.runtime import flow_run as current_run
 
 from newsroom import approval, delivery
 from newsroom.approval import GateStatus
+from newsroom.catalog.roles import NotPermitted
 from newsroom.delivery import DeliveryReport, PreparedOccurrence
 from newsroom.runtime import get_runtime
 
@@ -76,11 +77,24 @@ async def gate_status(occurrence_id: int) -> GateStatus:
 
 @task(name="admin-decision", task_run_name="admin decision {occurrence_id}")
 async def record_admin_decision(occurrence_id: int, decision: str, comment: str,
-                                admin: str) -> GateStatus:
+                                admin: str, input_key: str = "") -> GateStatus | str:
+    """The gate after the admin's decision, or why it was refused (the name is no
+    registry person with a role that allows it). A refusal is audited once per run and
+    input (``input_key``), however often the resumed run replays that input."""
     runtime = get_runtime()
-    return await asyncio.to_thread(approval.admin_decision, runtime.engine, runtime.catalog,
-                                   occurrence_id=occurrence_id, decision=decision,
-                                   comment=comment, admin=admin, via="prefect_ui")
+    run_id = current_run.get_id()
+    refusal_key = f"admin-refused:{run_id}:{input_key}" if run_id and input_key else None
+
+    def decide() -> GateStatus | str:
+        try:
+            return approval.admin_decision(runtime.engine, runtime.catalog,
+                                           occurrence_id=occurrence_id, decision=decision,
+                                           comment=comment, admin=admin, via="prefect_ui",
+                                           refusal_key=refusal_key)
+        except NotPermitted as exc:
+            return str(exc)
+
+    return await asyncio.to_thread(decide)
 
 
 @task(name="publish", task_run_name="publish {prepared.campaign_id} {prepared.occurrence_date}")

@@ -45,6 +45,9 @@ class Person(StrictModel):
     deputy: str | None = None  # Vertretung when absent
     absences: list[Absence] = []
     notify_tag: str | None = None  # apprise tag; defaults to the person's id
+    # Office roles: what this person may decide through Prefect or the command line
+    # (newsroom/catalog/roles.py), e.g. [office-admin]; checked by validation.
+    roles: list[str] = []
 
     @property
     def display(self) -> str:

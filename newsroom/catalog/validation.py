@@ -31,6 +31,7 @@ from .catalog import (
     find_catalog_root,
 )
 from .models import ApprovalMode, Campaign, ChannelRegistry, ChannelType, Directory, TimeoutAction
+from .roles import Role
 from .schedule import check_slot_times, next_occurrence, occurrences, on_demand_occurrence
 from .yamlsource import SourceDocument, YamlProblem, parse_yaml
 
@@ -332,12 +333,16 @@ def _check_directory(directory: Directory, path: Path) -> list[CatalogIssue]:
     portfolios = {p.id for p in directory.portfolios}
     people = {p.id for p in directory.people}
     offices = {o.id for o in directory.offices}
+    known_roles = {r.value for r in Role}
     for i, person in enumerate(directory.people):
         for j, portfolio in enumerate(person.portfolios):
             if portfolio not in portfolios:
                 collector.add(("people", i, "portfolios", j), f"unknown portfolio {portfolio!r}", _suggest(portfolio, portfolios, "portfolios"))
         if person.deputy and person.deputy not in people:
             collector.add(("people", i, "deputy"), f"unknown person {person.deputy!r}", _suggest(person.deputy, people, "people"))
+        for k, role in enumerate(person.roles):
+            if role not in known_roles:
+                collector.add(("people", i, "roles", k), f"unknown role {role!r}", _suggest(role, known_roles, "roles"))
         for k, absence in enumerate(person.absences):
             try:
                 if date.fromisoformat(absence.start) > date.fromisoformat(absence.until):

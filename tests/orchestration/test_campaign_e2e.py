@@ -107,7 +107,7 @@ def test_admin_decides_in_the_prefect_ui_form(stack):
     assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
 
     _resume(run_id, {"decision": "reject", "comment": "Termin verschoben",
-                     "admin": "Anna Admin"})
+                     "admin": "Katrin Wolf"})
     assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
     assert "not published" in (run_state(run_id).message or "")
     assert len(stack.standins.posts("telegram")) == before
@@ -116,7 +116,7 @@ def test_admin_decides_in_the_prefect_ui_form(stack):
         events = store.audit_trail(session, campaign_id="e2e-admin")
     admin = [e for e in events if e.action == "approval.admin_decided"]
     assert len(admin) == 1
-    assert admin[0].actor == "admin:Anna Admin"
+    assert admin[0].actor == "admin:wolf"
     assert admin[0].detail["via"] == "prefect_ui"
     assert admin[0].detail["comment"] == "Termin verschoben"
     # The approver was asked once, although the run started three times.
@@ -261,7 +261,7 @@ def test_approved_far_ahead_the_run_ends_and_a_publication_run_posts_on_time(sta
                        channels="[website]")
         run_id = start_campaign(stack, "e2e-spaeter", day)
         wait_for_state(run_id, {"Suspended"}, 60)
-        _resume(run_id, {"decision": "approve", "comment": "passt", "admin": "Anna Admin"})
+        _resume(run_id, {"decision": "approve", "comment": "passt", "admin": "Katrin Wolf"})
         assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
         assert "publishes at" in (run_state(run_id).message or "")
 

@@ -51,7 +51,7 @@ def test_crisis_run_publishes_on_every_crisis_channel_at_once(stack):
     marker = "Testunwetter Alpha"
     run_id = create_run(stack.deployments["crisis"], {
         "campaign_id": "unwetterwarnung", "ereignis": marker, "gueltig_bis": "heute, 23:00 Uhr",
-        "started_by": "Test Einsatzleitung"})
+        "started_by": "demir"})
     message = wait_done(run_id)
     assert "published on 6 channel(s), 1 awaiting manual post" in message
     arrivals = []
@@ -67,7 +67,7 @@ def test_crisis_run_publishes_on_every_crisis_channel_at_once(stack):
 
     engine = get_runtime().engine
     active = crisis.active_crisis(engine)
-    assert [c.started_by for c in active] == ["Test Einsatzleitung"]
+    assert [c.started_by for c in active] == ["demir"]
     assert active[0].variables["ereignis"] == marker
     with store.session_scope(engine) as session:
         actions = [e.action for e in store.audit_trail(session, campaign_id="unwetterwarnung")]
@@ -76,14 +76,14 @@ def test_crisis_run_publishes_on_every_crisis_channel_at_once(stack):
 
 def test_same_trigger_retried_never_publishes_twice(stack):
     marker = "Testunwetter Beta"
-    params = {"campaign_id": "unwetterwarnung", "ereignis": marker, "started_by": "Test",
+    params = {"campaign_id": "unwetterwarnung", "ereignis": marker, "started_by": "wolf",
               "trigger_key": "test-retry-beta"}
     wait_done(create_run(stack.deployments["crisis"], params))
     # The same trigger again: through Prefect (a retried run) and in-process (the CLI's
     # fallback when Prefect does not start the run).
     wait_done(create_run(stack.deployments["crisis"], params))
     runtime = get_runtime()
-    start = crisis.start_crisis(runtime, "unwetterwarnung", {"ereignis": marker}, by="Test",
+    start = crisis.start_crisis(runtime, "unwetterwarnung", {"ereignis": marker}, by="wolf",
                                 trigger_key="test-retry-beta")
     assert not start.created
     report = asyncio.run(crisis.publish_crisis(runtime, start))
@@ -100,7 +100,7 @@ def test_crisis_twice_the_same_day_publishes_twice(stack):
     markers = ["Testunwetter Gamma eins", "Testunwetter Gamma zwei"]
     for marker in markers:
         start = crisis.start_crisis(runtime, "unwetterwarnung", {"ereignis": marker},
-                                    by="Test")
+                                    by="wolf")
         report = asyncio.run(crisis.publish_crisis(runtime, start))
         assert set(report.published) == set(API_CHANNELS) | {"presse"}, report
     with store.session_scope(runtime.engine) as session:
@@ -142,7 +142,7 @@ content:
 def _freeze_and_hold(stack, campaign_id: str, grace: str, *, pre_approved: bool = True):
     runtime = get_runtime()
     start = crisis.start_crisis(runtime, "unwetterwarnung",
-                                {"ereignis": f"Freeze {campaign_id}"}, by="Test")
+                                {"ereignis": f"Freeze {campaign_id}"}, by="wolf")
     asyncio.run(crisis.publish_crisis(runtime, start))
     slot = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0) + timedelta(
         seconds=1)
@@ -154,7 +154,7 @@ def _freeze_and_hold(stack, campaign_id: str, grace: str, *, pre_approved: bool 
                            occurrence_id=prepared.occurrence_id)
         status = approval.admin_decision(runtime.engine, runtime.catalog,
                                          occurrence_id=prepared.occurrence_id,
-                                         decision="approve", comment="ok", admin="Amt",
+                                         decision="approve", comment="ok", admin="wolf",
                                          via="cli")
     report = asyncio.run(deliver_occurrence(runtime, prepared, status))
     assert set(report.held) == {"mastodon"} and not report.published, report
@@ -254,7 +254,7 @@ def test_reschedule_of_a_partly_published_occurrence_moves_only_the_held_post(st
     crisis_starts = threading.Timer(
         (first - datetime.now(UTC)).total_seconds() + 1.0,
         lambda: crisis.start_crisis(runtime, "unwetterwarnung",
-                                    {"ereignis": "Freeze zweiteilig"}, by="Test"))
+                                    {"ereignis": "Freeze zweiteilig"}, by="wolf"))
     crisis_starts.start()
     report = asyncio.run(deliver_occurrence(runtime, prepared, None))
     crisis_starts.join()
@@ -353,7 +353,7 @@ def test_fast_path_waits_for_the_one_approver_then_publishes(stack):
     marker = "Testgefahr Zeta"
     run_id = create_run(stack.deployments["crisis"], {
         "campaign_id": "gefahrenlage", "ereignis": marker, "deadline_minutes": 5,
-        "started_by": "Leitstelle"})
+        "started_by": "wolf"})
     assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
     [message] = stack.mail.wait_for("ordnungsdezernat@example.org", timeout=30)
     assert "Freigabe" in message["subject"]
@@ -364,10 +364,10 @@ def test_fast_path_waits_for_the_one_approver_then_publishes(stack):
                 if c.campaign_id == "gefahrenlage"]
     day = datetime.now(BERLIN).date().isoformat()
     runner = CliRunner()
-    unnamed = runner.invoke(cli, ["approve", "gefahrenlage", day, "--as", "Lagezentrum"])
+    unnamed = runner.invoke(cli, ["approve", "gefahrenlage", day, "--as", "demir"])
     assert unnamed.exit_code == 1 and "--crisis" in unnamed.output, unnamed.output
     result = runner.invoke(cli, ["approve", "gefahrenlage", day, "--crisis", str(record.id),
-                                 "--as", "Lagezentrum", "--comment", "Lage bestätigt"])
+                                 "--as", "demir", "--comment", "Lage bestätigt"])
     assert result.exit_code == 0 and "resumed" in result.output, result.output
     assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
     for network in ("mastodon", "bluesky"):
@@ -376,9 +376,9 @@ def test_fast_path_waits_for_the_one_approver_then_publishes(stack):
 
 def test_unknown_variable_is_refused_with_a_suggestion(stack):
     with pytest.raises(crisis.CrisisError, match="did you mean 'ereignis'"):
-        crisis.start_crisis(get_runtime(), "unwetterwarnung", {"ereignis_": "x"}, by="Test")
+        crisis.start_crisis(get_runtime(), "unwetterwarnung", {"ereignis_": "x"}, by="wolf")
     with pytest.raises(crisis.CrisisError, match="not a crisis campaign"):
-        crisis.start_crisis(get_runtime(), "trikottag", {}, by="Test")
+        crisis.start_crisis(get_runtime(), "trikottag", {}, by="wolf")
 
 
 def test_cli_start_via_prefect_and_direct_then_status_and_end(stack):
@@ -389,7 +389,7 @@ def test_cli_start_via_prefect_and_direct_then_status_and_end(stack):
     runner = CliRunner()
     result = runner.invoke(cli, ["crisis", "start", "unwetterwarnung", "--set",
                                  "ereignis=Testunwetter Delta", "--set",
-                                 "hinweise=Drinnen bleiben.|Notruf: 112.", "--by", "Leitstelle"])
+                                 "hinweise=Drinnen bleiben.|Notruf: 112.", "--by", "wolf"])
     assert result.exit_code == 0, result.output
     assert "crisis run" in result.output
     for network in API_CHANNELS.values():
@@ -398,7 +398,7 @@ def test_cli_start_via_prefect_and_direct_then_status_and_end(stack):
     assert "Drinnen bleiben" in str(_posts_with(stack.standins, "mastodon",
                                                 "Testunwetter Delta"))
     result = runner.invoke(cli, ["crisis", "start", "unwetterwarnung", "--direct", "--set",
-                                 "ereignis=Testunwetter Epsilon", "--by", "Leitstelle"])
+                                 "ereignis=Testunwetter Epsilon", "--by", "wolf"])
     assert result.exit_code == 0, result.output
     assert "mastodon: published" in result.output
     assert len(_posts_with(stack.standins, "mastodon", "Testunwetter Epsilon")) == 1

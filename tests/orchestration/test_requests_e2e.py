@@ -168,13 +168,13 @@ def test_request_from_chromium_becomes_an_approved_published_campaign(stack, bro
     assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
     assert _request(request_id).status == "submitted"
     run_async(aresume_flow_run(run_id, run_input={
-        "decision": "accept", "office_member": "Ina Office",
+        "decision": "accept", "office_member": "Ina Hoffmann",
         "publish_at": local.strftime("%Y-%m-%d %H:%M:%S")}))
     assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
     assert "accepted as campaign" in (run_state(run_id).message or "")
     row = _request(request_id)
     campaign_id = row.campaign_id
-    assert row.status == "accepted" and row.decided_by == "admin:Ina Office"
+    assert row.status == "accepted" and row.decided_by == "admin:hoffmann"
     accepted_mail = _wait_mail(stack, DEZERNENTIN, f"Anfrage #{request_id} wurde angenommen")
     assert campaign_id in text_of(accepted_mail[0])
 
@@ -261,18 +261,20 @@ def test_the_office_declines_and_asks_back_on_the_command_line(stack):
 
     result = CliRunner().invoke(cli, ["requests", "decline", str(declined), "--reason",
                                       "Das Vereinsfest ist bereits im Kalender.",
-                                      "--by", "ina"])
+                                      "--by", "hoffmann"])
     assert result.exit_code == 0, result.output
     assert "the waiting run was resumed" in result.output
     mail = _wait_mail(stack, "oberbuergermeister@example.org",
                       f"Anfrage #{declined} wird nicht umgesetzt")[0]
     assert "Das Vereinsfest ist bereits im Kalender." in text_of(mail)
-    again = CliRunner().invoke(cli, ["requests", "decline", str(declined), "--reason", "x"])
+    again = CliRunner().invoke(cli, ["requests", "decline", str(declined), "--reason", "x",
+                                     "--by", "hoffmann"])
     assert again.exit_code == 1
     assert "declined already" in again.output and "Traceback" not in again.output
 
     result = CliRunner().invoke(cli, ["requests", "ask", str(asked), "--question",
-                                      "Für welche Altersgruppen gilt das Angebot?"])
+                                      "Für welche Altersgruppen gilt das Angebot?",
+                                      "--by", "wolf"])
     assert result.exit_code == 0, result.output
     mail = _wait_mail(stack, "oberbuergermeister@example.org", f"Rückfrage zu Ihrer Anfrage "
                       f"#{asked}")[0]
@@ -298,9 +300,9 @@ def test_the_office_declines_and_asks_back_on_the_command_line(stack):
     office = _wait_mail(stack, OFFICE, f"Antwort auf Rückfrage #{asked}")[0]
     assert "Für alle ab 6 Jahren." in text_of(office)
 
-    missing = CliRunner().invoke(cli, ["requests", "accept", "999"])
+    missing = CliRunner().invoke(cli, ["requests", "accept", "999", "--by", "hoffmann"])
     assert missing.exit_code == 1 and "no request 999" in missing.output
-    result = CliRunner().invoke(cli, ["requests", "accept", str(asked), "--by", "ina"])
+    result = CliRunner().invoke(cli, ["requests", "accept", str(asked), "--by", "hoffmann"])
     assert result.exit_code == 0, result.output
     assert "it validates" in result.output and "the waiting run was resumed" in result.output
     assert wait_for_state(UUID(second_run), {"Completed"}, 60) == "Completed"
@@ -344,17 +346,17 @@ def test_the_sweep_starts_and_resumes_runs_and_the_resume_form_decides(stack):
     assert not {forum, fest} & set(again["started"] + again["resumed"])
 
     run_async(aresume_flow_run(runs[forum], run_input={"decision": "accept",
-                                                       "office_member": "Ina Office"}))
+                                                       "office_member": "Ina Hoffmann"}))
     time.sleep(1.0)
     assert wait_for_state(runs[forum], {"Suspended"}, 60) == "Suspended"
     assert _request(forum).status == "submitted"
     run_async(aresume_flow_run(runs[forum], run_input={
         "decision": "decline", "text": "Dafür gibt es schon eine Kampagne.",
-        "office_member": "Ina Office"}))
+        "office_member": "Ina Hoffmann"}))
     assert wait_for_state(runs[forum], {"Completed"}, 60) == "Completed"
     mail = _wait_mail(stack, "jugendamt@example.org", f"Anfrage #{forum} wird nicht")[0]
     assert "Dafür gibt es schon eine Kampagne." in text_of(mail)
-    assert _request(forum).decided_by == "admin:Ina Office"
+    assert _request(forum).decided_by == "admin:hoffmann"
 
     domain.accept_request(runtime.engine, runtime.catalog, runtime.settings.data_dir, fest,
                           by="admin:ina", approver="kinder-jugend")

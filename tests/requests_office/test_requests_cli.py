@@ -88,17 +88,18 @@ def test_list_show_and_decide_without_prefect(env: Path) -> None:
     assert "Läuferinnen am Start auf dem Luisenplatz" in shown.output
     assert "request.submitted" in shown.output
 
-    declined = _run("requests", "decline", str(first), "--reason", "Schon geplant.")
+    declined = _run("requests", "decline", str(first), "--reason", "Schon geplant.",
+                    "--by", "hoffmann")
     assert declined.exit_code == 0, declined.output
     assert "no Prefect server reachable; the decision is stored" in declined.output
-    again = _run("requests", "ask", str(first), "--question", "Noch da?")
+    again = _run("requests", "ask", str(first), "--question", "Noch da?", "--by", "hoffmann")
     assert again.exit_code == 1
     assert "declined already" in again.output and "what to do" in again.output
 
-    amt = _run("requests", "accept", str(second))
+    amt = _run("requests", "accept", str(second), "--by", "hoffmann")
     assert amt.exit_code == 1
     assert "name the approver" in amt.output and "--approver" in amt.output
-    accepted = _run("requests", "accept", str(second), "--approver", "sport", "--by", "ina")
+    accepted = _run("requests", "accept", str(second), "--approver", "sport", "--by", "hoffmann")
     assert accepted.exit_code == 0, accepted.output
     assert "it validates" in accepted.output
     campaign_id = domain.load_request(get_runtime().engine, second)[0].campaign_id
@@ -110,8 +111,9 @@ def test_list_show_and_decide_without_prefect(env: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (("requests", "show", "42"), "no request 42"),
-    (("requests", "accept", "42"), "no request 42"),
-    (("requests", "decline", "42", "--reason", "x"), "no request 42"),
+    (("requests", "accept", "42", "--by", "hoffmann"), "no request 42"),
+    (("requests", "decline", "42", "--reason", "x", "--by", "wolf"), "no request 42"),
+    (("requests", "accept", "42"), "no person in registry/people.yaml"),
 ])
 def test_unknown_ids_fail_cleanly(env: Path, args: tuple[str, ...], message: str) -> None:
     result = _run(*args)
@@ -121,9 +123,9 @@ def test_unknown_ids_fail_cleanly(env: Path, args: tuple[str, ...], message: str
 
 def test_a_bad_time_or_an_empty_reason_is_refused(env: Path) -> None:
     request_id = _submit(env)
-    bad = _run("requests", "accept", str(request_id), "--at", "morgen früh")
+    bad = _run("requests", "accept", str(request_id), "--at", "morgen früh", "--by", "wolf")
     assert bad.exit_code == 1 and "is not a date and time" in bad.output
-    empty = _run("requests", "decline", str(request_id), "--reason", " ")
+    empty = _run("requests", "decline", str(request_id), "--reason", " ", "--by", "wolf")
     assert empty.exit_code == 1 and "reason is empty" in empty.output
     sweep = _run("requests", "sweep")
     assert sweep.exit_code == 1 and "no Prefect server reachable" in sweep.output

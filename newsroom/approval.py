@@ -955,7 +955,8 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
         f"{names([p for p in status.asked if p not in status.approved])}",
     ]
     if status.decided_by_admin:
-        lines.append(f"- **Admin decision by:** {md_text(status.decided_by_admin)}")
+        lines.append(f"- **Admin decision by:** "
+                     f"{md_text(_display(catalog, status.decided_by_admin))}")
     lines += [f"- **Bundle:** {md_text(status.bundle_hash[:16])}", "", "## Posts"]
     for post in sorted(rendered, key=lambda p: (p.publish_at, p.channel)):
         name = channel_label(catalog, post.channel)

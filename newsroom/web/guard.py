@@ -53,7 +53,11 @@ __all__ = ["FAMILIES", "RequestGuard", "RouteFamily", "family_of", "german_wait"
 
 KiB = 1024
 MiB = 1024 * KiB
-SMALL_FORM = 32 * KiB  # the approval, confirmation and alert forms: a few fields
+# The small forms, at their routes' own limits (so the guard, which counts first, is the
+# one that answers): a decision with its comment, a confirmation, an alert.
+APPROVAL_FORM = 16 * KiB
+MANUAL_FORM = 8 * KiB
+SMALL_FORM = 32 * KiB
 # The request form's own reading limit: three images at the limit, one a little over it
 # (so the form can say which), and the text.
 REQUEST_FORM = request_form.MAX_BODY
@@ -87,8 +91,8 @@ class RouteFamily:
 
 # Most specific first: /anfrage/antwort/<token> before /anfrage/<token>.
 FAMILIES = (
-    RouteFamily("approval", ("freigabe",), SMALL_FORM, _SMALL_TOO_LARGE, token_at=1),
-    RouteFamily("manual", ("manual",), SMALL_FORM, _SMALL_TOO_LARGE, token_at=1),
+    RouteFamily("approval", ("freigabe",), APPROVAL_FORM, _SMALL_TOO_LARGE, token_at=1),
+    RouteFamily("manual", ("manual",), MANUAL_FORM, _SMALL_TOO_LARGE, token_at=1),
     RouteFamily("answer", ("anfrage", "antwort"), REQUEST_FORM, _REQUEST_TOO_LARGE, token_at=2),
     RouteFamily("request", ("anfrage",), REQUEST_FORM, _REQUEST_TOO_LARGE, token_at=1,
                 invitation=True),

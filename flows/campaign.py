@@ -77,11 +77,13 @@ async def _wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> Ga
         if status.settled:
             return status
         description = (
-            "## Waiting for approval\n\nNewsroom resumes this run when the approvers have "
-            "decided. **Admins** of the Amt für Kommunikation may decide here instead: "
-            "choose the decision, write a comment and your registry id (`admin`, e.g. as "
-            "in registry/people.yaml with the role office-admin), and submit; it is "
-            "recorded as an admin decision. Any other name is refused.\n\n"
+            "## Wartet auf Freigabe / waiting for approval\n\nNewsroom setzt diesen Lauf "
+            "fort, sobald die Freigebenden entschieden haben. **Admins** des Amts für "
+            "Kommunikation können hier entscheiden: Entscheidung, Kommentar und unter "
+            "*admin* die eigene Kennung aus registry/people.yaml (Rolle office-admin); "
+            "andere Namen werden abgelehnt. / Admins of the Amt für Kommunikation may "
+            "decide here with their registry id (role office-admin); it is recorded as an "
+            "admin decision, any other name is refused.\n\n"
             + (f"**Nicht angenommen / refused:** {md_text(problem, limit=600)}\n\n"
                if problem else "")
             + gate_summary_markdown(status, runtime.catalog, prepared.posts))

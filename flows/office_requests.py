@@ -125,7 +125,9 @@ async def request(request_id: int):
             break
         description = (
             "## Waiting for the office's decision\n\nDecide here (*accept*, *ask_back* with a "
-            "question, *decline* with a reason) and give your name; or on the command line "
+            "question, *decline* with a reason) and give your registry id under "
+            "*office_member* (a person of registry/people.yaml with the role office-admin or "
+            "office-editor; other names are refused); or on the command line "
             f"`newsroom requests accept {request_id}` (`ask`, `decline`).\n\n"
             + (f"**The last input was not recorded:** {md_text(problem, limit=600)}\n\n"
                if problem else "")

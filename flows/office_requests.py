@@ -44,13 +44,20 @@ from newsroom.signing import InvalidToken
 from newsroom.store import requests_crud as crud
 from newsroom.store.db import session_scope
 from newsroom.store.models import RequestStatus
-from tasks.office_requests import decide_request, describe_request, notify_request, read_request
+from tasks.office_requests import (
+    authorize_office_member,
+    decide_request,
+    describe_request,
+    notify_request,
+    read_request,
+)
 
 logger = logging.getLogger("newsroom.requests")
 
 DEPLOYMENT = "request/request"
 REQUEST_RESUME = "request-resume"
 MAX_WAITS = 25
+MAX_REFUSED_INPUTS = 200  # inputs by someone without the office role (each is replayed)
 SUSPEND_TIMEOUT = int(timedelta(days=60).total_seconds())
 _WAITING = {RequestStatus.SUBMITTED.value, RequestStatus.RESUBMITTED.value}
 
@@ -112,9 +119,9 @@ async def request(request_id: int):
     current = await read_request(request_id, record_run=True)
     await describe_request(current)
     revision = current.revision
-    waits = 0
+    waits = refused = 0
     problem = ""
-    while waits <= MAX_WAITS:
+    while waits <= MAX_WAITS and refused < MAX_REFUSED_INPUTS:
         current = await read_request(request_id)
         if current.revision != revision:
             return Completed(message=f"revision {current.revision} has its own run")
@@ -132,14 +139,24 @@ async def request(request_id: int):
             + (f"**The last input was not recorded:** {md_text(problem, limit=600)}\n\n"
                if problem else "")
             + current.summary)
-        key = f"request-{request_id}-{revision}-{waits}"
+        key = f"request-{request_id}-{revision}-{waits}" + (f"-r{refused}" if refused else "")
         received = await suspend_flow_run(
             wait_for_input=RequestDecisionInput.with_initial_data(description=description),
             key=key, timeout=SUSPEND_TIMEOUT)
-        waits += 1
         runtime = get_runtime()
         if token_is_newsroom(runtime, received.newsroom_token, request_id):
+            waits += 1
             continue
+        # Someone without the office role: refused (audited) and waiting again; such inputs
+        # do not use up MAX_WAITS.
+        problem = await authorize_office_member(request_id, received.office_member,
+                                                input_key=key)
+        if problem:
+            refused += 1
+            log.warning("input on request %s refused, still waiting for the office: %s",
+                        request_id, problem)
+            continue
+        waits += 1
         problem = await decide_request(
             request_id, received.decision, received.text, received.office_member,
             received.campaign_id, received.publish_at, received.approver, received.kind,
@@ -148,7 +165,8 @@ async def request(request_id: int):
             log.warning("the decision on request %s was not recorded: %s", request_id,
                         problem)
     else:
-        raise RuntimeError(f"request {request_id} was not decided after {MAX_WAITS} inputs")
+        raise RuntimeError(f"request {request_id} was not decided after {waits} inputs and "
+                           f"{refused} refused ones")
     outcome = {"accepted": f"accepted as campaign {current.campaign_id}",
                "declined": "declined; the requester was told why",
                "asked_back": "asked back; the requester's answer starts a new run"}

@@ -121,6 +121,27 @@ async def notify_request(request_id: int, step: str) -> bool:
     return await asyncio.to_thread(domain.notify_step, ctx, request_id, step)
 
 
+@task(name="authorize-office-member", task_run_name="who decides request {request_id}")
+async def authorize_office_member(request_id: int, office_member: str,
+                                  input_key: str = "") -> str:
+    """"" when ``office_member`` names a registry person whose role allows deciding
+    requests; else why not (audited once per run and input, ``input_key``)."""
+    runtime = get_runtime()
+    run_id = current_run.get_id()
+    refusal_key = f"request-refused:{run_id}:{input_key}" if run_id and input_key else None
+
+    def check() -> str:
+        try:
+            domain.authorize_decision(runtime.engine, runtime.catalog, request_id,
+                                      office_member, via="prefect_ui",
+                                      refusal_key=refusal_key)
+        except NotPermitted as exc:
+            return str(exc)
+        return ""
+
+    return await asyncio.to_thread(check)
+
+
 @task(name="decide-request", task_run_name="{decision} request {request_id}")
 async def decide_request(request_id: int, decision: str, text: str, by: str,
                          campaign_id: str = "", publish_at: str = "", approver: str = "",

@@ -249,7 +249,9 @@ def test_a_request_decided_in_the_resume_form_needs_the_role(stack):
     request_id = domain.submit_request(runtime.engine, runtime.settings.data_dir, requester,
                                        domain.check_request(form, runtime.catalog),
                                        invite_nonce="roles-test")
-    run_id = UUID(run_async(start_request_run(request_id, runtime)))
+    # fresh: a run key of its own (request ids start at 1 in every module's store, and the
+    # session's Prefect server would hand back another module's run for the same key).
+    run_id = UUID(run_async(start_request_run(request_id, runtime, fresh=True)))
     assert wait_for_state(run_id, {"Suspended"}, 90) == "Suspended"
 
     _resume(run_id, {"decision": "decline", "text": "Nein.", "office_member": "Hanno Benz"})

@@ -36,8 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -145,8 +146,37 @@ def _items(setting: str, value: str) -> tuple[RateLimitItem, ...]:
                          "e.g. '5/minute' or '5/minute;30/hour' (empty: no limit)") from None
 
 
-def _storage_uri(uri: str) -> str:
-    return uri if uri.startswith("async+") else f"async+{uri}"
+class _Counter:
+    """The `limits` moving-window counter over the configured storage.
+
+    In memory the synchronous storage is used (thread locks held for microseconds, no
+    awaits): its asyncio twin keeps per-key locks and an expiry task bound to the first
+    event loop, and hangs when one app is served by another loop later (tests do that).
+    A shared storage (redis://…) is reached through the asyncio variant, off the loop's
+    critical path.
+    """
+
+    def __init__(self, uri: str):
+        self._sync: MovingWindowRateLimiter | None = None
+        self._async: AsyncMovingWindowRateLimiter | None = None
+        if uri.startswith("memory://"):
+            self._sync = MovingWindowRateLimiter(storage_from_string(uri))
+        else:
+            self._async = AsyncMovingWindowRateLimiter(storage_from_string(
+                uri if uri.startswith("async+") else f"async+{uri}"))
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        if self._sync is not None:
+            return self._sync.hit(item, *identifiers)
+        assert self._async is not None
+        return await self._async.hit(item, *identifiers)
+
+    async def reset_at(self, item: RateLimitItem, *identifiers: str) -> float:
+        """When (epoch seconds) the window of ``item`` has room again."""
+        if self._sync is not None:
+            return self._sync.get_window_stats(item, *identifiers).reset_time
+        assert self._async is not None
+        return (await self._async.get_window_stats(item, *identifiers)).reset_time
 
 
 def _digest(token: str) -> str:
@@ -179,8 +209,7 @@ class RequestGuard:
     def __init__(self, app: ASGIApp, *, settings: Settings, pages: Pages):
         self.app = app
         self.pages = pages
-        self.limiter = MovingWindowRateLimiter(
-            storage_from_string(_storage_uri(settings.rate_limit_storage)))
+        self.counter = _Counter(settings.rate_limit_storage)
         self.rules = {scope: _Rule(scope, _items(setting, getattr(settings, setting)))
                       for scope, setting in _SETTINGS.items()}
 
@@ -267,15 +296,14 @@ class RequestGuard:
             rule = self.rules[name]
             for item in rule.items:
                 try:
-                    allowed = await self.limiter.hit(item, name, *identifiers)
-                    if allowed:
+                    if await self.counter.hit(item, name, *identifiers):
                         continue
-                    stats = await self.limiter.get_window_stats(item, name, *identifiers)
+                    reset_at = await self.counter.reset_at(item, name, *identifiers)
                 except Exception as exc:  # noqa: BLE001 - a counter away must not lock people out
                     logger.error("web: rate limit storage failed (%s); request let through",
                                  type(exc).__name__)
                     return None
-                return rule, max(1, math.ceil(stats.reset_time - time.time()))
+                return rule, max(1, math.ceil(reset_at - time.time()))
         return None
 
     async def _refuse_busy(self, scope: Scope, receive: Receive, send: Send, rule: _Rule,

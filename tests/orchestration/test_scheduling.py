@@ -134,9 +134,18 @@ def test_plan_horizon_yearly_and_on_demand(tmp_path):
 
 # --- (2)-(5) the sync on a real Prefect server -----------------------------------------------
 
+SECRET_KEY = "scheduling-tests-secret-key-0123456789-abcdef"
+
+
 @pytest.fixture(scope="module")
 def deployments(prefect_server):
-    return run_async(apply_deployments(POOL, schedules=False))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEWSROOM_SECRET_KEY", SECRET_KEY)  # the alert hook's token derives from it
+        reset_runtimes()
+        try:
+            return run_async(apply_deployments(POOL, schedules=False))
+        finally:
+            reset_runtimes()
 
 
 async def _runs(deployment_id: str) -> list:
@@ -167,6 +176,7 @@ def env(deployments, tmp_path):
         mp.setenv("NEWSROOM_DATABASE_URL", f"sqlite:///{tmp_path / 'newsroom.db'}")
         mp.setenv("NEWSROOM_SCHEDULE_HORIZON_DAYS", "60")
         mp.setenv("NEWSROOM_APPROVAL_LEAD", "7d")
+        mp.setenv("NEWSROOM_SECRET_KEY", SECRET_KEY)
         reset_runtimes()
         try:
             yield catalog

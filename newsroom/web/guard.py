@@ -152,8 +152,8 @@ class _Counter:
     In memory the synchronous storage is used (thread locks held for microseconds, no
     awaits): its asyncio twin keeps per-key locks and an expiry task bound to the first
     event loop, and hangs when one app is served by another loop later (tests do that).
-    A shared storage (redis://…) is reached through the asyncio variant, off the loop's
-    critical path.
+    A shared storage (redis://…) is reached through the asyncio variant, so the network
+    round trip does not block the event loop (one uvicorn process serves one loop).
     """
 
     def __init__(self, uri: str):

@@ -197,6 +197,9 @@ class Signer:
         if not value:
             raise SigningKeyRefused("the secret key is empty; set NEWSROOM_SECRET_KEY")
         _check_key(value, "the secret key")
+        self._derive_keys(value)
+
+    def _derive_keys(self, value: str) -> None:
         root = value.encode("utf-8")
         # One key per use, so a value made for one thing never verifies as another.
         self._token_key = hmac.new(root, b"newsroom/link-token/v1", hashlib.sha256).digest()

@@ -11,14 +11,12 @@ import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 from approval_testkit import build_catalog, load, requests_by_person, store_posts
@@ -190,31 +188,6 @@ def web_process(site: Site) -> Iterator[WebProcess]:
     """``create_web_app`` over the site's store, served by uvicorn in a subprocess."""
     with web_processes(site, 1) as (server,):
         yield server
-
-
-class WebThread:
-    """The web app served by uvicorn on a free port, in a thread of this process."""
-
-    def __init__(self, app: Any):
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> WebThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the web app did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 # --- a raw client for huge bodies ---------------------------------------------------------

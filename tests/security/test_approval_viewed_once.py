@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from pgkit import reset_schema
-from security_testkit import SECRET, WebThread, make_site, requests_by_person, web_process
+from requests_testkit import WebApp
+from security_testkit import SECRET, make_site, requests_by_person, web_process
 
 from newsroom import approval, store
 from newsroom.settings import Settings
@@ -53,7 +54,7 @@ def test_a_burst_of_gets_on_two_web_apps_records_one_view_per_link(
                         secret_key=SECRET)
     engine = store.make_engine(site.url)
     try:
-        with web_process(site) as one, WebThread(create_web_app(
+        with web_process(site) as one, WebApp(create_web_app(
                 engine, site.catalog, settings, signer=site.signer)) as two:
             # FastAPI builds its routes at the first request; not while the burst runs
             # (its warning filters are not thread-safe under pytest's "error").

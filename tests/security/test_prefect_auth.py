@@ -14,9 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from uuid import UUID
 
@@ -161,37 +158,6 @@ def test_the_ui_asks_for_the_credential(browser, prefect_server) -> None:
         page.get_by_text("Deployments").first.wait_for(timeout=30_000)
     finally:
         page.close()
-
-
-class _OpenApi(BaseHTTPRequestHandler):
-    """A Prefect API without authentication, as far as the probe can tell: 200 to all."""
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        self.rfile.read(length)
-        body = b"0"
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def open_api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _OpenApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_probe_tells_protected_refused_open_and_absent(prefect_server, open_api) -> None:

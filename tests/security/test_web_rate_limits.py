@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 from limits import parse_many
-from requests_testkit import png
-from security_testkit import SECRET, WebThread, make_site, requests_by_person, row_counts
+from requests_testkit import WebApp, png
+from security_testkit import SECRET, make_site, requests_by_person, row_counts
 from sqlmodel import select
 
 from flows.stack import MailCatcher, free_port
@@ -95,7 +95,7 @@ def test_a_flood_of_submissions_with_one_invitation_is_bounded_and_loses_nothing
     image = png(pad_to=256 * 1024)
     before = row_counts(site.engine)
     try:
-        with WebThread(app) as server:
+        with WebApp(app) as server:
             link = f"{server.url}/anfrage/{site.invite_token}"
             with httpx.Client(timeout=60) as client:
                 page = client.get(link)
@@ -165,7 +165,7 @@ def test_per_link_and_per_address_limits_say_when_to_try_again(tmp_path: Path) -
                                    rate_limit_hooks="2/minute"),
                          signer=site.signer)
     try:
-        with WebThread(app) as server, httpx.Client(base_url=server.url) as client:
+        with WebApp(app) as server, httpx.Client(base_url=server.url) as client:
             mine = [client.get(f"/freigabe/{site.approval_token}") for _ in range(4)]
             assert [r.status_code for r in mine] == [200, 200, 200, 429]
             wait = _assert_busy_page(mine[-1])

@@ -212,12 +212,14 @@ def _configure_embedded(*, web_port: int | None, smtp_port: int | None) -> None:
 def _require_secret_key(*, demo: bool, command: str) -> None:
     """Refuse to start without a configured signing key; the demo generates its own (kept
     in the data dir, so its links survive a restart)."""
-    from .signing import SigningKeyRefused, ensure_demo_key, resolve_secret_key
+    from .signing import SigningKeyRefused, demo_key_path, ensure_demo_key, resolve_secret_key
 
     settings = get_settings()
     if demo and settings.secret_key is None and settings.secret_key_file is None:
+        existed = demo_key_path(settings).exists()
         path = ensure_demo_key(settings)
-        click.echo(f"secret key: the demo's own, generated in {relative_path(path)}")
+        click.echo(f"secret key: the demo's own, {'kept' if existed else 'generated'} in "
+                   f"{relative_path(path)}")
     try:
         resolve_secret_key(settings, allow_demo=demo)
     except SigningKeyRefused as exc:

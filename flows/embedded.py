@@ -225,6 +225,18 @@ def api_reachable(api_url: str, timeout: float = 3.0) -> bool:
                               allow_open=get_settings().prefect_allow_unauthenticated)
 
 
+def reachable_prefect_api(timeout: float = 2.0) -> str | None:
+    """The configured PREFECT_API_URL (environment or Prefect profile) when
+    :func:`api_reachable` says it may be used; None when unset or nobody answers there.
+    Raises ``PrefectAccessRefused`` like :func:`api_reachable`."""
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        return None
+    return api_url if api_reachable(api_url, timeout=timeout) else None
+
+
 def _client_auth_string() -> str | None:
     if "prefect" not in sys.modules:  # before Prefect reads its settings: the environment
         return os.environ.get("PREFECT_API_AUTH_STRING") or None

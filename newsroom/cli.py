@@ -229,18 +229,14 @@ def _require_secret_key(*, demo: bool, command: str) -> None:
 
 
 def _require_protected_prefect(command: str) -> None:
-    """A configured Prefect API must refuse strangers (or be allowed to be open)."""
-    import os
+    """A configured Prefect API (environment or Prefect profile) must refuse strangers
+    (or be allowed to be open)."""
+    from flows.embedded import reachable_prefect_api
 
     from .prefect_access import PrefectAccessRefused
 
-    api_url = os.environ.get("PREFECT_API_URL")
-    if not api_url:
-        return
-    from flows.embedded import api_reachable
-
     try:
-        api_reachable(api_url)
+        reachable_prefect_api(timeout=3.0)
     except PrefectAccessRefused as exc:
         click.echo(f"newsroom: {command} will not start: {exc}", err=True)
         sys.exit(1)

@@ -51,17 +51,6 @@ def _parse_sets(assignments: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def _prefect_api() -> str | None:
-    from prefect.settings import PREFECT_API_URL
-
-    api_url = PREFECT_API_URL.value()
-    if not api_url:
-        return None
-    from flows.embedded import api_reachable
-
-    return api_url if api_reachable(api_url, timeout=2.0) else None
-
-
 async def _trigger_run(parameters: dict, trigger_key: str):
     from prefect.deployments import run_deployment
 
@@ -145,7 +134,9 @@ def crisis_start(campaign: str, assignments: tuple[str, ...], approver: str | No
         click.echo(f"newsroom: not started: {exc} (--by ID)", err=True)
         sys.exit(1)
     trigger_key = domain.new_trigger_key(campaign)
-    api_url = None if direct else _prefect_api()
+    from flows.embedded import reachable_prefect_api
+
+    api_url = None if direct else reachable_prefect_api()
     if api_url:
         parameters = {"campaign_id": campaign, "variables": variables,
                       "approver": approver or "", "deadline_minutes": deadline_minutes,
@@ -314,7 +305,9 @@ def crisis_reschedule(occurrence: int, at_text: str, by: str | None) -> None:
     from newsroom.runtime import get_runtime
 
     at = _parse_new_time(at_text)
-    if _prefect_api() is None:
+    from flows.embedded import reachable_prefect_api
+
+    if reachable_prefect_api() is None:
         click.echo("newsroom: no Prefect API reachable, and the campaign run that publishes "
                    "at the new time lives there; start Prefect (newsroom up / newsroom "
                    "worker) and run this again. Nothing was changed.", err=True)

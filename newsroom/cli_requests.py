@@ -64,20 +64,11 @@ def _runtime():
     return runtime
 
 
-def _prefect_reachable() -> str | None:
-    from prefect.settings import PREFECT_API_URL
-
-    api_url = PREFECT_API_URL.value()
-    if not api_url:
-        return None
-    from flows.embedded import api_reachable
-
-    return api_url if api_reachable(api_url, timeout=2.0) else None
-
-
 def _tell_requester(runtime, request_id: int) -> None:
     """Resume (or start) the request's run so it tells the requester."""
-    if not _prefect_reachable():
+    from flows.embedded import reachable_prefect_api
+
+    if not reachable_prefect_api():
         click.echo("note: no Prefect server reachable; the decision is stored and the "
                    "request-sweep flow tells the requester once Prefect runs again "
                    "(or run `newsroom requests sweep` then)")
@@ -400,7 +391,9 @@ def requests_sweep() -> None:
     """Start the runs of requests stored while Prefect was unreachable (and resume runs
     whose decision was stored meanwhile)."""
     runtime = _runtime()
-    api_url = _prefect_reachable()
+    from flows.embedded import reachable_prefect_api
+
+    api_url = reachable_prefect_api()
     if not api_url:
         _fail("no Prefect server reachable", "start it (newsroom up) or set PREFECT_API_URL; "
               "the requests stay stored meanwhile")

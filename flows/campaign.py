@@ -34,7 +34,7 @@ from newsroom.approval import GateOutcome, GateStatus, gate_summary_markdown
 from newsroom.delivery import PreparedOccurrence
 from newsroom.markdown import md_text
 from newsroom.runtime import get_runtime
-from newsroom.timeutil import format_local, parse_duration
+from newsroom.timeutil import after, format_local, parse_duration
 from tasks.campaign import (
     gate_status,
     publish,
@@ -61,7 +61,7 @@ def _suspend_timeout(prepared: PreparedOccurrence) -> int:
     """Prefect's own limit on the wait: past the slot plus its grace nothing is published."""
     grace = parse_duration(get_runtime().catalog.campaign(
         prepared.campaign_id).campaign.late.grace)
-    seconds = (prepared.first_publish_at + grace - _now()).total_seconds()
+    seconds = (after(prepared.first_publish_at, grace) - _now()).total_seconds()
     return max(int(seconds) + 3600, 3600)
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from newsroom.prefect_access import (
     load_or_create_auth_string,
     require_usable_api,
 )
+from newsroom.timeutil import Duration, after
 
 logger = logging.getLogger("newsroom.embedded")
 
@@ -430,7 +431,7 @@ class StackOptions:
     smtp_port: int | None = 8025  # None: mail goes elsewhere, no catcher
     standins_port: int = 8900
     demo: Demo | None = None
-    demo_in: timedelta | None = None
+    demo_in: Duration | None = None  # from now, as timeutil.after counts
     catalog_dir: Path | None = None
     worker_poll: float = 0.5
 
@@ -567,7 +568,7 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         from newsroom.sync import sync_catalog
         from newsroom.timeutil import format_local
 
-        slot = (datetime.now(UTC) + options.demo_in).replace(microsecond=0)
+        slot = after(datetime.now(UTC), options.demo_in).replace(microsecond=0)
         demo = write_demo_campaign(options.catalog_dir, slot)
         runtime = get_runtime()
         with store.session_scope(runtime.engine) as session:

@@ -51,6 +51,7 @@ from newsroom.planning import (
     planned_run_for,
     planning_defaults,
 )
+from newsroom.timeutil import Duration
 
 logger = logging.getLogger("newsroom.scheduling")
 
@@ -230,7 +231,7 @@ async def _delete(client: PrefectClient, run: FlowRun, summary: ScheduleSummary,
 
 
 async def sync_schedules(catalog: Catalog, *, now: datetime | None = None,
-                         horizon: timedelta | None = None, lead: timedelta | None = None,
+                         horizon: timedelta | None = None, lead: Duration | None = None,
                          dry_run: bool = False, client: PrefectClient | None = None,
                          deployment: str = CAMPAIGN_DEPLOYMENT) -> ScheduleSummary:
     """Make the scheduled runs of the campaign deployment match the catalog's plan."""

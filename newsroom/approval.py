@@ -66,7 +66,7 @@ from newsroom.store import (
     DecisionVia,
     Occurrence,
 )
-from newsroom.timeutil import localize, parse_duration, parse_local_datetime
+from newsroom.timeutil import Duration, before, localize, parse_duration, parse_local_datetime
 
 __all__ = [
     "ApprovalError",
@@ -94,6 +94,7 @@ __all__ = [
     "open_gate",
     "previous_version",
     "process_deadlines",
+    "reminder_times",
 ]
 
 logger = logging.getLogger("newsroom.approval")
@@ -101,7 +102,8 @@ logger = logging.getLogger("newsroom.approval")
 ACTOR = "newsroom"
 ADMIN_PREFIX = "admin:"
 MAX_COMMENT = 2000
-DEFAULT_REMINDERS = (timedelta(hours=24), timedelta(hours=2))
+# Elapsed hours (see timeutil.before): 24 h and 2 h before the deadline, across DST too.
+DEFAULT_REMINDERS = (parse_duration("24h"), parse_duration("2h"))
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -231,12 +233,14 @@ def _campaign(catalog: Catalog, campaign_id: str) -> Campaign:
 
 def gate_deadline(catalog: Catalog, campaign_id: str, first_publish_at: datetime) -> datetime:
     """When approvals are due (UTC): the policy's absolute deadline, or ``deadline_before``
-    the first publication; a pre-approved campaign's gate closes at publication."""
+    the first publication (:func:`newsroom.timeutil.before`: days on the wall clock, so
+    ``1d`` before 10:00 is 10:00 the day before across DST, whatever zone
+    ``first_publish_at`` is given in); a pre-approved campaign's gate closes at publication."""
     policy = _campaign(catalog, campaign_id).approval
     if policy.deadline:
         return localize(parse_local_datetime(policy.deadline)).astimezone(UTC)
     if policy.deadline_before:
-        return (first_publish_at - parse_duration(policy.deadline_before)).astimezone(UTC)
+        return before(first_publish_at, parse_duration(policy.deadline_before))
     return first_publish_at.astimezone(UTC)
 
 
@@ -786,13 +790,12 @@ def notify_approvers(engine: Engine, catalog: Catalog, *, occurrence_id: int, no
 
 def process_deadlines(engine: Engine, catalog: Catalog, *, notifier: Any, signer: Signer,
                       base_url: str, now: datetime | None = None,
-                      reminders: Sequence[timedelta] = DEFAULT_REMINDERS) -> list[GateStatus]:
+                      reminders: Sequence[Duration] = DEFAULT_REMINDERS) -> list[GateStatus]:
     """Reminders before the deadline; expiry, cancellation or escalation at it.
 
     Returns the gates this call settled or escalated (their flow runs can resume).
     """
     now = _now(now)
-    marks = sorted(reminders, reverse=True)  # chronological: 24h before, then 2h before
     changed_gates: list[GateStatus] = []
     with store.session_scope(engine) as session:
         gate_ids = [o.id for o in store.open_gates(session)]
@@ -802,7 +805,8 @@ def process_deadlines(engine: Engine, catalog: Catalog, *, notifier: Any, signer
                 occurrence = _occurrence(session, occurrence_id)
                 if occurrence.gate_outcome is not None:
                     continue
-                _remind(session, catalog, occurrence, notifier, signer, base_url, now, marks)
+                _remind(session, catalog, occurrence, notifier, signer, base_url, now,
+                        reminders)
                 status, changed = _evaluate(session, catalog, occurrence_id, now)
                 if changed:
                     changed_gates.append(status)
@@ -814,8 +818,15 @@ def process_deadlines(engine: Engine, catalog: Catalog, *, notifier: Any, signer
     return changed_gates
 
 
+def reminder_times(deadline: datetime, reminders: Sequence[Duration] = DEFAULT_REMINDERS
+                   ) -> list[datetime]:
+    """When the reminders for ``deadline`` are due (UTC), in order: each one ``before``
+    the deadline, as every "before" in a campaign file."""
+    return sorted(before(deadline, mark) for mark in reminders)
+
+
 def _remind(session: Session, catalog: Catalog, occurrence: Occurrence, notifier: Any,
-            signer: Signer, base_url: str, now: datetime, marks: Sequence[timedelta]) -> None:
+            signer: Signer, base_url: str, now: datetime, reminders: Sequence[Duration]) -> None:
     if occurrence.bundle_hash != occurrence.gate_bundle_hash:
         return
     tally = _tally(session, occurrence)
@@ -824,7 +835,7 @@ def _remind(session: Session, catalog: Catalog, occurrence: Occurrence, notifier
         if (request.status != ApprovalStatus.PENDING.value or request.notified_at is None
                 or now >= request.deadline):
             continue
-        due = [request.deadline - m for m in marks if request.deadline - m <= now]
+        due = [at for at in reminder_times(request.deadline, reminders) if at <= now]
         if len(due) <= request.reminders_sent:
             continue
         new = due[request.reminders_sent:]

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from html import escape
 
 from newsroom.posts import RenderedPost
-from newsroom.rendering.templates import german_date, german_time, join_german
-from newsroom.timeutil import BERLIN
+from newsroom.rendering.templates import german_date, join_german
+from newsroom.timeutil import format_local_german
 
 __all__ = [
     "ApprovalMessageData",
@@ -58,9 +58,9 @@ class ApprovalMessageData:
 
 
 def local_when(moment: datetime) -> str:
-    """``Mittwoch, 27. Januar 2027, 09:00 Uhr`` (Europe/Berlin)."""
-    local = moment.astimezone(BERLIN)
-    return f"{german_date(local, 'EEEE, d. MMMM yyyy')}, {german_time(local)}"
+    """``Mittwoch, 27. Januar 2027, 09:00 Uhr (MEZ)`` (Europe/Berlin; seconds when the
+    time has them): :func:`newsroom.timeutil.format_local_german`."""
+    return format_local_german(moment)
 
 
 _SIGNATORY_NOTE = (

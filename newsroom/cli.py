@@ -16,7 +16,7 @@ import click
 from .catalog.validation import ValidationReport, load_catalog, load_catalog_for
 from .errors import NewsroomError, RenderError, relative_path
 from .settings import get_settings
-from .timeutil import BERLIN
+from .timeutil import BERLIN, Duration
 
 
 def _echo_report(report: ValidationReport, *, quiet_ok: bool = False) -> None:
@@ -171,7 +171,7 @@ def audit(campaign: str) -> None:
         click.echo("  ".join(parts))
 
 
-def _duration_option(value: str | None, option: str) -> timedelta | None:
+def _duration_option(value: str | None, option: str) -> Duration | None:
     if value is None:
         return None
     from .timeutil import parse_duration
@@ -180,7 +180,7 @@ def _duration_option(value: str | None, option: str) -> timedelta | None:
         duration = parse_duration(value)
     except (NewsroomError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
-    if duration.total_seconds() < 20:
+    if duration.shortest.total_seconds() < 20:
         raise click.BadParameter("at least 20s: the approver needs time", param_hint=option)
     return duration
 

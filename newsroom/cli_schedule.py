@@ -59,7 +59,7 @@ def schedule_command(horizon_days: int | None, dry_run: bool, catalog_dir: Path 
     now = datetime.now(UTC)
     plan = plan_runs(catalog, now=now, horizon=horizon, lead=lead)
     click.echo(f"Plan: {len(plan)} run(s) within {horizon.days} days; each run starts "
-               f"{_days(lead)} before its approval deadline.")
+               f"{lead} before its approval deadline (days on the wall clock).")
     _echo_plan(plan)
 
     from prefect.settings import PREFECT_API_URL
@@ -97,9 +97,3 @@ def schedule_command(horizon_days: int | None, dry_run: bool, catalog_dir: Path 
     counts = summary.counts()
     click.echo(", ".join(f"{n} {action}" for action, n in counts.items())
                + (" (dry run: nothing changed)" if dry_run else ""))
-
-
-def _days(delta: timedelta) -> str:
-    if delta % timedelta(days=1) == timedelta(0):
-        return f"{delta.days} day(s)"
-    return f"{delta.total_seconds() / 3600:g} h"

@@ -49,7 +49,7 @@ from newsroom.rendering.render import render_occurrence
 from newsroom.runtime import Runtime
 from newsroom.store import Occurrence, OccurrenceStatus, PostRecord, Publication, PublicationStatus
 from newsroom.sync import sync_campaign
-from newsroom.timeutil import BERLIN, format_local, parse_duration
+from newsroom.timeutil import BERLIN, after, format_local, parse_duration
 
 logger = logging.getLogger("newsroom.delivery")
 
@@ -217,12 +217,11 @@ def _late_reason(catalog: Catalog, campaign_id: str, publish_at: datetime,
     if now <= publish_at:
         return None
     late = catalog.campaign(campaign_id).campaign.late
-    grace = parse_duration(late.grace)
     if late.same_day_only and now.astimezone(BERLIN).date() != publish_at.astimezone(
             BERLIN).date():
         return (f"due {format_local(publish_at)}, now {format_local(now)}: this campaign "
                 "publishes on its day only")
-    if now - publish_at > grace:
+    if now > after(publish_at, parse_duration(late.grace)):
         return (f"due {format_local(publish_at)}, now {format_local(now)}: more than "
                 f"{late.grace} late (the campaign's grace window)")
     return None

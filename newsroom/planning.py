@@ -23,10 +23,10 @@ from .approval import gate_deadline
 from .catalog.catalog import Catalog
 from .catalog.models import Campaign
 from .catalog.schedule import Occurrence, next_occurrence, occurrence_on, occurrences
-from .timeutil import BERLIN, format_local, parse_duration
+from .timeutil import BERLIN, Duration, before, format_local, parse_duration
 
 DEFAULT_HORIZON = timedelta(days=60)
-DEFAULT_LEAD = timedelta(days=7)
+DEFAULT_LEAD = parse_duration("7d")
 # A run whose start moved by less than this is not moved (clock noise, rounding).
 TOLERANCE = timedelta(seconds=1)
 TAG_PREFIXES = ("topic:", "dezernat:", "channel:", "kind:")
@@ -90,7 +90,7 @@ class PlannedRun:
         return abs(scheduled - self.start_at) >= TOLERANCE
 
 
-def planning_defaults() -> tuple[timedelta, timedelta]:
+def planning_defaults() -> tuple[timedelta, Duration]:
     """(horizon, lead) from the settings."""
     from .settings import get_settings
 
@@ -121,13 +121,13 @@ def run_tags(campaign: Campaign, occurrence: Occurrence) -> tuple[str, ...]:
             *(f"channel:{name}" for name in channels), f"kind:{campaign.kind.value}")
 
 
-def _opens_at(deadline: datetime, lead: timedelta) -> datetime:
-    # In wall-clock time, as the deadline itself: 7 days before 09:00 is 09:00 across DST.
-    return (deadline.astimezone(BERLIN) - lead).astimezone(UTC)
+def _opens_at(deadline: datetime, lead: Duration) -> datetime:
+    # As every "before": 7d before 09:00 is 09:00 across DST (timeutil.before).
+    return before(deadline, lead)
 
 
 def planned_run(catalog: Catalog, occurrence: Occurrence, *, now: datetime,
-                lead: timedelta = DEFAULT_LEAD) -> PlannedRun:
+                lead: Duration = DEFAULT_LEAD) -> PlannedRun:
     campaign = catalog.campaign(occurrence.campaign_id).campaign
     instants = sorted(occurrence.instants, key=lambda i: (i.at, i.slot_index))
     deadline = gate_deadline(catalog, campaign.id, occurrence.first_publish_at)
@@ -145,7 +145,7 @@ def planned_run(catalog: Catalog, occurrence: Occurrence, *, now: datetime,
 
 
 def planned_run_for(catalog: Catalog, campaign_id: str, day: date, *, now: datetime,
-                    lead: timedelta = DEFAULT_LEAD) -> PlannedRun | None:
+                    lead: Duration = DEFAULT_LEAD) -> PlannedRun | None:
     """The plan for one campaign on one date, or None when that occurrence does not exist
     (file removed, date changed, campaign now on demand only)."""
     source = catalog.campaigns.get(campaign_id)
@@ -158,10 +158,10 @@ def planned_run_for(catalog: Catalog, campaign_id: str, day: date, *, now: datet
 
 
 def _campaign_runs(catalog: Catalog, campaign: Campaign, now: datetime, horizon: timedelta,
-                   lead: timedelta) -> list[PlannedRun]:
+                   lead: Duration) -> list[PlannedRun]:
     limit = now + horizon
     relative = parse_duration(campaign.approval.deadline_before or 0)
-    window_end = limit + lead + relative + timedelta(days=1)
+    window_end = limit + lead.longest + relative.longest + timedelta(days=1)
     days = {o.date for o in occurrences(campaign, now, window_end)}
     upcoming = None
     if is_yearly(campaign) or (campaign.approval.deadline and _opens_at(
@@ -185,7 +185,7 @@ def _campaign_runs(catalog: Catalog, campaign: Campaign, now: datetime, horizon:
 
 
 def plan_runs(catalog: Catalog, *, now: datetime | None = None,
-              horizon: timedelta | None = None, lead: timedelta | None = None
+              horizon: timedelta | None = None, lead: Duration | None = None
               ) -> list[PlannedRun]:
     """Every run that should be scheduled, ordered by start."""
     default_horizon, default_lead = planning_defaults()
@@ -201,7 +201,7 @@ def plan_runs(catalog: Catalog, *, now: datetime | None = None,
 
 
 def next_runs(catalog: Catalog, campaign_id: str, *, now: datetime, count: int = 5,
-              lead: timedelta = DEFAULT_LEAD) -> list[PlannedRun]:
+              lead: Duration = DEFAULT_LEAD) -> list[PlannedRun]:
     """The next ``count`` runs of one campaign, however far ahead (a yearly calendar)."""
     campaign = catalog.campaign(campaign_id).campaign
     runs: list[PlannedRun] = []

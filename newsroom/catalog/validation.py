@@ -12,7 +12,7 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -518,7 +518,7 @@ def _check_deadline(source: CampaignSource, out: _Collector, today: date) -> Non
         except LocalTimeError as exc:
             out.add(("approval", "deadline_before"), str(exc), exc.hint)
             return
-        if delta <= timedelta(0):
+        if delta.is_zero:
             out.add(("approval", "deadline_before"), "the deadline must come before the publication",
                     "give a positive duration such as 48h")
     if policy.deadline:

@@ -19,8 +19,10 @@ from newsroom.rendering.hashtags import check_hashtag, hashtags_in
 from newsroom.rendering.measure import graphemes, mastodon_length, measure_text, utf16_units
 from newsroom.timeutil import (
     BERLIN,
+    Duration,
     LocalTimeError,
     format_local,
+    format_local_german,
     localize,
     parse_duration,
     parse_local_datetime,
@@ -105,21 +107,22 @@ def test_parse_yearly() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "days", "elapsed"),
     [
-        ("48h", timedelta(hours=48)),
-        ("2d", timedelta(days=2)),
-        ("90m", timedelta(minutes=90)),
-        ("15min", timedelta(minutes=15)),
-        ("30s", timedelta(seconds=30)),
-        ("1d 12h", timedelta(hours=36)),
-        (" 2D ", timedelta(days=2)),
-        (3600, timedelta(hours=1)),
-        (1.5, timedelta(seconds=1.5)),
+        ("48h", 0, timedelta(hours=48)),
+        ("2d", 2, timedelta(0)),
+        ("90m", 0, timedelta(minutes=90)),
+        ("15min", 0, timedelta(minutes=15)),
+        ("30s", 0, timedelta(seconds=30)),
+        ("1d 12h", 1, timedelta(hours=12)),
+        (" 2D ", 2, timedelta(0)),
+        (3600, 0, timedelta(hours=1)),
+        (1.5, 0, timedelta(seconds=1.5)),
     ],
 )
-def test_parse_duration(text: str | int | float, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
+def test_parse_duration_keeps_days_apart(text: str | int | float, days: int,
+                                         elapsed: timedelta) -> None:
+    assert parse_duration(text) == Duration(days=days, elapsed=elapsed)
 
 
 @pytest.mark.parametrize("text", ["", "48", "drei Tage", "48x", "1d foo", "h", "-2h"])
@@ -131,6 +134,14 @@ def test_parse_duration_refuses(text: str) -> None:
 def test_format_local() -> None:
     assert format_local(datetime(2027, 1, 27, 8, 0, tzinfo=UTC)) == "2027-01-27 09:00 (CET)"
     assert format_local(datetime(2027, 7, 1, 7, 0, tzinfo=UTC)) == "2027-07-01 09:00 (CEST)"
+    assert format_local(datetime(2027, 7, 1, 7, 0, 30, tzinfo=UTC)) == "2027-07-01 09:00:30 (CEST)"
+
+
+def test_format_local_german() -> None:
+    assert (format_local_german(datetime(2027, 1, 27, 8, 0, tzinfo=UTC))
+            == "Mittwoch, 27. Januar 2027, 09:00 Uhr (MEZ)")
+    assert (format_local_german(datetime(2027, 3, 28, 8, 0, 5, tzinfo=UTC), weekday=False)
+            == "28. März 2027, 10:00:05 Uhr (MESZ)")
 
 
 # --- measure ---------------------------------------------------------------------------

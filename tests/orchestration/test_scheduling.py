@@ -17,11 +17,11 @@ from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.validation import load_catalog
 from newsroom.planning import next_runs, plan_runs
 from newsroom.runtime import reset_runtimes
-from newsroom.timeutil import BERLIN, localize
+from newsroom.timeutil import BERLIN, localize, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL = f"newsroom-scheduling-{uuid4().hex[:8]}"
-LEAD = timedelta(days=7)
+LEAD = parse_duration("7d")
 
 
 def empty_catalog(root: Path) -> Path:

@@ -117,8 +117,8 @@ def preview(campaign: str, channel: str | None, on: str | None, html_path: Path 
 @click.option("--ics", "ics_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write iCalendar to this file.")
 @catalog_option
 def calendar(start: str | None, end: str | None, ics_path: Path | None, catalog_dir: Path | None) -> None:
-    """Upcoming slots across campaigns, with holidays and clashes."""
-    from .calendar import calendar_entries, format_calendar, write_ics
+    """Upcoming slots across campaigns, with holidays, clashes and approval deadlines."""
+    from .calendar import calendar_entries, deadline_entries, format_calendar, write_ics
 
     catalog = _catalog_or_exit(catalog_dir)
     first = _parse_day(start, "--from") or datetime.now(BERLIN).date()
@@ -126,11 +126,13 @@ def calendar(start: str | None, end: str | None, ics_path: Path | None, catalog_
     if last < first:
         raise click.BadParameter("--to is before --from", param_hint="--to")
     entries = calendar_entries(catalog, first, last)
-    click.echo(format_calendar(entries))
+    deadlines = deadline_entries(catalog, first, last)
+    click.echo(format_calendar(entries, deadlines))
     if ics_path:
         ics_path.parent.mkdir(parents=True, exist_ok=True)
-        write_ics(entries, ics_path)
-        click.echo(f"iCalendar written: {relative_path(ics_path)} ({len(entries)} events)")
+        write_ics(entries, ics_path, deadlines)
+        click.echo(f"iCalendar written: {relative_path(ics_path)} "
+                   f"({len(entries) + len(deadlines)} events)")
 
 
 @cli.group()
@@ -271,7 +273,7 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
     import os
 
     from . import store
-    from .calendar import calendar_entries, format_calendar, write_ics
+    from .calendar import calendar_entries, deadline_entries, format_calendar, write_ics
     from .preview import build_preview, write_preview_html
     from .sync import sync_catalog
 
@@ -320,9 +322,11 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
         click.echo(f"  preview {campaign_id}: {path.resolve().as_uri()}")
     today = datetime.now(BERLIN).date()
     entries = calendar_entries(catalog, today, today + timedelta(days=400))
+    deadlines = deadline_entries(catalog, today, today + timedelta(days=400))
     ics = settings.data_dir / "newsroom.ics"
-    write_ics(entries, ics)
-    click.echo(format_calendar(entries[:15]))
+    write_ics(entries, ics, deadlines)
+    shown = entries[:15]
+    click.echo(format_calendar(shown, [d for d in deadlines if shown and d.at <= shown[-1].at]))
     click.echo(f"calendar (next 400 days, iCalendar): {ics.resolve().as_uri()}")
     if no_serve:
         return

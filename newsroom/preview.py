@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from .approval import gate_deadline
 from .catalog.catalog import Catalog
 from .catalog.models import Campaign, ChannelAccount, ChannelType
 from .catalog.schedule import (
@@ -65,6 +66,8 @@ class Preview:
     posts: list[PreviewPost]
     on_demand: bool = False  # a crisis template, shown as if triggered at the posts' time
     images_dir: Path | None = field(default=None, repr=False)
+    # When approvals are due, as the gate computes it (None: pre-approved, or on demand).
+    approval_deadline: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -194,7 +197,19 @@ def build_preview(
         account = catalog.account(post.channel)
         measured = measure_text(post.text, account, has_image=bool(post.media))
         previews.append(PreviewPost(post, account, measured))
-    return Preview(campaign, occurrence.date, previews, on_demand, catalog.images_dir)
+    deadline = None
+    if not on_demand and not campaign.approval.pre_approved:
+        deadline = gate_deadline(catalog, campaign.id, occurrence.first_publish_at)
+    return Preview(campaign, occurrence.date, previews, on_demand, catalog.images_dir, deadline)
+
+
+def approval_line(preview: Preview) -> str:
+    """``Approval deadline: 2027-03-27 10:00 (CET)``, or why there is none."""
+    if preview.approval_deadline is not None:
+        return f"Approval deadline: {format_local(preview.approval_deadline)}"
+    if preview.campaign.approval.pre_approved:
+        return "Approval: pre-approved (no deadline)"
+    return "Approval deadline: set when the campaign is triggered"
 
 
 # --- text -----------------------------------------------------------------------------
@@ -234,7 +249,8 @@ def format_preview_text(preview: Preview) -> str:
     """Each channel's exact text, media with alt text and measured length."""
     campaign = preview.campaign
     when = "triggered on demand" if preview.on_demand else "occurrence"
-    lines = [f"Preview: {campaign.title} ({campaign.id}) · {when} {preview.day.isoformat()}", ""]
+    lines = [f"Preview: {campaign.title} ({campaign.id}) · {when} {preview.day.isoformat()}",
+             approval_line(preview), ""]
     for item in preview.posts:
         lines.append(_channel_header(item))
         lines.extend(_channel_notes(item))
@@ -414,6 +430,7 @@ def render_preview_html(preview: Preview) -> str:
         on_demand=preview.on_demand,
         cards=[_card(item, embed) for item in preview.posts],
         ok=preview.ok,
+        approval=approval_line(preview),
     )
 
 

@@ -234,6 +234,13 @@ def format_local(moment: datetime) -> str:
     return f"{local:%Y-%m-%d} {_clock(local)} ({local.tzname()})"
 
 
+def format_local_clock(moment: datetime) -> str:
+    """``09:00 CET``, ``10:00:30 CEST``: the time of day alone, where the date stands beside
+    it (a calendar row); seconds when it has them, always the zone."""
+    local = moment.astimezone(BERLIN)
+    return f"{_clock(local)} {local.tzname()}"
+
+
 def format_local_german(moment: datetime, *, weekday: bool = True) -> str:
     """``Mittwoch, 27. Januar 2027, 09:00 Uhr (MEZ)``: the same for German texts (e-mails,
     approval and request pages); seconds when it has them, always the zone (MEZ/MESZ)."""

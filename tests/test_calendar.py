@@ -145,11 +145,11 @@ def test_conflicts_on_the_same_channel_within_30_minutes(
         entries_of(entries, "nachbar")[0],
     )
     if clash:
-        assert gedenken.conflicts == [f"mastodon: also 'nachbar' at {time} (within 30 min)"]
+        assert gedenken.conflicts == [f"mastodon: also 'nachbar' at {time} CET (within 30 min)"]
         assert nachbar.conflicts == [
-            "mastodon: also 'nie-wieder-ist-jetzt' at 09:00 (within 30 min)"
+            "mastodon: also 'nie-wieder-ist-jetzt' at 09:00 CET (within 30 min)"
         ]
-        assert f"⚠ mastodon: also 'nachbar' at {time} (within 30 min)" in format_calendar(entries)
+        assert f"⚠ mastodon: also 'nachbar' at {time} CET (within 30 min)" in format_calendar(entries)
     else:
         assert gedenken.conflicts == [] and nachbar.conflicts == []
         assert "⚠" not in format_calendar(entries)
@@ -168,8 +168,8 @@ def test_conflict_within_one_campaign(add_campaigns) -> None:
         {"doppelt": at("2027-02-02 10:00") + "\n" + at("2027-02-02 10:20")}, keep_seed=False
     )
     first, second = calendar_entries(catalog, date(2027, 2, 2), date(2027, 2, 2))
-    assert first.conflicts == ["mastodon: also 'doppelt' at 10:20 (within 30 min)"]
-    assert second.conflicts == ["mastodon: also 'doppelt' at 10:00 (within 30 min)"]
+    assert first.conflicts == ["mastodon: also 'doppelt' at 10:20 CET (within 30 min)"]
+    assert second.conflicts == ["mastodon: also 'doppelt' at 10:00 CET (within 30 min)"]
 
 
 def test_slots_at_the_same_instant_are_one_entry(add_campaigns) -> None:
@@ -179,7 +179,7 @@ def test_slots_at_the_same_instant_are_one_entry(add_campaigns) -> None:
     catalog = add_campaigns({"gleichzeitig": slots}, keep_seed=False)
     (entry,) = calendar_entries(catalog, date(2027, 2, 2), date(2027, 2, 2))
     assert entry.channels == ("mastodon", "bluesky")
-    assert entry.conflicts == ["mastodon: listed twice by 'gleichzeitig' at 10:00"]
+    assert entry.conflicts == ["mastodon: listed twice by 'gleichzeitig' at 10:00 CET"]
 
 
 def test_conflict_with_a_post_just_outside_the_range(add_campaigns) -> None:
@@ -188,7 +188,7 @@ def test_conflict_with_a_post_just_outside_the_range(add_campaigns) -> None:
     )
     (entry,) = calendar_entries(catalog, date(2027, 2, 2), date(2027, 2, 2))
     assert entry.campaign_id == "frueh"
-    assert entry.conflicts == ["mastodon: also 'spaet' at 23:50 (within 30 min)"]
+    assert entry.conflicts == ["mastodon: also 'spaet' at 23:50 CET (within 30 min)"]
 
 
 def test_conflict_window_counts_real_minutes_across_the_dst_change(add_campaigns) -> None:
@@ -197,8 +197,8 @@ def test_conflict_window_counts_real_minutes_across_the_dst_change(add_campaigns
         {"nachts-a": at("2027-03-28 01:50"), "nachts-b": at("2027-03-28 03:10")}, keep_seed=False
     )
     a, b = calendar_entries(catalog, date(2027, 3, 28), date(2027, 3, 28))
-    assert a.conflicts == ["mastodon: also 'nachts-b' at 03:10 (within 30 min)"]
-    assert b.conflicts == ["mastodon: also 'nachts-a' at 01:50 (within 30 min)"]
+    assert a.conflicts == ["mastodon: also 'nachts-b' at 03:10 CEST (within 30 min)"]
+    assert b.conflicts == ["mastodon: also 'nachts-a' at 01:50 CET (within 30 min)"]
 
 
 def test_format_calendar(catalog: Catalog) -> None:
@@ -209,7 +209,7 @@ def test_format_calendar(catalog: Catalog) -> None:
         line.startswith("Wed 2027-01-27  09:00 CET") and "nie-wieder-ist-jetzt" in line
         for line in lines
     )
-    assert lines[-1] == "4 posting times"
+    assert lines[-1] == "4 posting times"  # without deadlines: posts only
     assert format_calendar([]) == "No scheduled posts in this period."
 
 
@@ -317,7 +317,7 @@ def test_ics_describes_conflicts(add_campaigns, tmp_path: Path) -> None:
     events = read_ics(write_ics(entries, tmp_path / "c.ics", stamp=STAMP)).walk("VEVENT")
     descriptions = {str(e["UID"]).split("-2027")[0]: str(e["DESCRIPTION"]) for e in events}
     assert (
-        "Conflict: mastodon: also 'nachbar' at 09:10 (within 30 min)"
+        "Conflict: mastodon: also 'nachbar' at 09:10 CET (within 30 min)"
         in descriptions["nie-wieder-ist-jetzt"]
     )
     assert str(events[1]["CATEGORIES"].to_ical(), "utf-8") == "service_information"

@@ -457,6 +457,12 @@ def _check_approvers(source: CampaignSource, index: DirectoryIndex, out: _Collec
         out.add(("approval", "on_timeout"), "`publish_if_quorum` needs `mode: quorum`",
                 "set mode: quorum with a quorum, or choose cancel or escalate")
         ok = False
+    if policy.escalate_to and policy.on_timeout != TimeoutAction.ESCALATE:
+        # Only an escalated deadline tells these people; with any other action nobody would.
+        out.add(("approval", "escalate_to"),
+                f"`escalate_to` only applies with `on_timeout: escalate`; with `{policy.on_timeout.value}` "
+                "nobody in it is told",
+                "set on_timeout: escalate, or remove escalate_to")
     if policy.on_timeout == TimeoutAction.ESCALATE and not policy.escalate_to:
         out.add(("approval", "on_timeout"), "policy escalates but names nobody in `escalate_to`",
                 "list at least one person id under escalate_to (e.g. the OB)", severity="warning")

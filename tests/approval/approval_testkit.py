@@ -40,8 +40,7 @@ approval:
   mode: {mode}
 {quorum}  deadline_before: 48h
   on_timeout: {on_timeout}
-  escalate_to: [benz]
-slots:
+{escalate_to}slots:
   - at: "{at}"
     channels: [mastodon, bluesky]
 content:
@@ -83,6 +82,7 @@ def build_catalog(root: Path) -> Path:
             id=cid, approvers=approvers,
             at="2027-04-14 10:00" if cid == "t-deputy" else "2027-03-10 10:00",
             mode=mode, on_timeout=on_timeout,
+            escalate_to="  escalate_to: [benz]\n" if on_timeout == "escalate" else "",
             quorum=f"  quorum: {quorum}\n" if quorum else ""), encoding="utf-8")
     return root
 

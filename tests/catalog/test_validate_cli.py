@@ -263,13 +263,25 @@ def test_unknown_office_in_requested_by(catalog: CatalogCopy) -> None:
 
 
 def test_unknown_person_in_escalate_to(catalog: CatalogCopy) -> None:
-    catalog.edit("europawahl-2029.yaml", "escalate_to: [benz]", "escalate_to: [benzz]")
-    result = catalog.invoke("campaigns/europawahl-2029.yaml")
+    name = "tag-der-kinderhospizarbeit.yaml"
+    catalog.edit(name, "escalate_to: [benz]", "escalate_to: [benzz]")
+    result = catalog.invoke(f"campaigns/{name}")
+    result.expect_error(f"campaigns/{name}", catalog.line(name, "escalate_to"), "unknown person 'benzz'")
+
+
+@pytest.mark.parametrize("on_timeout", ["cancel", "publish_if_quorum"])
+def test_escalate_to_without_escalate_is_refused(catalog: CatalogCopy, on_timeout: str) -> None:
+    """Only an escalated deadline tells `escalate_to`; with another action it was ignored."""
+    name = "europawahl-2029.yaml"
+    catalog.edit(name, "  on_timeout: publish_if_quorum\n",
+                 f"  on_timeout: {on_timeout}\n  escalate_to: [benz]\n")
+    result = catalog.invoke(f"campaigns/{name}")
     result.expect_error(
-        "campaigns/europawahl-2029.yaml",
-        catalog.line("europawahl-2029.yaml", "escalate_to"),
-        "unknown person 'benzz'",
+        f"campaigns/{name}", catalog.line(name, "escalate_to"),
+        "approval.escalate_to: `escalate_to` only applies with `on_timeout: escalate`",
+        f"with `{on_timeout}` nobody in it is told", hint="set on_timeout: escalate, or remove escalate_to",
     )
+    assert len(result.errors) == 1, result.output
 
 
 # --- times -----------------------------------------------------------------------------

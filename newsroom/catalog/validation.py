@@ -1,13 +1,18 @@
 """Load and check the whole catalog; every problem names its file, line, fault and fix.
 
-Checks run in layers. A file that is not YAML stops at the syntax error; a file whose
-shape is wrong stops at pydantic's errors; only well-formed campaigns get the checks that
-look across files (people, portfolios, channels), at times (DST, deadlines) and at the
-rendered posts (templates, lengths, hashtags, images).
+One run reports every error of every file. A file that is not YAML stops at the syntax
+error (nothing after it can be read). Otherwise pydantic's shape errors are reported all
+at once, and every other check still runs on what was read (:mod:`.salvage`): the checks
+across files (people, portfolios, channels), of times (DST, deadlines) and of the
+rendered posts (templates, lengths, hashtags, images). A check that would read a part
+an earlier error removed is skipped, so no error is an echo of another; a mistake in the
+registry does not hide the campaigns' mistakes, and campaigns naming an entry that the
+registry's errors removed are not told it is unknown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
@@ -20,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import CatalogIssue, RenderError, relative_path
 from ..timeutil import BERLIN, LocalTimeError, localize, parse_duration, parse_local_datetime
-from .approvers import DirectoryIndex, UnknownReference, resolve_approvers
+from .approvers import UnknownReference, resolve_approvers
 from .catalog import (
     CHANNELS_FILE,
     PEOPLE_FILE,
@@ -32,6 +37,7 @@ from .catalog import (
 )
 from .models import ApprovalMode, Campaign, ChannelRegistry, ChannelType, Directory, TimeoutAction
 from .roles import Role
+from .salvage import Salvaged, salvage
 from .schedule import check_slot_times, next_occurrence, occurrences, on_demand_occurrence
 from .yamlsource import SourceDocument, YamlProblem, parse_yaml
 
@@ -58,9 +64,13 @@ class ValidationReport:
 
 
 class _Collector:
-    def __init__(self, path: Path, doc: SourceDocument | None = None):
+    """Issues of one file. With ``salvaged``, paths are the model's and are reported at
+    the file's own (a list that lost an item numbers the rest differently)."""
+
+    def __init__(self, path: Path, doc: SourceDocument | None = None, salvaged: Salvaged | None = None):
         self.file = relative_path(path)
         self.doc = doc
+        self.salvaged = salvaged
         self.issues: list[CatalogIssue] = []
 
     def add(
@@ -74,6 +84,7 @@ class _Collector:
         if isinstance(where, int):
             line, dotted = where, ""
         else:
+            where = self.salvaged.original(where) if self.salvaged else where
             line = self.doc.line_of(where) if self.doc else 1
             dotted = _dotted(where)
         self.issues.append(CatalogIssue(self.file, line, message, hint, dotted, severity))
@@ -115,13 +126,32 @@ def read_document(path: Path, collector: _Collector) -> SourceDocument | None:
     return doc
 
 
-def model_from(model: type[BaseModel], doc: SourceDocument, collector: _Collector) -> Any | None:
-    try:
-        return model.model_validate(doc.data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            _report_pydantic(error, model, doc, collector)
-        return None
+@dataclass
+class _Read:
+    """A file's document and what of it could be read (:mod:`.salvage`)."""
+
+    doc: SourceDocument
+    salvaged: Salvaged
+
+    @property
+    def model(self) -> Any:
+        return self.salvaged.model
+
+
+def model_from(model: type[BaseModel], doc: SourceDocument, collector: _Collector) -> _Read | None:
+    """Report every shape error of ``doc``; what could still be read, or None."""
+    salvaged = salvage(model, doc.data)
+    if salvaged is not None:
+        errors = salvaged.errors
+    else:
+        try:
+            model.model_validate(doc.data)
+            errors = []
+        except ValidationError as exc:
+            errors = exc.errors()
+    for error in errors:
+        _report_pydantic(error, model, doc, collector)
+    return _Read(doc, salvaged) if salvaged is not None else None
 
 
 def _report_pydantic(error: dict, model: type[BaseModel], doc: SourceDocument, out: _Collector) -> None:
@@ -217,34 +247,57 @@ def _unwrap(annotation: Any) -> Any:
 # --- the catalog ----------------------------------------------------------------------
 
 
+@dataclass
+class _Registry:
+    """The directory and the channel accounts as far as they could be read.
+
+    ``doubtful`` holds, per kind of id, the ids of entries that were refused (None: the
+    refused entries have no readable id, so any unknown id may be one of them). A campaign
+    naming a doubtful id is not told it is unknown: the mistake is in the registry.
+    """
+
+    catalog: Catalog
+    doubtful: dict[str, set[str] | None]
+
+    def is_unknown(self, kind: str, value: str) -> bool:
+        known = {
+            "person": self.catalog.index.people,
+            "portfolio": self.catalog.index.portfolios,
+            "office": self.catalog.index.offices,
+            "channel": self.catalog.accounts,
+        }[kind]
+        if value in known:
+            return False
+        doubtful = self.doubtful.get(kind, set())
+        return doubtful is not None and value not in doubtful
+
+
 def load_catalog(
     root: Path,
     *,
     only: list[Path] | None = None,
     today: date | None = None,
 ) -> ValidationReport:
-    """Load the catalog at ``root``; with ``only``, check just those campaign files."""
+    """Load the catalog at ``root``; with ``only``, check just those campaign files.
+
+    Every file is checked whatever the others hold: a mistake in the registry does not
+    hide the campaigns' mistakes. ``report.catalog`` is set only when the registry is
+    sound, as the commands that use the catalog need.
+    """
     report = ValidationReport()
     today = today or datetime.now(BERLIN).date()
     root = root.resolve()
-    directory = _load_registry_file(root / REGISTRY_DIR / PEOPLE_FILE, Directory, report)
-    registry = _load_registry_file(root / REGISTRY_DIR / CHANNELS_FILE, ChannelRegistry, report)
-    if directory is None or registry is None:
-        return report
-    directory_issues = _check_directory(directory, root / REGISTRY_DIR / PEOPLE_FILE)
-    registry_issues = _check_registry(registry, directory, root / REGISTRY_DIR / CHANNELS_FILE)
-    report.issues += directory_issues + registry_issues
-    if any(i.is_error for i in directory_issues + registry_issues):
-        return report
-    catalog = Catalog(root=root, directory=directory, registry=registry)
-    report.catalog = catalog
+    registry = _load_registry(root, report)
+    catalog = registry.catalog
+    if not any(i.is_error for i in report.issues):
+        report.catalog = catalog
     files = campaign_files(root) if only is None else [p.resolve() for p in only]
     seen: dict[str, Path] = {}
     for path in files:
         report.files_checked += 1
-        source, issues = load_campaign(path, catalog, today=today)
+        source, salvaged, issues = load_campaign(path, registry, today=today)
         report.issues += issues
-        if source is None:
+        if source is None or salvaged is None or not salvaged.intact("id"):
             continue
         campaign_id = source.campaign.id
         if campaign_id in seen:
@@ -266,7 +319,7 @@ def load_catalog(
         for path in campaign_files(root):
             if path.resolve() in seen.values():
                 continue
-            source, issues = load_campaign(path, catalog, today=today)
+            source, _, issues = load_campaign(path, registry, today=today)
             if source and not any(i.is_error for i in issues):
                 catalog.campaigns.setdefault(source.campaign.id, source)
     report.issues.sort(key=lambda i: (i.file, i.line))
@@ -315,7 +368,38 @@ def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_r
     return report
 
 
-def _load_registry_file(path: Path, model: type[BaseModel], report: ValidationReport) -> Any | None:
+def _load_registry(root: Path, report: ValidationReport) -> _Registry:
+    """Both registry files, each checked as far as it could be read."""
+    people_path = root / REGISTRY_DIR / PEOPLE_FILE
+    channels_path = root / REGISTRY_DIR / CHANNELS_FILE
+    people = _load_registry_file(people_path, Directory, report)
+    channels = _load_registry_file(channels_path, ChannelRegistry, report)
+    directory = people.model if people else None
+    accounts = channels.model if channels else None
+    catalog = Catalog(
+        root=root,
+        directory=Directory.model_construct(
+            portfolios=(directory.portfolios if directory else None) or [],
+            people=(directory.people if directory else None) or [],
+            offices=(directory.offices if directory else None) or [],
+            communications_office=(directory.communications_office if directory else None) or "",
+        ),
+        registry=ChannelRegistry.model_construct(accounts=(accounts.accounts if accounts else None) or []),
+    )
+    registry = _Registry(catalog, {
+        "person": _doubtful_ids(people, "people", "id"),
+        "portfolio": _doubtful_ids(people, "portfolios", "id"),
+        "office": _doubtful_ids(people, "offices", "id"),
+        "channel": _doubtful_ids(channels, "accounts", "name"),
+    })
+    if people:
+        report.issues += _check_directory(catalog.directory, people, people_path)
+    if channels:
+        report.issues += _check_registry(catalog.registry, channels, registry, channels_path)
+    return registry
+
+
+def _load_registry_file(path: Path, model: type[BaseModel], report: ValidationReport) -> _Read | None:
     collector = _Collector(path)
     if not path.is_file():
         collector.add(0, "registry file is missing", f"create {path.name} in the catalog's registry/ folder")
@@ -325,20 +409,40 @@ def _load_registry_file(path: Path, model: type[BaseModel], report: ValidationRe
     doc = read_document(path, collector)
     result = model_from(model, doc, collector) if doc else None
     report.issues += collector.issues
-    return result if not collector.issues or not any(i.is_error for i in collector.issues) else None
+    return result
 
 
-def _check_directory(directory: Directory, path: Path) -> list[CatalogIssue]:
-    collector = _Collector(path, parse_yaml(path.read_text(encoding="utf-8")))
+def _doubtful_ids(read: _Read | None, list_field: str, key: str) -> set[str] | None:
+    """Ids of the entries of ``list_field`` that were refused; None if any id may be."""
+    if read is None:
+        return None
+    items = read.doc.data.get(list_field) if isinstance(read.doc.data, dict) else None
+    ids: set[str] = set()
+    for gone in read.salvaged.removed:
+        if gone[:1] != (list_field,):
+            continue
+        if len(gone) < 2 or not isinstance(gone[1], int) or not isinstance(items, list):
+            return None  # the whole list
+        item = items[gone[1]] if gone[1] < len(items) else None
+        value = item.get(key) if isinstance(item, dict) else None
+        if not isinstance(value, str):
+            return None
+        ids.add(value)
+    return ids
+
+
+def _check_directory(directory: Directory, read: _Read, path: Path) -> list[CatalogIssue]:
+    collector = _Collector(path, read.doc, read.salvaged)
+    intact = read.salvaged.intact
     portfolios = {p.id for p in directory.portfolios}
     people = {p.id for p in directory.people}
     offices = {o.id for o in directory.offices}
     known_roles = {r.value for r in Role}
     for i, person in enumerate(directory.people):
         for j, portfolio in enumerate(person.portfolios):
-            if portfolio not in portfolios:
+            if portfolio not in portfolios and intact("people", i, "portfolios", j) and intact("portfolios"):
                 collector.add(("people", i, "portfolios", j), f"unknown portfolio {portfolio!r}", _suggest(portfolio, portfolios, "portfolios"))
-        if person.deputy and person.deputy not in people:
+        if person.deputy and person.deputy not in people and intact("people"):
             collector.add(("people", i, "deputy"), f"unknown person {person.deputy!r}", _suggest(person.deputy, people, "people"))
         for k, role in enumerate(person.roles):
             if role not in known_roles:
@@ -355,7 +459,7 @@ def _check_directory(directory: Directory, path: Path) -> list[CatalogIssue]:
             if portfolio in owners:
                 collector.add(("people", i, "portfolios"), f"portfolio {portfolio!r} has two Dezernenten", "each portfolio belongs to one person")
             owners[portfolio] = i
-    if directory.communications_office not in offices:
+    if intact("communications_office") and intact("offices") and directory.communications_office not in offices:
         collector.add(("communications_office",), f"unknown office {directory.communications_office!r}", _suggest(directory.communications_office, offices, "offices"))
     for kind, items in (("person", directory.people), ("portfolio", directory.portfolios), ("office", directory.offices)):
         ids = [x.id for x in items]
@@ -364,18 +468,20 @@ def _check_directory(directory: Directory, path: Path) -> list[CatalogIssue]:
     return collector.issues
 
 
-def _check_registry(registry: ChannelRegistry, directory: Directory, path: Path) -> list[CatalogIssue]:
-    collector = _Collector(path, parse_yaml(path.read_text(encoding="utf-8")))
-    owners = {p.id for p in directory.people} | {o.id for o in directory.offices}
+def _check_registry(registry: ChannelRegistry, read: _Read, known: _Registry, path: Path) -> list[CatalogIssue]:
+    collector = _Collector(path, read.doc, read.salvaged)
+    intact = read.salvaged.intact
     names = [a.name for a in registry.accounts]
     for i, account in enumerate(registry.accounts):
         if names.count(account.name) > 1:
             collector.add(("accounts", i, "name"), f"account name {account.name!r} is used twice", "names must be unique")
-        if account.owner and account.owner not in owners:
+        if account.owner and known.is_unknown("person", account.owner) and known.is_unknown("office", account.owner):
+            owners = set(known.catalog.index.people) | set(known.catalog.index.offices)
             collector.add(("accounts", i, "owner"), f"unknown person or office {account.owner!r}", _suggest(account.owner, owners, "people and offices"))
-        if account.type not in (ChannelType.MANUAL, ChannelType.WEBSITE, ChannelType.EMAIL) and not account.credential:
+        if (account.type not in (ChannelType.MANUAL, ChannelType.WEBSITE, ChannelType.EMAIL)
+                and not account.credential and intact("accounts", i, "credential")):
             collector.add(("accounts", i), f"account {account.name!r} has no `credential`", "name the env variable or Prefect Secret block that holds its token")
-        if account.type == ChannelType.EMAIL and not account.recipients:
+        if account.type == ChannelType.EMAIL and not account.recipients and intact("accounts", i, "recipients"):
             collector.add(("accounts", i), "the press e-mail account lists no `recipients`", "add the press distribution list")
     return collector.issues
 
@@ -388,98 +494,118 @@ def _suggest(value: str, known: set[str] | list[str], what: str) -> str:
 
 # --- one campaign ---------------------------------------------------------------------
 
+_TIMING = ("at", "yearly", "rrule", "start", "until", "on_demand")
+# What a template sees besides its channel's content (newsroom.rendering.render.RenderContext).
+_RENDER_NEEDS = (("id",), ("title",), ("topic",), ("requested_by",), ("contact",),
+                 ("content", "variables"), ("content", "language"))
 
-def load_campaign(path: Path, catalog: Catalog, *, today: date) -> tuple[CampaignSource | None, list[CatalogIssue]]:
+
+def load_campaign(
+    path: Path, registry: _Registry, *, today: date
+) -> tuple[CampaignSource | None, Salvaged | None, list[CatalogIssue]]:
     collector = _Collector(path)
     doc = read_document(path, collector)
     if doc is None:
-        return None, collector.issues
-    campaign = model_from(Campaign, doc, collector)
-    if campaign is None:
-        return None, collector.issues
-    source = CampaignSource(campaign, path, doc)
-    _check_campaign(source, catalog, collector, today)
-    return source, collector.issues
+        return None, None, collector.issues
+    read = model_from(Campaign, doc, collector)
+    if read is None:
+        return None, None, collector.issues
+    source = CampaignSource(read.salvaged.model, path, doc)
+    collector.salvaged = read.salvaged
+    _check_campaign(source, read.salvaged, registry, collector, today)
+    return source, read.salvaged, collector.issues
 
 
-def _check_campaign(source: CampaignSource, catalog: Catalog, out: _Collector, today: date) -> None:
+def _check_campaign(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector, today: date) -> None:
+    """Every check whose parts were read; each skips what an earlier error removed."""
     campaign = source.campaign
-    index = catalog.index
-    if source.path.stem != campaign.id:
+    intact = salvaged.intact
+    index = registry.catalog.index
+    if intact("id") and source.path.stem != campaign.id:
         out.add(("id",), f"id {campaign.id!r} differs from the file name {source.path.name!r}",
                 f"rename the file to {campaign.id}.yaml so people find it", severity="warning")
     requester = campaign.requested_by
-    if requester.portfolio and requester.portfolio not in index.portfolios:
+    if intact("requested_by") and requester.portfolio and registry.is_unknown("portfolio", requester.portfolio):
         out.add(("requested_by", "portfolio"), f"unknown portfolio {requester.portfolio!r}",
                 _suggest(requester.portfolio, index.portfolios, "portfolios"))
-    if requester.office and requester.office not in index.offices:
+    if intact("requested_by") and requester.office and registry.is_unknown("office", requester.office):
         out.add(("requested_by", "office"), f"unknown office {requester.office!r}",
                 _suggest(requester.office, index.offices, "offices"))
-    try:
-        parse_duration(campaign.late.grace)
-    except LocalTimeError as exc:
-        out.add(("late", "grace"), str(exc), exc.hint)
-    approvers_ok = _check_approvers(source, index, out)
-    slots_ok = _check_slots(source, catalog, out, today)
-    if slots_ok:
-        _check_deadline(source, out, today)
-    _check_content_refs(source, catalog, out)
-    if approvers_ok and slots_ok and not any(i.is_error for i in out.issues):
-        _check_rendered(source, catalog, out, today)
+    if intact("late", "grace"):
+        try:
+            parse_duration(campaign.late.grace)
+        except LocalTimeError as exc:
+            out.add(("late", "grace"), str(exc), exc.hint)
+    signatories = _check_approvers(source, salvaged, registry, out)
+    timed = _check_slots(source, salvaged, registry, out, today)
+    _check_deadline(source, salvaged, out, timed)
+    _check_content_refs(source, salvaged, registry, out)
+    _check_rendered(source, salvaged, registry, out, today, timed, signatories)
 
 
-def _check_approvers(source: CampaignSource, index: DirectoryIndex, out: _Collector) -> bool:
+def _check_approvers(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector) -> list | None:
+    """The approval rules; the approvers that could be resolved (None: the policy is unreadable)."""
     policy = source.campaign.approval
-    ok = True
+    intact = salvaged.intact
+    if policy is None:
+        return None
+    index = registry.catalog.index
+    resolved = []
+    all_resolved = intact("approval", "approvers")
     for i, ref in enumerate(policy.approvers):
         try:
-            resolve_approvers(policy.model_copy(update={"approvers": [ref]}), index)
+            resolved += resolve_approvers(policy.model_copy(update={"approvers": [ref]}), index)
         except UnknownReference as exc:
-            key = "person" if ref.person else "portfolio" if ref.portfolio else "group"
-            known = exc.known if exc.kind != "portfolio" else sorted(index.portfolios)
+            all_resolved = False
             message = f"unknown {exc.kind} {exc.value!r}"
             if exc.kind == "portfolio" and exc.value in index.portfolios:
+                if registry.doubtful.get("person") != set():
+                    continue  # its Dezernent may be an entry the directory's errors removed
                 message = f"nobody in the directory is responsible for portfolio {exc.value!r}"
+            elif exc.kind in ("person", "portfolio") and not registry.is_unknown(exc.kind, exc.value):
+                continue  # an entry the directory's errors removed: reported there
+            key = "person" if ref.person else "portfolio" if ref.portfolio else "group"
+            known = exc.known if exc.kind != "portfolio" else sorted(index.portfolios)
             out.add(("approval", "approvers", i, key), message, _suggest(exc.value, known, exc.kind + "s"))
-            ok = False
     for i, person_id in enumerate(policy.escalate_to):
-        if person_id not in index.people:
+        if registry.is_unknown("person", person_id):
             out.add(("approval", "escalate_to", i), f"unknown person {person_id!r}", _suggest(person_id, index.people, "people"))
-            ok = False
-    if not ok:
-        return False
-    asked = len(resolve_approvers(policy, index))
-    if policy.mode == ApprovalMode.QUORUM and policy.quorum and policy.quorum > asked:
+    asked = len({a.person.id for a in resolved})
+    if (all_resolved and intact("approval", "quorum") and intact("approval", "mode")
+            and policy.mode == ApprovalMode.QUORUM and policy.quorum and policy.quorum > asked):
+        asked = len(resolve_approvers(policy, index))
         out.add(("approval", "quorum"), f"quorum {policy.quorum} is more than the {asked} people asked",
                 f"lower the quorum to at most {asked} or add approvers")
-        ok = False
-    if policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM and policy.mode != ApprovalMode.QUORUM:
+    on_timeout = intact("approval", "on_timeout")
+    if on_timeout and intact("approval", "mode") and policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM and policy.mode != ApprovalMode.QUORUM:
         out.add(("approval", "on_timeout"), "`publish_if_quorum` needs `mode: quorum`",
                 "set mode: quorum with a quorum, or choose cancel or escalate")
-        ok = False
-    if policy.escalate_to and policy.on_timeout != TimeoutAction.ESCALATE:
+    if on_timeout and policy.escalate_to and policy.on_timeout != TimeoutAction.ESCALATE:
         # Only an escalated deadline tells these people; with any other action nobody would.
         out.add(("approval", "escalate_to"),
                 f"`escalate_to` only applies with `on_timeout: escalate`; with `{policy.on_timeout.value}` "
                 "nobody in it is told",
                 "set on_timeout: escalate, or remove escalate_to")
-    if policy.on_timeout == TimeoutAction.ESCALATE and not policy.escalate_to:
+    if on_timeout and intact("approval", "escalate_to") and policy.on_timeout == TimeoutAction.ESCALATE and not policy.escalate_to:
         out.add(("approval", "on_timeout"), "policy escalates but names nobody in `escalate_to`",
                 "list at least one person id under escalate_to (e.g. the OB)", severity="warning")
-    if source.campaign.signatories_in_text and policy.mode == ApprovalMode.ONE:
+    if (intact("signatories_in_text") and intact("approval", "mode")
+            and source.campaign.signatories_in_text and policy.mode == ApprovalMode.ONE):
         out.add(("signatories_in_text",), "signatories in the text only make sense when several people sign",
                 "use mode: all or quorum, or drop signatories_in_text", severity="warning")
-    return ok
+    return resolved if all_resolved else None
 
 
-def _check_slots(source: CampaignSource, catalog: Catalog, out: _Collector, today: date) -> bool:
-    ok = True
-    for i, slot in enumerate(source.campaign.slots):
+def _check_slots(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector, today: date) -> list[int]:
+    """The slots' channels and times; the indices of the slots whose times are sound."""
+    timed = []
+    for i, slot in enumerate(source.campaign.slots or []):
         for j, channel in enumerate(slot.channels):
-            if channel not in catalog.accounts:
+            if salvaged.intact("slots", i, "channels", j) and registry.is_unknown("channel", channel):
                 out.add(("slots", i, "channels", j), f"unknown channel {channel!r}",
-                        _suggest(channel, catalog.accounts, "channels (registry/channels.yaml)"))
-                ok = False
+                        _suggest(channel, registry.catalog.accounts, "channels (registry/channels.yaml)"))
+        if not all(salvaged.intact("slots", i, name) for name in _TIMING):
+            continue  # a timing field was refused: its default would say something else
         field_name = "at" if slot.at else "yearly" if slot.yearly else "rrule"
         if slot.until:
             try:
@@ -490,77 +616,83 @@ def _check_slots(source: CampaignSource, catalog: Catalog, out: _Collector, toda
                     parse_local_datetime(text if len(text) > 10 else text + " 23:59")
             except LocalTimeError:
                 out.add(("slots", i, "until"), f"{slot.until!r} is not a year or date", "write a year (2030) or a date (2030-12-31)")
-                ok = False
                 continue
         try:
             check_slot_times(slot, today)
         except LocalTimeError as exc:
             where = "start" if slot.rrule and "RRULE" not in str(exc) and "does not exist" not in str(exc) and "twice" not in str(exc) else field_name
             out.add(("slots", i, where), str(exc), exc.hint)
-            ok = False
             continue
+        timed.append(i)
         if slot.at:
             moment = localize(parse_local_datetime(slot.at))
             if moment.date() < today:
                 out.add(("slots", i, "at"), f"{slot.at} is in the past; this slot will not be published",
                         "move it to a future date or delete the campaign", severity="warning")
-    return ok
+    return timed
 
 
-def _first_publication(source: CampaignSource, today: date) -> datetime | None:
-    start = datetime(today.year, today.month, today.day, tzinfo=BERLIN)
-    found = next_occurrence(source.campaign, start)
-    if found is None:
-        past = occurrences(source.campaign, datetime(1970, 1, 1, tzinfo=BERLIN), start)
-        return past[-1].first_publish_at if past else None
-    return found.first_publish_at
-
-
-def _check_deadline(source: CampaignSource, out: _Collector, today: date) -> None:
+def _check_deadline(source: CampaignSource, salvaged: Salvaged, out: _Collector, timed: list[int]) -> None:
     policy = source.campaign.approval
-    if policy.deadline_before:
+    if policy is None:
+        return
+    if policy.deadline_before and salvaged.intact("approval", "deadline_before"):
         try:
             delta = parse_duration(policy.deadline_before)
         except LocalTimeError as exc:
             out.add(("approval", "deadline_before"), str(exc), exc.hint)
-            return
-        if delta.is_zero:
-            out.add(("approval", "deadline_before"), "the deadline must come before the publication",
-                    "give a positive duration such as 48h")
-    if policy.deadline:
-        try:
-            deadline = localize(parse_local_datetime(policy.deadline))
-        except LocalTimeError as exc:
-            out.add(("approval", "deadline"), str(exc), exc.hint)
-            return
-        if any(not s.at for s in source.campaign.slots if not s.on_demand):
-            out.add(("approval", "deadline"), "an absolute deadline cannot serve a recurring slot",
-                    "use deadline_before (e.g. 72h) so each year's occurrence gets its own deadline")
-            return
-        timed = [s for s in source.campaign.slots if s.at]
-        if not timed:
-            return
-        first = min(localize(parse_local_datetime(s.at or "")) for s in timed)
-        if deadline >= first:
-            out.add(("approval", "deadline"),
-                    f"the approval deadline {policy.deadline} is not before the first publication {first:%Y-%m-%d %H:%M}",
-                    "set the deadline before the first slot, leaving time to react to a rejection")
+        else:
+            if delta.is_zero:
+                out.add(("approval", "deadline_before"), "the deadline must come before the publication",
+                        "give a positive duration such as 48h")
+    if not policy.deadline or not salvaged.intact("approval", "deadline"):
+        return
+    try:
+        deadline = localize(parse_local_datetime(policy.deadline))
+    except LocalTimeError as exc:
+        out.add(("approval", "deadline"), str(exc), exc.hint)
+        return
+    slots = source.campaign.slots or []
+    shaped = [s for i, s in enumerate(slots) if all(salvaged.intact("slots", i, n) for n in _TIMING)]
+    if any(not s.at for s in shaped if not s.on_demand):
+        out.add(("approval", "deadline"), "an absolute deadline cannot serve a recurring slot",
+                "use deadline_before (e.g. 72h) so each year's occurrence gets its own deadline")
+        return
+    # Only slots whose time is sound; the first of all slots is no later than the first of these.
+    sound = [slots[i] for i in timed if slots[i].at]
+    if not sound:
+        return
+    first = min(localize(parse_local_datetime(s.at or "")) for s in sound)
+    if deadline >= first:
+        out.add(("approval", "deadline"),
+                f"the approval deadline {policy.deadline} is not before the first publication {first:%Y-%m-%d %H:%M}",
+                "set the deadline before the first slot, leaving time to react to a rejection")
 
 
-def _check_content_refs(source: CampaignSource, catalog: Catalog, out: _Collector) -> None:
+def _check_content_refs(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector) -> None:
     content = source.campaign.content
-    used = {c for slot in source.campaign.slots for c in slot.channels}
+    if content is None:
+        return
+    intact = salvaged.intact
+    catalog = registry.catalog
+    slots = source.campaign.slots or []
+    used = {c for i, slot in enumerate(slots) for j, c in enumerate(slot.channels) if intact("slots", i, "channels", j)}
+    all_used_known = intact("slots")
     used_types = {catalog.accounts[c].type.value for c in used if c in catalog.accounts}
     type_names = {t.value for t in ChannelType}
     for key in content.channels:
-        if key not in catalog.accounts and key not in type_names:
+        if not intact("content", "channels", key):
+            continue
+        if key not in type_names and registry.is_unknown("channel", key):
             out.add(("content", "channels", key), f"unknown channel {key!r}",
                     _suggest(key, list(catalog.accounts) + sorted(type_names), "channels and channel types"))
-        elif key not in used and key not in used_types:
+        elif all_used_known and key not in used and key not in used_types and (key in catalog.accounts or key in type_names):
             out.add(("content", "channels", key), f"content for {key!r}, but no slot publishes there",
                     "add the channel to a slot or remove this block", severity="warning")
-    if content.template is None and content.text is None:
-        missing = [c for c in sorted(used) if not _has_own_text(content, catalog, c)]
+    if (content.template is None and content.text is None
+            and intact("content", "template") and intact("content", "text")):
+        missing = [c for c in sorted(used) if c in catalog.accounts and _overrides_intact(salvaged, catalog, c)
+                   and not _has_own_text(content, catalog, c)]
         if missing:
             out.add(("content",), f"no text for channels {', '.join(missing)}",
                     "give `content.text` (or `content.template`) or one under content.channels")
@@ -590,6 +722,13 @@ def _check_content_refs(source: CampaignSource, catalog: Catalog, out: _Collecto
                 out.add((*where, i), problem.message, problem.hint)
 
 
+def _overrides_intact(salvaged: Salvaged, catalog: Catalog, channel: str) -> bool:
+    """Whether the content blocks that may apply to ``channel`` were read whole."""
+    account = catalog.accounts.get(channel)
+    keys = [channel] + ([account.type.value] if account else [])
+    return all(salvaged.intact("content", "channels", key) for key in keys)
+
+
 def _has_own_text(content, catalog: Catalog, channel: str) -> bool:
     account = catalog.accounts.get(channel)
     for key in (channel, account.type.value if account else None):
@@ -599,55 +738,100 @@ def _has_own_text(content, catalog: Catalog, channel: str) -> bool:
     return False
 
 
-def _check_rendered(source: CampaignSource, catalog: Catalog, out: _Collector, today: date) -> None:
-    """Render every channel for the next occurrence and check the result."""
+def _check_rendered(
+    source: CampaignSource,
+    salvaged: Salvaged,
+    registry: _Registry,
+    out: _Collector,
+    today: date,
+    timed: list[int],
+    signatories: list | None,
+) -> None:
+    """Render every channel for the next occurrence and check the result.
+
+    Only what was read whole renders: the sound slots, the known channels, content that
+    nothing was removed from; so an error here is the text's own, never an echo.
+    """
     from ..rendering.hashtags import check_hashtag, hashtags_in
     from ..rendering.measure import measure_text, requires_image
     from ..rendering.render import make_environment, render_post, resolve_content
 
+    campaign = source.campaign
+    if campaign.content is None or not all(salvaged.intact(*path) for path in _RENDER_NEEDS):
+        return
+    catalog = registry.catalog
+    slots = [
+        campaign.slots[i].model_copy(update={"channels": [
+            c for j, c in enumerate(campaign.slots[i].channels)
+            if c in catalog.accounts and salvaged.intact("slots", i, "channels", j)
+        ]})
+        for i in timed
+    ]
+    slots = [s for s in slots if s.channels]
+    if not slots:
+        return
+    whole = salvaged.intact("slots") and len(slots) == len(campaign.slots)
+    partial = dataclasses.replace(source, campaign=campaign.model_copy(update={"slots": slots}))
     start = datetime(today.year, today.month, today.day, tzinfo=BERLIN)
-    occurrence = next_occurrence(source.campaign, start)
-    if occurrence is None and any(s.on_demand for s in source.campaign.slots):
-        occurrence = on_demand_occurrence(source.campaign, start.replace(hour=12))
+    occurrence = next_occurrence(partial.campaign, start)
+    if occurrence is None and any(s.on_demand for s in slots):
+        occurrence = on_demand_occurrence(partial.campaign, start.replace(hour=12))
     if occurrence is None:
-        past = occurrences(source.campaign, datetime(1970, 1, 1, tzinfo=BERLIN), start)
+        past = occurrences(partial.campaign, datetime(1970, 1, 1, tzinfo=BERLIN), start)
         occurrence = past[-1] if past else None
     if occurrence is None:
-        out.add(("slots",), "this campaign never publishes", "check the slots' dates and `until`", severity="warning")
+        if whole:
+            out.add(("slots",), "this campaign never publishes", "check the slots' dates and `until`", severity="warning")
         return
+    # Approvers that could not be resolved are missing from {{ signatories }}: a text too
+    # long without them is too long with them, but an empty one may not be.
+    if signatories is not None:
+        names = None  # render_post asks everyone, deputies standing in on the day
+    elif campaign.approval is None:
+        names = []
+    else:
+        names = [a.person.display for a in _resolvable(campaign, catalog)]
     env = make_environment(catalog.templates_dir)
     reported: set[tuple[str, str]] = set()
     for channel, at in occurrence.channel_times().items():
         account = catalog.accounts[channel]
-        content = resolve_content(source, account)
+        if not _content_intact(salvaged, account):
+            continue
+        images_sure = salvaged.intact("content", "images") and _overrides_images_intact(salvaged, account)
+        content = resolve_content(partial, account)
         try:
-            post = render_post(catalog, source, account, publish_at=at, occurrence_date=occurrence.date, env=env)
+            post = render_post(catalog, partial, account, publish_at=at, occurrence_date=occurrence.date,
+                               signatories=names, env=env)
         except RenderError as exc:
             key = (exc.template, str(exc))
             if key in reported:
                 continue
             reported.add(key)
-            _report_render_error(exc, content, source, catalog, out, channel)
+            _report_render_error(exc, content, partial, catalog, out, channel)
             continue
         if not post.text.strip():
-            where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
-            out.add(where, f"the post for {channel!r} is empty: the template printed nothing "
-                    f"(on {occurrence.date.isoformat()})",
-                    "check its {% if %} conditions, or give the channel a text of its own under "
-                    f"content.channels.{channel}")
+            if names is None:
+                where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
+                out.add(where, f"the post for {channel!r} is empty: the template printed nothing "
+                        f"(on {occurrence.date.isoformat()})",
+                        "check its {% if %} conditions, or give the channel a text of its own under "
+                        f"content.channels.{channel}")
             continue
-        if requires_image(account) and not post.media:
+        if requires_image(account) and not post.media and images_sure:
             out.add(content.images_path[:2] if content.images_path[:2] != ("content",) else ("content",),
                     f"{account.type.value} needs an image, but channel {channel!r} has none",
                     "add an image with alt text under content.images or content.channels.instagram.images")
         for measurement in measure_text(post.text, account, has_image=bool(post.media)):
-            if not measurement.ok:
-                where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
-                out.add(where,
-                        f"the post for {channel!r} is too long: {measurement.describe()} "
-                        f"(on {occurrence.date.isoformat()})",
-                        f"shorten the text by {measurement.length - (measurement.limit or 0)} or give "
-                        f"{channel} its own shorter text under content.channels.{channel}")
+            if measurement.ok:
+                continue
+            if not images_sure and all(m.ok for m in measure_text(post.text, account, has_image=not post.media)):
+                continue  # too long only because a refused image is missing (a caption's limit)
+            where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
+            out.add(where,
+                    f"the post for {channel!r} is too long: {measurement.describe()} "
+                    f"(on {occurrence.date.isoformat()})",
+                    f"shorten the text by {measurement.length - (measurement.limit or 0)} or give "
+                    f"{channel} its own shorter text under content.channels.{channel}")
         for tag in hashtags_in(post.text):
             problem = check_hashtag(tag)
             if problem and (channel, tag) not in reported and tag not in (content.hashtags or ()):
@@ -655,11 +839,41 @@ def _check_rendered(source: CampaignSource, catalog: Catalog, out: _Collector, t
                 message = f"in the text for {channel!r}: {problem.message}"
                 if content.inline_text is not None:
                     in_text = _line_with_hashtag(content.inline_text, tag)
-                    line = _inline_line(source, content, in_text)
+                    line = _inline_line(partial, content, in_text)
                     out.issues.append(CatalogIssue(
                         out.file, line, message, problem.hint, _dotted(content.inline_path)))
                 else:
                     out.add((*content.inline_path[:-1], "template"), message, problem.hint)
+
+
+def _resolvable(campaign: Campaign, catalog: Catalog) -> list:
+    policy = campaign.approval
+    found = []
+    for ref in policy.approvers:
+        try:
+            found += resolve_approvers(policy.model_copy(update={"approvers": [ref]}), catalog.index)
+        except UnknownReference:
+            pass
+    return found
+
+
+def _content_intact(salvaged: Salvaged, account) -> bool:
+    """Whether the text, template, link and hashtags that apply to ``account`` were read whole."""
+    for base in (("content",), ("content", "channels", account.name), ("content", "channels", account.type.value)):
+        for part in ("text", "template", "link", "hashtags"):
+            if not salvaged.intact(*base, part):
+                return False
+    return all(salvaged.intact("content", "channels", key) or _only_images_removed(salvaged, key)
+               for key in (account.name, account.type.value))
+
+
+def _only_images_removed(salvaged: Salvaged, key: str) -> bool:
+    base = ("content", "channels", key)
+    return all(gone[: len(base) + 1] == (*base, "images") for gone in salvaged.removed if gone[: len(base)] == base)
+
+
+def _overrides_images_intact(salvaged: Salvaged, account) -> bool:
+    return all(salvaged.intact("content", "channels", key, "images") for key in (account.name, account.type.value))
 
 
 def _report_render_error(exc: RenderError, content, source: CampaignSource, catalog: Catalog, out: _Collector, channel: str) -> None:

@@ -31,10 +31,10 @@ from prefect.states import Completed
 
 from flows.gate import ApprovalInput, token_is_newsroom
 from newsroom.approval import GateOutcome, GateStatus, gate_summary_markdown
-from newsroom.delivery import PreparedOccurrence
+from newsroom.delivery import PreparedOccurrence, grace_ends
 from newsroom.markdown import md_text
 from newsroom.runtime import get_runtime
-from newsroom.timeutil import after, format_local, parse_duration
+from newsroom.timeutil import format_local
 from tasks.campaign import (
     gate_status,
     publish,
@@ -59,9 +59,8 @@ def _now() -> datetime:
 
 def _suspend_timeout(prepared: PreparedOccurrence) -> int:
     """Prefect's own limit on the wait: past the slot plus its grace nothing is published."""
-    grace = parse_duration(get_runtime().catalog.campaign(
-        prepared.campaign_id).campaign.late.grace)
-    seconds = (after(prepared.first_publish_at, grace) - _now()).total_seconds()
+    ends = grace_ends(get_runtime().catalog, prepared.campaign_id, prepared.first_publish_at)
+    seconds = (ends - _now()).total_seconds()
     return max(int(seconds) + 3600, 3600)
 
 

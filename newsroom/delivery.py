@@ -211,6 +211,12 @@ class DeliveryReport:
         return "\n".join(lines) + "\n"
 
 
+def grace_ends(catalog: Catalog, campaign_id: str, publish_at: datetime) -> datetime:
+    """The last moment (UTC) a post due at ``publish_at`` may still go out: the campaign's
+    ``late.grace`` after it, counted as every "after" (:func:`newsroom.timeutil.after`)."""
+    return after(publish_at, parse_duration(catalog.campaign(campaign_id).campaign.late.grace))
+
+
 def _late_reason(catalog: Catalog, campaign_id: str, publish_at: datetime,
                  now: datetime) -> str | None:
     """Why a post due at ``publish_at`` must not go out any more at ``now`` (or None)."""
@@ -221,7 +227,7 @@ def _late_reason(catalog: Catalog, campaign_id: str, publish_at: datetime,
             BERLIN).date():
         return (f"due {format_local(publish_at)}, now {format_local(now)}: this campaign "
                 "publishes on its day only")
-    if now > after(publish_at, parse_duration(late.grace)):
+    if now > grace_ends(catalog, campaign_id, publish_at):
         return (f"due {format_local(publish_at)}, now {format_local(now)}: more than "
                 f"{late.grace} late (the campaign's grace window)")
     return None

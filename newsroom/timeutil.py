@@ -185,8 +185,11 @@ def _shift(moment: datetime, duration: Duration, sign: int) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{moment!r} has no time zone; campaign times are aware")
     try:
-        wall = moment.astimezone(BERLIN).replace(tzinfo=None) + timedelta(days=sign * duration.days)
-        return wall_clock_instant(wall) + sign * duration.elapsed
+        start = moment.astimezone(UTC)
+        if duration.days:  # (without days, no detour over the wall clock: it loses the fold)
+            wall = moment.astimezone(BERLIN).replace(tzinfo=None)
+            start = wall_clock_instant(wall + timedelta(days=sign * duration.days))
+        return start + sign * duration.elapsed
     except OverflowError:
         raise LocalTimeError(
             f"{duration} from {format_local(moment)} lies outside the calendar",

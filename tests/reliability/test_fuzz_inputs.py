@@ -15,14 +15,16 @@ import asyncio
 import base64
 import binascii
 import dataclasses
-import itertools
 import json
 import re
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -297,8 +299,9 @@ def page_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-FRESH_DAYS = itertools.count()  # one occurrence (and gate) per example
 SIGNER = Signer("reliability-fuzz-secret-key-0123456789abcdef")
+GATE_DAY = date(2027, 6, 4)
+MANUAL_DAY = date(2030, 1, 1)
 
 
 def open_gate(engine: Engine, catalog: Catalog, day: date) -> str:
@@ -363,6 +366,53 @@ def web_app(page_engine: Engine, seed_catalog: Catalog):
     return create_web_app(page_engine, seed_catalog, Settings(**UNLIMITED), signer=SIGNER)
 
 
+# Hypothesis replays an example to shrink it and to check it fails the same way: an example
+# must depend on nothing an earlier one did. So every example gets its own web app on its
+# own copy of one database prepared before the first (a gate waiting for the OB, a manual
+# post waiting for its owner); what it decides or breaks, the next never sees.
+
+
+@dataclass(frozen=True)
+class Prepared:
+    database: Path
+    gate_token: str  # the OB's approval link for the trikottag gate of GATE_DAY
+    manual_token: str  # the WhatsApp owner's confirmation link of MANUAL_DAY
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory, seed_catalog: Catalog) -> Prepared:
+    database = tmp_path_factory.mktemp("prepared") / "newsroom.db"
+    url = f"sqlite:///{database}"
+    store.upgrade_database(url)
+    engine = store.make_engine(url)
+    try:
+        gate_token = open_gate(engine, seed_catalog, GATE_DAY)
+        manual_token = manual_link(engine, seed_catalog, MANUAL_DAY)
+    finally:
+        engine.dispose()
+    return Prepared(database, gate_token, manual_token)
+
+
+@contextmanager
+def fresh_app(prepared: Prepared, catalog: Catalog) -> Iterator[PageClient]:
+    """A client of a new web app on a new copy of the prepared database."""
+    with tempfile.TemporaryDirectory() as folder:
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{prepared.database}{suffix}").exists():
+                shutil.copyfile(f"{prepared.database}{suffix}", Path(folder) / f"newsroom.db{suffix}")
+        engine = store.make_engine(f"sqlite:///{Path(folder) / 'newsroom.db'}")
+        try:
+            app = create_web_app(engine, catalog, Settings(**UNLIMITED), signer=SIGNER)
+            with PageClient(app) as client:
+                yield client
+        finally:
+            engine.dispose()
+
+
+EXAMPLES = settings(deadline=None,  # real requests and a database: a busy machine is slow
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
 FORM_TEXT = st.one_of(st.text(max_size=40), st.sampled_from(
     ["approve", "reject", "request_changes", "APPROVE", "approve ", "approve\x00", "",
      "ápprove", "approve&decision=reject", "null", "0", "[]", "{}", "%00", "%ZZ"]))
@@ -384,35 +434,30 @@ CONTENT_TYPES = st.sampled_from([
 ])
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(EXAMPLES, max_examples=60)
 @given(body=BODIES, content_type=CONTENT_TYPES)
-def test_garbage_form_bodies_never_fail(web_app, page_engine, seed_catalog,
-                                              body: bytes, content_type: str) -> None:
-    token = getattr(web_app.state, "fuzz_token", None) or open_gate(
-        page_engine, seed_catalog, date(2027, 6, 4))
-    web_app.state.fuzz_token = token
-    with PageClient(web_app) as client:
+def test_garbage_form_bodies_never_fail(prepared: Prepared, seed_catalog: Catalog,
+                                        body: bytes, content_type: str) -> None:
+    token = prepared.gate_token
+    with fresh_app(prepared, seed_catalog) as client:
         check_page(client.get(f"/freigabe/{token}"))
         response = client.post(f"/freigabe/{token}", content=body,
-                                     headers={"content-type": content_type})
+                               headers={"content-type": content_type})
     check_page(response)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(EXAMPLES, max_examples=40)
 @given(decision=FORM_TEXT, comment=st.one_of(
     st.text(max_size=300), st.text(min_size=1990, max_size=2100),
     st.sampled_from(["\x00" * 50, "<script>alert(1)</script>", "{{ 7*7 }}", "\u202e\u2066",
                      "ä" * 2000, "👩‍👩‍👧" * 300, "\r\n" * 500])),
        extra=st.dictionaries(st.text(max_size=8), st.text(max_size=30), max_size=4))
 def test_a_valid_csrf_with_garbled_fields_never_fails(
-        web_app, page_engine, seed_catalog, decision: str, comment: str,
+        prepared: Prepared, seed_catalog: Catalog, decision: str, comment: str,
         extra: dict[str, str]) -> None:
-    """Past the CSRF check, right into the decision: a fresh gate each time, any fields."""
-    day = date.fromordinal(date(2026, 1, 1).toordinal() + next(FRESH_DAYS))
-    token = open_gate(page_engine, seed_catalog, day)
-    with PageClient(web_app) as client:
+    """Past the CSRF check, right into the decision: an undecided gate each time, any fields."""
+    token = prepared.gate_token
+    with fresh_app(prepared, seed_catalog) as client:
         page = client.get(f"/freigabe/{token}")
         check_page(page)
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -437,12 +482,11 @@ def same_bytes(token: str, real: str) -> bool:
         return False
 
 
-def manual_link(engine: Engine, catalog: Catalog) -> str:
+def manual_link(engine: Engine, catalog: Catalog, day: date) -> str:
     """A post for the WhatsApp channel (manual), published: its owner's confirmation token."""
     from newsroom.posts import RenderedPost
     from newsroom.publishing import manual_confirm_url, publish_post
 
-    day = date.fromordinal(date(2030, 1, 1).toordinal() + next(FRESH_DAYS))
     post = RenderedPost(campaign_id="trikottag", occurrence=day, channel="whatsapp",
                         channel_type="manual", text="Heute ist Trikottag! #Trikottag",
                         publish_at=datetime(day.year, day.month, day.day, 8, tzinfo=UTC),
@@ -473,8 +517,7 @@ def manual_link(engine: Engine, catalog: Catalog) -> str:
     return re.search(r"http://testserver/manual/([A-Za-z0-9_.-]+)", sent[0]).group(1)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(EXAMPLES, max_examples=30)
 @given(url=st.one_of(
     st.text(max_size=80),
     st.builds("{}://{}{}".format, st.sampled_from(["http", "https", "HTTPS", "ftp", ""]),
@@ -484,11 +527,12 @@ def manual_link(engine: Engine, catalog: Catalog) -> str:
 @example(url="http://[")
 @example(url="https://[zz]/x")
 @example(url="http://\x00x")
-def test_manual_confirmation_with_any_address_never_fails(web_app, page_engine, seed_catalog,
+def test_manual_confirmation_with_any_address_never_fails(prepared: Prepared,
+                                                          seed_catalog: Catalog,
                                                           url: str) -> None:
     """Past the CSRF check of /manual/{token}: the optional address of the post."""
-    token = manual_link(page_engine, seed_catalog)
-    with PageClient(web_app) as client:
+    token = prepared.manual_token
+    with fresh_app(prepared, seed_catalog) as client:
         page = client.get(f"/manual/{token}")
         check_page(page)
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -507,37 +551,37 @@ TOKENS = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# Every route that takes a token, each with the garbled one ({t}).
+ROUTES = (("GET", "/freigabe/{t}"), ("POST", "/freigabe/{t}"),
+          ("GET", "/freigabe/{t}/bild/mastodon/0"),
+          ("GET", "/freigabe/{t}/bild/{t}/99999999999999999999"),
+          ("GET", "/manual/{t}"), ("POST", "/manual/{t}"),
+          ("GET", "/manual/{t}/bild/-1"), ("POST", "/hooks/alert"),
+          ("GET", "/anfrage/{t}"), ("POST", "/anfrage/{t}"),
+          ("GET", "/anfrage/antwort/{t}"), ("POST", "/anfrage/antwort/{t}"))
+
+
+@settings(EXAMPLES, max_examples=60)
 @given(token=TOKENS, mangle=st.sampled_from(["as-is", "truncate", "flip", "append"]),
        cut=st.integers(1, 80))
-def test_garbled_tokens_on_every_route_never_fail(web_app, page_engine, seed_catalog,
-                                                        token: str, mangle: str,
-                                                        cut: int) -> None:
+def test_garbled_tokens_on_every_route_never_fail(prepared: Prepared, seed_catalog: Catalog,
+                                                  token: str, mangle: str, cut: int) -> None:
+    real = prepared.gate_token
     if mangle != "as-is":  # start from a real link and damage it
-        real = getattr(web_app.state, "fuzz_token", None) or open_gate(
-            page_engine, seed_catalog, date(2027, 6, 4))
-        web_app.state.fuzz_token = real
         token = {"truncate": real[:-cut], "append": real + token[:cut],
                  "flip": real[:cut] + ("A" if real[cut:cut + 1] != "A" else "B")
                  + real[cut + 1:]}[mangle]
     path = quote(token, safe="")
-    with PageClient(web_app) as client:
-        for method, url in (("GET", f"/freigabe/{path}"), ("POST", f"/freigabe/{path}"),
-                            ("GET", f"/freigabe/{path}/bild/mastodon/0"),
-                            ("GET", f"/freigabe/{path}/bild/{path}/99999999999999999999"),
-                            ("GET", f"/manual/{path}"), ("POST", f"/manual/{path}"),
-                            ("GET", f"/manual/{path}/bild/-1"), ("POST", "/hooks/alert"),
-                            ("GET", f"/anfrage/{path}"), ("POST", f"/anfrage/{path}"),
-                            ("GET", f"/anfrage/antwort/{path}"),
-                            ("POST", f"/anfrage/antwort/{path}")):
+    with fresh_app(prepared, seed_catalog) as client:
+        for method, route in ROUTES:
+            url = route.format(t=path)
             bearer = f"Bearer {token[:100]}".encode()
             response = client.request(method, url, data={"csrf": token[:50]},
                                       headers={"authorization": bearer})
             check_page(response)
             if mangle != "as-is" and url.startswith("/freigabe/") and "bild" not in url:
                 if response.status_code == 200:  # only the same bytes in another spelling
-                    assert same_bytes(token, web_app.state.fuzz_token), token
+                    assert same_bytes(token, real), token
                 else:
                     assert response.status_code in (400, 403, 404, 409, 410)
 

@@ -16,7 +16,7 @@ import click
 from .catalog.validation import ValidationReport, load_catalog, load_catalog_for
 from .errors import NewsroomError, RenderError, relative_path
 from .settings import get_settings
-from .timeutil import BERLIN, Duration
+from .timeutil import BERLIN, Duration, format_local
 
 
 def _echo_report(report: ValidationReport, *, quiet_ok: bool = False) -> None:
@@ -163,7 +163,7 @@ def audit(campaign: str) -> None:
         click.echo(f"no audit events for {campaign!r} (is the id right? has the catalog been synced?)")
         return
     for event in events:
-        parts = [event.at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S"), event.actor, event.action]
+        parts = [format_local(event.at), event.actor, event.action]
         if event.occurrence_date:
             parts.append(f"occurrence={event.occurrence_date.isoformat()}")
         if event.channel:
@@ -593,7 +593,7 @@ def channels_unknown() -> None:
         return
     for row in rows:
         publication = row.publication
-        planned = row.publish_at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M")
+        planned = format_local(row.publish_at)
         click.echo(
             f"{publication.id:>5}  {row.campaign_id}  {row.occurrence_date.isoformat()}  "
             f"{publication.channel}  planned {planned}  attempts {publication.attempts}"

@@ -26,7 +26,7 @@ import click
 
 from newsroom.cli import cli
 from newsroom.errors import NewsroomError
-from newsroom.timeutil import BERLIN
+from newsroom.timeutil import format_local
 
 DEPLOYMENT = "crisis/crisis"
 
@@ -187,7 +187,7 @@ def crisis_status() -> None:
     if not active:
         click.echo("no active crisis")
     for record in active:
-        started = record.started_at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+        started = format_local(record.started_at)
         click.echo(f"ACTIVE crisis #{record.id}: {record.campaign_id}, started {started} by "
                    f"{record.started_by}" + (f", approver {record.approver}"
                                              if record.approver else ""))
@@ -196,7 +196,7 @@ def crisis_status() -> None:
     held = domain.held_publications(runtime)
     click.echo(f"{len(held)} held occurrence(s)" + (":" if held else ""))
     for item in held:
-        channels = ", ".join(f"{c} (due {d.astimezone(BERLIN):%d.%m. %H:%M})"
+        channels = ", ".join(f"{c} (due {format_local(d)})"
                              for c, d in item.channels)
         state = f"too late: {item.late_reason}" if item.late_reason else "still in time"
         click.echo(f"  {item.occurrence_id}  {item.campaign_id} {item.occurrence_date}  "
@@ -318,7 +318,7 @@ def crisis_reschedule(occurrence: int, at_text: str, by: str | None) -> None:
     except NewsroomError as exc:
         click.echo(f"newsroom: {exc}", err=True)
         sys.exit(1)
-    when = at.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+    when = format_local(at)
     channels = ", ".join(channel for channel, _ in item.channels)
     click.echo(f"{occurrence} ({item.campaign_id} {item.occurrence_date}) moved to {when}: "
                f"{channels}")

@@ -25,7 +25,7 @@ import click
 
 from newsroom.cli import cli
 from newsroom.errors import NewsroomError
-from newsroom.timeutil import BERLIN
+from newsroom.timeutil import format_local
 
 
 def _who(by: str | None) -> str:
@@ -88,7 +88,7 @@ def _tell_requester(runtime, request_id: int) -> None:
 
 
 def _local(moment) -> str:
-    return moment.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M")
+    return format_local(moment)
 
 
 @cli.group(invoke_without_command=True)

@@ -61,7 +61,7 @@ from newsroom.store import (
     Publication,
     PublicationStatus,
 )
-from newsroom.timeutil import BERLIN
+from newsroom.timeutil import BERLIN, format_local
 
 if TYPE_CHECKING:  # the imports below import this module lazily (freeze check)
     from newsroom.approval import GateStatus
@@ -563,7 +563,7 @@ def reschedule_held(runtime: Runtime, occurrence_id: int, at: datetime, *, by: s
         raise CrisisError("give the new time with its time zone (Europe/Berlin)")
     now = now or _utcnow()
     if at <= now:
-        raise CrisisError(f"{at.astimezone(BERLIN):%d.%m.%Y %H:%M} is not in the future")
+        raise CrisisError(f"{format_local(at)} is not in the future")
     active = active_crisis(runtime.engine)
     if active:
         raise CrisisError("a crisis is still active ("
@@ -582,8 +582,8 @@ def reschedule_held(runtime: Runtime, occurrence_id: int, at: datetime, *, by: s
         reason = _late_reason(runtime.catalog, item.campaign_id,
                               original.get(channel, due), at)
         if reason is not None:
-            when = at.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
-            raise CrisisError(f"{channel} cannot go out at {when}: {reason}. Choose an "
+            raise CrisisError(f"{channel} cannot go out at {format_local(at)}: {reason}. "
+                              "Choose an "
                               "earlier time, or leave it held")
     pre_approved = runtime.catalog.campaign(item.campaign_id).campaign.approval.pre_approved
     with store.session_scope(runtime.engine) as session:

@@ -75,10 +75,10 @@ from newsroom.errors import (
 )
 from newsroom.notify import ALERT_TAG, Notifier
 from newsroom.posts import RenderedPost
-from newsroom.rendering.templates import german_date, german_time
+from newsroom.rendering.templates import german_date
 from newsroom.signing import MANUAL_CONFIRM, Signer
 from newsroom.store import PostRecord, Publication, PublicationStatus
-from newsroom.timeutil import BERLIN
+from newsroom.timeutil import BERLIN, format_local_german
 
 __all__ = [
     "ACTOR",
@@ -739,7 +739,7 @@ def alert_message(rendered: RenderedPost, account_name: str, channel: str,
         f"Kampagne:      {rendered.title or rendered.campaign_id} ({rendered.campaign_id})\n"
         f"Termin:        {german_date(rendered.occurrence)}\n"
         f"Kanal:         {account_name} ({channel})\n"
-        f"Geplant für:   {german_date(when)}, {german_time(when)}\n"
+        f"Geplant für:   {format_local_german(when, weekday=False)}\n"
         f"Publikation:   {publication.id} (Status: {publication.status}, "
         f"Versuche: {publication.attempts})\n\n"
         f"Meldung:\n{error}\n\n"

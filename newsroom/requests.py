@@ -58,7 +58,7 @@ from newsroom.store.models import (
     RequestStatus,
     utcnow,
 )
-from newsroom.timeutil import BERLIN
+from newsroom.timeutil import BERLIN, format_local
 
 __all__ = [
     "ALLOWED_IMAGE_TYPES",
@@ -896,7 +896,7 @@ def accept_request(engine: Engine, catalog: Catalog, data_dir: Path, request_id:
     if when <= now + timedelta(seconds=30):
         raise InvalidRequest([Problem("publish_at", "Der Zeitpunkt liegt in der "
                                       "Vergangenheit.", f"the publication time "
-                                      f"{when:%Y-%m-%d %H:%M} has passed (or is too close); "
+                                      f"{format_local(when)} has passed (or is too close); "
                                       "give a later one, e.g. --at '2027-06-04 09:00'")])
     campaign_id = campaign_id or f"anfrage-{request_id}-{_slug(request.title) or 'beitrag'}"
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", campaign_id):

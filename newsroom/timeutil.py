@@ -244,6 +244,14 @@ def format_local_clock(moment: datetime) -> str:
     return f"{_clock(local)} {local.tzname()}"
 
 
+def german_clock(moment: datetime) -> str:
+    """``09:00 Uhr (MEZ)``, ``10:00:30 Uhr (MESZ)``: the German time of day, for texts that
+    write the date their own way (``am 15.05.2026 um …``)."""
+    local = moment.astimezone(BERLIN)
+    zone = local.tzname() or ""
+    return f"{_clock(local)} Uhr ({GERMAN_ZONE_NAMES.get(zone, zone)})"
+
+
 def format_local_german(moment: datetime, *, weekday: bool = True) -> str:
     """``Mittwoch, 27. Januar 2027, 09:00 Uhr (MEZ)``: the same for German texts (e-mails,
     approval and request pages); seconds when it has them, always the zone (MEZ/MESZ)."""
@@ -251,8 +259,7 @@ def format_local_german(moment: datetime, *, weekday: bool = True) -> str:
 
     local = moment.astimezone(BERLIN)
     day = format_date(local, "EEEE, d. MMMM yyyy" if weekday else "d. MMMM yyyy", locale="de_DE")
-    zone = local.tzname() or ""
-    return f"{day}, {_clock(local)} Uhr ({GERMAN_ZONE_NAMES.get(zone, zone)})"
+    return f"{day}, {german_clock(local)}"
 
 
 def now_berlin() -> datetime:

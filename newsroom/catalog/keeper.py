@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import CatalogError, CatalogIssue, relative_path
-from ..timeutil import BERLIN
+from ..timeutil import BERLIN, german_clock
 from .catalog import Catalog
 from .snapshot import FilesChanging, Signature, SnapshotStore, Stage, catalog_signature
 from .validation import load_catalog
@@ -274,7 +274,7 @@ def _in_folder(issue: CatalogIssue, stage: Stage, root: Path) -> CatalogIssue:
 
 
 def _local(moment: datetime) -> str:
-    return moment.astimezone(BERLIN).strftime("%d.%m.%Y um %H:%M Uhr")
+    return f"{moment.astimezone(BERLIN):%d.%m.%Y} um {german_clock(moment)}"
 
 
 def broken_catalog_message(broken: BrokenCatalog) -> tuple[str, str]:

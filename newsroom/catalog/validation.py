@@ -24,7 +24,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import CatalogIssue, RenderError, relative_path
-from ..timeutil import BERLIN, LocalTimeError, localize, parse_duration, parse_local_datetime
+from ..timeutil import (
+    BERLIN,
+    LocalTimeError,
+    format_local,
+    localize,
+    parse_duration,
+    parse_local_datetime,
+)
 from .approvers import UnknownReference, resolve_approvers
 from .catalog import (
     CHANNELS_FILE,
@@ -665,7 +672,7 @@ def _check_deadline(source: CampaignSource, salvaged: Salvaged, out: _Collector,
     first = min(localize(parse_local_datetime(s.at or "")) for s in sound)
     if deadline >= first:
         out.add(("approval", "deadline"),
-                f"the approval deadline {policy.deadline} is not before the first publication {first:%Y-%m-%d %H:%M}",
+                f"the approval deadline {policy.deadline} is not before the first publication {format_local(first)}",
                 "set the deadline before the first slot, leaving time to react to a rejection")
 
 

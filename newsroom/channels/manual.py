@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels.base import AccountCheck, Publisher, PublishResult
 from newsroom.posts import RenderedPost
-from newsroom.timeutil import BERLIN
+from newsroom.timeutil import BERLIN, german_clock
 
 NETWORK_NAMES = {
     "whatsapp": "WhatsApp-Kanal",
@@ -33,7 +33,7 @@ def _network_name(account: ChannelAccount) -> str:
 
 def _when(post: RenderedPost) -> str:
     local = post.publish_at.astimezone(BERLIN)
-    return local.strftime("%d.%m.%Y um %H:%M Uhr")
+    return f"{local:%d.%m.%Y} um {german_clock(local)}"
 
 
 def manual_payload(post: RenderedPost, account: ChannelAccount) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from html import escape
 from types import ModuleType
 from typing import Any
@@ -38,6 +39,7 @@ from newsroom.standins.recorder import (
     redact_headers,
     redact_path,
 )
+from newsroom.timeutil import format_local
 
 NETWORKS: dict[str, ModuleType] = {
     "mastodon": mastodon, "bluesky": bluesky, "linkedin": linkedin, "graph": graph,
@@ -47,6 +49,12 @@ NETWORKS: dict[str, ModuleType] = {
 ConnectionDropper = Callable[[Scope, bool], Awaitable[bool]]
 _RULES = TypeAdapter(list[FaultRule])
 
+
+
+def _received(post: dict[str, Any]) -> str:
+    """When the stand-in received the post, as the office reads times (Darmstadt time,
+    seconds, zone): the recorder keeps UTC."""
+    return format_local(datetime.fromisoformat(post["created_at"]["wall"]))
 
 class _DroppedConnection(Exception):
     """Raised after a response was started, so the server closes the connection."""
@@ -165,7 +173,7 @@ class StandinApp:
             rows = "".join(
                 "<tr><td>{time}</td><td>{link}</td><td><pre>{text}</pre></td><td>{media}</td>"
                 "</tr>".format(
-                    time=escape(p["created_at"]["wall"][11:19]),
+                    time=escape(_received(p)),
                     link=(f'<a href="{escape(p["url"])}">{escape(str(p["id"]))}</a>'
                           if p.get("url") else escape(str(p.get("id", "")))),
                     text=escape(p.get("text") or ""),

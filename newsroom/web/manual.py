@@ -38,10 +38,10 @@ from newsroom.channels.base import sniff_image_type
 from newsroom.channels.manual import NETWORK_NAMES
 from newsroom.errors import StoreError
 from newsroom.posts import RenderedPost
-from newsroom.rendering.templates import german_date, german_time
+from newsroom.rendering.templates import german_date
 from newsroom.signing import MANUAL_CONFIRM, BadSignature, Expired, TokenClaims, WrongPurpose
 from newsroom.store import PostRecord, Publication, PublicationStatus
-from newsroom.timeutil import BERLIN
+from newsroom.timeutil import BERLIN, format_local_german, german_clock
 from newsroom.web.pages import WebContext, get_context
 
 logger = logging.getLogger("newsroom.web.manual")
@@ -106,7 +106,7 @@ def _not_open(context: WebContext, target: _Target) -> Response | None:
         when = ""
         if publication.published_at is not None:
             local = publication.published_at.astimezone(BERLIN)
-            when = f" am {german_date(local)} um {german_time(local)}"
+            when = f" am {german_date(local)} um {german_clock(local)}"
         return context.pages.error(
             410, "Bereits bestätigt",
             f"Dieser Beitrag wurde{when} bereits als veröffentlicht vermerkt. Der Link kann "
@@ -150,7 +150,7 @@ def _page(context: WebContext, target: _Target, token: str, csrf: str, *,
         "title": post.title or post.campaign_id,
         "channel_name": display,
         "network": NETWORK_NAMES.get(network, network.capitalize()),
-        "when": f"{german_date(local, 'EEEE, d. MMMM yyyy')}, {german_time(local)}",
+        "when": format_local_german(local),
         "publish_at_iso": local.isoformat(),
         "text": post.text,
         "rows": min(20, max(4, post.text.count("\n") + 2 + len(post.text) // 40)),

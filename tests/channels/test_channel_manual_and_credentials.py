@@ -47,7 +47,7 @@ def test_the_manual_notice_is_german_and_copy_ready() -> None:
     subject, text, html = build_manual_notice(post, WHATSAPP, CONFIRM)
     assert subject == ("Bitte von Hand veröffentlichen: Trikottag an Darmstädter Schulen – "
                        "Stadt Darmstadt (WhatsApp-Kanal)")
-    assert "am 15.05.2026 um 10:00 Uhr" in text  # 08:00 UTC is 10:00 in Darmstadt in May
+    assert "am 15.05.2026 um 10:00 Uhr (MESZ)" in text  # 08:00 UTC is 10:00 in Darmstadt in May
     assert "\nHeute ist #Trikottag <b>!</b> & mehr\n" in text  # verbatim, ready to copy
     assert f"Alternativtext: {ALT}" in text
     assert CONFIRM in text and "Zuständig: amt-kommunikation" in text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 import pytest
 
 from newsroom.standins import config as standin
+from newsroom.timeutil import BERLIN
 
 MASTODON = {"Authorization": f"Bearer {standin.MASTODON_TOKEN}"}
 
@@ -125,6 +128,11 @@ def test_the_admin_page_lists_posts_per_network(standins, http) -> None:
     assert "<h2>mastodon (1)</h2>" in page.text and "<h2>telegram (1)</h2>" in page.text
     assert "&lt;b&gt;Grüße&lt;/b&gt; aus Darmstadt" in page.text
     assert 'href="https://t.me/darmstadt/1"' in page.text
+    # Received times in Darmstadt time, to the second, with the zone (the recorder keeps UTC).
+    for post in standins.posts():
+        received = datetime.fromisoformat(post["created_at"]["wall"]).astimezone(BERLIN)
+        shown = f"{received:%Y-%m-%d %H:%M:%S} ({received.tzname()})"
+        assert f"<td>{shown}</td>" in page.text
 
 
 def test_reset_forgets_everything(standins, http) -> None:

@@ -324,3 +324,18 @@ def test_instagram_without_image_is_not_ok(catalog: Catalog) -> None:
     item.post = dataclasses.replace(item.post, media=())
     assert item.missing_image and not item.ok
     assert "instagram needs an image" in format_preview_text(preview)
+
+
+@pytest.mark.parametrize(("campaign_id", "day", "line"), [
+    # 72h before 27 January 09:00; an absolute deadline as written; a crisis template.
+    ("nie-wieder-ist-jetzt", date(2027, 1, 27), "Approval deadline: 2027-01-24 09:00 (CET)"),
+    ("europawahl-2029", date(2029, 6, 9), "Approval deadline: 2029-06-06 12:00 (CEST)"),
+    ("unwetterwarnung", None, "Approval: pre-approved (no deadline)"),
+])
+def test_preview_shows_the_approval_deadline(catalog: Catalog, tmp_path: Path,
+                                             campaign_id: str, day: date | None,
+                                             line: str) -> None:
+    preview = build_preview(catalog, campaign_id, day=day, now=NOW)
+    assert format_preview_text(preview).splitlines()[1] == line
+    html = write_preview_html(preview, tmp_path / "p.html").read_text(encoding="utf-8")
+    assert f'<p class="approval">{line}</p>' in html

@@ -71,7 +71,8 @@ def load(catalog: Path) -> Catalog:
 def test_yearly_runs_keep_their_local_time_across_dst(tmp_path):
     catalog_dir = empty_catalog(tmp_path)
     write_campaign(catalog_dir, "gedenken", 'yearly: "01-27 09:00"', deadline_before="72h")
-    write_campaign(catalog_dir, "maerz", 'yearly: "03-31 10:00"', deadline_before="72h")
+    # days count on the wall clock (72h would be 72 real hours: 09:00 CET in 2030)
+    write_campaign(catalog_dir, "maerz", 'yearly: "03-31 10:00"', deadline_before="3d")
     write_campaign(catalog_dir, "oktober", 'yearly: "10-27 09:00"', deadline_before="48h")
     catalog = load(catalog_dir)
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

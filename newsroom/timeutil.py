@@ -3,6 +3,12 @@
 Campaign files speak wall-clock time in Darmstadt. A wall-clock time can fail to exist
 (02:30 on the last Sunday of March) or exist twice (02:30 on the last Sunday of October);
 both are refused with a precise message rather than guessed.
+
+Every "before" and "after" of a campaign file (deadline_before, late.grace, the approval
+lead, the reminders) is a :class:`Duration` counted by :func:`before` / :func:`after`: days
+on the wall clock, hours and less as elapsed time. Every time shown to a person goes through
+:func:`format_local` (English) or :func:`format_local_german` / :func:`german_clock` (German):
+Darmstadt time, seconds when the time has them, always the zone.
 """
 
 from __future__ import annotations

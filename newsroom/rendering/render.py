@@ -26,6 +26,7 @@ from .templates import (
     MAX_TEXT,
     TemplateTooSlow,
     check_deadline,
+    drop_code_only_lines,
     german_date,
     german_time,
     hashtag_line,
@@ -194,7 +195,7 @@ def render_text(ctx: RenderContext, env: SandboxedEnvironment) -> str:
             line=_template_line(exc, ctx),
             hint="check the template",
         ) from None
-    return normalise(text)
+    return normalise(drop_code_only_lines(text))
 
 
 def _render_bounded(template: Any, variables: dict[str, Any]) -> str:

@@ -11,6 +11,14 @@ the limit is :data:`MAX_TEXT` characters (a post has at most a few thousand). Lo
 print nothing are bounded in time instead: every ``{% for %}`` iteration checks a deadline
 (:data:`MAX_RENDER_SECONDS` per text, see :func:`render_deadline`); a post's text takes
 milliseconds.
+
+Line breaks are kept as a person reads the template (:class:`KeepLineBreaks`): every
+line break written stays, except that a line holding template code (``{% … %}``,
+``{{ … }}`` or ``{# … #}``) that prints nothing but whitespace disappears together with
+its line break. So a tag alone on its line leaves no empty line, and a tag at the end of
+a text line (``…des Magistrats.{% endif %}``) does not eat the line break after it, as
+Jinja's ``trim_blocks`` would. Jinja's own ``{%-``/``-%}`` still strip whitespace where
+an author writes them.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any
 
 from babel.dates import format_date, format_time
 from jinja2 import FileSystemLoader, StrictUndefined, Undefined, nodes
+from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 
 # The most characters (or list items) a template may build or print; posts are far shorter.
@@ -62,6 +71,72 @@ def join_german(items: list[str] | tuple[str, ...]) -> str:
 
 def hashtag_line(tags: list[str] | tuple[str, ...]) -> str:
     return " ".join(f"#{t.lstrip('#')}" for t in tags)
+
+
+# Put at the start of every template line that holds template code; a rendered line that
+# has it and nothing but whitespace is dropped (see :func:`drop_code_only_lines`). A
+# Unicode noncharacter: never part of a text people write or a network receives.
+LINE_MARK = "\ufdd0"
+_CODE_OPEN = re.compile(r"\{[%{#]")
+_CODE_CLOSE = {"{%": "%}", "{{": "}}", "{#": "#}"}
+_RAW_START = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
+_RAW_END = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
+
+
+def mark_code_lines(source: str) -> str:
+    """``source`` with :data:`LINE_MARK` after the indentation of each line that starts
+    outside a tag and holds template code (lines of a ``{% raw %}`` block hold none).
+    A line starting with ``{%-``, ``{{-`` or ``{#-`` is left alone: the author asked to
+    join it to the line before. Inserts no line breaks: error line numbers stay right."""
+    out: list[str] = []
+    closing: str | None = None  # the delimiter that ends the tag we are in
+    raw = False
+    for line in source.splitlines(keepends=True):
+        starts_in_text = closing is None and not raw
+        has_code = False
+        position = 0
+        while position < len(line):
+            if raw:
+                end = _RAW_END.search(line, position)
+                if end is None:
+                    break
+                raw, position = False, end.end()
+            elif closing is None:
+                opening = _CODE_OPEN.search(line, position)
+                if opening is None:
+                    break
+                has_code = True
+                raw_start = _RAW_START.match(line, opening.start())
+                if raw_start:
+                    raw, position = True, raw_start.end()
+                else:
+                    closing, position = _CODE_CLOSE[opening.group()], opening.end()
+            else:
+                end_at = line.find(closing, position)
+                if end_at < 0:
+                    break
+                closing, position = None, end_at + 2
+        body = line.lstrip(" \t")
+        if starts_in_text and has_code and not body.startswith(("{%-", "{{-", "{#-")):
+            indent = line[: len(line) - len(body)]
+            line = indent + LINE_MARK + body
+        out.append(line)
+    return "".join(out)
+
+
+def drop_code_only_lines(text: str) -> str:
+    """Rendered text without the lines marked by :func:`mark_code_lines` that printed
+    nothing but whitespace, and without the marks."""
+    kept = [line.replace(LINE_MARK, "") for line in text.split("\n")
+            if not (LINE_MARK in line and not line.replace(LINE_MARK, "").strip())]
+    return "\n".join(kept)
+
+
+class KeepLineBreaks(Extension):
+    """Marks the lines that hold template code before Jinja parses a template."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return mark_code_lines(source.replace(LINE_MARK, ""))
 
 
 def _finalize(value: object) -> object:
@@ -191,9 +266,12 @@ def make_environment(templates_dir: Path | None) -> SandboxedEnvironment:
         loader=FileSystemLoader(str(templates_dir)) if templates_dir else None,
         undefined=StrictUndefined,
         autoescape=False,  # posts are plain text; HTML previews escape on their own
-        trim_blocks=True,
-        lstrip_blocks=True,
+        # Line breaks are handled by KeepLineBreaks: Jinja's trim_blocks would eat the
+        # line break after a tag that ends a text line.
+        trim_blocks=False,
+        lstrip_blocks=False,
         keep_trailing_newline=False,
+        extensions=[KeepLineBreaks],
         finalize=_finalize,
     )
     env.filters["datum"] = german_date

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -90,11 +91,13 @@ __all__ = [
     "evaluate_gate",
     "gate_deadline",
     "gate_summary_markdown",
+    "link_state",
     "notify_approvers",
     "open_gate",
     "previous_version",
     "process_deadlines",
     "reminder_times",
+    "word_diff",
 ]
 
 logger = logging.getLogger("newsroom.approval")
@@ -115,6 +118,10 @@ class ApprovalError(NewsroomError):
 
 class ApprovalLinkError(ApprovalError):
     status_code = 400
+    # Set by check_link when the link is genuine and bound to its request (its person, its
+    # content): the page may then tell its holder what became of the request and the gate.
+    # Never set for a forged link, another person's or another content's.
+    target: LinkTarget | None = None
 
 
 class LinkForged(ApprovalLinkError):
@@ -321,9 +328,17 @@ class _Tally:
     asked: list[ApprovalRequest]
     decisions: dict[int, ApprovalDecision]
     admin: ApprovalDecision | None
+    # Read as if the deadline had expired the pending requests (what the sweeper will
+    # store), without writing: what a page shows between the deadline and the sweep.
+    pending_expired: bool = False
+
+    def _status_of(self, request: ApprovalRequest) -> str:
+        if self.pending_expired and request.status == ApprovalStatus.PENDING.value:
+            return ApprovalStatus.EXPIRED.value
+        return request.status
 
     def ids(self, status: ApprovalStatus) -> tuple[str, ...]:
-        return tuple(r.person_id for r in self.asked if r.status == status.value)
+        return tuple(r.person_id for r in self.asked if self._status_of(r) == status.value)
 
 
 def _tally(session: Session, occurrence: Occurrence) -> _Tally:
@@ -391,6 +406,14 @@ def _timeout_outcome(policy: ApprovalPolicy, tally: _Tally) -> tuple[GateOutcome
                                       f"(needed {needed})")
     return GateOutcome.CANCELLED, (f"deadline passed with {approved} of {needed} needed "
                                    f"approvals (on_timeout {policy.on_timeout.value})")
+
+
+def _outcome_after_deadline(policy: ApprovalPolicy, tally: _Tally) -> tuple[GateOutcome, str]:
+    """What the gate comes to once the deadline expired the pending requests."""
+    outcome, reason = _rule_outcome(policy, tally)
+    if outcome == GateOutcome.PENDING:
+        outcome, reason = _timeout_outcome(policy, tally)
+    return outcome, reason
 
 
 def _deadline_of(catalog: Catalog, occurrence: Occurrence, tally: _Tally) -> datetime:
@@ -466,9 +489,7 @@ def _evaluate(session: Session, catalog: Catalog, occurrence_id: int,
                    content_hash=request.bundle_hash, at=now,
                    detail={"person": request.person_id, "request_id": request.id})
         tally = _tally(session, occurrence)
-        outcome, reason = _rule_outcome(policy, tally)
-        if outcome == GateOutcome.PENDING:
-            outcome, reason = _timeout_outcome(policy, tally)
+        outcome, reason = _outcome_after_deadline(policy, tally)
     if outcome == GateOutcome.PENDING:
         return _status(catalog, occurrence, tally, outcome, reason), False
     occurrence, changed = store.settle_gate(
@@ -558,7 +579,10 @@ def check_link(engine: Engine, signer: Signer, token: str, *,
     try:
         claims = signer.verify(token, purpose=APPROVAL, now=now)
     except Expired as exc:
-        raise LinkExpired(str(exc)) from None
+        # Genuine but expired: bound to its request, it may still say what became of it.
+        expired = LinkExpired(str(exc))
+        expired.target = _bound_target(engine, exc.claims)
+        raise expired from None
     except (BadSignature, WrongPurpose) as exc:
         raise LinkForged(str(exc)) from None
     request_id = claims.subject.get("request")
@@ -575,18 +599,41 @@ def check_link(engine: Engine, signer: Signer, token: str, *,
                           f"{request.person_id!r}")
     if claims.content_hash != request.bundle_hash:
         raise LinkForged("the link's content does not match its request")
+    target = LinkTarget(claims, request, occurrence)
+    refused: ApprovalLinkError | None = None
     if request.status == ApprovalStatus.VOID.value or (
             request.status == ApprovalStatus.PENDING.value
             and occurrence.bundle_hash != request.bundle_hash):
-        raise ContentChanged(f"the posts of request {request.id} changed after it was sent")
-    if request.status == ApprovalStatus.EXPIRED.value:
-        raise LinkExpired(f"request {request.id} expired")
-    if require_pending and request.status != ApprovalStatus.PENDING.value:
-        raise LinkAlreadyUsed(f"request {request.id} is {request.status}",
-                              status=request.status, decided_at=request.decided_at)
-    if require_pending and occurrence.gate_outcome is not None:
-        raise GateClosed(f"the gate of occurrence {occurrence.id} is {occurrence.gate_outcome}",
-                         outcome=occurrence.gate_outcome)
+        refused = ContentChanged(f"the posts of request {request.id} changed after it was "
+                                 "sent")
+    elif request.status == ApprovalStatus.EXPIRED.value:
+        refused = LinkExpired(f"request {request.id} expired")
+    elif require_pending and request.status != ApprovalStatus.PENDING.value:
+        refused = LinkAlreadyUsed(f"request {request.id} is {request.status}",
+                                  status=request.status, decided_at=request.decided_at)
+    elif require_pending and occurrence.gate_outcome is not None:
+        refused = GateClosed(f"the gate of occurrence {occurrence.id} is "
+                             f"{occurrence.gate_outcome}", outcome=occurrence.gate_outcome)
+    if refused is not None:
+        refused.target = target
+        raise refused
+    return target
+
+
+def _bound_target(engine: Engine, claims: TokenClaims) -> LinkTarget | None:
+    """The request a genuine (expired) token is bound to: same request, nonce, person and
+    content; else None, and the page says no more than "expired"."""
+    request_id = claims.subject.get("request")
+    if not isinstance(request_id, int) or isinstance(request_id, bool):
+        return None
+    with store.session_scope(engine) as session:
+        request = session.get(ApprovalRequest, request_id)
+        occurrence = session.get(Occurrence, request.occurrence_id) if request else None
+    if (request is None or occurrence is None
+            or claims.subject.get("nonce") != request.token_nonce
+            or claims.person != request.person_id
+            or claims.content_hash != request.bundle_hash):
+        return None
     return LinkTarget(claims, request, occurrence)
 
 
@@ -917,18 +964,164 @@ def previous_version(session: Session, *, occurrence: Occurrence,
     return PreviousVersion(bundle, deciders, posts)
 
 
-def text_diff(old: str, new: str) -> list[tuple[str, str]]:
-    """Line diff as (kind, line) with kind "same", "removed" or "added"."""
+# Words and the white space between them; a line break is a token of its own, so a diff
+# never joins two lines and an inserted line break shows where it goes.
+_WORD_TOKENS = re.compile(r"\n|[^\S\n]+|\S+")
+
+
+def word_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """Word-level diff of two post texts as (kind, text) runs, kind "same", "removed" or
+    "added"; joined, the "same" and "removed" runs give ``old``, the "same" and "added"
+    runs ``new`` (white space and line breaks included).
+
+    One changed word is that word removed and its replacement added. A stretch of white
+    space left between two changes is folded into them, so "a b" → "x y" reads as one
+    change, not as two separated by a kept space.
+    """
+    a, b = _WORD_TOKENS.findall(old), _WORD_TOKENS.findall(new)
+    chunks: list[list[str]] = []  # [kind, old text, new text], kind "same" or "change"
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        old_part, new_part = "".join(a[i1:i2]), "".join(b[j1:j2])
+        kind = "same" if tag == "equal" else "change"
+        if chunks and chunks[-1][0] == kind == "change":
+            chunks[-1][1] += old_part
+            chunks[-1][2] += new_part
+        else:
+            chunks.append([kind, old_part, new_part])
+    folded: list[list[str]] = []
+    for index, chunk in enumerate(chunks):
+        between = (chunk[0] == "same" and not chunk[1].strip() and folded
+                   and folded[-1][0] == "change" and index + 1 < len(chunks))
+        if between:
+            folded[-1][1] += chunk[1]
+            folded[-1][2] += chunk[2]
+        elif chunk[0] == "change" and folded and folded[-1][0] == "change":
+            folded[-1][1] += chunk[1]
+            folded[-1][2] += chunk[2]
+        else:
+            folded.append(list(chunk))
     out: list[tuple[str, str]] = []
-    old_lines, new_lines = old.splitlines(), new.splitlines()
-    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            out += [("same", line) for line in old_lines[i1:i2]]
+    for kind, old_part, new_part in folded:
+        if kind == "same":
+            out.append(("same", old_part))
             continue
-        out += [("removed", line) for line in old_lines[i1:i2]]
-        out += [("added", line) for line in new_lines[j1:j2]]
+        if old_part:
+            out.append(("removed", old_part))
+        if new_part:
+            out.append(("added", new_part))
     return out
+
+
+# --- what a link's holder is told --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelOutcome:
+    """One channel of an occurrence as published (or not yet)."""
+
+    channel: str
+    publish_at: datetime
+    status: str | None  # the publication's status; None: not attempted yet
+    url: str | None  # the post on the network (http or https only)
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What is true of one approval request and its gate, for the page its holder sees.
+
+    Read only: a deadline that has passed but was not yet applied by the deadline sweeper
+    is read as applied (``gate`` is what the sweeper will store), nothing is written.
+    """
+
+    request: ApprovalRequest
+    gate: GateStatus  # the gate's current question (the latest version of the posts)
+    superseded: bool  # the request asked about an earlier version than the gate does
+    # This person's request about the gate's version (``request`` itself unless
+    # superseded); None when they are not asked about it.
+    current_request: ApprovalRequest | None
+    deadline_passed: bool
+    quorum_met: bool  # enough approvals for the rule (the gate may still be collecting)
+    # Quorum met, and approvals still count (and name their signers) until the deadline.
+    collecting: bool
+    joint: bool  # the post names those who approved (signatories_in_text)
+    channels: tuple[ChannelOutcome, ...]
+
+    @property
+    def published(self) -> tuple[ChannelOutcome, ...]:
+        return tuple(c for c in self.channels if c.status == "published")
+
+
+def _collects_until_deadline(policy: ApprovalPolicy) -> bool:
+    return (policy.mode == ApprovalMode.QUORUM
+            and policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM)
+
+
+def _peek(session: Session, catalog: Catalog, occurrence: Occurrence,
+          now: datetime) -> GateStatus:
+    """The gate's status now, a passed deadline applied, without writing anything."""
+    policy = _campaign(catalog, occurrence.campaign_id).approval
+    tally = _tally(session, occurrence)
+    if occurrence.gate_outcome is not None:
+        return _status(catalog, occurrence, tally, GateOutcome(occurrence.gate_outcome),
+                       "settled")
+    if (occurrence.gate_bundle_hash is None
+            or occurrence.bundle_hash != occurrence.gate_bundle_hash):
+        return _status(catalog, occurrence, tally, GateOutcome.PENDING, "not asked yet")
+    outcome, reason = _rule_outcome(policy, tally)
+    if outcome == GateOutcome.PENDING and now >= _deadline_of(catalog, occurrence, tally):
+        tally = replace(tally, pending_expired=True)
+        outcome, reason = _outcome_after_deadline(policy, tally)
+    return _status(catalog, occurrence, tally, outcome, reason)
+
+
+def _web_url(value: str | None) -> str | None:
+    return value if value and value.split(":", 1)[0].lower() in ("http", "https") else None
+
+
+def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
+               now: datetime | None = None) -> LinkState:
+    """What became of ``target``'s request, its gate and its posts (reads only).
+
+    Only for a genuine link bound to its request (:func:`check_link` gives ``target``
+    with the errors it raises for such a link): it tells the request's own person.
+    """
+    now = _now(now)
+    with store.session_scope(engine) as session:
+        occurrence = _occurrence(session, target.occurrence.id)
+        request = session.get(ApprovalRequest, target.request.id, populate_existing=True)
+        if request is None:
+            raise ApprovalError(f"no approval request {target.request.id}")
+        campaign = _campaign(catalog, occurrence.campaign_id)
+        gate = _peek(session, catalog, occurrence, now)
+        superseded = (occurrence.gate_bundle_hash is not None
+                      and request.bundle_hash != occurrence.gate_bundle_hash)
+        current = request
+        if superseded:
+            current = next((r for r in _gate_requests(session, occurrence)
+                            if r.person_id == request.person_id), None)
+        publications = {publication.channel: publication for publication, _ in
+                        store.occurrence_publications(session, occurrence_id=occurrence.id)}
+        channels = tuple(
+            ChannelOutcome(
+                channel=row.channel, publish_at=row.publish_at,
+                status=publications[row.channel].status if row.channel in publications
+                else None,
+                url=_web_url(publications[row.channel].remote_url)
+                if row.channel in publications else None,
+                published_at=publications[row.channel].published_at
+                if row.channel in publications else None)
+            for row in sorted(store.current_posts(session, occurrence_id=occurrence.id),
+                              key=lambda r: (r.publish_at, r.channel)))
+        session.expunge_all()
+    quorum_met = bool(gate.asked) and gate.needed > 0 and len(gate.approved) >= gate.needed
+    return LinkState(
+        request=request, gate=gate, superseded=superseded, current_request=current,
+        deadline_passed=now >= gate.deadline, quorum_met=quorum_met,
+        collecting=(quorum_met and gate.outcome == GateOutcome.PENDING
+                    and _collects_until_deadline(campaign.approval)
+                    and now < gate.deadline),
+        joint=campaign.signatories_in_text, channels=channels)
 
 
 # --- Prefect UI summary ------------------------------------------------------------------

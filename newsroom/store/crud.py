@@ -712,6 +712,20 @@ def get_publication_by_key(session: Session, *, idempotency_key: str) -> Publica
     return session.exec(query.execution_options(populate_existing=True)).first()
 
 
+def occurrence_publications(
+    session: Session, *, occurrence_id: int
+) -> list[tuple[Publication, PostRecord]]:
+    """Every publication of the occurrence (of any rendering of its posts), with its post."""
+    query = (
+        select(Publication, PostRecord)
+        .join(PostRecord, col(PostRecord.id) == col(Publication.post_id))
+        .where(PostRecord.occurrence_id == occurrence_id)
+        .order_by(col(Publication.id))
+    )
+    return [(publication, post) for publication, post in
+            session.exec(query.execution_options(populate_existing=True))]
+
+
 def reserve_publication(
     session: Session, *, post_id: int, channel: str, idempotency_key: str
 ) -> Publication:

@@ -35,6 +35,7 @@ from starlette.responses import Response
 
 from newsroom import approval, store
 from newsroom.approval import (
+    ApprovalError,
     ApprovalLinkError,
     ContentChanged,
     GateClosed,
@@ -43,12 +44,14 @@ from newsroom.approval import (
     LinkExpired,
     LinkForged,
     LinkNotFound,
+    LinkState,
     LinkTarget,
     WrongPerson,
 )
 from newsroom.approval_messages import local_when
 from newsroom.channels.base import sniff_image_type
 from newsroom.posts import RenderedPost
+from newsroom.rendering.templates import join_german
 from newsroom.store import ApprovalStatus
 from newsroom.web.pages import WebContext, get_context
 
@@ -83,8 +86,47 @@ _OUTCOME_GERMAN = {
 }
 
 
+_DECIDED_GERMAN = {  # "Sie haben am … {…}"
+    ApprovalStatus.APPROVED.value: "freigegeben",
+    ApprovalStatus.REJECTED.value: "abgelehnt",
+    ApprovalStatus.CHANGES_REQUESTED.value: "Änderungen angefordert",
+}
+_DECIDED_TITLE = {
+    ApprovalStatus.APPROVED.value: "Sie haben eine frühere Fassung freigegeben",
+    ApprovalStatus.REJECTED.value: "Sie haben eine frühere Fassung abgelehnt",
+    ApprovalStatus.CHANGES_REQUESTED.value: "Sie haben zu einer früheren Fassung Änderungen "
+                                            "angefordert",
+}
+# What a link's holder is told becomes of their request and the gate (refusal pages of a
+# genuine link bound to its request; see approval.link_state). Status codes stay those of
+# the errors: 409 used or closed, 410 changed or expired.
+_STATE_TITLES = {
+    LinkExpired: "Die Frist ist abgelaufen",
+    LinkAlreadyUsed: "Bereits entschieden",
+    GateClosed: "Freigabe bereits abgeschlossen",
+    ContentChanged: "Die Beiträge wurden geändert",
+}
+
+
 def refusal(context: WebContext, exc: ApprovalLinkError) -> Response:
-    """The German error page for a refused link, with its status code."""
+    """The German error page for a refused link, with its status code.
+
+    A genuine link bound to its request (``exc.target``) is told what is true of it: an
+    earlier version decided on, the quorum met, the deadline passed with its outcome, the
+    posts published with their links. Any other refused link learns no more than before.
+    Reads the store: call it off the event loop.
+    """
+    if exc.target is not None and type(exc) in _STATE_TITLES:
+        try:
+            state = approval.link_state(context.engine, context.catalog, exc.target)
+        except (ApprovalError, LookupError) as error:  # e.g. a campaign gone from the catalog
+            logger.warning("approval link state unavailable: %s", error)
+        else:
+            return _state_page(context, exc, state)
+    return _plain_refusal(context, exc)
+
+
+def _plain_refusal(context: WebContext, exc: ApprovalLinkError) -> Response:
     pages = context.pages
     if isinstance(exc, LinkExpired):
         return pages.error(410, "Dieser Link ist abgelaufen",
@@ -125,6 +167,175 @@ def refusal(context: WebContext, exc: ApprovalLinkError) -> Response:
                        f"{approval.MAX_COMMENT} Zeichen lang sein.")
 
 
+def _names(catalog: Any, person_ids: tuple[str, ...] | list[str]) -> str:
+    return join_german([approval._display(catalog, p) for p in person_ids])
+
+
+def _tally_german(catalog: Any, state: LinkState) -> str:
+    """``4 von 8 Angefragten haben freigegeben; nötig sind 6.``"""
+    gate = state.gate
+    asked, approved, needed = len(gate.asked), len(gate.approved), gate.needed
+    verb = "hat" if approved == 1 else "haben"
+    passed = state.deadline_passed or gate.settled
+    need = f"nötig {'waren' if passed else 'sind'} {needed}"
+    if gate.mode == "all":
+        need = f"nötig {'waren' if passed else 'sind'} alle"
+    elif gate.mode == "one":
+        need = f"eine Freigabe {'genügte' if passed else 'genügt'}"
+    text = f"{approved} von {asked} Angefragten {verb} freigegeben; {need}."
+    if state.joint and gate.approved:
+        text += f" Unterzeichnet {verb}: {_names(catalog, gate.approved)}."
+    return text
+
+
+def _gate_german(catalog: Any, state: LinkState) -> list[str]:
+    """What the gate came to (or stands at), in German sentences."""
+    gate = state.gate
+    deadline = local_when(gate.deadline)
+    tally = _tally_german(catalog, state)
+    outcome = gate.outcome
+    if gate.decided_by_admin and outcome in (GateOutcome.APPROVED, GateOutcome.REJECTED,
+                                             GateOutcome.CHANGES_REQUESTED):
+        decided = {GateOutcome.APPROVED: "freigegeben", GateOutcome.REJECTED: "abgelehnt",
+                   GateOutcome.CHANGES_REQUESTED: "zur Überarbeitung zurückgegeben"}[outcome]
+        return [tally, f"{approval._display(catalog, gate.decided_by_admin)} (Amt für "
+                       f"Kommunikation) hat die Beiträge {decided}."]
+    if outcome == GateOutcome.APPROVED:
+        if state.quorum_met and gate.mode == "quorum":
+            return [f"Das Quorum ist erreicht: {tally}", "Die Beiträge sind freigegeben."]
+        return [tally, "Die Beiträge sind freigegeben."]
+    if outcome == GateOutcome.CANCELLED:
+        return [f"Die Frist ist am {deadline} abgelaufen. Bis dahin: {tally}",
+                "Die Veröffentlichung wurde deshalb abgesagt; es wird nichts veröffentlicht."]
+    if outcome == GateOutcome.ESCALATED:
+        return [f"Die Frist ist am {deadline} abgelaufen. Bis dahin: {tally}",
+                "Das Amt für Kommunikation entscheidet nun, ob veröffentlicht wird."]
+    if outcome == GateOutcome.REJECTED:
+        return [tally, f"Die Beiträge wurden abgelehnt (von {_names(catalog, gate.rejected)})"
+                       "; sie werden nicht veröffentlicht."]
+    if outcome == GateOutcome.CHANGES_REQUESTED:
+        who = _names(catalog, gate.changes_requested)
+        return [tally, f"Es wurden Änderungen angefordert (von {who}); die Beiträge werden "
+                       "überarbeitet und erneut zur Freigabe vorgelegt."]
+    if state.collecting:
+        return [f"Das Quorum ist bereits erreicht: {tally}",
+                "Die Beiträge werden veröffentlicht; Freigaben werden noch bis zur Frist "
+                f"am {deadline} angenommen."]
+    return [f"Stand: {tally} Die Frist endet am {deadline}."]
+
+
+def _late_signature_german(state: LinkState) -> str | None:
+    """For a joint statement: whether the holder's name will stand under it."""
+    mine = state.current_request
+    if not state.joint or mine is None:
+        return None
+    if mine.status == ApprovalStatus.APPROVED.value:
+        return ("Wird die Erklärung veröffentlicht, steht Ihr Name unter den "
+                "Unterzeichnenden.")
+    if state.collecting and mine.status == ApprovalStatus.PENDING.value:
+        return (f"Wenn Sie bis zur Frist am {local_when(state.gate.deadline)} freigeben, "
+                "steht Ihr Name in der veröffentlichten Erklärung unter den Unterzeichnenden; "
+                "an der Veröffentlichung selbst ändert Ihre Entscheidung nichts mehr.")
+    if state.gate.settled or state.deadline_passed:
+        return ("Ihr Name steht nicht in der veröffentlichten Erklärung: die Freigabe ist "
+                "abgeschlossen, eine spätere Unterschrift wird nicht mehr aufgenommen.")
+    return None
+
+
+def _channels_german(catalog: Any, state: LinkState) -> list[dict[str, Any]]:
+    """The posts as published (with their links) or planned, once the gate approved."""
+    if state.gate.outcome != GateOutcome.APPROVED and not state.published:
+        return []
+    rows = []
+    for channel in state.channels:
+        label = approval.channel_label(catalog, channel.channel)
+        if channel.status == "published":
+            when = local_when(channel.published_at) if channel.published_at else ""
+            rows.append({"label": label, "url": channel.url,
+                         "text": f"veröffentlicht{' am ' + when if when else ''}"})
+        elif channel.status == "awaiting_manual":
+            rows.append({"label": label, "url": None,
+                         "text": "wird von Hand veröffentlicht (Amt für Kommunikation)"})
+        elif channel.status in ("skipped", "failed", "unknown"):
+            rows.append({"label": label, "url": None,
+                         "text": "nicht veröffentlicht; das Amt für Kommunikation ist "
+                                 "informiert"})
+        else:
+            rows.append({"label": label, "url": None,
+                         "text": f"geplant für {local_when(channel.publish_at)}"})
+    return rows
+
+
+def _state_page(context: WebContext, exc: ApprovalLinkError, state: LinkState) -> Response:
+    catalog = context.catalog
+    request = state.request
+    title = _STATE_TITLES[type(exc)]
+    said: list[str] = []
+    todo = ""
+    if state.superseded and request.status in _DECIDED_GERMAN:
+        title = _DECIDED_TITLE[request.status]
+        when = f" am {local_when(request.decided_at)}" if request.decided_at else ""
+        said.append(f"Sie haben{when} eine frühere Fassung dieser Beiträge "
+                    f"{_DECIDED_GERMAN[request.status]}. Danach wurden die Beiträge geändert. "
+                    "Ihre Entscheidung gilt nur für die frühere Fassung; für die geänderte "
+                    "zählt sie nicht.")
+    elif state.superseded or isinstance(exc, ContentChanged):
+        said.append("Seit dieser Link verschickt wurde, haben sich Text oder Bilder geändert. "
+                    "Dieser Link gilt nur für die alte Fassung.")
+    elif request.status in _DECIDED_GERMAN:
+        when = f" am {local_when(request.decided_at)}" if request.decided_at else ""
+        said.append(f"Sie haben bereits{when} {_DECIDED_GERMAN[request.status]}. Jeder Link "
+                    "kann nur einmal verwendet werden.")
+        todo = "Wenn Sie Ihre Entscheidung ändern möchten: " + _ASK
+    elif request.status == ApprovalStatus.EXPIRED.value or state.deadline_passed:
+        said.append(f"Die Frist für diese Freigabe ist am {local_when(state.gate.deadline)} "
+                    "abgelaufen; Sie haben bis dahin nicht geantwortet.")
+    elif isinstance(exc, LinkExpired):
+        # The link's own time is up, the request still open: a newer mail has a fresh one.
+        said.append("Dieser Link ist abgelaufen. Die Freigabe läuft aber noch bis "
+                    f"{local_when(state.gate.deadline)}.")
+        todo = "Bitte verwenden Sie den Link aus der neuesten E-Mail (auch einer Erinnerung). "
+    mine = state.current_request
+    if isinstance(exc, ContentChanged) and not state.superseded:
+        # Changed, but the gate has not asked about the new version yet.
+        said.append("Sie erhalten in Kürze eine neue E-Mail mit einem neuen Link zur "
+                    "geänderten Fassung.")
+        todo = "Bitte verwenden Sie den Link aus der neuesten E-Mail. " + _ASK
+    elif state.superseded:
+        if mine is None:
+            said.append("Zur geänderten Fassung sind Sie nicht angefragt; Ihre Entscheidung "
+                        "wird dafür nicht gebraucht.")
+        elif mine.status == ApprovalStatus.PENDING.value and not state.deadline_passed \
+                and not state.gate.settled:
+            sent = (f"am {local_when(mine.notified_at)} eine neue E-Mail mit einem neuen Link "
+                    "geschickt" if mine.notified_at else "in Kürze eine neue E-Mail mit einem "
+                    "neuen Link")
+            said.append(f"Zur geänderten Fassung haben wir Ihnen {sent}."
+                        if mine.notified_at else f"Zur geänderten Fassung erhalten Sie {sent}.")
+            todo = ("Bitte prüfen Sie die geänderte Fassung über den neuen Link und entscheiden "
+                    f"Sie bis {local_when(state.gate.deadline)} erneut.")
+        elif mine.status in _DECIDED_GERMAN and mine.id != request.id:
+            when = f" am {local_when(mine.decided_at)}" if mine.decided_at else ""
+            said.append(f"Zur geänderten Fassung haben Sie{when} bereits "
+                        f"{_DECIDED_GERMAN[mine.status]}.")
+        elif mine.status in (ApprovalStatus.PENDING.value, ApprovalStatus.EXPIRED.value):
+            said.append("Zur geänderten Fassung haben Sie bis zur Frist nicht geantwortet.")
+    said += _gate_german(catalog, state)
+    late = _late_signature_german(state)
+    if late:
+        said.append(late)
+    channels = _channels_german(catalog, state)
+    published = [c for c in channels if c["url"]]
+    if not todo:
+        todo = ("Eine weitere Entscheidung ist nicht nötig. Bei Fragen: " + _ASK
+                if state.gate.settled or state.deadline_passed else _ASK)
+    status = exc.status_code
+    return context.pages.render("approval_state.html", {
+        "title": title, "said": said, "channels": channels, "published": bool(published),
+        "todo": todo, "campaign": approval._campaign(catalog, state.gate.campaign_id).title,
+    }, status=status)
+
+
 def _check(context: WebContext, token: str, *, require_pending: bool = True
            ) -> LinkTarget | Response:
     if not isinstance(token, str) or len(token) > 4096:
@@ -142,6 +353,15 @@ def _media_ok(context: WebContext, source: str):
     root = context.catalog.root.resolve()
     path = (root / source).resolve()
     return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def _diff_runs(runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The diff as the template shows it: a removed or added run that is only white space
+    (a line break, a space) gets a visible mark, else it could not be seen."""
+    return [{"kind": kind, "text": text,
+             "mark": "↵" if "\n" in text else "␣"}
+            if kind != "same" and not text.strip() else {"kind": kind, "text": text, "mark": ""}
+            for kind, text in runs]
 
 
 def viewed_key(nonce: str, now: datetime) -> str:
@@ -184,9 +404,9 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
         if previous is not None:
             old = previous.posts.get(post.channel)
             if old is None:
-                diff = [("added", line) for line in post.text.splitlines()]
+                diff = _diff_runs([("added", post.text)])
             elif old.text != post.text:
-                diff = approval.text_diff(old.text, post.text)
+                diff = _diff_runs(approval.word_diff(old.text, post.text))
             else:
                 diff = []
         posts.append({
@@ -210,8 +430,13 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
                  "expired": "hat nicht rechtzeitig geantwortet"}.get(r.status, "noch offen")
         people.append({"name": approval._display(catalog, r.person_id),
                        "state": state, "me": r.id == request.id})
+    state = approval.link_state(context.engine, catalog, target)
+    standing = _gate_german(catalog, state)
+    late = _late_signature_german(state)
     return {
         "title": campaign.title,
+        "standing": standing + ([late] if late else []),
+        "quorum_met": state.quorum_met,
         "date": local_when(occurrence.first_publish_at),
         "requested_by": approval._requested_by(catalog, campaign),
         "person": approval._display(catalog, request.person_id),
@@ -333,7 +558,7 @@ async def submit(token: str, request: Request, context: Context) -> Response:
                                     decision=decision, comment=comment,
                                     signer=context.signer))
     except ApprovalLinkError as exc:
-        return refusal(context, exc)
+        return await run_in_threadpool(refusal, context, exc)
     if status.settled or status.outcome == GateOutcome.ESCALATED:
         await _call_settled(context, status)
     campaign = context.catalog.campaign(status.campaign_id).campaign

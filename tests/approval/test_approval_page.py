@@ -150,7 +150,10 @@ async def test_changed_content_link_explains_and_shows_diff(client, sqlite_engin
     fresh = _token(sqlite_engine, signer, occurrence_id, "akdeniz")
     page = await client.get(f"/freigabe/{fresh}")
     assert page.status_code == 200 and "geänderte Fassung" in page.text
-    assert "<del>- Gemeinsamer" in page.text and "<ins>+ Kurzer" in page.text
+    # word-level: exactly the changed word, labelled for screen readers, the rest kept
+    assert ('<del><span class="visually-hidden">entfernt: </span>Gemeinsamer</del>'
+            '<ins><span class="visually-hidden">eingefügt: </span>Kurzer</ins> Aufruf'
+            in page.text)
     assert snapshot(sqlite_engine, occurrence_id) == before
 
 

@@ -184,7 +184,11 @@ def _tally_german(catalog: Any, state: LinkState) -> str:
         need = f"eine Freigabe {'genügte' if passed else 'genügt'}"
     text = f"{approved} von {asked} Angefragten {verb} freigegeben; {need}."
     if state.joint and gate.approved:
-        text += f" Unterzeichnet {verb}: {_names(catalog, gate.approved)}."
+        # Signatories only where the statement may go out with their names.
+        signing = gate.outcome in (GateOutcome.APPROVED, GateOutcome.ESCALATED,
+                                   GateOutcome.PENDING)
+        text += (f" {'Unterzeichnet' if signing else 'Freigegeben'} {verb}: "
+                 f"{_names(catalog, gate.approved)}.")
     return text
 
 
@@ -205,10 +209,10 @@ def _gate_german(catalog: Any, state: LinkState) -> list[str]:
             return [f"Das Quorum ist erreicht: {tally}", "Die Beiträge sind freigegeben."]
         return [tally, "Die Beiträge sind freigegeben."]
     if outcome == GateOutcome.CANCELLED:
-        return [f"Die Frist ist am {deadline} abgelaufen. Bis dahin: {tally}",
+        return [f"Bis zur Frist am {deadline}: {tally}",
                 "Die Veröffentlichung wurde deshalb abgesagt; es wird nichts veröffentlicht."]
     if outcome == GateOutcome.ESCALATED:
-        return [f"Die Frist ist am {deadline} abgelaufen. Bis dahin: {tally}",
+        return [f"Bis zur Frist am {deadline}: {tally}",
                 "Das Amt für Kommunikation entscheidet nun, ob veröffentlicht wird."]
     if outcome == GateOutcome.REJECTED:
         return [tally, f"Die Beiträge wurden abgelehnt (von {_names(catalog, gate.rejected)})"
@@ -227,7 +231,10 @@ def _gate_german(catalog: Any, state: LinkState) -> list[str]:
 def _late_signature_german(state: LinkState) -> str | None:
     """For a joint statement: whether the holder's name will stand under it."""
     mine = state.current_request
-    if not state.joint or mine is None:
+    outcome = state.gate.outcome
+    # A cancelled, rejected or sent-back statement is not published with anyone's name.
+    if not state.joint or mine is None or outcome not in (
+            GateOutcome.APPROVED, GateOutcome.ESCALATED, GateOutcome.PENDING):
         return None
     if mine.status == ApprovalStatus.APPROVED.value:
         return ("Wird die Erklärung veröffentlicht, steht Ihr Name unter den "
@@ -236,6 +243,10 @@ def _late_signature_german(state: LinkState) -> str | None:
         return (f"Wenn Sie bis zur Frist am {local_when(state.gate.deadline)} freigeben, "
                 "steht Ihr Name in der veröffentlichten Erklärung unter den Unterzeichnenden; "
                 "an der Veröffentlichung selbst ändert Ihre Entscheidung nichts mehr.")
+    if outcome == GateOutcome.ESCALATED:
+        return ("Entscheidet das Amt für Kommunikation für die Veröffentlichung, steht Ihr "
+                "Name nicht unter der Erklärung: eine spätere Unterschrift wird nicht mehr "
+                "aufgenommen.")
     if state.gate.settled or state.deadline_passed:
         return ("Ihr Name steht nicht in der veröffentlichten Erklärung: die Freigabe ist "
                 "abgeschlossen, eine spätere Unterschrift wird nicht mehr aufgenommen.")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -13,6 +19,7 @@ from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.validation import load_catalog
 from newsroom.rendering.render import render_occurrence
 from newsroom.sync import sync_catalog
+from newsroom.timeutil import BERLIN
 
 DEPUTY_DAY = date(2027, 4, 14)  # okafor is away; bergmann stands in
 DAY = date(2027, 3, 10)  # the test campaigns publish at 10:00 that day (09:00 UTC)
@@ -140,3 +147,48 @@ class Outbox:
 
     def to(self, tag: str) -> list[dict]:
         return [m for m in self.sent if m["tag"] == tag]
+
+
+def write_campaign(root: Path, campaign_id: str, *, approvers: str = THREE, mode: str = "quorum",
+                   quorum: int | None = 2, on_timeout: str = "publish_if_quorum",
+                   at: datetime) -> None:
+    """A test campaign like CAMPAIGNS' at ``at`` (to the second), e.g. one whose deadline
+    (48 h before) has passed already."""
+    local = at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+    (root / f"{campaign_id}.yaml").write_text(CAMPAIGN.format(
+        id=campaign_id, approvers=approvers, at=local, mode=mode, on_timeout=on_timeout,
+        escalate_to="  escalate_to: [benz]\n" if on_timeout == "escalate" else "",
+        quorum=f"  quorum: {quorum}\n" if quorum else ""), encoding="utf-8")
+
+
+def point_at_standins(root: Path, standins_url: str) -> None:
+    """Every channel's base_url in the catalog at ``root`` pointed at the stand-ins."""
+    registry = root / "registry" / "channels.yaml"
+    registry.write_text(registry.read_text(encoding="utf-8").replace(
+        "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on a free port; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                           log_level="warning", log_config=None, ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the web app did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -49,9 +49,9 @@ from newsroom import store
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.models import Campaign, CampaignKind, ChannelAccount
 from newsroom.catalog.schedule import on_demand_occurrence
+from newsroom.channels import measure_text
 from newsroom.errors import NewsroomError
 from newsroom.posts import RenderedPost, bundle_hash
-from newsroom.rendering.measure import measure_text
 from newsroom.rendering.render import render_post
 from newsroom.store import (
     CrisisRecord,

@@ -28,9 +28,10 @@ from .catalog.schedule import (
     occurrences,
     on_demand_occurrence,
 )
+from .channels import Measurement, measure_text, requires_image
+from .channels._text import find_links
 from .posts import MediaItem, RenderedPost
 from .rendering.hashtags import HASHTAG_IN_TEXT
-from .rendering.measure import URL, Measurement, measure_text, requires_image
 from .rendering.render import render_occurrence, render_post
 from .rendering.templates import make_environment
 from .timeutil import BERLIN, format_local
@@ -220,7 +221,7 @@ def measurement_line(measurement: Measurement) -> str:
     line = f"Länge/length: {measurement.describe()}"
     if measurement.ok:
         return line + " ✓"
-    return line + f" ✗ over by {measurement.length - (measurement.limit or 0)}"
+    return line + f" ✗ over by {measurement.excess}"
 
 
 def _channel_header(item: PreviewPost, width: int = 78) -> str:
@@ -319,7 +320,7 @@ def _public_handle(account: ChannelAccount) -> str:
 
 def rich_text(text: str) -> Markup:
     """HTML-escaped post text with links and hashtags highlighted (line breaks kept by CSS)."""
-    spans: list[tuple[int, int, str]] = [(m.start(), m.end(), "url") for m in URL.finditer(text)]
+    spans: list[tuple[int, int, str]] = [(s.start, s.end, "url") for s in find_links(text)]
     for match in HASHTAG_IN_TEXT.finditer(text):
         if not any(start <= match.start() < end for start, end, _ in spans):
             spans.append((match.start(), match.end(), "tag"))
@@ -398,7 +399,8 @@ def _card(item: PreviewPost, embed: _ImageEmbedder) -> dict[str, Any]:
             {
                 "text": m.describe(),
                 "ok": m.ok,
-                "over": (m.length - m.limit) if m.limit is not None and not m.ok else 0,
+                "over": m.over,
+                "excess": m.excess,
             }
             for m in item.measurements
         ],

@@ -45,10 +45,10 @@ from sqlalchemy.engine import Engine
 from newsroom import store
 from newsroom.catalog.catalog import IMAGES_DIR, Catalog
 from newsroom.catalog.validation import load_catalog
+from newsroom.channels import measure_text, requires_image
 from newsroom.channels.base import sniff_image_type
 from newsroom.errors import CatalogIssue, NewsroomError
 from newsroom.rendering.hashtags import check_hashtag, hashtags_in
-from newsroom.rendering.measure import measure_text, requires_image
 from newsroom.signing import Expired, InvalidToken, Signer
 from newsroom.store import requests_crud as crud
 from newsroom.store.models import (
@@ -457,12 +457,12 @@ def check_request(form: RequestForm, catalog: Catalog, *, today: date | None = N
                                         f"{channel} needs an image"))
             for measurement in measure_text(composed, account, has_image=has_image):
                 if not measurement.ok:
-                    over = measurement.length - (measurement.limit or 0)
                     problems.append(Problem(
                         "text", f"Der Text ist für {label} ({account.type.value}) zu lang: "
-                        f"{measurement.length} von höchstens {measurement.limit} Zeichen "
-                        f"(mit Links und Hashtags). Bitte kürzen Sie ihn um {over} Zeichen "
-                        "oder wählen Sie diesen Kanal ab.",
+                        f"{measurement.length} von höchstens {measurement.limit} "
+                        f"{measurement.unit_de} (mit Links und Hashtags). Bitte kürzen Sie "
+                        f"ihn um {measurement.excess_de} oder wählen Sie diesen "
+                        "Kanal ab.",
                         f"too long for {channel}: {measurement.describe()}"))
     if problems or desired_from is None:
         raise InvalidRequest(problems)

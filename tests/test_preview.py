@@ -13,6 +13,7 @@ from markupsafe import escape
 
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.validation import load_catalog
+from newsroom.channels._text import mastodon_length
 from newsroom.preview import (
     PreviewPost,
     build_preview,
@@ -21,7 +22,6 @@ from newsroom.preview import (
     write_preview_html,
 )
 from newsroom.rendering import render_occurrence
-from newsroom.rendering.measure import mastodon_length
 from newsroom.timeutil import BERLIN
 
 SEED = Path(__file__).resolve().parents[1] / "campaigns"
@@ -114,9 +114,9 @@ def test_header_and_measurement_line_of_the_27_january_post(catalog: Catalog) ->
     assert "── mastodon (@darmstadt@social.example.org) · 2027-01-27 09:00 (CET) ──" in text
     mastodon = next(p for p in preview.posts if p.post.channel == "mastodon")
     expected = mastodon_length(mastodon.post.text)
-    assert f"Länge/length: {expected}/500 characters (URLs count as 23) ✓" in text
+    assert f"Länge/length: {expected}/500 characters (graphemes; every URL counts as 23) ✓" in text
     bluesky = next(p for p in preview.posts if p.post.channel == "bluesky")
-    assert [m.unit for m in bluesky.measurements] == ["graphemes", "UTF-8 bytes"]
+    assert [m.short_unit for m in bluesky.measurements] == ["characters", "bytes"]
     assert [p.post.channel for p in preview.posts] == [
         "mastodon",
         "bluesky",
@@ -308,11 +308,13 @@ def test_too_long_post_is_marked(tmp_catalog, tmp_path: Path) -> None:
     assert not bluesky.ok and mastodon.ok and not preview.ok
     length = bluesky.measurements[0].length
     text = format_preview_text(preview)
-    assert f"Länge/length: {length}/300 graphemes ✗ over by {length - 300}" in text
+    unit = "characters (graphemes: 👩‍👩‍👧 counts 1)"
+    assert f"Länge/length: {length}/300 {unit} ✗ over by {length - 300} characters" in text
     assert "✗ 1 of 2 posts need work: bluesky" in text
     html = write_preview_html(preview, tmp_path / "p.html").read_text(encoding="utf-8")
     assert (
-        f'<div class="over">Länge/length: {length}/300 graphemes ✗ over by {length - 300}</div>'
+        f'<div class="over">Länge/length: {length}/300 {unit} ✗ over by {length - 300} '
+        'characters</div>'
         in html
     )
     assert "Some posts need work" in html

@@ -760,7 +760,7 @@ def _check_rendered(
     nothing was removed from; so an error here is the text's own, never an echo.
     """
     from ..rendering.hashtags import check_hashtag, hashtags_in
-    from ..rendering.measure import measure_text, requires_image
+    from ..channels import measure_text, requires_image
     from ..rendering.render import make_environment, render_post, resolve_content
 
     campaign = source.campaign
@@ -837,8 +837,7 @@ def _check_rendered(
             out.add(where,
                     f"the post for {channel!r} is too long: {measurement.describe()} "
                     f"(on {occurrence.date.isoformat()})",
-                    f"shorten the text by {measurement.length - (measurement.limit or 0)} or give "
-                    f"{channel} its own shorter text under content.channels.{channel}")
+                    _shorten_hint(measurement, content, channel))
         for tag in hashtags_in(post.text):
             problem = check_hashtag(tag)
             if problem and (channel, tag) not in reported and tag not in (content.hashtags or ()):
@@ -881,6 +880,15 @@ def _only_images_removed(salvaged: Salvaged, key: str) -> bool:
 
 def _overrides_images_intact(salvaged: Salvaged, account) -> bool:
     return all(salvaged.intact("content", "channels", key, "images") for key in (account.name, account.type.value))
+
+
+def _shorten_hint(measurement, content, channel: str) -> str:
+    """By how much, in the unit the network counts; an own text for the channel only if
+    it has none yet."""
+    hint = f"shorten the text by {measurement.excess}"
+    if tuple(content.inline_path[:2]) == ("content", "channels"):
+        return hint + f" (its own text under {'.'.join(map(str, content.inline_path[:3]))})"
+    return hint + f", or give {channel} its own shorter text under content.channels.{channel}"
 
 
 def _report_render_error(exc: RenderError, content, source: CampaignSource, catalog: Catalog, out: _Collector, channel: str) -> None:

@@ -5,6 +5,11 @@
 
 Adding a network is adding a module with a :class:`Publisher` subclass and one line in
 :data:`PUBLISHERS`.
+
+Each publisher class owns its network's one length rule (``Publisher.measure``, counted
+with the units of :mod:`newsroom.channels._text`); :func:`measure_text` and
+:func:`requires_image` ask it for validation, preview, the request form and crisis
+messages, and the publisher asks it before sending.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import httpx
 from pydantic import SecretStr
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels._text import Measurement
 from newsroom.channels.base import (
     AccountCheck,
     MediaFile,
@@ -49,6 +55,17 @@ PUBLISHERS: dict[ChannelType, type[Publisher]] = {
 }
 
 
+def measure_text(text: str, account: ChannelAccount, *, has_image: bool = False
+                 ) -> list[Measurement]:
+    """Every count ``account``'s network applies to ``text``, with its limit."""
+    return PUBLISHERS[ChannelType(account.type)].measure(text, account, has_image=has_image)
+
+
+def requires_image(account: ChannelAccount) -> bool:
+    """The network refuses a post without an image (Instagram)."""
+    return PUBLISHERS[ChannelType(account.type)].requires_image
+
+
 def publisher_for(
     account: ChannelAccount,
     *,
@@ -69,13 +86,16 @@ __all__ = [
     "PUBLISHERS",
     "AccountCheck",
     "CredentialMissing",
+    "Measurement",
     "MediaFile",
     "PublishResult",
     "Publisher",
     "aresolve_credential",
     "build_manual_notice",
     "map_error",
+    "measure_text",
     "publish_with_retries",
     "publisher_for",
+    "requires_image",
     "resolve_credential",
 ]

@@ -57,6 +57,7 @@ import httpx
 from pydantic import SecretStr
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels._text import Measurement
 from newsroom.errors import (
     AmbiguousPublishError,
     PermanentPublishError,
@@ -408,6 +409,15 @@ class Publisher(abc.ABC):
     idempotent_retries: ClassVar[bool] = False
     needs_credential: ClassVar[bool] = True
     default_base_url: ClassVar[str | None] = None
+    requires_image: ClassVar[bool] = False  # the network refuses a post without one
+
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        """This network's one length rule: every count it applies to ``text`` with its
+        limit. Validation, preview, the request form and :meth:`publish` all ask this
+        (through :func:`newsroom.channels.measure_text`). Default: no limit."""
+        return []
 
     def __init__(
         self,
@@ -498,13 +508,24 @@ class Publisher(abc.ABC):
             return response
         raise self._error(response, creates_post=creates_post)
 
-    def _check_post(self, post: RenderedPost) -> None:
+    def _check_post(self, post: RenderedPost, account: ChannelAccount | None = None) -> None:
+        """Refuse a post rendered for another channel, or one the network would refuse
+        for its length (measured by :meth:`measure`, with ``account``'s limits if given,
+        e.g. those the instance announced)."""
         if post.channel != self.account.name:
             raise PermanentPublishError(
                 f"{self.channel}: this post was rendered for channel {post.channel!r}; "
                 "render it for this channel",
                 channel=self.channel,
             )
+        for measurement in self.measure(post.text, account or self.account,
+                                        has_image=bool(post.media)):
+            if not measurement.ok:
+                raise PermanentPublishError(
+                    f"{self.channel}: the text is too long for {self.channel_type}: "
+                    f"{measurement.describe()}; shorten it by {measurement.excess}",
+                    channel=self.channel,
+                )
 
     async def load_media(self, item: MediaItem) -> MediaFile:
         """Read an image from a file or URL and verify it against its approved hash."""

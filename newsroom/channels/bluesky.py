@@ -22,8 +22,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from newsroom.catalog.models import ChannelType
-from newsroom.channels._text import find_hashtags, find_links, grapheme_length
+from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels._text import (
+    Measurement,
+    find_hashtags,
+    find_links,
+    grapheme_length,
+    utf8_bytes,
+)
 from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
 from newsroom.errors import PermanentPublishError, PublishError, TransientPublishError
 from newsroom.posts import RenderedPost
@@ -76,15 +82,16 @@ def record_key(idempotency_key: str, at: datetime) -> str:
     return "".join(reversed(chars))
 
 
-def check_length(text: str, channel: str = "bluesky") -> None:
-    """Refuse text over Bluesky's limits (graphemes and bytes) before any request."""
-    graphemes, size = grapheme_length(text), len(text.encode("utf-8"))
-    if graphemes > MAX_GRAPHEMES or size > MAX_BYTES:
-        raise PermanentPublishError(
-            f"{channel}: the text has {graphemes} characters ({size} bytes); Bluesky allows "
-            f"{MAX_GRAPHEMES} ({MAX_BYTES} bytes): shorten the template for this channel",
-            channel=channel,
-        )
+def measure_text(text: str) -> list[Measurement]:
+    """The lexicon of app.bsky.feed.post: ``text`` has ``maxGraphemes: 300`` and
+    ``maxLength: 3000`` (UTF-8 bytes; lexicons/app/bsky/feed/post.json)."""
+    return [
+        Measurement(grapheme_length(text), MAX_GRAPHEMES,
+                    "characters (graphemes: 👩‍👩‍👧 counts 1)", "Zeichen (👩‍👩‍👧 zählt 1)"),
+        Measurement(utf8_bytes(text), MAX_BYTES,
+                    "bytes (UTF-8: ä counts 2, an emoji 4 or more)",
+                    "Bytes (UTF-8: ä zählt 2, ein Emoji 4 oder mehr)"),
+    ]
 
 
 @dataclass
@@ -99,6 +106,11 @@ class BlueskyPublisher(Publisher):
     channel_type: ClassVar[ChannelType] = ChannelType.BLUESKY
     idempotent_retries: ClassVar[bool] = True
     default_base_url: ClassVar[str] = "https://bsky.social"
+
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        return measure_text(text)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -196,7 +208,6 @@ class BlueskyPublisher(Publisher):
 
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         self._check_post(post)
-        check_length(post.text, self.channel)
         if len(post.media) > MAX_IMAGES:
             raise PermanentPublishError(
                 f"{self.channel}: Bluesky shows at most {MAX_IMAGES} images per post; "

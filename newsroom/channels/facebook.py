@@ -3,6 +3,9 @@ images (uploaded as bytes, so the approved file is what appears, with ``alt_text
 
 Several images: each is uploaded unpublished, then one feed post attaches them.
 Facebook does not deduplicate posts: ``idempotent_retries = False``.
+
+Length: 63,206 characters per post (Facebook's own limit; no unit named): counted in
+UTF-16 code units, never fewer than Facebook counts.
 """
 
 from __future__ import annotations
@@ -10,15 +13,23 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from newsroom.catalog.models import ChannelType
+from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._meta import GraphPublisher
+from newsroom.channels._text import Measurement, characters, utf16_units
 from newsroom.channels.base import MediaFile, PublishResult
 from newsroom.posts import RenderedPost
+
+MAX_MESSAGE = 63_206
 
 
 class FacebookPublisher(GraphPublisher):
     channel_type: ClassVar[ChannelType] = ChannelType.FACEBOOK
     default_base_url: ClassVar[str] = "https://graph.facebook.com/v21.0"
+
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        return [characters(utf16_units(text), MAX_MESSAGE)]
 
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         self._check_post(post)

@@ -5,15 +5,19 @@
 carousel. Instagram fetches the image from its public URL itself; when the approved
 SHA-256 is known the publisher fetches it first to make sure it is still that image.
 Instagram does not deduplicate: ``idempotent_retries = False``.
+
+Length: a caption has at most 2,200 characters and 30 hashtags (Graph API, IG User Media:
+"Maximum 2200 characters, 30 hashtags, and 20 @ tags"); characters are counted in UTF-16
+code units, never fewer than Instagram counts.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from newsroom.catalog.models import ChannelType
+from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._meta import GraphPublisher
-from newsroom.channels._text import find_hashtags
+from newsroom.channels._text import Measurement, characters, find_hashtags, utf16_units
 from newsroom.channels.base import PublishResult
 from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
@@ -28,6 +32,13 @@ class InstagramPublisher(GraphPublisher):
     default_base_url: ClassVar[str] = "https://graph.facebook.com/v21.0"
     status_field: ClassVar[str] = "status_code"
     identity_fields: ClassVar[str] = "id,username"
+    requires_image: ClassVar[bool] = True
+
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        return [characters(utf16_units(text), MAX_CAPTION),
+                Measurement(len(find_hashtags(text)), MAX_HASHTAGS, "hashtags", "Hashtags")]
 
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         self._check_post(post)
@@ -36,10 +47,6 @@ class InstagramPublisher(GraphPublisher):
             problem = "Instagram needs an image: add one to the campaign"
         elif len(post.media) > MAX_CAROUSEL:
             problem = f"Instagram shows at most {MAX_CAROUSEL} images per post"
-        elif len(post.text) > MAX_CAPTION:
-            problem = f"the caption has {len(post.text)} characters, Instagram allows {MAX_CAPTION}"
-        elif len(find_hashtags(post.text)) > MAX_HASHTAGS:
-            problem = f"Instagram allows at most {MAX_HASHTAGS} hashtags"
         if problem:
             raise PermanentPublishError(f"{self.channel}: {problem}", channel=self.channel)
         urls = [self._public_url(item) for item in post.media]

@@ -8,6 +8,11 @@ Images: ``POST /rest/images?action=initializeUpload``, ``PUT`` the bytes to the 
 upload URL, then name the image URN in ``content.media`` with its ``altText``.
 
 LinkedIn does not deduplicate posts: ``idempotent_retries = False``.
+
+Length: 3000 characters of commentary, as LinkedIn's post composer and partner tools
+state without naming a unit; we count UTF-16 code units (what LinkedIn's Java and
+JavaScript count as a string's length), never fewer than LinkedIn does. The escaping
+backslashes of the little text format are not counted (LinkedIn shows the text without them).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from newsroom.catalog.models import ChannelType
-from newsroom.channels._text import find_hashtags
+from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels._text import Measurement, characters, find_hashtags, utf16_units
 from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
 from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
@@ -47,6 +52,11 @@ class LinkedInPublisher(Publisher):
     idempotent_retries: ClassVar[bool] = False
     default_base_url: ClassVar[str] = "https://api.linkedin.com"
 
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        return [characters(utf16_units(text), MAX_COMMENTARY)]
+
     def __init__(self, *args: Any, linkedin_version: str = DEFAULT_VERSION, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.linkedin_version = linkedin_version
@@ -67,11 +77,6 @@ class LinkedInPublisher(Publisher):
 
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         self._check_post(post)
-        if len(post.text) > MAX_COMMENTARY:
-            raise PermanentPublishError(
-                f"{self.channel}: the text has {len(post.text)} characters, LinkedIn allows "
-                f"{MAX_COMMENTARY}: shorten the template for this channel",
-                channel=self.channel)
         body: dict[str, Any] = {
             "author": self.author,
             "commentary": to_little_text(post.text),

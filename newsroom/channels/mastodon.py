@@ -4,8 +4,12 @@
 (for an hour) with the status it already made, so a publish whose answer was lost can be
 repeated with the same key: ``idempotent_retries = True``.
 
-The character limit and the weight of a URL come from ``GET /api/v2/instance`` and are
-cached per publisher; until then the account's ``max_characters`` applies.
+Length (:meth:`MastodonPublisher.measure`): Mastodon's ``StatusLengthValidator`` counts
+graphemes, every URL as ``characters_reserved_per_url`` (23) and a mention ``@name@host``
+as ``@name`` (see :func:`newsroom.channels._text.mastodon_length`). The limit and the URL
+weight come from ``GET /api/v2/instance`` and are cached per publisher; before that, and
+for validation, the account's ``max_characters`` and ``characters_reserved_per_url``
+apply (500 and 23 if not set, Mastodon's defaults).
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from newsroom.catalog.models import ChannelType
-from newsroom.channels._text import mastodon_length
+from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels._text import Measurement, mastodon_length
 from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
-from newsroom.errors import PermanentPublishError, PublishError, TransientPublishError
+from newsroom.errors import PublishError, TransientPublishError
 from newsroom.posts import RenderedPost
+
+DEFAULT_MAX_CHARACTERS = 500
+DEFAULT_URL_WEIGHT = 23
 
 
 class MastodonPublisher(Publisher):
@@ -27,6 +34,15 @@ class MastodonPublisher(Publisher):
     media_poll_attempts: int = 60
 
     _instance: dict[str, Any] | None = None
+
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        weight = account.characters_reserved_per_url or DEFAULT_URL_WEIGHT
+        limit = account.max_characters or DEFAULT_MAX_CHARACTERS
+        return [Measurement(mastodon_length(text, characters_reserved_per_url=weight), limit,
+                            f"characters (graphemes; every URL counts as {weight})",
+                            f"Zeichen (jeder Link zählt {weight})")]
 
     def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self._secret()}"}
@@ -47,21 +63,16 @@ class MastodonPublisher(Publisher):
             statuses = (response.json().get("configuration") or {}).get("statuses") or {}
             self._instance = statuses
         return (
-            int(self._instance.get("max_characters") or self.account.max_characters or 500),
+            int(self._instance.get("max_characters") or self.account.max_characters
+                or DEFAULT_MAX_CHARACTERS),
             int(self._instance.get("characters_reserved_per_url")
-                or self.account.characters_reserved_per_url or 23),
+                or self.account.characters_reserved_per_url or DEFAULT_URL_WEIGHT),
         )
 
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
-        self._check_post(post)
         max_characters, url_weight = await self.instance_limits()
-        length = mastodon_length(post.text, characters_reserved_per_url=url_weight)
-        if length > max_characters:
-            raise PermanentPublishError(
-                f"{self.channel}: the text counts {length} characters, the instance allows "
-                f"{max_characters}; shorten the template for this channel",
-                channel=self.channel,
-            )
+        self._check_post(post, self.account.model_copy(update={
+            "max_characters": max_characters, "characters_reserved_per_url": url_weight}))
         media_ids = [await self._upload(await self.load_media(item)) for item in post.media]
         body: dict[str, Any] = {
             "status": post.text,

@@ -4,6 +4,10 @@ The bot token is part of every URL (``/bot<token>/method``): errors are redacted
 ``httpx`` logger's request lines are masked (see :mod:`newsroom.channels.base`). A 429
 says how long to wait in ``parameters.retry_after``. Telegram has no alt text for photos
 and does not deduplicate messages: ``idempotent_retries = False``.
+
+Length: "1-4096 characters after entities parsing" for ``sendMessage`` and "0-1024
+characters" for a caption (core.telegram.org/bots/api#sendmessage, #sendphoto); Telegram
+counts text in UTF-16 code units (core.telegram.org/api/entities), so an emoji counts 2.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from newsroom.catalog.models import ChannelType
+from newsroom.catalog.models import ChannelAccount, ChannelType
+from newsroom.channels._text import Measurement, utf16_units
 from newsroom.channels.base import AccountCheck, Publisher, PublishResult
 from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
@@ -26,6 +31,16 @@ class TelegramPublisher(Publisher):
     idempotent_retries: ClassVar[bool] = False
     default_base_url: ClassVar[str] = "https://api.telegram.org"
 
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        limit = MAX_CAPTION if has_image else MAX_TEXT
+        return [Measurement(utf16_units(text), limit,
+                            "characters (UTF-16 units: an emoji counts 2)"
+                            + (", in a photo caption" if has_image else ""),
+                            "Zeichen (ein Emoji zählt 2)"
+                            + (", als Bildunterschrift" if has_image else ""))]
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if not self.account.account_id:
@@ -39,13 +54,10 @@ class TelegramPublisher(Publisher):
 
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         self._check_post(post)
-        limit = MAX_CAPTION if post.media else MAX_TEXT
-        if len(post.text) > limit or len(post.media) > MAX_GROUP:
+        if len(post.media) > MAX_GROUP:
             raise PermanentPublishError(
-                f"{self.channel}: Telegram allows {limit} characters "
-                f"{'in a photo caption' if post.media else 'per message'} and {MAX_GROUP} "
-                f"photos; this post has {len(post.text)} and {len(post.media)}",
-                channel=self.channel)
+                f"{self.channel}: Telegram allows {MAX_GROUP} photos per message; this post "
+                f"has {len(post.media)}", channel=self.channel)
         media = [await self.load_media(item) for item in post.media]
         if not media:
             preview: dict[str, Any] = (

@@ -1,14 +1,19 @@
 """Threads: ``POST /{threads-user-id}/threads`` (``media_type`` TEXT or IMAGE, ``text``,
 ``image_url``, ``alt_text``) makes a container, ``/threads_publish`` publishes it.
 Several images make a carousel. Threads does not deduplicate: ``idempotent_retries = False``.
+
+Length: "Text posts are limited to 500 characters. Emojis are counted as the number of UTF-8
+bytes" (developers.facebook.com/documentation/threads/posts):
+:func:`newsroom.channels._text.threads_length`.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from newsroom.catalog.models import ChannelType
+from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._meta import GraphPublisher
+from newsroom.channels._text import Measurement, threads_length
 from newsroom.channels.base import PublishResult
 from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
@@ -23,13 +28,19 @@ class ThreadsPublisher(GraphPublisher):
     status_field: ClassVar[str] = "status"
     identity_fields: ClassVar[str] = "id,username"
 
+    @classmethod
+    def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
+                ) -> list[Measurement]:
+        return [Measurement(threads_length(text), MAX_TEXT,
+                            "characters (an emoji counts its UTF-8 bytes, 4 or more)",
+                            "Zeichen (ein Emoji zählt 4 oder mehr)")]
+
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         self._check_post(post)
-        if len(post.text) > MAX_TEXT or len(post.media) > MAX_CAROUSEL:
+        if len(post.media) > MAX_CAROUSEL:
             raise PermanentPublishError(
-                f"{self.channel}: Threads allows {MAX_TEXT} characters and {MAX_CAROUSEL} "
-                f"images; this post has {len(post.text)} and {len(post.media)}",
-                channel=self.channel)
+                f"{self.channel}: Threads allows {MAX_CAROUSEL} images; this post has "
+                f"{len(post.media)}", channel=self.channel)
         urls = [self._public_url(item) for item in post.media]
         for item in post.media:
             if item.sha256:

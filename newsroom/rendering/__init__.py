@@ -1,17 +1,17 @@
-"""Rendering: campaign templates to the exact text each channel will publish."""
+"""Rendering: campaign templates to the exact text each channel will publish.
+
+How long a text is for a network is the channel's to say: :func:`newsroom.channels.measure_text`.
+"""
 
 from .hashtags import HashtagProblem, check_hashtag
-from .measure import Measurement, measure_text
 from .render import RenderContext, render_occurrence, render_post
 from .templates import make_environment
 
 __all__ = [
     "HashtagProblem",
-    "Measurement",
     "RenderContext",
     "check_hashtag",
     "make_environment",
-    "measure_text",
     "render_occurrence",
     "render_post",
 ]

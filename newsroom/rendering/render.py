@@ -17,7 +17,7 @@ from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, Undefin
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from ..catalog.approvers import resolve_approvers
-from ..catalog.catalog import Catalog, CampaignSource
+from ..catalog.catalog import CampaignSource, Catalog
 from ..catalog.models import ChannelAccount, Image
 from ..catalog.schedule import Occurrence, occurrence_on
 from ..errors import RenderError

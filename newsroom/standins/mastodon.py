@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
+import regex
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -138,7 +139,8 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         media_ids = [str(m) for m in payload.getlist("media_ids[]")]
         if not text.strip() and not media_ids:
             return _error("Validation failed: Text can't be blank", 422)
-        length = len(_URL.sub("x" * 23, text))
+        # Mastodon counts graphemes (StatusLengthValidator: each_grapheme_cluster)
+        length = len(regex.findall(r"\X", _URL.sub("x" * 23, text)))
         if length > config.mastodon_max_characters:
             return _error(f"Validation failed: Text character limit of "
                           f"{config.mastodon_max_characters} exceeded", 422)

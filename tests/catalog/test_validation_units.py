@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from newsroom.catalog.models import Campaign, ChannelAccount, ChannelType, Slot
+from newsroom.catalog.models import Campaign, Slot
 from newsroom.catalog.schedule import (
     check_slot_times,
     next_occurrence,
@@ -16,7 +16,6 @@ from newsroom.catalog.schedule import (
 )
 from newsroom.catalog.yamlsource import YamlProblem, parse_yaml
 from newsroom.rendering.hashtags import check_hashtag, hashtags_in
-from newsroom.rendering.measure import graphemes, mastodon_length, measure_text, utf16_units
 from newsroom.timeutil import (
     BERLIN,
     Duration,
@@ -144,104 +143,57 @@ def test_format_local_german() -> None:
             == "28. März 2027, 10:00:05 Uhr (MESZ)")
 
 
-# --- measure ---------------------------------------------------------------------------
-
-
-def test_mastodon_counts_each_url_as_23() -> None:
-    url = "https://www.darmstadt.example.org/" + "x" * 200
-    assert mastodon_length(url) == 23
-    assert mastodon_length("Mehr: " + url) == 6 + 23
-    assert mastodon_length(f"{url} und {url}") == 23 + 5 + 23
-    assert mastodon_length("Siehe https://example.org/a.") == 6 + 23 + 1  # the full stop is text
-    assert mastodon_length("(https://example.org/a)") == 1 + 23 + 1
-    assert mastodon_length("Mehr: " + url, url_weight=10) == 16
-    assert mastodon_length("kein Link: example.org") == len("kein Link: example.org")
-
-
-def test_graphemes_count_what_a_reader_sees() -> None:
-    assert len(FAMILY) == 5 and graphemes(FAMILY) == 1
-    assert len(FLAG) == 2 and graphemes(FLAG) == 1
-    assert graphemes(FLAG + "🇪🇺") == 2
-    assert graphemes("e\u0301") == 1  # e + combining acute accent
-    assert graphemes("Grüße") == 5
-    assert graphemes("") == 0
-
-
-def test_utf16_units() -> None:
-    assert utf16_units("abc") == 3
-    assert utf16_units("😀") == 2
-    assert utf16_units(FAMILY) == 8
-
-
-def account(kind: ChannelType, **extra: object) -> ChannelAccount:
-    return ChannelAccount(name="konto", type=kind, display_name="Konto", **extra)
-
-
-def test_measure_text_bluesky_graphemes_and_bytes() -> None:
-    text = FAMILY * 300
-    by_unit = {m.unit: m for m in measure_text(text, account(ChannelType.BLUESKY))}
-    assert by_unit["graphemes"].length == 300 and by_unit["graphemes"].ok
-    assert by_unit["UTF-8 bytes"].length == 5400 and not by_unit["UTF-8 bytes"].ok
-    assert by_unit["UTF-8 bytes"].describe() == "5400/3000 UTF-8 bytes"
-
-
-def test_measure_text_mastodon_uses_the_account_settings() -> None:
-    kind = ChannelType.MASTODON
-    [default] = measure_text("a" * 500, account(kind))
-    assert (default.length, default.limit, default.ok) == (500, 500, True)
-    [custom] = measure_text("a" * 500 + " https://x.org", account(kind, max_characters=1000,
-                                                                   characters_reserved_per_url=30))
-    assert (custom.length, custom.limit) == (531, 1000)
-
-
-@pytest.mark.parametrize(
-    ("kind", "limit"),
-    [
-        (ChannelType.LINKEDIN, 3000),
-        (ChannelType.THREADS, 500),
-        (ChannelType.INSTAGRAM, 2200),
-        (ChannelType.FACEBOOK, 63206),
-        (ChannelType.TELEGRAM, 4096),
-    ],
-)
-def test_measure_text_limits(kind: ChannelType, limit: int) -> None:
-    assert all(m.ok for m in measure_text("a" * limit, account(kind)))
-    assert not all(m.ok for m in measure_text("a" * (limit + 1), account(kind)))
-
-
-def test_measure_text_telegram_caption_and_no_limit() -> None:
-    [caption] = measure_text("a" * 1025, account(ChannelType.TELEGRAM), has_image=True)
-    assert caption.limit == 1024 and not caption.ok
-    [website] = measure_text("a" * 100_000, account(ChannelType.WEBSITE))
-    assert website.ok and website.describe() == "100000 characters (no limit)"
-
-
 # --- hashtags --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "tag", ["NieWiederIstJetzt", "#NieWiederIstJetzt", "ÖPNV", "EU", "GehWählen", "Darmstadt",
-            "2027", "5G", "Ü18"],
+            "2027", "5G", "Ü18",
+            # compound nouns are one word for a screen reader
+            "Kinderhospizarbeit", "Trikottag", "Schadstoffmobil", "Unwetterwarnung",
+            "Mitmachaktion", "Vorlesetag", "Zusammenhalt", "Wissenschaftsstadt", "Lilien_98"],
 )
 def test_hashtag_ok(tag: str) -> None:
     assert check_hashtag(tag) is None
 
 
 @pytest.mark.parametrize(
-    ("tag", "message", "suggestion"),
+    ("tag", "words"),
     [
-        ("niewieder", "is not in CamelCase", "#Niewieder"),
-        ("niewiederistjetzt", "is not in CamelCase", "#Niewiederistjetzt"),
-        ("#öpnv", "is not in CamelCase", "#Öpnv"),
-        ("NIEWIEDER", "is in capitals only", "#Niewieder"),
-        ("ÖPNVDA", "is in capitals only", "#Öpnvda"),
+        ("darmstadthältzusammen", "darmstadt · hält · zusammen"),
+        ("#Darmstadthältzusammen", "darmstadt · hält · zusammen"),  # a capital is no fix
+        ("niewiederistjetzt", "nie · wieder · ist · jetzt"),
+        ("Niewiederistjetzt", "nie · wieder · ist · jetzt"),
+        ("NIEWIEDER", "nie · wieder"),
+        ("Sportindarmstadt", "sport · in · darmstadt"),
+        ("TagDerKinderhospizarbeitistheute", "kinder · hospiz · arbeit · ist · heute"),
+        ("weremember", "we · remember"),
     ],
 )
-def test_hashtag_flagged(tag: str, message: str, suggestion: str) -> None:
+def test_multi_word_hashtag_not_in_camel_case_is_refused_without_a_fake_fix(
+        tag: str, words: str) -> None:
+    problem = check_hashtag(tag)
+    assert problem is not None
+    assert "runs several words together" in problem.message and words in problem.message
+    assert "capital initial (CamelCase)" in problem.hint
+    bare = tag.lstrip("#")
+    assert f"#{bare[:1].upper()}{bare[1:]}" not in problem.hint  # no capitalised first letter
+
+
+@pytest.mark.parametrize(
+    ("tag", "message", "fix"),
+    [
+        ("trikottag", "does not start with a capital letter", "#Trikottag"),
+        ("#öpnv", "does not start with a capital letter", "#Öpnv"),
+        ("DARMSTADT", "is in capitals only", "#Darmstadt"),
+        ("TRIKOTTAG", "is in capitals only", "#Trikottag"),
+    ],
+)
+def test_one_word_hashtag_gets_its_capital(tag: str, message: str, fix: str) -> None:
     problem = check_hashtag(tag)
     assert problem is not None
     assert message in problem.message
-    assert suggestion in problem.hint
+    assert fix in problem.hint
 
 
 @pytest.mark.parametrize("tag", ["Nie-Wieder", "Nie Wieder", "Nie.Wieder", "#", ""])

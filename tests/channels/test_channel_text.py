@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from newsroom.channels._text import grapheme_length, mastodon_length
 from newsroom.channels.base import image_size
-from newsroom.channels.bluesky import build_facets, check_length, record_key
+from newsroom.channels.bluesky import build_facets, measure_text, record_key
 from newsroom.channels.linkedin import escape_little_text, to_little_text
-from newsroom.errors import PermanentPublishError
 from newsroom.standins.linkedin import render_little_text
 
 
@@ -71,11 +70,11 @@ def test_graphemes_are_what_people_see() -> None:
 
 
 def test_bluesky_limits_graphemes_and_bytes() -> None:
-    check_length("ä" * 300)
-    with pytest.raises(PermanentPublishError, match="301 characters"):
-        check_length("ä" * 301)
-    with pytest.raises(PermanentPublishError, match="bytes"):
-        check_length("👨‍👩‍👧‍👦" * 121)  # 121 graphemes but 3025 bytes
+    assert all(m.ok for m in measure_text("ä" * 300))
+    graphemes, size = measure_text("ä" * 301)
+    assert not graphemes.ok and (graphemes.length, graphemes.over) == (301, 1) and size.ok
+    graphemes, size = measure_text("👨‍👩‍👧‍👦" * 121)  # 121 graphemes but 3025 bytes
+    assert graphemes.ok and not size.ok and size.over == 25 and size.short_unit == "bytes"
 
 
 TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")

@@ -95,12 +95,15 @@ def mark_code_lines(source: str) -> str:
         starts_in_text = closing is None and not raw
         has_code = False
         position = 0
+        raw_end_at = -1  # where a raw block that began on an earlier line ends
         while position < len(line):
             if raw:
                 end = _RAW_END.search(line, position)
                 if end is None:
                     break
                 raw, position = False, end.end()
+                if not starts_in_text:
+                    raw_end_at = position
             elif closing is None:
                 opening = _CODE_OPEN.search(line, position)
                 if opening is None:
@@ -120,6 +123,8 @@ def mark_code_lines(source: str) -> str:
         if starts_in_text and has_code and not body.startswith(("{%-", "{{-", "{#-")):
             indent = line[: len(line) - len(body)]
             line = indent + LINE_MARK + body
+        elif raw_end_at >= 0:  # what follows {% endraw %} is the line's printed rest
+            line = line[:raw_end_at] + LINE_MARK + line[raw_end_at:]
         out.append(line)
     return "".join(out)
 

@@ -5,10 +5,19 @@ The token is the personal link from the approval e-mail (purpose "approval", see
 the bundle of posts they are asked about, and expires at the deadline.
 
 - ``GET /freigabe/{token}`` shows every channel's post (text, images with alt text,
-  local time), the deadline, who else is asked and who has signed, what changed since an
-  earlier version was decided on, and the form. It changes no state: it only writes
-  ``approval.viewed`` to the audit trail (at most once per link and minute) and sets the
-  CSRF cookie.
+  local time), the deadline, who else is asked and who has signed, where the gate stands
+  (the quorum met, and whether a signature still appears in a joint statement), what
+  changed word by word since an earlier version was decided on, and the form. It changes
+  no state: it only writes ``approval.viewed`` to the audit trail (at most once per link
+  and minute) and sets the CSRF cookie.
+- A refused link that is genuine and bound to its request (its person, its content; see
+  :func:`newsroom.approval.link_state`) tells its holder what is true, with the status
+  code of the refusal: an earlier version decided on no longer counts and the new mail's
+  link is the one to use (409); the gate closed, the quorum met, and that a later
+  signature is not taken (409); the deadline passed, with the outcome the timeout policy
+  gave — read, not stored, when the deadline sweeper has not run yet (410); the posts
+  published, with the network's links. A forged link, another person's or another
+  content's gets the same page as before, which names nothing of the campaign.
 - ``POST /freigabe/{token}`` (form: ``csrf``, ``decision``, ``comment``) records the
   decision through :func:`newsroom.approval.decide`. When the gate settles, the app's
   ``on_gate_settled`` callback is called; its errors are logged, never shown.
@@ -303,6 +312,7 @@ def _state_page(context: WebContext, exc: ApprovalLinkError, state: LinkState) -
                     "abgelaufen; Sie haben bis dahin nicht geantwortet.")
     elif isinstance(exc, LinkExpired):
         # The link's own time is up, the request still open: a newer mail has a fresh one.
+        title = "Dieser Link ist abgelaufen"
         said.append("Dieser Link ist abgelaufen. Die Freigabe läuft aber noch bis "
                     f"{local_when(state.gate.deadline)}.")
         todo = "Bitte verwenden Sie den Link aus der neuesten E-Mail (auch einer Erinnerung). "

@@ -276,7 +276,7 @@ def test_flows_run_on_a_broken_catalog(prefect_server, tmp_path, monkeypatch):
     soon = (datetime.now(UTC) + timedelta(days=1)).astimezone(BERLIN)
     (catalog / "t-soon.yaml").write_text(CAMPAIGN.format(
         id="t-soon", approvers=THREE, mode="one", quorum="", on_timeout="cancel",
-        at=soon.strftime("%Y-%m-%d %H:%M")), encoding="utf-8")
+        escalate_to="", at=soon.strftime("%Y-%m-%d %H:%M")), encoding="utf-8")
     mail = MailCatcher(port=free_port()).start()
     settings = _settings(tmp_path, mail, free_port())
     for name in ("catalog_dir", "data_dir", "database_url", "web_base_url"):

@@ -113,7 +113,7 @@ def _target(model: type[BaseModel], work: Any, loc: Path_, *, missing: bool) -> 
         if _exists(work, path) and _removable(model, path):
             return path, "remove"
     top = loc[:1]
-    if top and isinstance(top[0], str) and top[0] in _model_fields(model):
+    if top and isinstance(top[0], str) and top[0] in fields_by_alias(model):
         return top, "stand-in"
     return None
 
@@ -136,7 +136,7 @@ def _removable(model: type[BaseModel], path: Path_) -> bool:
         return True
     parent = _annotation_at(model, path[:-1])
     if isinstance(parent, type) and issubclass(parent, BaseModel):
-        info = _model_fields(parent).get(path[-1])
+        info = fields_by_alias(parent).get(path[-1])
         return info is None or not info.is_required()
     return typing.get_origin(parent) is dict or parent is Any
 
@@ -144,25 +144,27 @@ def _removable(model: type[BaseModel], path: Path_) -> bool:
 def _annotation_at(model: type[BaseModel], path: Path_) -> Any:
     current: Any = model
     for part in path:
-        current = _unwrap(current)
+        current = unwrap_optional(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            info = _model_fields(current).get(str(part))
+            info = fields_by_alias(current).get(str(part))
             current = info.annotation if info else Any
         else:
             args = typing.get_args(current)
             current = args[-1] if args else Any
-    return _unwrap(current)
+    return unwrap_optional(current)
 
 
-def _model_fields(model: type[BaseModel]) -> dict[str, Any]:
+def fields_by_alias(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields under the names a YAML file uses (their aliases)."""
     return {(info.alias or key): info for key, info in model.model_fields.items()}
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap_optional(annotation: Any) -> Any:
+    """``X | None`` (also nested) as ``X``; any other annotation unchanged."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _unwrap(args[0]) if len(args) == 1 else annotation
+        return unwrap_optional(args[0]) if len(args) == 1 else annotation
     return annotation
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
 import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,7 +43,7 @@ from .catalog import (
 )
 from .models import ApprovalMode, Campaign, ChannelRegistry, ChannelType, Directory, TimeoutAction
 from .roles import Role
-from .salvage import Salvaged, salvage
+from .salvage import Salvaged, fields_by_alias, salvage, unwrap_optional
 from .schedule import check_slot_times, next_occurrence, occurrences, on_demand_occurrence
 from .yamlsource import SourceDocument, YamlProblem, parse_yaml
 
@@ -220,35 +219,23 @@ def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> dict[str, 
     """Field names (with a short description) allowed at ``loc`` inside ``model``."""
     current: Any = model
     for part in loc:
-        current = _unwrap(current)
+        current = unwrap_optional(current)
         if isinstance(part, int):
             args = typing.get_args(current)
             current = args[0] if args else Any
         elif isinstance(current, type) and issubclass(current, BaseModel):
-            info = _model_fields(current).get(part)
+            info = fields_by_alias(current).get(part)
             current = info.annotation if info else Any
         else:
             args = typing.get_args(current)
             current = args[-1] if args else Any
-    current = _unwrap(current)
+    current = unwrap_optional(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return {
             (info.alias or key): ("optional" if not info.is_required() else "required")
             for key, info in current.model_fields.items()
         }
     return {}
-
-
-def _model_fields(model: type[BaseModel]) -> dict[str, Any]:
-    return {(info.alias or key): info for key, info in model.model_fields.items()}
-
-
-def _unwrap(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _unwrap(args[0]) if len(args) == 1 else annotation
-    return annotation
 
 
 # --- the catalog ----------------------------------------------------------------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from approval_testkit import DAY, Outbox, serving, store_posts
+from approval_testkit import DAY, Outbox, store_posts
+from webkit import serving
 
 from newsroom import approval, store
 from newsroom.rendering.render import render_occurrence

@@ -24,11 +24,11 @@ from approval_testkit import (
     load,
     point_at_standins,
     requests_by_person,
-    serving,
     snapshot,
     store_posts,
     write_campaign,
 )
+from webkit import serving
 
 from newsroom import approval, store
 from newsroom.approval import GateOutcome

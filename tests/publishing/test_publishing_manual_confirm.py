@@ -19,10 +19,10 @@ from publishing_testkit import (
     actions,
     free_port,
     publication,
-    serving,
     stored_post,
 )
 from pydantic import SecretStr
+from webkit import serving
 
 from newsroom.notify import AppriseNotifier
 from newsroom.publishing import manual_confirm_url, publish_post

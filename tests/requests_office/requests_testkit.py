@@ -50,32 +50,3 @@ def form(**changes) -> RequestForm:
     return RequestForm(**values)
 
 
-class WebApp:
-    """The web app (``create_web_app``) served by uvicorn on a free port, in a thread."""
-
-    def __init__(self, app):
-        import threading
-
-        import uvicorn
-
-        from flows.stack import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> WebApp:
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the web app did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)

@@ -11,9 +11,10 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from requests_testkit import SECRET, WebApp, copy_catalog, png
+from requests_testkit import SECRET, copy_catalog, png
 from sqlalchemy import func
 from sqlmodel import select
+from webkit import serving
 
 from newsroom import requests as domain
 from newsroom import store
@@ -48,10 +49,10 @@ def site(tmp_path: Path) -> Iterator[SimpleNamespace]:
 
     app = create_web_app(engine, catalog, settings, signer=signer,
                          on_request_submitted=on_request_submitted)
-    with WebApp(app) as server:
+    with serving(app) as server_url:
         requester = domain.requester_for(catalog, "portfolio", "kinder-jugend")
-        link, _ = domain.invite_link(signer, server.url, requester)
-        yield SimpleNamespace(url=server.url, link=link, engine=engine, catalog=catalog,
+        link, _ = domain.invite_link(signer, server_url, requester)
+        yield SimpleNamespace(url=server_url, link=link, engine=engine, catalog=catalog,
                               signer=signer, started=started, failing=failing,
                               uploads=tmp_path / "var", requester=requester)
     engine.dispose()

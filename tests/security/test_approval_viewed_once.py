@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from pgkit import reset_schema
-from requests_testkit import WebApp
 from security_testkit import SECRET, make_site, requests_by_person, web_process
+from webkit import serving
 
 from newsroom import approval, store
 from newsroom.settings import Settings
@@ -54,15 +54,15 @@ def test_a_burst_of_gets_on_two_web_apps_records_one_view_per_link(
                         secret_key=SECRET)
     engine = store.make_engine(site.url)
     try:
-        with web_process(site) as one, WebApp(create_web_app(
-                engine, site.catalog, settings, signer=site.signer)) as two:
+        with web_process(site) as one, serving(create_web_app(
+                engine, site.catalog, settings, signer=site.signer)) as two_url:
             # FastAPI builds its routes at the first request; not while the burst runs
             # (its warning filters are not thread-safe under pytest's "error").
-            assert httpx.get(f"{two.url}/freigabe/x").status_code == 400
+            assert httpx.get(f"{two_url}/freigabe/x").status_code == 400
             _not_at_a_minute_boundary()
 
             def get(n: int) -> int:
-                base = (one, two)[n % 2].url
+                base = (one.url, two_url)[n % 2]
                 token = site.approval_token if n % 4 else other
                 return httpx.get(f"{base}/freigabe/{token}", timeout=30).status_code
 

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from requests_testkit import WebApp, copy_catalog, png
+from requests_testkit import copy_catalog, png
 from security_testkit import SECRET, row_counts
+from webkit import serving
 
 from newsroom import requests as domain
 from newsroom import store
@@ -44,8 +45,8 @@ def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNa
     app = create_web_app(runtime.engine, runtime.catalog, runtime.settings,
                          signer=runtime.signer)
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}), \
-            WebApp(app) as server:
-        yield SimpleNamespace(runtime=runtime, url=server.url, uploads=tmp_path / "var")
+            serving(app) as server_url:
+        yield SimpleNamespace(runtime=runtime, url=server_url, uploads=tmp_path / "var")
     reset_runtimes()
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 from limits import parse_many
-from requests_testkit import WebApp, png
+from requests_testkit import png
 from security_testkit import SECRET, make_site, requests_by_person, row_counts
 from sqlmodel import select
+from webkit import serving
 
 from flows.stack import MailCatcher, free_port
 from newsroom import approval, store
@@ -95,8 +96,8 @@ def test_a_flood_of_submissions_with_one_invitation_is_bounded_and_loses_nothing
     image = png(pad_to=256 * 1024)
     before = row_counts(site.engine)
     try:
-        with WebApp(app) as server:
-            link = f"{server.url}/anfrage/{site.invite_token}"
+        with serving(app) as server_url:
+            link = f"{server_url}/anfrage/{site.invite_token}"
             with httpx.Client(timeout=60) as client:
                 page = client.get(link)
                 assert page.status_code == 200
@@ -165,7 +166,7 @@ def test_per_link_and_per_address_limits_say_when_to_try_again(tmp_path: Path) -
                                    rate_limit_hooks="2/minute"),
                          signer=site.signer)
     try:
-        with WebApp(app) as server, httpx.Client(base_url=server.url) as client:
+        with serving(app) as server_url, httpx.Client(base_url=server_url) as client:
             mine = [client.get(f"/freigabe/{site.approval_token}") for _ in range(4)]
             assert [r.status_code for r in mine] == [200, 200, 200, 429]
             wait = _assert_busy_page(mine[-1])

@@ -8,6 +8,8 @@
     └── PublishError            a channel could not publish a post
         ├── TransientPublishError   try again later (429, 5xx, timeouts, Meta codes 1/2/4/17)
         ├── PermanentPublishError   do not retry (400/401/403/422, Meta code 190)
+        │   └── CredentialRefused   the network refused the credential (401/403, a 422 that
+        │                           speaks of the token, Meta code 190): renew it
         └── AmbiguousPublishError   the request may have reached the network: never repeat blindly
                                     (no answer; 502/504 to a create on a network without
                                     deduplication)
@@ -111,6 +113,14 @@ class TransientPublishError(PublishError):
 
 class PermanentPublishError(PublishError):
     pass
+
+
+class CredentialRefused(PermanentPublishError):
+    """The network refused the credential itself, not the post: 401, 403, Meta's code
+    190, or a 422 whose words are about the token or the login (Mastodon's
+    ``require_user!`` answers 422 "This method requires an authenticated user" to a token
+    without a user; other servers of Mastodon's API answer a bad token so too).
+    ``network_message`` carries the network's own words."""
 
 
 class AmbiguousPublishError(PublishError):

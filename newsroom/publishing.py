@@ -503,7 +503,14 @@ class _Job:
         return publication
 
     async def _repeat_is_harmless(self, publication: Publication) -> bool:
-        if not self.publisher_cls.idempotent_retries:
+        # Asked of the publisher, after it met its server: on Mastodon's API whether a
+        # repeat is recognised depends on the server (newsroom/channels/mastodon.py).
+        try:
+            publisher = await self._publisher()
+            await publisher.warm_up()
+        except PublishError:
+            return False
+        if not publisher.idempotent_retries:
             return False
         window = _REPEAT_WINDOW.get(ChannelType(self.account.type))
         if window is None:
@@ -519,6 +526,16 @@ class _Job:
         return datetime.now(UTC) - await _db(self.engine, last_attempt) < window
 
     async def _interrupted(self, publication: Publication) -> PublicationOutcome:
+        found = await self._find_published(publication)
+        if found is not None:  # the earlier attempt did make it: that is the result
+            published, _ = await self._transition(
+                publication,
+                lambda s: store.mark_published(s, publication_id=publication.id,
+                                               remote_id=found.remote_id or None,
+                                               remote_url=found.url),
+                "publication.published", remote_id=found.remote_id, remote_url=found.url,
+                found_by_lookup=True)
+            return self._outcome(published, network_called=True)
         error = (
             f"{self.channel}: an earlier attempt was interrupted after it may have sent the "
             f"post, and {self.account.type.value} does not recognise a repeated request, so "
@@ -527,6 +544,17 @@ class _Job:
             f"`newsroom channels resolve {publication.id} --not-published`"
         )
         return await self._unknown(publication, error, reason="interrupted")
+
+    async def _find_published(self, publication: Publication) -> PublishResult | None:
+        """Where the network can be searched: the post, if an earlier attempt made it."""
+        try:
+            publisher = await self._publisher()
+            return await publisher.find_published(self.rendered,
+                                                  since=publication.reserved_at)
+        except PublishError as exc:
+            logger.warning("%s: could not look for an earlier attempt's post (%s)",
+                           self.channel, exc)
+            return None
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.credential.get_secret_value(),) if self.credential is not None else ()

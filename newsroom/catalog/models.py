@@ -8,7 +8,7 @@ this post too long for Bluesky?) live in :mod:`newsroom.catalog.validation`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -110,6 +110,10 @@ class ChannelAccount(StrictModel):
     crisis: bool = False  # used by crisis communication
     max_characters: int | None = None  # Mastodon: overrides until read from the instance
     characters_reserved_per_url: int | None = None
+    # Mastodon API servers: does the server recognise a repeated Idempotency-Key? "auto"
+    # reads the software from nodeinfo / the instance's version (only Mastodon does);
+    # "recognised" or "ignored" overrides that (see newsroom/channels/mastodon.py).
+    idempotency: Literal["auto", "recognised", "ignored"] = "auto"
     recipients: list[str] = []  # press e-mail distribution list
 
     @model_validator(mode="after")

@@ -11,6 +11,9 @@ Every failure leaves a publisher as one of three typed errors (see :mod:`newsroo
                             (429, 5xx, Meta codes 1/2/4/17/32/613, connection refused …)
     PermanentPublishError   the post was not made; trying again will not help
                             (400/401/403/404/422, Meta code 190, a missing credential …)
+      CredentialRefused     … because the credential was refused: 401, 403, Meta code 190,
+                            or a 422 that speaks of the token or login (see
+                            :func:`_about_the_credential`)
     AmbiguousPublishError   the request that creates the post was sent but no answer came,
                             or a gateway answered 502/504 to it: the post may exist. Repeat
                             it only if the network deduplicates
@@ -60,6 +63,7 @@ from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._text import Measurement
 from newsroom.errors import (
     AmbiguousPublishError,
+    CredentialRefused,
     PermanentPublishError,
     PublishError,
     TransientPublishError,
@@ -364,7 +368,7 @@ def _map_response(
         code = meta["code"]
         text = f"{prefix}{where} failed with Graph API error {code}: {said}"
         if code in META_PERMANENT_CODES:
-            return PermanentPublishError(
+            return CredentialRefused(
                 text + " (renew the access token and store it where the account's "
                 "credential points)", **kwargs)
 
@@ -388,10 +392,24 @@ def _map_response(
     if status in _TRANSIENT_STATUS or status >= 500:
         wait = f" (wait {retry_after:.0f} s)" if retry_after is not None else ""
         return TransientPublishError(text + f"; temporary, try again later{wait}", **kwargs)
-    if status in (401, 403):
-        return PermanentPublishError(
+    if status in (401, 403) or (status == 422 and _about_the_credential(said)):
+        return CredentialRefused(
             text + "; the credential was refused: check or renew it", **kwargs)
     return PermanentPublishError(text + "; the network refused this post", **kwargs)
+
+
+# Words of a 422 that is about the credential, not the post. Mastodon's Api::BaseController
+# answers 422 "This method requires an authenticated user" (require_user!, a token without
+# a user); servers of Mastodon's API answer a revoked or unknown token so as well. A post
+# the network refuses says "Validation failed: …" and names none of these.
+_CREDENTIAL_WORDS = re.compile(
+    r"\b(access[ _]?token|token|authenticat\w*|authori[sz]\w*|credentials?|login|"
+    r"log in|sign[ -]?in|unauthori[sz]ed|not logged)\b", re.IGNORECASE)
+
+
+def _about_the_credential(said: str) -> bool:
+    return not said.lower().startswith("validation failed") and bool(
+        _CREDENTIAL_WORDS.search(said))
 
 
 # --- the publisher base ----------------------------------------------------------------
@@ -402,7 +420,9 @@ class Publisher(abc.ABC):
 
     Subclasses set ``channel_type`` and implement :meth:`publish` and :meth:`_check`.
     ``idempotent_retries`` is True when repeating :meth:`publish` with the same
-    idempotency key cannot create a second post (the network deduplicates).
+    idempotency key cannot create a second post (the network deduplicates). Ask it of
+    the publisher, not of its class: on Mastodon's API it depends on the account's server
+    (known after :meth:`warm_up`).
     """
 
     channel_type: ClassVar[ChannelType]
@@ -463,6 +483,13 @@ class Publisher(abc.ABC):
         """Fetch ahead what the first :meth:`publish` would otherwise fetch first (a
         session, the instance's limits), so that at a post's second only the post is
         sent. Failures are left for :meth:`publish` to meet and report."""
+        return None
+
+    async def find_published(self, post: RenderedPost, *, since: datetime
+                             ) -> PublishResult | None:
+        """The post as the network shows it, if an attempt begun at or after ``since``
+        made it; None if it is not there or this network cannot be searched (default).
+        Asked before a post whose earlier attempt was cut off is declared "unknown"."""
         return None
 
     async def check(self) -> AccountCheck:

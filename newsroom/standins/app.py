@@ -89,6 +89,13 @@ class StandinApp:
             await self._app(scope, receive, send)
             return
 
+        quirks: frozenset[str] = frozenset()
+        if network == "mastodon":  # /mastodon/~QUIRK+…: a server of Mastodon's API
+            try:
+                quirks = mastodon.select_profile(scope)
+            except ValueError as exc:
+                await JSONResponse({"error": str(exc)}, 404)(scope, receive, send)
+                return
         body = await _read_body(receive)
         headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))
                        for k, v in scope["headers"])
@@ -137,8 +144,13 @@ class StandinApp:
                 await self._app(scope, replay, swallow_upstream)
             await _gateway_response(int(rule.kind))(scope, replay, send_recording_status)
         else:
-            response = NETWORKS[network].fault_response(rule)
+            response = (mastodon.fault_response(rule, quirks) if network == "mastodon"
+                        else NETWORKS[network].fault_response(rule))
             await response(scope, replay, send_recording_status)
+        if "closes-connections" in quirks and self.dropper is not None:
+            # As a server that closes every connection after its answer without saying
+            # so: the client's pool still holds the connection as alive.
+            await self.dropper(scope, False)
 
     # -- control --
 

@@ -1,5 +1,22 @@
 """Mastodon stand-in: instance info, media uploads (with 202 processing), statuses with
-``Idempotency-Key``. Every answer carries Mastodon's ``X-RateLimit-*`` headers."""
+``Idempotency-Key``. Every answer carries Mastodon's ``X-RateLimit-*`` headers.
+
+Servers that speak Mastodon's API without being Mastodon are *profiles*, chosen per
+account by the base URL: ``/mastodon/~QUIRK+QUIRK/…`` (e.g.
+``/mastodon/~no-v2-instance+ignores-idempotency``). Each server (plain or with quirks)
+keeps its own statuses, and its posts are recorded under its label
+(``mastodon~no-v2-instance+ignores-idempotency``). The quirks, as real servers showed them:
+
+- ``no-v2-instance``: ``/api/v2/instance`` answers 404 (Mastodon before 4.0, several
+  others); ``/api/v1/instance`` has ``configuration.statuses``.
+- ``no-instance``: neither v1 nor v2 nor nodeinfo answers (404).
+- ``ignores-idempotency``: a repeated ``Idempotency-Key`` makes another status; the server
+  calls itself GoToSocial (version "0.19.1 git-8f2a1c3", nodeinfo ``gotosocial``).
+- ``closes-connections``: the server closes each connection after its answer without
+  saying so (no ``Connection: close``); done by the app (:mod:`newsroom.standins.app`).
+- ``token-422``: a refused token answers 422 "This method requires an authenticated
+  user" instead of 401.
+"""
 
 from __future__ import annotations
 
@@ -39,13 +56,44 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message}, status)
 
 
-def fault_response(rule: FaultRule) -> Response:
+QUIRKS = frozenset({"no-v2-instance", "no-instance", "ignores-idempotency",
+                    "closes-connections", "token-422"})
+_PROFILE = re.compile(r"^/mastodon/~([a-z0-9+-]+)(/.*)?$")
+GOTOSOCIAL_VERSION = "0.19.1 git-8f2a1c3"
+
+
+def select_profile(scope: dict[str, Any]) -> frozenset[str]:
+    """Take a ``/mastodon/~QUIRK+QUIRK`` prefix off the request path into the scope
+    (``standin.quirks``, ``standin.server``); the quirks (empty: plain Mastodon)."""
+    match = _PROFILE.match(scope.get("path", ""))
+    if match is None:
+        scope["standin.quirks"], scope["standin.server"] = frozenset(), NETWORK
+        return frozenset()
+    quirks = frozenset(match[1].split("+"))
+    unknown = quirks - QUIRKS
+    if unknown:
+        raise ValueError(f"unknown Mastodon stand-in quirk(s) {sorted(unknown)}; "
+                         f"known: {sorted(QUIRKS)}")
+    rest = match[2] or "/"
+    scope["path"] = "/mastodon" + rest
+    scope["raw_path"] = scope["path"].encode("utf-8")
+    scope["standin.quirks"], scope["standin.server"] = quirks, f"{NETWORK}~{match[1]}"
+    return quirks
+
+
+def _unauthorized(quirks: frozenset[str]) -> Response:
+    if "token-422" in quirks:
+        return _error("This method requires an authenticated user", 422)
+    return _error("The access token is invalid", 401)
+
+
+def fault_response(rule: FaultRule, quirks: frozenset[str] = frozenset()) -> Response:
     if rule.kind == "429":
         headers = _rate_headers(rule.retry_after)
         headers["X-RateLimit-Remaining"] = "0"
         return json_response({"error": "Too many requests"}, 429, headers)
     if rule.kind == "401":
-        return _error("The access token is invalid", 401)
+        return _unauthorized(quirks)
     return _error("We're sorry, but something went wrong on our end.", 500)
 
 
@@ -66,18 +114,40 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         token = bearer(request)
         return token if token in config.mastodon_tokens else None
 
+    def quirks(request: Request) -> frozenset[str]:
+        return request.scope.get("standin.quirks", frozenset())
+
+    def server(request: Request) -> str:
+        return request.scope.get("standin.server", NETWORK)
+
+    def refused(request: Request) -> Response:
+        return _unauthorized(quirks(request))
+
     def base(request: Request) -> str:
-        return str(request.base_url).rstrip("/") + "/mastodon"
+        label = server(request)
+        prefix = "/mastodon" + (f"/~{label.split('~', 1)[1]}" if "~" in label else "")
+        return str(request.base_url).rstrip("/") + prefix
+
+    def software(request: Request) -> tuple[str, str]:
+        if "ignores-idempotency" in quirks(request):
+            return "gotosocial", GOTOSOCIAL_VERSION
+        return "mastodon", "3.5.3" if "no-v2-instance" in quirks(request) else "4.3.2"
+
+    def statuses_configuration() -> dict[str, Any]:
+        return {"max_characters": config.mastodon_max_characters,
+                "max_media_attachments": 4, "characters_reserved_per_url": 23}
 
     async def instance(request: Request) -> Response:
+        if quirks(request) & {"no-v2-instance", "no-instance"}:
+            return _error("Record not found", 404)  # Rails' 404 for an unknown route
+        name, version = software(request)
         return _json({
-            "domain": request.url.hostname, "title": "Mastodon stand-in", "version": "4.3.2",
+            "domain": request.url.hostname, "title": "Mastodon stand-in", "version": version,
             "source_url": "https://github.com/mastodon/mastodon",
             "languages": ["de", "en"],
             "configuration": {
                 "urls": {"streaming": None},
-                "statuses": {"max_characters": config.mastodon_max_characters,
-                             "max_media_attachments": 4, "characters_reserved_per_url": 23},
+                "statuses": statuses_configuration(),
                 "media_attachments": {
                     "supported_mime_types": ["image/jpeg", "image/png", "image/gif",
                                              "image/webp"],
@@ -85,10 +155,52 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             },
         })
 
+    async def instance_v1(request: Request) -> Response:
+        if "no-instance" in quirks(request):
+            return _error("Record not found", 404)
+        name, version = software(request)
+        body: dict[str, Any] = {
+            "uri": request.url.hostname, "title": "Mastodon stand-in", "version": version,
+            "languages": ["de", "en"],
+            "configuration": {"statuses": statuses_configuration()},
+        }
+        if name != "mastodon":  # GoToSocial (and Pleroma) also send the old field
+            body["max_toot_chars"] = config.mastodon_max_characters
+        return _json(body)
+
+    async def nodeinfo_links(request: Request) -> Response:
+        if "no-instance" in quirks(request):
+            return _error("Record not found", 404)
+        return _json({"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+                                 "href": f"{base(request)}/nodeinfo/2.0"}]})
+
+    async def nodeinfo(request: Request) -> Response:
+        if "no-instance" in quirks(request):
+            return _error("Record not found", 404)
+        name, version = software(request)
+        return _json({"version": "2.0", "software": {"name": name, "version": version},
+                      "protocols": ["activitypub"], "openRegistrations": False,
+                      "usage": {"users": {"total": 1}, "localPosts": len(statuses)},
+                      "metadata": {}})
+
     async def verify_credentials(request: Request) -> Response:
         if not authorized(request):
-            return _error("The access token is invalid", 401)
+            return refused(request)
         return _json(_ACCOUNT)
+
+    async def account_statuses(request: Request) -> Response:
+        if not authorized(request):
+            return refused(request)
+        if request.path_params["account_id"] != _ACCOUNT["id"]:
+            return _error("Record not found", 404)
+        try:
+            limit = min(max(int(request.query_params.get("limit", 20)), 1), 40)
+        except ValueError:
+            limit = 20
+        own = [s for s in statuses.values() if s["_server"] == server(request)]
+        own.sort(key=lambda s: int(s["id"]), reverse=True)  # newest first
+        return _json([{k: v for k, v in s.items() if not k.startswith("_")}
+                      for s in own[:limit]])
 
     def attachment(item: dict[str, Any], request: Request) -> dict[str, Any]:
         ready = item["polls_left"] <= 0
@@ -99,7 +211,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
 
     async def upload_media(request: Request) -> Response:
         if not authorized(request):
-            return _error("The access token is invalid", 401)
+            return refused(request)
         payload = await payload_of(request)
         upload = payload.files.get("file")
         if upload is None:
@@ -120,7 +232,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
 
     async def get_media(request: Request) -> Response:
         if not authorized(request):
-            return _error("The access token is invalid", 401)
+            return refused(request)
         item = media.get(request.path_params["media_id"])
         if item is None:
             return _error("Record not found", 404)
@@ -130,10 +242,12 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     async def create_status(request: Request) -> Response:
         token = authorized(request)
         if not token:
-            return _error("The access token is invalid", 401)
+            return refused(request)
         key = request.headers.get("idempotency-key")
-        if key and (token, key) in idempotency:
-            return _json(statuses[idempotency[(token, key)]])
+        if "ignores-idempotency" in quirks(request):
+            key = None  # the header is allowed (CORS) and otherwise ignored
+        if key and (server(request), token, key) in idempotency:
+            return _json(public(statuses[idempotency[(server(request), token, key)]]))
         payload = await payload_of(request)
         text = payload.get("status") or ""
         media_ids = [str(m) for m in payload.getlist("media_ids[]")]
@@ -165,23 +279,31 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             "language": payload.get("language"),
             "content": "<p>" + escape(text).replace("\n", "<br>") + "</p>",
             "media_attachments": attachments, "account": _ACCOUNT,
+            "_server": server(request),
         }
         statuses[status_id] = status
         if key:
-            idempotency[(token, key)] = status_id
-        recorder.add_post(NETWORK, id=status_id, url=url, text=text,
+            idempotency[(server(request), token, key)] = status_id
+        recorder.add_post(server(request), id=status_id, url=url, text=text,
                           language=status["language"], visibility=status["visibility"],
                           media=[{"id": a["id"], "alt": a["description"]} for a in attachments],
                           idempotency_key=key)
-        return _json(status)
+        return _json(public(status))
+
+    def public(status: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in status.items() if not k.startswith("_")}
 
     async def get_status(request: Request) -> Response:
         status = statuses.get(request.path_params["status_id"])
-        return _json(status) if status else _error("Record not found", 404)
+        return _json(public(status)) if status else _error("Record not found", 404)
 
     return Starlette(routes=[
         Route("/api/v2/instance", instance),
+        Route("/api/v1/instance", instance_v1),
+        Route("/.well-known/nodeinfo", nodeinfo_links),
+        Route("/nodeinfo/2.0", nodeinfo),
         Route("/api/v1/accounts/verify_credentials", verify_credentials),
+        Route("/api/v1/accounts/{account_id}/statuses", account_statuses),
         Route("/api/v2/media", upload_media, methods=["POST"]),
         Route("/api/v1/media/{media_id}", get_media),
         Route("/api/v1/statuses", create_status, methods=["POST"]),

@@ -19,6 +19,7 @@ from newsroom.channels.base import AccountCheck, parse_retry_after
 from newsroom.channels.telegram import TelegramPublisher
 from newsroom.errors import (
     AmbiguousPublishError,
+    CredentialRefused,
     PermanentPublishError,
     PublishError,
     TransientPublishError,
@@ -73,9 +74,9 @@ def meta(code: int, message: str = "(#4) Application request limit reached") -> 
 
 @pytest.mark.parametrize(("status", "body", "kind", "said"), [
     (400, TELEGRAM, PermanentPublishError, "Bad Request: message is too long"),
-    (401, {"error": "The access token is invalid"}, PermanentPublishError,
+    (401, {"error": "The access token is invalid"}, CredentialRefused,
      "The access token is invalid"),
-    (403, {"message": "Not enough permissions"}, PermanentPublishError, "Not enough permissions"),
+    (403, {"message": "Not enough permissions"}, CredentialRefused, "Not enough permissions"),
     (404, {"error": "Record not found"}, PermanentPublishError, "Record not found"),
     (422, MASTODON, PermanentPublishError, MASTODON["error"]),
     (422, LINKEDIN, PermanentPublishError, LINKEDIN["message"]),
@@ -93,7 +94,7 @@ def meta(code: int, message: str = "(#4) Application request limit reached") -> 
     (400, meta(17, "(#17) User request limit reached"), TransientPublishError,
      "(#17) User request limit reached"),
     (400, meta(190, "Error validating access token: Session has expired"),
-     PermanentPublishError, "Error validating access token: Session has expired"),
+     CredentialRefused, "Error validating access token: Session has expired"),
     (400, meta(100, "(#100) Invalid parameter"), PermanentPublishError, "(#100) Invalid parameter"),
 ])
 def test_responses_map_to_typed_errors(status, body, kind, said) -> None:
@@ -129,7 +130,7 @@ def test_gateway_errors_depend_on_the_request(status, creates_post, repeat_safe,
 def test_a_refused_token_behind_a_gateway_is_still_permanent() -> None:
     error = map_error(response(502, meta(190, "Error validating access token")),
                       channel="kanal")
-    assert type(error) is PermanentPublishError
+    assert type(error) is CredentialRefused
 
 
 REQUEST = httpx.Request("POST", "https://example.org/x")

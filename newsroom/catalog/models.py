@@ -114,6 +114,9 @@ class ChannelAccount(StrictModel):
     # reads the software from nodeinfo / the instance's version (only Mastodon does);
     # "recognised" or "ignored" overrides that (see newsroom/channels/mastodon.py).
     idempotency: Literal["auto", "recognised", "ignored"] = "auto"
+    # false: every request on a new connection (``Connection: close``), for a server that
+    # closes connections after its answer without saying so.
+    keep_alive: bool = True
     recipients: list[str] = []  # press e-mail distribution list
 
     @model_validator(mode="after")

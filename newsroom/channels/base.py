@@ -412,6 +412,10 @@ def _about_the_credential(said: str) -> bool:
         _CREDENTIAL_WORDS.search(said))
 
 
+# What a pooled connection the server had closed looks like to the next request on it.
+_DEAD_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
 # --- the publisher base ----------------------------------------------------------------
 
 
@@ -526,14 +530,32 @@ class Publisher(abc.ABC):
     async def _request(
         self, method: str, url: str, *, creates_post: bool = False, **kwargs: Any
     ) -> httpx.Response:
-        """Send one request; return the response if it succeeded, else raise typed."""
-        try:
-            response = await self._client.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise self._error(exc, creates_post=creates_post) from exc
-        if response.is_success:
-            return response
-        raise self._error(response, creates_post=creates_post)
+        """Send one request; return the response if it succeeded, else raise typed.
+
+        A request that does not make the post and meets a dead connection (a pooled
+        one the server closed without saying so: read/write errors, "Server
+        disconnected without sending a response") is sent once more, on a new
+        connection: nothing was posted. The create itself is not: its loss stays
+        ambiguous. ``keep_alive: false`` on the account sends ``Connection: close``, so
+        no request ever goes out on a reused connection."""
+        if not self.account.keep_alive:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Connection": "close"}
+        for attempt in (1, 2):
+            try:
+                response = await self._client.request(method, url, **kwargs)
+            except _DEAD_CONNECTION as exc:
+                if creates_post or attempt == 2:
+                    raise self._error(exc, creates_post=creates_post) from exc
+                logger.info("%s: %s %s met a closed connection (%s); sending it again",
+                            self.channel, method, redact(urlsplit(url).path),
+                            type(exc).__name__)
+                continue
+            except httpx.HTTPError as exc:
+                raise self._error(exc, creates_post=creates_post) from exc
+            if response.is_success:
+                return response
+            raise self._error(response, creates_post=creates_post)
+        raise AssertionError("unreachable")
 
     def _check_post(self, post: RenderedPost, account: ChannelAccount | None = None) -> None:
         """Refuse a post rendered for another channel, or one the network would refuse

@@ -6,7 +6,9 @@ closed after every answer, 422 for a refused token. Real HTTP to the stand-ins."
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from channel_testkit import ACCOUNTS, Alerts, make_account, make_post, store_post
 from pydantic import SecretStr
@@ -22,7 +24,8 @@ from newsroom.store.models import PostRecord
 
 pytestmark = pytest.mark.anyio
 TOKEN = ACCOUNTS["mastodon"]["secret"]
-TEXT = "Heute ist Trikottag 🎉 #Trikottag https://www.darmstadt.de/trikottag\n\nMit @lilien@social.example"
+TEXT = ("Heute ist Trikottag 🎉 #Trikottag https://www.darmstadt.de/trikottag\n\n"
+        "Mit @lilien@social.example")
 
 
 class Sleeps(list):
@@ -167,7 +170,6 @@ async def test_an_older_post_with_the_same_text_is_not_taken_for_this_one(
     mastodon = publisher(account, client)
     post = make_post("mastodon", text=TEXT)
     await mastodon.publish(post, idempotency_key="last-year")
-    from datetime import UTC, datetime, timedelta
     assert await mastodon.find_published(post, since=datetime.now(UTC)
                                          + timedelta(hours=1)) is None
     found = await mastodon.find_published(post, since=datetime.now(UTC) - timedelta(hours=1))
@@ -251,7 +253,6 @@ async def test_a_422_for_a_bad_token_is_a_credential_error(standins, client) -> 
      False),
 ])
 def test_which_refusals_are_about_the_credential(status, said, credential) -> None:
-    import httpx
     response = httpx.Response(status, json={"error": said},
                               request=httpx.Request("POST", "https://x.test/api/v1/statuses"))
     error = map_error(response, channel="mastodon")

@@ -31,6 +31,7 @@ SMTP_USER = "presse@darmstadt.example"
 # Starts with "smtp" on purpose: such a password was once taken for an SMTP URL.
 SMTP_PASSWORD = "smtp-password-of-the-press-list"
 
+MASTODON_COMPATIBLE = "no-v2-instance+ignores-idempotency+closes-connections+token-422"
 # name -> (type, base path on the stand-in, account_id, secret)
 ACCOUNTS: dict[str, tuple[str, str, str | None, str]] = {
     "mastodon": ("mastodon", "/mastodon", None, standin.MASTODON_TOKEN),
@@ -43,16 +44,23 @@ ACCOUNTS: dict[str, tuple[str, str, str | None, str]] = {
     "telegram": ("telegram", "/telegram", "@darmstadt", standin.TELEGRAM_BOT_TOKEN),
     "website": ("website", "/cms/posts", "https://www.darmstadt.de/newsroom/feed.atom",
                 standin.CMS_TOKEN),
+    # A server of Mastodon's API that is not Mastodon, as one was met (issue 15): no v2
+    # instance, Idempotency-Key ignored, connections closed after every answer, 422 for a
+    # refused token (newsroom/standins/mastodon.py).
+    "mastodon-compatible": ("mastodon", "/mastodon/~" + MASTODON_COMPATIBLE, None,
+                            standin.MASTODON_TOKEN),
 }
 HTTP_CHANNELS = tuple(ACCOUNTS)
 # The stand-in network serving each account, and where its posts are recorded.
 STANDIN_NETWORK = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "linkedin",
                    "facebook": "graph", "instagram": "graph", "threads": "graph",
-                   "telegram": "telegram", "website": "cms"}
+                   "telegram": "telegram", "website": "cms", "mastodon-compatible": "mastodon"}
 POST_NETWORK = {**STANDIN_NETWORK, "facebook": "facebook", "instagram": "instagram",
-                "threads": "threads"}
+                "threads": "threads",
+                "mastodon-compatible": "mastodon~" + MASTODON_COMPATIBLE}
 # The path fragment of the request that makes the post.
-CREATE = {"mastodon": "/api/v1/statuses", "bluesky": "createRecord", "linkedin": "/rest/posts",
+CREATE = {"mastodon": "/api/v1/statuses", "mastodon-compatible": "/api/v1/statuses",
+          "bluesky": "createRecord", "linkedin": "/rest/posts",
           "facebook": "/feed", "instagram": "/media_publish", "threads": "/threads_publish",
           "telegram": "/sendMessage", "website": "/cms/posts"}
 
@@ -67,7 +75,9 @@ def account(name: str, standins_url: str, smtp_port: int | None = None) -> Chann
     kind, base, account_id, _ = ACCOUNTS[name]
     return ChannelAccount(name=name, type=kind, display_name=f"Darmstadt auf {name}",
                           base_url=standins_url + base, account_id=account_id,
-                          credential={"env": f"NEWSROOM_TEST_{name.upper()}"})
+                          credential={"env": f"NEWSROOM_TEST_{name.upper()}"},
+                          # what the office sets for a server that closes connections
+                          keep_alive=name != "mastodon-compatible")
 
 
 def secret(name: str) -> str:

@@ -105,7 +105,14 @@ async def test_fault_matrix(channel, fault, code, standins, smtp, engine, tmp_pa
         stored = store.get_publication(session, post_id=ids[channel], channel=channel)
     assert stored is not None
 
-    if code == "once":
+    if code == "found":
+        assert first.status == again.status == "published", first.error
+        assert set(counts.values()) == {1}
+        assert sleeps == [] and alerts.sent == []  # looked up, not sent again
+        assert creates_before == 1  # one create, ever
+        assert stored.remote_id == str(standins.posts(POST_NETWORK[channel])[0]["id"])
+        assert not again.network_called and _creates(channel, standins) == creates_before
+    elif code == "once":
         assert first.status == again.status == "published", first.error
         assert set(counts.values()) == {1}
         # Retried after a pause; Bluesky looks its record key up at once after a gateway error.

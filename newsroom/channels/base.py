@@ -434,6 +434,7 @@ class Publisher(abc.ABC):
     needs_credential: ClassVar[bool] = True
     default_base_url: ClassVar[str | None] = None
     requires_image: ClassVar[bool] = False  # the network refuses a post without one
+    _server_closes_connections: bool = False  # learnt from a dead pooled connection
 
     @classmethod
     def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
@@ -538,12 +539,19 @@ class Publisher(abc.ABC):
         connection: nothing was posted. The create itself is not: its loss stays
         ambiguous. ``keep_alive: false`` on the account sends ``Connection: close``, so
         no request ever goes out on a reused connection."""
-        if not self.account.keep_alive:
-            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Connection": "close"}
         for attempt in (1, 2):
+            if not self.account.keep_alive or self._server_closes_connections:
+                kwargs["headers"] = {**(kwargs.get("headers") or {}), "Connection": "close"}
             try:
                 response = await self._client.request(method, url, **kwargs)
             except _DEAD_CONNECTION as exc:
+                if not self._server_closes_connections and self.account.keep_alive:
+                    # From now on a new connection per request; the create that met it is
+                    # lost all the same, so the registry should say so from the start.
+                    self._server_closes_connections = True
+                    logger.warning("%s: the server closed a kept-alive connection without "
+                                   "saying so; set `keep_alive: false` for this account",
+                                   self.channel)
                 if creates_post or attempt == 2:
                     raise self._error(exc, creates_post=creates_post) from exc
                 logger.info("%s: %s %s met a closed connection (%s); sending it again",

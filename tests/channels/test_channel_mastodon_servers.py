@@ -264,11 +264,15 @@ def test_which_refusals_are_about_the_credential(status, said, credential) -> No
 # --- connections closed after every answer --------------------------------------------------
 
 
-@pytest.mark.parametrize("quirks", ["closes-connections",
-                                    "closes-connections+ignores-idempotency+no-v2-instance"])
+@pytest.mark.parametrize(("quirks", "keep_alive"), [
+    ("closes-connections", True),  # Mastodon: a lost create is repeated with its key
+    # Repeats not recognised: only a new connection per request (as the registry says
+    # for such a server) keeps a create off a connection the server already closed.
+    ("closes-connections+ignores-idempotency+no-v2-instance", False),
+])
 async def test_connections_closed_after_every_answer_neither_lose_nor_double_posts(
-        standins, client, quirks) -> None:
-    account, label = server(standins, quirks)
+        standins, client, quirks, keep_alive) -> None:
+    account, label = server(standins, quirks, keep_alive=keep_alive)
     mastodon = publisher(account, client)
     texts = [f"Beitrag {i}: Trikottag #Trikottag" for i in range(25)]
     for i, text in enumerate(texts):

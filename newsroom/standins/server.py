@@ -15,7 +15,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -76,21 +76,34 @@ def running_standins(config: StandinConfig | None = None, *, host: str = "127.0.
                      ) -> Iterator[str]:
     """Run the stand-ins in a background thread on a free port; yield the base URL."""
     app = create_app(config)
+    with serving_in_thread(lambda port: _server(app, host=host, port=port, quiet=True),
+                           host=host, name="standins") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving_in_thread(make_server: Callable[[int], uvicorn.Server], *, host: str = "127.0.0.1",
+                      name: str = "uvicorn") -> Iterator[str]:
+    """Run the uvicorn server ``make_server(port)`` in a thread on a free port; yield its URL.
+
+    The socket is bound before the server starts (no race for the port), and the server is
+    stopped and joined when the block ends.
+    """
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
     # and without it every answer stalls ~40 ms (Nagle meets delayed ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = _server(app, host=host, port=port, quiet=True)
+    server = make_server(port)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name=f"standins:{port}", daemon=True)
+                              name=f"{name}:{port}", daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the stand-in server did not start")
+                raise RuntimeError(f"the {name} server did not start")
             time.sleep(0.01)
         yield f"http://{host}:{port}"
     finally:

@@ -204,7 +204,12 @@ def local_slot(days: int, clock: str) -> datetime:
 
 
 def expected_start(slot: datetime, deadline_before: timedelta) -> datetime:
-    return localize(slot - deadline_before - LEAD).astimezone(UTC)
+    """Worked out by hand from the README's "Durations": the deadline lies ``deadline_before``
+    (hours: elapsed time) before the slot; the run starts LEAD (7 days: wall-clock days) before
+    the deadline."""
+    deadline = localize(slot).astimezone(UTC) - deadline_before
+    wall_clock = deadline.astimezone(BERLIN).replace(tzinfo=None)
+    return localize(wall_clock - timedelta(days=LEAD.days)).astimezone(UTC)
 
 
 def yearly_day() -> date:

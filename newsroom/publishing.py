@@ -528,14 +528,7 @@ class _Job:
     async def _interrupted(self, publication: Publication) -> PublicationOutcome:
         found = await self._find_published(publication)
         if found is not None:  # the earlier attempt did make it: that is the result
-            published, _ = await self._transition(
-                publication,
-                lambda s: store.mark_published(s, publication_id=publication.id,
-                                               remote_id=found.remote_id or None,
-                                               remote_url=found.url),
-                "publication.published", remote_id=found.remote_id, remote_url=found.url,
-                found_by_lookup=True)
-            return self._outcome(published, network_called=True)
+            return await self._published(publication, found, found_by_lookup=True)
         error = (
             f"{self.channel}: an earlier attempt was interrupted after it may have sent the "
             f"post, and {self.account.type.value} does not recognise a repeated request, so "
@@ -610,14 +603,19 @@ class _Job:
         if result.awaiting_manual:
             return await self._awaiting_manual(publication, result)
         await traffic.quiet()
+        return await self._published(publication, result, attempts=result.attempts)
+
+    async def _published(self, publication: Publication, result: PublishResult,
+                         **audit: Any) -> PublicationOutcome:
+        """Record ``result`` (the network's answer, or the post found by a lookup) as the
+        publication's outcome: published, with its remote id and URL."""
         published, _ = await self._transition(
             publication,
             lambda s: store.mark_published(s, publication_id=publication.id,
                                            remote_id=result.remote_id or None,
                                            remote_url=result.url),
             "publication.published", remote_id=result.remote_id, remote_url=result.url,
-            attempts=result.attempts,
-        )
+            **audit)
         return self._outcome(published, network_called=True)
 
     async def _after_failure(self, publication: Publication,

@@ -66,6 +66,8 @@ from newsroom.store import (
     Decision,
     DecisionVia,
     Occurrence,
+    PostRecord,
+    Publication,
 )
 from newsroom.timeutil import Duration, before, localize, parse_duration, parse_local_datetime
 
@@ -979,15 +981,10 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     change, not as two separated by a kept space.
     """
     a, b = _WORD_TOKENS.findall(old), _WORD_TOKENS.findall(new)
-    chunks: list[list[str]] = []  # [kind, old text, new text], kind "same" or "change"
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        old_part, new_part = "".join(a[i1:i2]), "".join(b[j1:j2])
-        kind = "same" if tag == "equal" else "change"
-        if chunks and chunks[-1][0] == kind == "change":
-            chunks[-1][1] += old_part
-            chunks[-1][2] += new_part
-        else:
-            chunks.append([kind, old_part, new_part])
+    # [kind, old text, new text], kind "same" or "change"; adjacent changes merge below.
+    chunks = [["same" if tag == "equal" else "change", "".join(a[i1:i2]), "".join(b[j1:j2])]
+              for tag, i1, i2, j1, j2
+              in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()]
     folded: list[list[str]] = []
     for index, chunk in enumerate(chunks):
         between = (chunk[0] == "same" and not chunk[1].strip() and folded
@@ -1079,6 +1076,16 @@ def _web_url(value: str | None) -> str | None:
     return value if value and value.split(":", 1)[0].lower() in ("http", "https") else None
 
 
+def _channel_outcome(post: PostRecord, publication: Publication | None) -> ChannelOutcome:
+    """One post of the occurrence and its publication, if one was attempted."""
+    if publication is None:
+        return ChannelOutcome(channel=post.channel, publish_at=post.publish_at, status=None,
+                              url=None, published_at=None)
+    return ChannelOutcome(channel=post.channel, publish_at=post.publish_at,
+                          status=publication.status, url=_web_url(publication.remote_url),
+                          published_at=publication.published_at)
+
+
 def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
                now: datetime | None = None) -> LinkState:
     """What became of ``target``'s request, its gate and its posts (reads only).
@@ -1103,14 +1110,7 @@ def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
         publications = {publication.channel: publication for publication, _ in
                         store.occurrence_publications(session, occurrence_id=occurrence.id)}
         channels = tuple(
-            ChannelOutcome(
-                channel=row.channel, publish_at=row.publish_at,
-                status=publications[row.channel].status if row.channel in publications
-                else None,
-                url=_web_url(publications[row.channel].remote_url)
-                if row.channel in publications else None,
-                published_at=publications[row.channel].published_at
-                if row.channel in publications else None)
+            _channel_outcome(row, publications.get(row.channel))
             for row in sorted(store.current_posts(session, occurrence_id=occurrence.id),
                               key=lambda r: (r.publish_at, r.channel)))
         session.expunge_all()

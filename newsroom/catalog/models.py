@@ -117,6 +117,10 @@ class ChannelAccount(StrictModel):
     # false: every request on a new connection (``Connection: close``), for a server that
     # closes connections after its answer without saying so.
     keep_alive: bool = True
+    # LinkedIn: the LinkedIn-Version (YYYYMM) to send. LinkedIn serves each version for
+    # about a year and then answers 426; set a newer one here without waiting for a release
+    # (default: newsroom.channels.linkedin.DEFAULT_VERSION).
+    api_version: str | None = Field(default=None, pattern=r"^\d{6}(\.\d{2})?$")
     recipients: list[str] = []  # press e-mail distribution list
 
     @model_validator(mode="after")

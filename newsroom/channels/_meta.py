@@ -8,6 +8,9 @@ permanent).
 
 The Instagram and Threads flows are two steps: create a media container, then publish
 it. Only the publish step creates the post, so only its lost answer is ambiguous.
+
+Facebook and Instagram call :data:`GRAPH_API_VERSION` of graph.facebook.com unless the
+account's ``base_url`` names another; Threads has its own API, graph.threads.net/v1.0.
 """
 
 from __future__ import annotations
@@ -20,11 +23,16 @@ from newsroom.channels.base import AccountCheck, Publisher
 from newsroom.errors import PermanentPublishError, PublishError, TransientPublishError
 from newsroom.posts import MediaItem
 
+# Released 18 February 2026, available until 29 July 2028 (Graph API changelog, versions).
+# v21.0, called before, is available only until 21 January 2027.
+GRAPH_API_VERSION = "v25.0"
+
 
 class GraphPublisher(Publisher):
     """Base of the three Meta publishers. Not registered for any channel type itself."""
 
     idempotent_retries: ClassVar[bool] = False
+    default_base_url: ClassVar[str] = f"https://graph.facebook.com/{GRAPH_API_VERSION}"
     container_poll_interval: float = 1.0
     container_poll_attempts: int = 30
     # The field that reports a container's processing state: Instagram `status_code`,

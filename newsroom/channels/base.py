@@ -8,12 +8,13 @@ finished.
 Every failure leaves a publisher as one of three typed errors (see :mod:`newsroom.errors`)::
 
     TransientPublishError   the post was not made; trying again later is safe
-                            (429, 5xx, Meta codes 1/2/4/17/32/613, connection refused …)
+                            (429, 5xx, Meta codes 1/2/4/17/32/341/613 and Instagram's
+                            -1/-2/9007, connection refused …)
     PermanentPublishError   the post was not made; trying again will not help
-                            (400/401/403/404/422, Meta code 190, a missing credential …)
-      CredentialRefused     … because the credential was refused: 401, 403, Meta code 190,
-                            or a 422 that speaks of the token or login (see
-                            :func:`_about_the_credential`)
+                            (400/401/403/404/422, a missing credential …)
+      CredentialRefused     … because the credential was refused: 401, 403, Meta codes
+                            102/190/10/200-299, or a 422 that speaks of the token or login
+                            (see :func:`_about_the_credential`)
     AmbiguousPublishError   the request that creates the post was sent but no answer came,
                             or a gateway answered 502/504 to it: the post may exist. Repeat
                             it only if the network deduplicates
@@ -207,10 +208,22 @@ _install_log_filter()
 
 # --- mapping responses and exceptions to typed errors -----------------------------------
 
-# Graph API: 1 unknown/temporary, 2 service unavailable, 4 app rate limit, 17 user rate
-# limit, 32 page rate limit, 613 custom rate limit. 190 is an invalid or expired token.
-META_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 613})
-META_PERMANENT_CODES = frozenset({190})
+# Graph API error codes, as Meta's error handling guide, rate limiting page and the
+# Instagram Platform's error code table read (sources in docs/CHANNELS.md). "Wait and
+# retry": 1 unknown (possibly temporary), 2 service, 4 app rate limit, 17 user rate
+# limit, 32 page rate limit, 341 application limit reached, 613 custom rate limit;
+# Instagram's -1 ("Instagram server error. Try again.") and -2 ("It takes too long to
+# download the media"), and 9007 (the container is not ready to be published yet).
+META_TRANSIENT_CODES = frozenset({-2, -1, 1, 2, 4, 17, 32, 341, 613, 9007})
+# A new token or a permission the token lacks: 102 API session, 190 access token expired
+# or invalid, 10 and 200-299 permission denied.
+META_CREDENTIAL_CODES = frozenset({102, 190, 10, *range(200, 300)})
+# (code, error_subcode) that the code alone would misread. 9/2207042: the Instagram
+# account reached its content publishing limit (it frees up within 24 hours): wait.
+# 4/2207051: Instagram "restricts certain activity to protect our community" (the post is
+# suspected spam): a rate-limit code, but repeating the post will not help.
+META_TRANSIENT_SUBCODES = frozenset({(9, 2207042)})
+META_PERMANENT_SUBCODES = frozenset({(4, 2207051)})
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
 # Bad Gateway, Gateway Timeout: a proxy had the request and lost the upstream's answer.
 _GATEWAY_STATUS = frozenset({502, 504})
@@ -367,10 +380,10 @@ def _map_response(
     if isinstance(meta, dict) and isinstance(meta.get("code"), int):
         code = meta["code"]
         text = f"{prefix}{where} failed with Graph API error {code}: {said}"
-        if code in META_PERMANENT_CODES:
+        if code in META_CREDENTIAL_CODES:
             return CredentialRefused(
-                text + " (renew the access token and store it where the account's "
-                "credential points)", **kwargs)
+                text + " (renew the access token, with the permissions publishing needs, "
+                "and store it where the account's credential points)", **kwargs)
 
     text = f"{prefix}{where} answered HTTP {status}: {said or response.reason_phrase}"
     if gateway_ambiguous and status in _GATEWAY_STATUS:
@@ -383,8 +396,14 @@ def _map_response(
             **kwargs)
 
     if isinstance(meta, dict) and isinstance(meta.get("code"), int):
-        code = meta["code"]
-        if code in META_TRANSIENT_CODES or meta.get("is_transient") is True:
+        code, subcode = meta["code"], meta.get("error_subcode")
+        if (code, subcode) in META_PERMANENT_SUBCODES:
+            return PermanentPublishError(
+                f"{prefix}{where} failed with Graph API error {code}/{subcode}: {said} "
+                "(the network restricted this post; a person has to look at the account)",
+                **kwargs)
+        if ((code, subcode) in META_TRANSIENT_SUBCODES or code in META_TRANSIENT_CODES
+                or meta.get("is_transient") is True):
             return TransientPublishError(
                 f"{prefix}{where} failed with Graph API error {code}: {said} "
                 "(temporary; try again later)", **kwargs)

@@ -24,7 +24,6 @@ MAX_MESSAGE = 63_206
 
 class FacebookPublisher(GraphPublisher):
     channel_type: ClassVar[ChannelType] = ChannelType.FACEBOOK
-    default_base_url: ClassVar[str] = "https://graph.facebook.com/v21.0"
 
     @classmethod
     def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False

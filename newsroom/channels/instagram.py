@@ -29,7 +29,6 @@ MAX_CAROUSEL = 10
 
 class InstagramPublisher(GraphPublisher):
     channel_type: ClassVar[ChannelType] = ChannelType.INSTAGRAM
-    default_base_url: ClassVar[str] = "https://graph.facebook.com/v21.0"
     status_field: ClassVar[str] = "status_code"
     identity_fields: ClassVar[str] = "id,username"
     requires_image: ClassVar[bool] = True

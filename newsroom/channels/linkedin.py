@@ -9,6 +9,11 @@ upload URL, then name the image URN in ``content.media`` with its ``altText``.
 
 LinkedIn does not deduplicate posts: ``idempotent_retries = False``.
 
+Version: every call sends ``LinkedIn-Version`` (YYYYMM) and ``X-Restli-Protocol-Version:
+2.0.0``. LinkedIn serves a version for about a year, then answers ``426
+NONEXISTENT_VERSION``; :data:`DEFAULT_VERSION` is one the migrations table lists as active,
+and the account's ``api_version`` overrides it (see docs/CHANNELS.md).
+
 Length: 3000 characters of commentary, as LinkedIn's post composer and partner tools
 state without naming a unit; we count UTF-16 code units (what LinkedIn's Java and
 JavaScript count as a string's length), never fewer than LinkedIn does. The escaping
@@ -27,8 +32,12 @@ from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
 
 LITTLE_TEXT_RESERVED = frozenset("\\|{}@[]()<>#*_~")
+# "426 Upgrade Required" with code NONEXISTENT_VERSION: the LinkedIn-Version was sunset.
+VERSION_NOT_SERVED = 426
 MAX_COMMENTARY = 3000
-DEFAULT_VERSION = "202411"
+# Marketing version August 2026 (learn.microsoft.com/linkedin/marketing, view li-lms-2026-08);
+# LinkedIn keeps a version for at least a year. 202411 was sunset on 17 November 2025.
+DEFAULT_VERSION = "202608"
 
 
 def escape_little_text(text: str) -> str:
@@ -57,9 +66,10 @@ class LinkedInPublisher(Publisher):
                 ) -> list[Measurement]:
         return [characters(utf16_units(text), MAX_COMMENTARY)]
 
-    def __init__(self, *args: Any, linkedin_version: str = DEFAULT_VERSION, **kwargs: Any):
+    def __init__(self, *args: Any, linkedin_version: str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.linkedin_version = linkedin_version
+        self.linkedin_version = (linkedin_version or self.account.api_version
+                                 or DEFAULT_VERSION)
         account_id = self.account.account_id or ""
         if not account_id:
             raise PermanentPublishError(
@@ -89,13 +99,24 @@ class LinkedInPublisher(Publisher):
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,
         }
-        images = [await self._upload(await self.load_media(item)) for item in post.media]
-        if len(images) == 1:
-            body["content"] = {"media": images[0]}
-        elif images:
-            body["content"] = {"multiImage": {"images": images}}
-        response = await self._request("POST", f"{self.base_url}/rest/posts", json=body,
-                                       headers=self._headers(), creates_post=True)
+        try:
+            images = [await self._upload(await self.load_media(item)) for item in post.media]
+            if len(images) == 1:
+                body["content"] = {"media": images[0]}
+            elif images:
+                body["content"] = {"multiImage": {"images": images}}
+            response = await self._request("POST", f"{self.base_url}/rest/posts", json=body,
+                                           headers=self._headers(), creates_post=True)
+        except PermanentPublishError as exc:
+            if exc.status_code == VERSION_NOT_SERVED:
+                raise PermanentPublishError(
+                    f"{exc}; LinkedIn no longer serves LinkedIn-Version "
+                    f"{self.linkedin_version}: set the account's `api_version` to a current "
+                    "version (YYYYMM, see LinkedIn's migrations page) in "
+                    "registry/channels.yaml", channel=self.channel,
+                    status_code=exc.status_code, network_message=exc.network_message,
+                ) from exc
+            raise
         urn = response.headers.get("x-restli-id", "")
         return PublishResult(
             remote_id=urn,

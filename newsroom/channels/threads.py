@@ -1,6 +1,9 @@
 """Threads: ``POST /{threads-user-id}/threads`` (``media_type`` TEXT or IMAGE, ``text``,
 ``image_url``, ``alt_text``) makes a container, ``/threads_publish`` publishes it.
-Several images make a carousel. Threads does not deduplicate: ``idempotent_retries = False``.
+Several images make a carousel. Before ``threads_publish`` the publisher waits until the
+container's ``status`` is FINISHED, for text posts too (the Posts guide recommends waiting
+before publishing any container; the status is how to know). Threads does not deduplicate:
+``idempotent_retries = False``; a profile may publish 250 posts in 24 hours.
 
 Length: "Text posts are limited to 500 characters. Emojis are counted as the number of UTF-8
 bytes" (developers.facebook.com/documentation/threads/posts):
@@ -62,8 +65,10 @@ class ThreadsPublisher(GraphPublisher):
             data = {"media_type": "CAROUSEL", "children": ",".join(children),
                     "text": post.text}
         container_id = str((await self._post(f"{self.node}/threads", data))["id"])
-        if urls:
-            await self._wait_for_container(container_id)
+        # Threads processes every container, a text-only one too, before it can be
+        # published ("wait on average 30 seconds before publishing a Threads media
+        # container"); its status says when it is FINISHED.
+        await self._wait_for_container(container_id)
         published = await self._post(f"{self.node}/threads_publish",
                                      {"creation_id": container_id}, creates_post=True)
         media_id = str(published["id"])

@@ -29,6 +29,9 @@ class StandinConfig:
     graph_tokens: set[str] = field(default_factory=lambda: {GRAPH_TOKEN})
     # A media container reports IN_PROGRESS this many times before FINISHED.
     graph_container_polls: int = 0
+    # Instagram's content publishing limit per account and 24 hours (Meta documents 50 on
+    # media_publish, 100 in the publishing guide); None: unlimited, for the bench's volume.
+    graph_instagram_publish_limit: int | None = None
     telegram_bot_tokens: set[str] = field(default_factory=lambda: {TELEGRAM_BOT_TOKEN})
     # Empty: the CMS webhook accepts requests without a token.
     cms_tokens: set[str] = field(default_factory=lambda: {CMS_TOKEN})

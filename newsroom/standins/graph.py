@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,11 +32,14 @@ _VERSION = re.compile(r"^v\d+\.\d+$")
 
 
 def _error(message: str, code: int, *, status: int = 400, kind: str = "OAuthException",
-           subcode: int | None = None, transient: bool | None = None) -> Response:
+           subcode: int | None = None, transient: bool | None = None,
+           user_msg: str | None = None) -> Response:
     error: dict[str, Any] = {"message": message, "type": kind, "code": code,
                              "fbtrace_id": secrets.token_urlsafe(9)}
     if subcode is not None:
         error["error_subcode"] = subcode
+    if user_msg is not None:
+        error["error_user_msg"] = user_msg
     if transient is not None:
         error["is_transient"] = transient
     headers = {}
@@ -106,7 +110,9 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         result: dict[str, Any] = {"id": object_id}
         if item["kind"] in ("ig_container", "threads_container"):
             item["polls"] = item.get("polls", 0) + 1
-            state = "FINISHED" if item["polls"] > config.graph_container_polls else "IN_PROGRESS"
+            state = ("PUBLISHED" if item["published_as"] else
+                     "FINISHED" if item["polls"] > config.graph_container_polls else
+                     "IN_PROGRESS")
             result["status_code" if item["kind"] == "ig_container" else "status"] = state
         if "permalink" in item:
             result["permalink"] = item["permalink"]
@@ -184,18 +190,31 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             return _bad("The media has already been published", 2207028)
         if item.get("polls", 0) < config.graph_container_polls:
             return _error("Media ID is not available", 9007, subcode=2207027)
+        if network == "instagram" and over_publishing_limit(node):
+            return _error("Application request limit reached", 9, subcode=2207042,
+                          user_msg="You reached maximum number of posts that is allowed to "
+                          "be published by Content Publishing API.")
         media = ([objects[c] for c in item["children"]] if item["children"] else
                  [item] if item["image_url"] else [])
         media_id = new(f"{network}_media")
         code = secrets.token_urlsafe(8)
         permalink = (f"https://www.instagram.com/p/{code}/" if network == "instagram"
                      else f"https://www.threads.net/@darmstadt/post/{code}")
-        objects[media_id]["permalink"] = permalink
+        objects[media_id].update(permalink=permalink, owner=node, at=time.time())
         item["published_as"] = media_id
         recorder.add_post(network, id=media_id, url=permalink, owner=node, text=item["text"],
                           media_type=item["media_type"],
                           media=[{"image_url": m["image_url"], "alt": m["alt"]} for m in media])
         return json_response({"id": media_id})
+
+    def over_publishing_limit(node: str) -> bool:
+        limit = config.graph_instagram_publish_limit
+        if limit is None:
+            return False
+        since = time.time() - 86_400
+        published = [o for o in objects.values() if o["kind"] == "instagram_media"
+                     and o.get("owner") == node and o.get("at", 0) >= since]
+        return len(published) >= limit
 
     EDGES = {
         "feed": feed,

@@ -56,6 +56,15 @@ def render_little_text(commentary: str) -> tuple[str, bool]:
     return "".join(out), False
 
 
+def _served(version: str, today: time.struct_time | None = None) -> bool:
+    """LinkedIn serves a monthly version from its month for a year ("supported and stable
+    for a minimum of one year before sunset"; 202411 went on 17 November 2025): not one
+    from the future, not one twelve months old."""
+    today = today or time.gmtime()
+    months_old = (today.tm_year * 12 + today.tm_mon) - (int(version[:4]) * 12 + int(version[4:6]))
+    return 0 <= months_old < 12
+
+
 def _error(status: int, message: str, code: str | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {"status": status, "message": message}
     if code:
@@ -95,8 +104,8 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         if not version:
             return _error(400, "A version must be present. Please specify a version by adding "
                           "the LinkedIn-Version header.", "VERSION_MISSING")
-        if not _VERSION.match(version) or version[:6] > time.strftime("%Y%m"):
-            return _error(426, f"Requested version {version} is not active",
+        if not _VERSION.match(version) or not _served(version):
+            return _error(426, f"Requested version {version[:6]}01 is not active",
                           "NONEXISTENT_VERSION")
         if restli and request.headers.get("x-restli-protocol-version") != "2.0.0":
             return _error(400, "X-Restli-Protocol-Version 2.0.0 is required for this resource")

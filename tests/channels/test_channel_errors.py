@@ -67,9 +67,10 @@ LINKEDIN = {"status": 422, "message": "ERROR :: /commentary :: field is required
 TELEGRAM = {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
 
 
-def meta(code: int, message: str = "(#4) Application request limit reached") -> dict:
+def meta(code: int, message: str = "(#4) Application request limit reached",
+         subcode: int = 0) -> dict:
     return {"error": {"message": message, "type": "OAuthException", "code": code,
-                      "error_subcode": 0, "fbtrace_id": "AbC"}}
+                      "error_subcode": subcode, "fbtrace_id": "AbC"}}
 
 
 @pytest.mark.parametrize(("status", "body", "kind", "said"), [
@@ -96,6 +97,25 @@ def meta(code: int, message: str = "(#4) Application request limit reached") -> 
     (400, meta(190, "Error validating access token: Session has expired"),
      CredentialRefused, "Error validating access token: Session has expired"),
     (400, meta(100, "(#100) Invalid parameter"), PermanentPublishError, "(#100) Invalid parameter"),
+    # Meta's error handling guide: 102 and 190 want a new token, 10 and 200-299 a
+    # permission; 341 (application limit reached) is waited out.
+    (400, meta(102, "Session key invalid"), CredentialRefused, "Session key invalid"),
+    (403, meta(10, "(#10) Permission denied"), CredentialRefused, "(#10) Permission denied"),
+    (400, meta(200, "(#200) Permissions error"), CredentialRefused, "(#200) Permissions error"),
+    (400, meta(341, "(#341) Application limit reached"), TransientPublishError,
+     "(#341) Application limit reached"),
+    # Instagram's error code table: -1/-2 "Try again"; 9007 the container is not ready;
+    # 9/2207042 the publishing limit is reached (frees up); 4/2207051 suspected spam.
+    (400, meta(-1, "Instagram server error. Try again.", 2207001), TransientPublishError,
+     "Instagram server error. Try again."),
+    (400, meta(-2, "It takes too long to download the media.", 2207003),
+     TransientPublishError, "It takes too long to download the media."),
+    (400, meta(9007, "Media ID is not available", 2207027), TransientPublishError,
+     "Media ID is not available"),
+    (400, meta(9, "Application request limit reached", 2207042), TransientPublishError,
+     "Application request limit reached"),
+    (400, meta(4, "We restrict certain activity to protect our community.", 2207051),
+     PermanentPublishError, "We restrict certain activity to protect our community."),
 ])
 def test_responses_map_to_typed_errors(status, body, kind, said) -> None:
     error = map_error(response(status, body), channel="kanal")

@@ -141,7 +141,7 @@ CASES = [
          check=_bluesky_image),
     Case("linkedin-escaped", "linkedin", "/linkedin/rest/posts",
          text="Trikottag (mit Schulen) – Infos: info@darmstadt.de #Lilien_98 *jetzt*",
-         headers={**BEARER, "linkedin-version": "202411", "x-restli-protocol-version": "2.0.0"},
+         headers={**BEARER, "linkedin-version": "202608", "x-restli-protocol-version": "2.0.0"},
          body={"author": "urn:li:organization:2414183",
                "commentary": r"Trikottag \(mit Schulen\) – Infos: info\@darmstadt.de "
                              r"{hashtag|\#|Lilien\_98} \*jetzt\*",

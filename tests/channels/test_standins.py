@@ -59,6 +59,11 @@ def test_mastodon_honours_the_idempotency_key(standins, http) -> None:
      {"json": {}, "headers": {"Authorization": f"Bearer {standin.LINKEDIN_TOKEN}",
                               "LinkedIn-Version": "209912"}}, 426,
      {"status": 426, "code": "NONEXISTENT_VERSION"}),
+    ("POST", "/linkedin/rest/posts",  # sunset: LinkedIn serves a version for a year
+     {"json": {}, "headers": {"Authorization": f"Bearer {standin.LINKEDIN_TOKEN}",
+                              "LinkedIn-Version": "202411"}}, 426,
+     {"status": 426, "code": "NONEXISTENT_VERSION",
+      "message": "Requested version 20241101 is not active"}),
     ("POST", "/graph/v21.0/1/feed", {"data": {"message": "x", "access_token": "falsch"}}, 400,
      {"error": {"code": 190, "type": "OAuthException"}}),
     ("POST", "/telegram/bot1:falsch/sendMessage", {"json": {"chat_id": 1, "text": "x"}}, 401,

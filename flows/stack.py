@@ -39,6 +39,7 @@ DEPLOYMENTS: tuple[tuple[str, str, str | None, float | None], ...] = (
     ("flows/crisis.py", "crisis", "crisis", None),
     ("flows/office_requests.py", "request", "request", None),
     ("flows/office_requests.py", "request_sweep", "request-sweep", 120.0),
+    ("flows/retry_publication.py", "retry_publication", "retry-publication", None),
 )
 
 

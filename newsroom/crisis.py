@@ -489,7 +489,7 @@ class HeldOccurrence:
 def held_publications(runtime: Runtime, *, now: datetime | None = None) -> list[HeldOccurrence]:
     """Held occurrences and their unpublished posts, with whether a release is still in
     time (the campaign's late policy)."""
-    from newsroom.delivery import _late_reason
+    from newsroom.delivery import late_reason
 
     now = now or _utcnow()
     result = []
@@ -507,7 +507,7 @@ def held_publications(runtime: Runtime, *, now: datetime | None = None) -> list[
                      store.current_posts(session, occurrence_id=occurrence.id)
                      if p.channel not in published]
             try:
-                late = min((_late_reason(runtime.catalog, occurrence.campaign_id, due, now)
+                late = min((late_reason(runtime.catalog, occurrence.campaign_id, due, now)
                             for _, due in posts), key=lambda r: r is not None, default=None)
             except LookupError:
                 late = "the campaign is no longer in the catalog"
@@ -555,7 +555,7 @@ def reschedule_held(runtime: Runtime, occurrence_id: int, at: datetime, *, by: s
     policy still rules: ``at`` must lie inside the grace window of each post's original
     time (a commemoration never goes out the day after). Refused while a crisis is active.
     """
-    from newsroom.delivery import _late_reason
+    from newsroom.delivery import late_reason
 
     if not by.strip():
         raise CrisisError("say who reschedules (by=…)")
@@ -579,7 +579,7 @@ def reschedule_held(runtime: Runtime, occurrence_id: int, at: datetime, *, by: s
         # The catalog's times, not an earlier move: the policy counts from the slot.
         original = {p.channel: p.publish_at for p in _catalog_posts(runtime, occurrence)}
     for channel, due in item.channels:
-        reason = _late_reason(runtime.catalog, item.campaign_id,
+        reason = late_reason(runtime.catalog, item.campaign_id,
                               original.get(channel, due), at)
         if reason is not None:
             raise CrisisError(f"{channel} cannot go out at {format_local(at)}: {reason}. "

@@ -204,7 +204,8 @@ class DeliveryReport:
         for channel, reason in sorted(self.held.items()):
             row(channel, md_text(reason, limit=500))
         for channel, error in sorted(self.failed.items()):
-            row(channel, f"**failed**: {md_text(error, limit=500)}")
+            row(channel, f"**failed** (fix the cause, then retry it: `newsroom channels "
+                         f"open`): {md_text(error, limit=500)}")
         for channel, error in sorted(self.unknown.items()):
             row(channel, f"**unknown** (may have posted; decide with `newsroom channels "
                          f"unknown`): {md_text(error, limit=500)}")
@@ -217,7 +218,7 @@ def grace_ends(catalog: Catalog, campaign_id: str, publish_at: datetime) -> date
     return after(publish_at, parse_duration(catalog.campaign(campaign_id).campaign.late.grace))
 
 
-def _late_reason(catalog: Catalog, campaign_id: str, publish_at: datetime,
+def late_reason(catalog: Catalog, campaign_id: str, publish_at: datetime,
                  now: datetime) -> str | None:
     """Why a post due at ``publish_at`` must not go out any more at ``now`` (or None)."""
     if now <= publish_at:
@@ -301,8 +302,11 @@ async def deliver_occurrence(
     for channel, publication in done.items():
         # "publishing": an earlier run died while sending (or armed) it; publish_post
         # decides (resent where the network recognises repeats, else "unknown").
+        # "failed": publish_post tries a transient failure again (nothing went out) and
+        # reports a refusal as still failed, until the office retries it.
         if publication.status not in (PublicationStatus.RESERVED,
-                                      PublicationStatus.PUBLISHING):
+                                      PublicationStatus.PUBLISHING,
+                                      PublicationStatus.FAILED):
             report.already[channel] = publication.status
     by_time: dict[datetime, list[str]] = {}
     for post in posts:
@@ -319,7 +323,7 @@ async def deliver_occurrence(
     confirm_url_for = manual_confirm_url(runtime.base_url)
     for moment in sorted(by_time):
         channels = by_time[moment]
-        reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
+        reason = late_reason(catalog, prepared.campaign_id, moment, clock())
         armed: dict = {}
         armed_posts = None
         ready: ReadySends | None = None
@@ -346,7 +350,7 @@ async def deliver_occurrence(
                                            moment)
             if held is None:
                 await wait(moment)
-                reason = _late_reason(catalog, prepared.campaign_id, moment, clock())
+                reason = late_reason(catalog, prepared.campaign_id, moment, clock())
         if reason is not None:
             if armed:
                 await asyncio.to_thread(disarm, runtime.engine, armed, "late")

@@ -19,9 +19,11 @@ with the store as the memory that makes repeats harmless::
   ``unknown`` and the communications office is alerted: never a second post. (A worker
   still at it cannot be told from a dead one; its result, when it comes, overwrites such
   an ``unknown``.)
-- ``failed`` is retried by a later run only when the failure was transient (nothing went
+- ``failed`` is retried by a later call only when the failure was transient (nothing went
   out, by the error's type); a permanent refusal (401, …) waits for a person
-  (``retry_failed=True`` after fixing the cause).
+  (``retry_failed=True`` after fixing the cause). The office retries any failed
+  publication with ``newsroom channels retry ID`` or the Prefect deployment
+  ``retry-publication`` (:mod:`newsroom.retries`), audited, through this same path.
 - ``unknown`` is never retried automatically: :func:`resolve_unknown` records what a
   person found.
 - What a failed attempt did achieve (``PublishError.progress``: the e-mail recipients
@@ -85,10 +87,11 @@ __all__ = [
     "AccountStatus",
     "OccurrencePublication",
     "PublicationOutcome",
-    "UnknownPublication",
+    "OpenPublication",
     "check_accounts",
     "idempotency_key_for",
     "manual_confirm_url",
+    "open_publications",
     "publish_occurrence",
     "publish_post",
     "resolve_unknown",
@@ -374,6 +377,9 @@ class _Job:
     key: str
     armed: Publication | None = None  # claimed ahead of its second (arm_occurrence)
     publisher: Publisher | None = None  # made (and warmed up) ahead by ready()
+    # Only a "failed" publication is claimed (the office's retry): one found in any other
+    # state is left as it is, e.g. "publishing" by a second retry at the same moment.
+    failed_only: bool = False
 
     @property
     def channel(self) -> str:
@@ -433,7 +439,8 @@ class _Job:
             return await self._send(self.armed)
         publication, lost_race = await _db(self.engine, self._reserve)
         status = PublicationStatus(publication.status)
-        if status in _SETTLED or status == PublicationStatus.UNKNOWN:
+        if status in _SETTLED or status == PublicationStatus.UNKNOWN or (
+                self.failed_only and status != PublicationStatus.FAILED):
             return self._outcome(publication)
         if status == PublicationStatus.PUBLISHING:
             if lost_race:  # reserved by another worker a moment ago: it is at work
@@ -656,7 +663,9 @@ class _Job:
                 "erschienen.",
                 str(exc),
                 "Bitte die Ursache beheben (bei abgelehnten Zugangsdaten: erneuern und mit "
-                "`newsroom channels check` prüfen) und die Veröffentlichung neu anstoßen.",
+                "`newsroom channels check` prüfen) und dann erneut veröffentlichen: "
+                f"`newsroom channels retry {failed.id}` oder im Prefect-UI das Deployment "
+                f"„retry-publication“ mit der Nummer {failed.id}.",
                 failed,
             )
         return self._outcome(failed, network_called=network_called, alerted=alerted,
@@ -880,6 +889,7 @@ async def publish_post(
     confirm_ttl: timedelta = DEFAULT_CONFIRM_TTL,
     armed: Publication | None = None,
     preloaded: PostRecord | None = None,
+    failed_only: bool = False,
 ) -> PublicationOutcome:
     """Publish the stored post ``post_id`` on ``account`` at most once; see the module doc.
 
@@ -887,6 +897,8 @@ async def publish_post(
     ``media_root`` is where relative image paths live (the catalog folder);
     ``confirm_url_for(token)`` makes the link a manual channel's owner confirms with
     (:func:`manual_confirm_url`); ``signer`` signs it (default: from the settings).
+    ``failed_only`` (with ``retry_failed``: the office's retry) claims the publication
+    only from "failed" and leaves it alone in any other state.
     Raises :class:`StoreError` for a post that does not exist, belongs to another
     channel or was superseded, and ValueError / SigningKeyRefused when a manual channel
     cannot get its confirmation link; every publishing failure is an outcome.
@@ -897,6 +909,7 @@ async def publish_post(
         sleep=sleep, signer=signer, media_root=media_root,
         publisher_options=publisher_options, retry_failed=retry_failed,
         max_attempts=max_attempts, confirm_ttl=confirm_ttl, armed=armed, preloaded=preloaded)
+    job.failed_only = failed_only
     return await _fly(job)
 
 
@@ -1049,29 +1062,52 @@ async def publish_occurrence(**options: Any) -> OccurrencePublication:
 
 
 @dataclass(frozen=True)
-class UnknownPublication:
+class OpenPublication:
+    """A publication a person has to look at: "unknown" (may be online: look, then
+    :func:`resolve_unknown`) or "failed" (not online: fix the cause, then
+    :func:`newsroom.retries.retry_publication`)."""
+
     publication: Publication
     post_key: str
     campaign_id: str
     occurrence_date: date
     publish_at: datetime
 
+    @property
+    def status(self) -> PublicationStatus:
+        return PublicationStatus(self.publication.status)
 
-def unknown_publications(engine: Engine) -> list[UnknownPublication]:
-    """Publications in state "unknown", oldest first."""
+
+def open_publications(
+    engine: Engine,
+    statuses: Iterable[PublicationStatus] = (PublicationStatus.UNKNOWN,
+                                             PublicationStatus.FAILED),
+) -> list[OpenPublication]:
+    """Publications in one of ``statuses`` (default: unknown and failed), oldest first.
+    A failed publication of a post replaced by newer content is left out: the current
+    post has a publication of its own."""
+    wanted = [PublicationStatus(s).value for s in statuses]
     with store.session_scope(engine) as session:
         query = (select(Publication, PostRecord)
                  .join(PostRecord, col(PostRecord.id) == col(Publication.post_id))
-                 .where(Publication.status == PublicationStatus.UNKNOWN.value)
+                 .where(col(Publication.status).in_(wanted))
                  .order_by(col(Publication.reserved_at), col(Publication.id)))
         result = []
         for publication, post in session.exec(query):
+            if (publication.status == PublicationStatus.FAILED
+                    and post.superseded_at is not None):
+                continue
             rendered = post.to_rendered()
-            result.append(UnknownPublication(
+            result.append(OpenPublication(
                 publication=publication, post_key=rendered.post_key,
                 campaign_id=rendered.campaign_id, occurrence_date=rendered.occurrence,
                 publish_at=post.publish_at))
         return result
+
+
+def unknown_publications(engine: Engine) -> list[OpenPublication]:
+    """Publications in state "unknown", oldest first."""
+    return open_publications(engine, (PublicationStatus.UNKNOWN,))
 
 
 def resolve_unknown(
@@ -1085,7 +1121,8 @@ def resolve_unknown(
     """Record what a person found for an "unknown" publication.
 
     "published": the post is online (``remote_url`` where). "not_published": it is not;
-    the publication becomes "failed" and retryable, so the next run publishes it.
+    the publication becomes "failed", and the office publishes it with
+    :func:`newsroom.retries.retry_publication` (``newsroom channels retry ID``).
     """
     if outcome not in ("published", "not_published"):
         raise ValueError("outcome must be 'published' or 'not_published'")
@@ -1110,7 +1147,8 @@ def resolve_unknown(
         else:
             publication = store.mark_failed(
                 session, publication_id=publication_id,
-                error=f"checked by {by}: the post is not online; it will be published again")
+                error=f"checked by {by}: the post is not online; publish it with "
+                f"`newsroom channels retry {publication_id}`")
         store.record_audit(
             session, campaign_id=rendered.campaign_id, occurrence_date=rendered.occurrence,
             actor=by, action="publication.resolved", channel=publication.channel,

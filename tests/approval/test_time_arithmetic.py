@@ -347,8 +347,8 @@ def test_planner_gate_link_mails_reminders_and_calendar_agree(
     publish_at = case.slot_at
     ends = delivery.grace_ends(catalog, cid, publish_at)
     assert ends == case.expected_grace_end(publish_at)
-    assert delivery._late_reason(catalog, cid, publish_at, ends) is None
-    assert "grace window" in delivery._late_reason(catalog, cid, publish_at,
+    assert delivery.late_reason(catalog, cid, publish_at, ends) is None
+    assert "grace window" in delivery.late_reason(catalog, cid, publish_at,
                                                    ends + timedelta(seconds=1))
 
 

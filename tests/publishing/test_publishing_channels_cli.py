@@ -101,7 +101,7 @@ def test_unknown_lists_and_resolve_decides(database_url, engine, catalog, enviro
 
     listed = runner.invoke(cli, ["channels", "unknown"])
     assert listed.exit_code == 0, listed.output
-    assert f"{left.id}  whatsapp-kanal-start  2027-01-12  telegram" in listed.output
+    assert f"{left.id}  unknown  whatsapp-kanal-start  2027-01-12  telegram" in listed.output
     assert "telegram: no answer" in listed.output
 
     unsure = runner.invoke(cli, ["channels", "resolve", str(left.id)])

@@ -99,14 +99,14 @@ async def test_a_day_only_campaign_never_goes_out_the_day_after(runtime, standin
 
 async def test_same_day_only_refuses_the_next_day_inside_the_grace_window(runtime, standins):
     """The rule itself, independent of the wall clock: due 23:30, now 00:10 the next day."""
-    from newsroom.delivery import _late_reason
+    from newsroom.delivery import late_reason
 
     write_service_campaign(runtime, "zustellung-tagesgenau", datetime.now(UTC), same_day_only=True)
     due = datetime(2027, 1, 27, 23, 30, tzinfo=BERLIN)
-    reason = _late_reason(runtime.catalog, "zustellung-tagesgenau", due,
+    reason = late_reason(runtime.catalog, "zustellung-tagesgenau", due,
                           datetime(2027, 1, 28, 0, 10, tzinfo=BERLIN))
     assert reason is not None and "on its day only" in reason
-    assert _late_reason(runtime.catalog, "zustellung-tagesgenau", due,
+    assert late_reason(runtime.catalog, "zustellung-tagesgenau", due,
                         datetime(2027, 1, 27, 23, 50, tzinfo=BERLIN)) is None
 
 
@@ -146,3 +146,24 @@ async def test_armed_then_disarmed_publications_go_out_once_later(runtime, stand
     report = await deliver_occurrence(runtime, ready, None)
     assert sorted(report.published) == ["mastodon", "telegram"]
     assert len(posts_for(standins, "zustellung-scharf")) == 2
+
+
+async def test_delivering_again_tries_a_transient_failure_and_reports_a_refusal(runtime,
+                                                                               standins):
+    """The campaign run again (Prefect's *Retry*): what failed without going out is sent
+    (once); what the network refused stays failed and says so, until the office retries."""
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    write_service_campaign(runtime, "zustellung-nochmal", slot)
+    # Telegram asks to wait longer than a run waits: failed, nothing went out.
+    standins.set_faults([{"network": "telegram", "path_contains": "/sendMessage",
+                          "kind": "429", "retry_after": 600},
+                         {"network": "mastodon", "path_contains": "/api/v1/statuses",
+                          "kind": "401"}])
+    ready = prepared(runtime, "zustellung-nochmal", slot)
+    first = await deliver_occurrence(runtime, ready, None)
+    assert set(first.failed) == {"mastodon", "telegram"}, first
+    second = await deliver_occurrence(runtime, ready, None)
+    assert set(second.published) == {"telegram"}, second
+    assert set(second.failed) == {"mastodon"} and "HTTP 401" in second.failed["mastodon"]
+    assert second.already == {}
+    assert [p["network"] for p in posts_for(standins, "zustellung-nochmal")] == ["telegram"]

@@ -62,7 +62,8 @@ LEGEND = {
             "a re-run does not call the network",
     "next": "the run gives up after 5 attempts with status `failed`, retryable: nothing "
             "went out, so the publisher sends no alert (the campaign run fails, and "
-            "Prefect's automation tells the office); the next run publishes it once",
+            "Prefect's automation tells the office); the next run (the campaign run again, or "
+            "the office's `newsroom channels retry ID`) publishes it once",
     "found": "the answer was lost and the server ignores Idempotency-Key, so the publisher "
              "did not send again but found the status among the account's latest ones "
              "(exact text, created since the attempt began): published, one post, no "
@@ -74,7 +75,8 @@ LEGEND = {
     "refused": "status `failed` at once (no retries), no post; the office gets one alert "
                "„Veröffentlichung fehlgeschlagen“ with the network's words and what to do "
                "(renew the credential, `newsroom channels check`), without the secret; a "
-               "re-run does not send until a person asks for it",
+               "re-run does not send until the office retries it (`newsroom channels retry ID`, "
+               "named in the alert)",
     None: "not applicable: SMTP has no gateway",
 }
 

@@ -30,7 +30,11 @@ retried. Other 5xx, and 502/504 to preparatory requests (uploads, containers, re
 are transient.
 
 :func:`map_error` is the one place where an httpx response or exception becomes one of
-these. :func:`publish_with_retries` is the one retry loop.
+these. :func:`publish_with_retries` is the one retry loop. ``Publisher._request`` is the
+one place a request is sent: it tells a dead pooled connection that never got the request
+in full (sent again) from a request that went out without an answer (ambiguous for the
+create), and sends a create that no repeat would be recognised for on a new connection
+(:class:`RequestTrace`, docs/CHANNELS.md "Connections").
 
 Secrets: a publisher keeps its credential as a ``pydantic.SecretStr``; error messages pass
 through :func:`redact`, ``repr`` shows only the account, and a logging filter on the
@@ -435,6 +439,34 @@ def _about_the_credential(said: str) -> bool:
 _DEAD_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
+@dataclass
+class RequestTrace:
+    """How far one request got, from httpcore's ``trace`` extension: whether it opened a
+    new connection, and whether writing the request failed.
+
+    A pooled connection the server has closed fails in one of two ways. Writing the
+    request failed (``sent`` False): the server did not get it in full and cannot have
+    acted on it, so sending it again on another connection is safe — also the request
+    that makes a post. Or it went out and no answer came: the server may have acted on
+    it (RFC 9110 §9.2.2: a request that is not idempotent is not repeated automatically),
+    and for the request that makes a post that is ambiguous. Without trace events (a
+    transport that is not httpcore's) a request counts as sent: never fail open.
+    """
+
+    new_connection: bool = False
+    write_failed: bool = False
+
+    @property
+    def sent(self) -> bool:
+        return not self.write_failed
+
+    async def __call__(self, name: str, info: Mapping[str, Any]) -> None:
+        if name == "connection.connect_tcp.complete":
+            self.new_connection = True
+        elif name.endswith((".send_request_headers.failed", ".send_request_body.failed")):
+            self.write_failed = True
+
+
 # --- the publisher base ----------------------------------------------------------------
 
 
@@ -454,6 +486,7 @@ class Publisher(abc.ABC):
     default_base_url: ClassVar[str | None] = None
     requires_image: ClassVar[bool] = False  # the network refuses a post without one
     _server_closes_connections: bool = False  # learnt from a dead pooled connection
+    _fresh_client: httpx.AsyncClient | None = None  # see _new_connection_client
 
     @classmethod
     def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
@@ -552,37 +585,74 @@ class Publisher(abc.ABC):
     ) -> httpx.Response:
         """Send one request; return the response if it succeeded, else raise typed.
 
-        A request that does not make the post and meets a dead connection (a pooled
-        one the server closed without saying so: read/write errors, "Server
-        disconnected without sending a response") is sent once more, on a new
-        connection: nothing was posted. The create itself is not: its loss stays
-        ambiguous. ``keep_alive: false`` on the account sends ``Connection: close``, so
-        no request ever goes out on a reused connection."""
+        Connections (see :class:`RequestTrace`):
+
+        - A request that met a dead pooled connection before it went out in full is sent
+          once more, on a new connection: the server never had it. Also the create.
+        - A request that went out and got no answer is sent once more only if it does
+          not make the post (a read, an upload: nothing was posted). The create's loss is
+          ambiguous (:class:`AmbiguousPublishError`): the network's way of recognising a
+          repeat, or a lookup, settles it.
+        - The create on a network that does not recognise a repeat
+          (``idempotent_retries`` False) never goes out on a reused connection, which the
+          server may have closed a moment ago: it gets a new one. So a stale pooled
+          connection can neither double such a post nor leave it "unknown".
+        - ``keep_alive: false`` on the account (or a server found closing connections
+          without saying so) sends ``Connection: close``: no connection is reused.
+        """
+        fresh = creates_post and not self.idempotent_retries
         for attempt in (1, 2):
             if not self.account.keep_alive or self._server_closes_connections:
                 kwargs["headers"] = {**(kwargs.get("headers") or {}), "Connection": "close"}
+            trace = RequestTrace()
+            kwargs["extensions"] = {**(kwargs.get("extensions") or {}), "trace": trace}
+            client = self._new_connection_client() if fresh else self._client
             try:
-                response = await self._client.request(method, url, **kwargs)
+                response = await client.request(method, url, **kwargs)
             except _DEAD_CONNECTION as exc:
-                if not self._server_closes_connections and self.account.keep_alive:
-                    # From now on a new connection per request; the create that met it is
-                    # lost all the same, so the registry should say so from the start.
-                    self._server_closes_connections = True
-                    logger.warning("%s: the server closed a kept-alive connection without "
-                                   "saying so; set `keep_alive: false` for this account",
-                                   self.channel)
-                if creates_post or attempt == 2:
-                    raise self._error(exc, creates_post=creates_post) from exc
-                logger.info("%s: %s %s met a closed connection (%s); sending it again",
-                            self.channel, method, redact(urlsplit(url).path),
-                            type(exc).__name__)
+                if not trace.new_connection:
+                    self._closed_by_server()
+                if attempt == 2 or (creates_post and trace.sent):
+                    raise self._error(exc, creates_post=creates_post and trace.sent) from exc
+                logger.info("%s: %s %s met a closed connection (%s, %s); sending it again on "
+                            "a new one", self.channel, method, redact(urlsplit(url).path),
+                            type(exc).__name__,
+                            "sent, no answer" if trace.sent else "not sent in full")
+                fresh = True
                 continue
-            except httpx.HTTPError as exc:
-                raise self._error(exc, creates_post=creates_post) from exc
+            except httpx.HTTPError as exc:  # a write timeout, too, left it unsent
+                raise self._error(exc, creates_post=creates_post and trace.sent) from exc
             if response.is_success:
                 return response
             raise self._error(response, creates_post=creates_post)
         raise AssertionError("unreachable")
+
+    def _closed_by_server(self) -> None:
+        """A reused connection was dead: from now on a new connection per request."""
+        if self._server_closes_connections or not self.account.keep_alive:
+            return
+        self._server_closes_connections = True
+        logger.warning("%s: the server closed a kept-alive connection without saying so; "
+                       "from now on a new connection per request (set `keep_alive: false` "
+                       "for this account to start so)", self.channel)
+
+    def _new_connection_client(self) -> httpx.AsyncClient:
+        """A client that keeps no connection, so every request goes on a new one, with the
+        timeouts, headers, environment (proxies, CA file) and TLS context of the client
+        the publisher was given. A client with a transport of its own (not httpx's
+        connection pool) is used as it is."""
+        given = self._client
+        transport = getattr(given, "_transport", None)
+        if type(transport) is not httpx.AsyncHTTPTransport:
+            return given
+        if self._fresh_client is None:
+            # httpx keeps the TLS context in its pool; without it, the default one.
+            tls = getattr(getattr(transport, "_pool", None), "_ssl_context", None)
+            self._fresh_client = httpx.AsyncClient(
+                timeout=given.timeout, follow_redirects=given.follow_redirects,
+                trust_env=given.trust_env, headers=given.headers, verify=tls or True,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
+        return self._fresh_client
 
     def _check_post(self, post: RenderedPost, account: ChannelAccount | None = None) -> None:
         """Refuse a post rendered for another channel, or one the network would refuse

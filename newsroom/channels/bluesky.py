@@ -185,23 +185,21 @@ class BlueskyPublisher(Publisher):
 
     async def _call(self, method: str, nsid: str, *, creates_post: bool = False,
                     headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        """An authenticated XRPC call; renews the session once on ExpiredToken."""
+        """An authenticated XRPC call through the shared HTTP layer (``_request``: typed
+        errors, dead connections); renews the session once on ExpiredToken (a refusal:
+        nothing was made, so the call is repeated with the new session)."""
         session = await self._ensure_session()
         for attempt in (1, 2):
             try:
-                response = await self._client.request(
-                    method, self._xrpc(nsid),
+                return await self._request(
+                    method, self._xrpc(nsid), creates_post=creates_post,
                     headers={**(headers or {}), "Authorization": f"Bearer {session.access_jwt}"},
-                    **kwargs,
-                )
-            except httpx.HTTPError as exc:
-                raise self._error(exc, creates_post=creates_post) from exc
-            if response.is_success:
-                return response
-            if attempt == 1 and _xrpc_error(response) == "ExpiredToken":
-                session = await self._renew_session(session)
-                continue
-            raise self._error(response, creates_post=creates_post)
+                    **kwargs)
+            except PermanentPublishError as exc:
+                if attempt == 1 and _xrpc_error(exc) == "ExpiredToken":
+                    session = await self._renew_session(session)
+                    continue
+                raise
         raise AssertionError("unreachable")
 
     # -- publishing --
@@ -265,7 +263,7 @@ class BlueskyPublisher(Publisher):
         """After a refused create: is our record there already (an earlier attempt)?"""
         if error.status_code in (None, 401, 429):
             return None
-        if (error.network_message or "").split(":")[0] in _AUTH_ERRORS:
+        if _xrpc_error(error) in _AUTH_ERRORS:
             return None
         try:
             response = await self._call("GET", "com.atproto.repo.getRecord", params={
@@ -296,9 +294,7 @@ class BlueskyPublisher(Publisher):
                             raw={"did": data.get("did"), "handle": data.get("handle")})
 
 
-def _xrpc_error(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    return str(body.get("error", "")) if isinstance(body, dict) else ""
+def _xrpc_error(error: PublishError) -> str:
+    """The XRPC error name ("ExpiredToken", "InvalidRequest" …) of a refused call: the
+    first part of the network's words (``{"error": name, "message": …}``)."""
+    return (error.network_message or "").split(":")[0].strip()

@@ -204,3 +204,43 @@ async def test_a_failure_again_stays_failed_and_can_be_retried_once_more(runtime
     assert outcome.status == "published"
     assert len(statuses_with(standins, "wiederholen-zweimal")) == 1
     assert len(audit(runtime, "wiederholen-zweimal", retries.RETRIED)) == 2
+
+
+def test_audit_shows_who_decided_what_with_which_words_and_where(runtime, standins,
+                                                                 cli_env) -> None:
+    """`newsroom audit`: the details of each event (decision, comment, error, address),
+    as a table and as JSON."""
+    import json
+
+    from newsroom import approval
+
+    _, _, failed = asyncio.run(failed_on_mastodon(runtime, standins, "wiederholen-akte"))
+    asyncio.run(retries.retry_publication(runtime, failed.id, by="hk"))
+    day = datetime(2027, 2, 10).date()
+    ready = prepare_occurrence(runtime, "tag-der-kinderhospizarbeit", day)
+    approval.open_gate(runtime.engine, runtime.catalog, occurrence_id=ready.occurrence_id)
+    approval.admin_decision(runtime.engine, runtime.catalog, occurrence_id=ready.occurrence_id,
+                            decision="request_changes", comment="Bitte das Datum prüfen.",
+                            admin="wolf", via="cli")
+    runner = CliRunner()
+
+    table = runner.invoke(cli, ["audit", "wiederholen-akte"])
+    assert table.exit_code == 0, table.output
+    [retry_line] = [line for line in table.output.splitlines() if "publication.retry" in line]
+    assert "hk" in retry_line and "HTTP 401" in retry_line, table.output
+    [published] = [line for line in table.output.splitlines()
+                   if "publication.published" in line and "channel=mastodon" in line]
+    url = publication(runtime.engine, failed.post_id, "mastodon").remote_url
+    assert f"urls={url}" in published, table.output
+
+    decided = runner.invoke(cli, ["audit", "tag-der-kinderhospizarbeit", "--occurrence",
+                                  day.isoformat()])
+    [line] = [line for line in decided.output.splitlines() if "approval.admin_decided" in line]
+    assert "wolf" in line and "request_changes" in line and "Bitte das Datum prüfen." in line
+
+    as_json = json.loads(runner.invoke(cli, ["audit", "wiederholen-akte", "--json"]).output)
+    [event] = [e for e in as_json if e["action"] == retries.RETRIED]
+    assert event["actor"] == "hk" and event["detail"]["publication_id"] == failed.id
+    assert datetime.fromisoformat(event["at"]).tzinfo is not None
+    bad = runner.invoke(cli, ["audit", "wiederholen-akte", "--occurrence", "10.02.2027"])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

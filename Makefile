@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint bench clean
+.PHONY: run test test-postgres chromium lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,26 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/newsroom up
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download does not work here): installed from the distribution when it is missing (as
+# root, or with sudo without a password); otherwise the command to run, and a stop.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=""; \
+	  elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "The browser tests need Chromium: sudo apt-get install -y chromium chromium-driver" >&2; exit 1; fi; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	fi
 
 # The flow tests once more against a Prefect server on PostgreSQL (and Newsroom's store on
 # PostgreSQL), the set-up for more than one machine. CI runs it after `make test`.
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) chromium
 	PREFECT_SERVER_ANALYTICS_ENABLED=false NEWSROOM_TEST_PREFECT=postgres $(BIN)/python -m pytest tests/orchestration
 
 lint: $(STAMP)

@@ -245,9 +245,13 @@ def _configure_embedded(*, web_port: int | None, smtp_port: int | None) -> None:
 
     if web_port is not None:
         os.environ["NEWSROOM_WEB_BASE_URL"] = f"http://127.0.0.1:{web_port}"
+    # The mail catcher's address, for Newsroom's mail and the press e-mail channel alike
+    # (registry/channels.yaml: `presse` reads NEWSROOM_SMTP_URL), unless mail goes elsewhere.
+    catcher = f"smtp://127.0.0.1:{smtp_port or 8025}?from=newsroom@darmstadt.example.org"
     if smtp_port is not None:
-        os.environ["NEWSROOM_SMTP_URL"] = (
-            f"smtp://127.0.0.1:{smtp_port}?from=newsroom@darmstadt.example.org")
+        os.environ["NEWSROOM_SMTP_URL"] = catcher
+    else:
+        os.environ.setdefault("NEWSROOM_SMTP_URL", catcher)
     for name, value in STANDIN_CREDENTIAL_ENV.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

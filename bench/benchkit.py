@@ -85,6 +85,24 @@ def copy_catalog(target: Path, standins_url: str) -> Path:
     return target
 
 
+def add_profile_account(catalog: Path, *, name: str, like: str, profile: str,
+                        display_name: str) -> dict[str, Any]:
+    """Add to a catalog copy's registry the account ``name``: account ``like`` (a Mastodon
+    account on the stand-ins) on the stand-in server with the quirks ``profile``
+    (``/mastodon/~QUIRK+QUIRK``, see newsroom/standins/mastodon.py), same credential."""
+    import yaml
+
+    registry = catalog / "registry" / "channels.yaml"
+    data = yaml.safe_load(registry.read_text(encoding="utf-8"))
+    (model,) = [a for a in data["accounts"] if a["name"] == like]
+    account = {**model, "name": name, "display_name": display_name,
+               "base_url": f"{model['base_url'].rstrip('/')}/~{profile}", "crisis": False}
+    data["accounts"].append(account)
+    registry.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
+                        encoding="utf-8")
+    return account
+
+
 def rss_kb(pid: int) -> int:
     """RSS of ``pid`` and all its descendants, in kB."""
     total = 0

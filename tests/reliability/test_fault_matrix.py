@@ -112,6 +112,10 @@ async def test_fault_matrix(channel, fault, code, standins, smtp, engine, tmp_pa
         assert creates_before == 1  # one create, ever
         assert stored.remote_id == str(standins.posts(POST_NETWORK[channel])[0]["id"])
         assert not again.network_called and _creates(channel, standins) == creates_before
+        with store.session_scope(engine) as session:  # the audit trail says how it was known
+            [published] = [e for e in store.audit_trail(session, campaign_id="trikottag")
+                           if e.action == "publication.published" and e.channel == channel]
+        assert published.detail.get("found_by_lookup") is True, published.detail
     elif code == "once":
         assert first.status == again.status == "published", first.error
         assert set(counts.values()) == {1}

@@ -6,10 +6,14 @@
     ├── StoreError              the database refused or lost something
     │   └── AlreadyReserved     a publication for this post and channel exists already
     └── PublishError            a channel could not publish a post
-        ├── TransientPublishError   try again later (429, 5xx, timeouts, Meta codes 1/2/4/17)
+        ├── TransientPublishError   try again later (429, HTTP 5xx, SMTP 4yz, timeouts, Meta
+        │                           codes 1/2/4/17)
         ├── PermanentPublishError   do not retry (400/401/403/422, Meta code 190)
-        │   └── CredentialRefused   the network refused the credential (401/403, a 422 that
-        │                           speaks of the token, Meta code 190): renew it
+        │   ├── CredentialRefused   the network refused the credential (401/403, a 422 that
+        │   │                       speaks of the token, Meta code 190, SMTP's 5yz to AUTH):
+        │   │                       renew it
+        │   └── RecipientsRefused   the mail server refused some press addresses for good
+        │                           (5yz to RCPT TO or DATA); the others got the release
         └── AmbiguousPublishError   the request may have reached the network: never repeat blindly
                                     (no answer; 502/504 to a create on a network without
                                     deduplication)
@@ -121,6 +125,17 @@ class CredentialRefused(PermanentPublishError):
     ``require_user!`` answers 422 "This method requires an authenticated user" to a token
     without a user; other servers of Mastodon's API answer a bad token so too).
     ``network_message`` carries the network's own words."""
+
+
+class RecipientsRefused(PermanentPublishError):
+    """The mail server refused the press release for some addresses of the press list for
+    good (a 5yz reply to RCPT TO or to DATA, RFC 5321 §4.2.1) and every other recipient
+    got it (``progress``). ``refused`` maps each refused address to the server's reply
+    (``550 5.1.1 …``): an address to fix in the registry, then a retry writes to it alone."""
+
+    def __init__(self, message: str, *, refused: Mapping[str, str], **kwargs: Any):
+        self.refused = dict(refused)
+        super().__init__(message, **kwargs)
 
 
 class AmbiguousPublishError(PublishError):

@@ -72,6 +72,7 @@ from newsroom.errors import (
     AmbiguousPublishError,
     PermanentPublishError,
     PublishError,
+    RecipientsRefused,
     StoreError,
     TransientPublishError,
 )
@@ -610,7 +611,10 @@ class _Job:
         if result.awaiting_manual:
             return await self._awaiting_manual(publication, result)
         await traffic.quiet()
-        return await self._published(publication, result, attempts=result.attempts)
+        # The publisher may have found the post made by this attempt after its answer was
+        # lost (Mastodon's API without repeats, a Bluesky record that exists): say so.
+        found = {"found_by_lookup": True} if result.raw.get("existing") else {}
+        return await self._published(publication, result, attempts=result.attempts, **found)
 
     async def _published(self, publication: Publication, result: PublishResult,
                          **audit: Any) -> PublicationOutcome:
@@ -657,17 +661,8 @@ class _Job:
         )
         alerted = False
         if ours and not retryable:
-            alerted = await self._alert(
-                "Veröffentlichung fehlgeschlagen",
-                f"{self.account.display_name} hat den Beitrag abgelehnt; er ist nicht "
-                "erschienen.",
-                str(exc),
-                "Bitte die Ursache beheben (bei abgelehnten Zugangsdaten: erneuern und mit "
-                "`newsroom channels check` prüfen) und dann erneut veröffentlichen: "
-                f"`newsroom channels retry {failed.id}` oder im Prefect-UI das Deployment "
-                f"„retry-publication“ mit der Nummer {failed.id}.",
-                failed,
-            )
+            headline, what, todo = _failed_alert_words(self.account, failed.id, exc)
+            alerted = await self._alert(headline, what, str(exc), todo, failed)
         return self._outcome(failed, network_called=network_called, alerted=alerted,
                              retry_after=exc.retry_after)
 
@@ -781,6 +776,33 @@ def alert_message(rendered: RenderedPost, account_name: str, channel: str,
         f"Was zu tun ist:\n{todo}\n"
     )
     return subject, text
+
+
+def _failed_alert_words(account: ChannelAccount, publication_id: int | None,
+                        exc: PublishError) -> tuple[str, str, str]:
+    """Headline, what happened and what to do, for a publication failed for good."""
+    retry = (f"erneut veröffentlichen: `newsroom channels retry {publication_id}` oder im "
+             f"Prefect-UI das Deployment „retry-publication“ mit der Nummer {publication_id}.")
+    if isinstance(exc, RecipientsRefused):
+        refused = "\n".join(f"  {address} – {reply}" for address, reply in exc.refused.items())
+        plural = len(exc.refused) > 1
+        return (
+            f"Presseverteiler: {'Adressen' if plural else 'Adresse'} abgelehnt",
+            f"Der Mailserver hat die Zustellung der Pressemitteilung an {len(exc.refused)} "
+            f"{'Adressen' if plural else 'Adresse'} des Kontos „{account.display_name}“ "
+            f"dauerhaft abgelehnt:\n{refused}\nAlle anderen Empfänger haben sie erhalten, "
+            "jeder einmal.",
+            f"Bitte {'die Adressen' if plural else 'die Adresse'} in der Empfängerliste des "
+            f"Kontos „{account.name}“ (`recipients` in registry/channels.yaml) korrigieren "
+            f"oder streichen und dann {retry} Die Pressemitteilung geht dann nur an "
+            "Empfänger, die sie noch nicht erhalten haben.",
+        )
+    return (
+        "Veröffentlichung fehlgeschlagen",
+        f"{account.display_name} hat den Beitrag abgelehnt; er ist nicht erschienen.",
+        "Bitte die Ursache beheben (bei abgelehnten Zugangsdaten: erneuern und mit "
+        f"`newsroom channels check` prüfen) und dann {retry}",
+    )
 
 
 def _unknown_alert_words(account_name: str, publication_id: int | None

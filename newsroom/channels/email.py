@@ -14,18 +14,38 @@ the same URL without it. The sender is ``from=``, else the account's ``account_i
 else the user name if it is an address.
 
 The messages go out one after the other over one connection (a new one after a break).
-A recipient the server refused, or who was not reached, is a passing failure
-(:class:`TransientPublishError`); recipients who got the message are remembered per
-idempotency key, so a retry through the same publisher only writes to the others. The
-error carries them too (``progress={"delivered": [...]}``): the publishing step records
-that with the failed attempt and gives it back through
-:meth:`EmailPublisher.restore_progress` before a later run tries again, so even a new
-publisher (another run, another worker) writes only to those who did not get it. Nobody
-is mailed twice: SMTP itself offers no deduplication (``idempotent_retries = False``), so
-when the connection breaks after a message was handed over in full but before the
-server confirmed it, that recipient is *unsure* and the attempt raises
-:class:`AmbiguousPublishError` (the publication becomes "unknown"; the others are sent
-first). A refused login is a :class:`PermanentPublishError` (a credential to renew).
+Recipients who got the message are remembered per idempotency key, so a retry through
+the same publisher only writes to the others. The error carries them too
+(``progress={"delivered": [...]}``): the publishing step records that with the failed
+attempt and gives it back through :meth:`EmailPublisher.restore_progress` before a later
+run (or the office's ``newsroom channels retry ID``) tries again, so even a new publisher
+(another run, another worker) writes only to those who did not get it. Nobody is mailed
+twice: SMTP itself offers no deduplication (``idempotent_retries = False``).
+
+What the server's replies mean here (RFC 5321 §4.2.1: 4yz transient, 5yz permanent —
+repeating the same command will not help; each transaction has one recipient, so the
+"too many recipients" 552 of §4.5.3.1.10 cannot arise):
+
+- the connection breaks after a message was handed over in full, before the server
+  confirmed it: that recipient is *unsure*; the others are sent first, then the attempt
+  raises :class:`AmbiguousPublishError` (the publication becomes "unknown", the office is
+  alerted);
+- a 5yz to the session itself — the greeting, EHLO, STARTTLS, AUTH or MAIL FROM — holds
+  for every recipient: the rest are not tried, :class:`PermanentPublishError` with the
+  server's words (to AUTH: :class:`CredentialRefused`, renew the password);
+- a 4yz to anything (421, 450, 451, 452; 454 to AUTH), or a server not reached: a passing
+  failure for the recipients it hit (:class:`TransientPublishError`, retried in the run
+  and by the next run);
+- a 5yz to RCPT TO or to DATA refuses that one recipient for good (550 mailbox
+  unavailable, 553 mailbox name not allowed, 554 transaction failed): the others still
+  get it, each once. While some recipient's failure is only passing the attempt is a
+  passing failure (its message names the refused addresses too), so the run's retries
+  reach those recipients; a refused address is asked again then, which mails nobody.
+  Once everyone else has it, the attempt raises :class:`RecipientsRefused`: the
+  publication is failed for good and the office is alerted („Presseverteiler: Adresse
+  abgelehnt“) with the addresses and the server's replies, to correct them in the
+  account's ``recipients`` (``registry/channels.yaml``) and then retry — which writes
+  only to those who did not get it.
 """
 
 from __future__ import annotations
@@ -52,7 +72,13 @@ with warnings.catch_warnings():
 
 from newsroom.catalog.models import ChannelType
 from newsroom.channels.base import AccountCheck, Publisher, PublishResult
-from newsroom.errors import AmbiguousPublishError, PermanentPublishError, TransientPublishError
+from newsroom.errors import (
+    AmbiguousPublishError,
+    CredentialRefused,
+    PermanentPublishError,
+    RecipientsRefused,
+    TransientPublishError,
+)
 from newsroom.posts import RenderedPost
 
 _SCHEMES = {"smtp": ("mailto", None, 25), "smtp+starttls": ("mailtos", "starttls", 587),
@@ -104,6 +130,75 @@ def parse_smtp_url(url: str, *, password: str | None = None, sender: str | None 
     )
 
 
+# The command a refusal answered, by smtplib's error (a plain SMTPResponseException comes
+# from STARTTLS, the one other command that _connect sends).
+_COMMANDS: tuple[tuple[type[smtplib.SMTPResponseException], str], ...] = (
+    (smtplib.SMTPAuthenticationError, "AUTH"), (smtplib.SMTPSenderRefused, "MAIL FROM"),
+    (smtplib.SMTPDataError, "DATA"), (smtplib.SMTPConnectError, "greeting"),
+    (smtplib.SMTPHeloError, "EHLO"))
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """A negative reply of the mail server, as people read it: ``RCPT TO: 550 5.1.1 …``."""
+
+    command: str
+    code: int
+    text: str
+
+    @classmethod
+    def of(cls, command: str, code: int, words: bytes | str) -> _Reply:
+        text = words.decode("utf-8", "replace") if isinstance(words, bytes) else words
+        return cls(command, code, " ".join(text.split()))  # a multiline reply on one line
+
+    @classmethod
+    def to(cls, exc: smtplib.SMTPResponseException) -> _Reply:
+        command = next((name for kind, name in _COMMANDS if isinstance(exc, kind)),
+                       "STARTTLS")
+        return cls.of(command, exc.smtp_code, exc.smtp_error)
+
+    @property
+    def permanent(self) -> bool:
+        """5yz, "permanent negative completion" (RFC 5321 §4.2.1): repeating the same
+        command will not help; 4yz is transient."""
+        return 500 <= self.code <= 599
+
+    def __str__(self) -> str:
+        return f"{self.command}: {self.code} {self.text}"
+
+
+@dataclass
+class _Delivery:
+    """What one pass over the pending recipients came to."""
+
+    sent: list[str] = field(default_factory=list)
+    # Not reached, or refused for now (4yz): address → why. A retry may reach them.
+    passing: dict[str, str] = field(default_factory=dict)
+    # Refused for good (5yz to RCPT TO or to DATA): address → the reply.
+    refused: dict[str, _Reply] = field(default_factory=dict)
+    # Handed over in full, then the connection broke before the answer: may have arrived.
+    unsure: list[str] = field(default_factory=list)
+    # A 5yz to the session itself (greeting, EHLO, STARTTLS, AUTH, MAIL FROM): nobody can
+    # be mailed; the recipients after it were not tried.
+    stopped: _Reply | None = None
+
+    def answered(self, recipient: str, reply: _Reply) -> None:
+        if reply.permanent:
+            self.refused[recipient] = reply
+        else:
+            self.passing[recipient] = str(reply)
+
+    def why_not(self, recipient: str) -> str:
+        if recipient in self.refused:
+            return str(self.refused[recipient])
+        return self.passing.get(recipient, "not tried")
+
+
+def _listing(why: Mapping[str, object]) -> str:
+    """``a@x (RCPT TO: 550 …), b@y (not reached …)``."""
+    return ", ".join(f"{address} ({reason})" for address, reason in why.items())
+
+
 class EmailPublisher(Publisher):
     channel_type: ClassVar[ChannelType] = ChannelType.EMAIL
     idempotent_retries: ClassVar[bool] = False
@@ -139,36 +234,77 @@ class EmailPublisher(Publisher):
         pending = [r for r in self.account.recipients if r not in delivered]
         earlier = len(self.account.recipients) - len(pending)
         if pending:
-            try:
-                sent, failed, unsure = await asyncio.to_thread(self._send, post, pending)
-            except smtplib.SMTPAuthenticationError as exc:
-                raise PermanentPublishError(
-                    f"{self.channel}: the mail server {self.smtp.host}:{self.smtp.port} "
-                    f"refused the login of {self.smtp.user} ({exc.smtp_code} "
-                    f"{exc.smtp_error.decode('utf-8', 'replace')}); the credential was "
-                    "refused: renew the SMTP password", channel=self.channel,
-                    status_code=exc.smtp_code,
-                    progress=self._progress(idempotency_key)) from None
-            delivered.update(sent)
-            if unsure:
-                missing = (f"; {', '.join(failed)} did not get it (a retry after "
-                           "`--not-published` writes to them too)" if failed else "")
-                raise AmbiguousPublishError(
-                    f"{self.channel}: the connection to the mail server broke after the "
-                    f"press release for {', '.join(unsure)} was handed over, before the "
-                    f"server confirmed it: it may have arrived{missing}",
-                    channel=self.channel, progress=self._progress(idempotency_key))
-            if failed:
-                raise TransientPublishError(
-                    f"{self.channel}: the mail server did not accept the press release for "
-                    f"{len(failed)} of {len(self.account.recipients)} recipients "
-                    f"({', '.join(failed)}); a retry writes only to those",
-                    channel=self.channel, progress=self._progress(idempotency_key))
+            delivery = await asyncio.to_thread(self._send, post, pending)
+            delivered.update(delivery.sent)
+            self._raise_for(delivery, pending, idempotency_key)
         return PublishResult(
             remote_id=idempotency_key, url=None,
             raw={"recipients": list(self.account.recipients), "subject": post.title,
                  "sent_now": len(pending), "sent_before": earlier},
         )
+
+    def _raise_for(self, delivery: _Delivery, pending: list[str], idempotency_key: str
+                   ) -> None:
+        """The error for everyone in ``pending`` who did not get the release, if anyone
+        did not: unsure before a refusal of the session, before a passing failure, before
+        refused addresses (see the module's docstring)."""
+        progress = self._progress(idempotency_key)
+        total = len(self.account.recipients)
+        missing = {r: delivery.why_not(r) for r in pending
+                   if r not in delivery.sent and r not in delivery.unsure}
+        if delivery.unsure:
+            also = (f"; {_listing(missing)} did not get it (a retry after `--not-published` "
+                    "writes to them too)" if missing else "")
+            raise AmbiguousPublishError(
+                f"{self.channel}: the connection to the mail server broke after the "
+                f"press release for {', '.join(delivery.unsure)} was handed over, before the "
+                f"server confirmed it: it may have arrived{also}",
+                channel=self.channel, progress=progress)
+        if delivery.stopped is not None:
+            raise self._session_refused(delivery.stopped, len(missing), progress)
+        if delivery.passing:
+            refused = (f"; refused for good: {_listing(delivery.refused)} (fix that in the "
+                       "account's `recipients`; reported once the others have it)"
+                       if delivery.refused else "")
+            raise TransientPublishError(
+                f"{self.channel}: the mail server did not accept the press release for "
+                f"{len(delivery.passing)} of {total} recipients "
+                f"({_listing(delivery.passing)}); a retry writes only to those who did not "
+                f"get it{refused}", channel=self.channel, progress=progress)
+        if delivery.refused:
+            first = next(iter(delivery.refused.values()))
+            raise RecipientsRefused(
+                f"{self.channel}: the mail server refused the press release for good for "
+                f"{len(delivery.refused)} of {total} recipients ({_listing(delivery.refused)}); "
+                "everyone else got it. Correct or remove the address in the account's "
+                "`recipients` (registry/channels.yaml), then retry: only those who did not "
+                "get it are written to", channel=self.channel, status_code=first.code,
+                network_message=first.text, progress=progress,
+                refused={address: str(reply) for address, reply in delivery.refused.items()})
+
+    def _session_refused(self, reply: _Reply, not_sent: int, progress: dict[str, Any]
+                         ) -> PermanentPublishError:
+        """A 5yz to the session itself: nobody further can be mailed until it is fixed."""
+        server = f"the mail server {self.smtp.host}:{self.smtp.port}"
+        nobody = (f"{not_sent} of {len(self.account.recipients)} recipients did not get the "
+                  "press release")
+        details = {"channel": self.channel, "status_code": reply.code,
+                   "network_message": reply.text, "progress": progress}
+        if reply.command == "AUTH":
+            return CredentialRefused(
+                f"{self.channel}: {server} refused the login of {self.smtp.user} "
+                f"({reply.code} {reply.text}); the credential was refused: renew the SMTP "
+                "password", **details)
+        if reply.command == "MAIL FROM":
+            return PermanentPublishError(
+                f"{self.channel}: {server} refused the sender {self.smtp.sender} for good "
+                f"({reply}); {nobody}. Check the sender (`from=` in the SMTP URL, else the "
+                "account's `account_id`) and that the SMTP account may send as it, then "
+                "retry", **details)
+        return PermanentPublishError(
+            f"{self.channel}: {server} refused the session for good ({reply}); {nobody}. "
+            "Check the SMTP settings (host, port, smtp+starttls:// or smtps://) with the mail "
+            "server's administrators, then retry", **details)
 
     def restore_progress(self, idempotency_key: str, progress: Mapping[str, Any]) -> None:
         """Remember the recipients an earlier attempt reached (``progress["delivered"]``)."""
@@ -195,15 +331,10 @@ class EmailPublisher(Publisher):
         message.set_content(post.text)
         return message
 
-    def _send(self, post: RenderedPost, recipients: list[str]
-              ) -> tuple[list[str], list[str], list[str]]:
-        """One message per recipient over one connection (a new one after a break):
-        (accepted, refused or not tried, unsure). Unsure: the message was handed over
-        in full, then the connection broke or timed out before the server's answer.
-        A refused login raises SMTPAuthenticationError."""
-        sent: list[str] = []
-        failed: list[str] = []
-        unsure: list[str] = []
+    def _send(self, post: RenderedPost, recipients: list[str]) -> _Delivery:
+        """One message per recipient over one connection (a new one after a break); what
+        came of each (see :class:`_Delivery`)."""
+        delivery = _Delivery()
         server: smtplib.SMTP | None = None
         try:
             for index, recipient in enumerate(recipients):
@@ -211,10 +342,17 @@ class EmailPublisher(Publisher):
                 if server is None:
                     try:
                         server = self._connect()
-                    except smtplib.SMTPAuthenticationError:
-                        raise
-                    except OSError:  # unreachable: the rest need not wait for it too
-                        failed.extend(recipients[index:])
+                    except smtplib.SMTPResponseException as exc:  # greeting, EHLO, AUTH, …
+                        reply = _Reply.to(exc)
+                        if reply.permanent:
+                            delivery.stopped = reply
+                        else:  # the rest need not wait for it too
+                            delivery.passing.update(dict.fromkeys(recipients[index:],
+                                                                  str(reply)))
+                        break
+                    except OSError as exc:  # unreachable: the rest need not wait for it too
+                        delivery.passing.update(dict.fromkeys(
+                            recipients[index:], f"not reached ({type(exc).__name__})"))
                         break
 
                     def tracking_send(data: Any, send: Any = server.send) -> None:
@@ -227,17 +365,30 @@ class EmailPublisher(Publisher):
                 try:
                     server.send_message(self._message(post, recipient),
                                         from_addr=self.smtp.sender, to_addrs=[recipient])
-                    sent.append(recipient)
-                except OSError as exc:  # smtplib's errors are OSErrors too
-                    # The server answered (a refusal): nothing ambiguous about it.
-                    answered = isinstance(exc, (smtplib.SMTPResponseException,
-                                                smtplib.SMTPRecipientsRefused))
-                    (unsure if handed_over and not answered else failed).append(recipient)
-                    if not answered or getattr(exc, "smtp_code", 0) == 421:
-                        server = _close(server)  # the connection is gone: a new one
+                    delivery.sent.append(recipient)
+                except smtplib.SMTPRecipientsRefused as exc:  # to RCPT TO: this address
+                    code, words = exc.recipients[recipient]
+                    delivery.answered(recipient, _Reply.of("RCPT TO", code, words))
+                except smtplib.SMTPDataError as exc:  # to DATA: this recipient's message
+                    delivery.answered(recipient, _Reply.to(exc))
+                except smtplib.SMTPResponseException as exc:  # to MAIL FROM: the sender
+                    reply = _Reply.to(exc)
+                    if reply.permanent:  # for everyone: the rest are not tried
+                        delivery.stopped = reply
+                        break
+                    delivery.passing[recipient] = str(reply)
+                except OSError as exc:  # no answer (smtplib's own errors are OSErrors too)
+                    if handed_over:
+                        delivery.unsure.append(recipient)
+                    else:
+                        delivery.passing[recipient] = f"not reached ({type(exc).__name__})"
+                    server = _close(server)  # the connection is gone: a new one
+                    continue
+                if server.sock is None:  # smtplib closed it after a 421: a new one
+                    server = None
         finally:
             _close(server)
-        return sent, failed, unsure
+        return delivery
 
     def _connect(self) -> smtplib.SMTP:
         smtp = self.smtp

@@ -77,8 +77,10 @@ def delivery_runtime(tmp_path: Path, standins_url: str, engine: Engine,
 
 
 def write_service_campaign(runtime: Runtime, campaign_id: str, slot: datetime, *,
-                           grace: str = "2h", same_day_only: bool = False) -> None:
-    """A pre-approved service-information campaign on Mastodon and Telegram at ``slot``."""
+                           grace: str = "2h", same_day_only: bool = False,
+                           channels: tuple[str, ...] = ("mastodon", "telegram")) -> None:
+    """A pre-approved service-information campaign at ``slot`` (on Mastodon and Telegram
+    unless ``channels`` says otherwise)."""
     local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
     (runtime.settings.catalog_dir / f"{campaign_id}.yaml").write_text(f"""\
 id: {campaign_id}
@@ -91,7 +93,7 @@ approval:
   pre_approved: true
 slots:
   - at: "{local}"
-    channels: [mastodon, telegram]
+    channels: [{', '.join(channels)}]
 content:
   text: "Servicehinweis {campaign_id}: Das Bürgerbüro hat heute geöffnet. {{{{ hashtags }}}}"
   hashtags: [ServiceDarmstadt]

@@ -5,13 +5,22 @@ asked for. Real store, real stand-ins over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from publishing_testkit import delivery_runtime, publication, write_service_campaign
+from publishing_testkit import (
+    Inbox,
+    delivery_runtime,
+    free_port,
+    publication,
+    write_service_campaign,
+)
 
 from newsroom import crisis, retries, store
 from newsroom.cli import cli
@@ -244,3 +253,62 @@ def test_audit_shows_who_decided_what_with_which_words_and_where(runtime, standi
     assert datetime.fromisoformat(event["at"]).tzinfo is not None
     bad = runner.invoke(cli, ["audit", "wiederholen-akte", "--occurrence", "10.02.2027"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+class PressServer(Inbox):
+    """aiosmtpd handler: keeps every message, refuses the addresses in ``unknown`` (550)."""
+
+    def __init__(self, unknown: set[str]) -> None:
+        super().__init__()
+        self.unknown = unknown
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.unknown:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def received(self) -> list[str]:
+        return sorted(r for rcpt, _ in self.messages() for r in rcpt)
+
+
+@pytest.mark.slow
+def test_a_refused_press_address_is_corrected_in_the_registry_and_retried(
+        runtime, monkeypatch) -> None:
+    """The press list holds an address its mail server refuses for good: the others get
+    the release, the office is told which address and what to do; it corrects the
+    address in registry/channels.yaml and retries: the corrected address alone is mailed."""
+    wrong, corrected = "redaktion-hr@example.org", "redaktion@hr.example.org"
+    others = ["newsdesk@example.org", "redaktion-echo@example.org"]
+    inbox = PressServer({wrong})
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("NEWSROOM_SMTP_URL", f"smtp://127.0.0.1:{port}?from=presse@example.org")
+        slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+        write_service_campaign(runtime, "presse-adresse", slot, channels=("presse",))
+        prepared = prepare_occurrence(runtime, "presse-adresse", slot.astimezone(BERLIN).date())
+        report = asyncio.run(deliver_occurrence(runtime, prepared, None, clock=lambda: slot))
+        assert set(report.failed) == {"presse"}
+        assert inbox.received() == others
+        with store.session_scope(runtime.engine) as session:
+            [post] = store.current_posts(session, occurrence_id=prepared.occurrence_id)
+        failed = publication(runtime.engine, post.id, "presse")
+        (alert,) = runtime.notifier_override.sent
+        assert "Presseverteiler: Adresse abgelehnt" in alert["subject"]
+        assert f"{wrong} – RCPT TO: 550 5.1.1" in alert["text"]
+        assert f"newsroom channels retry {failed.id}" in alert["text"]
+
+        registry = runtime.settings.catalog_dir / "registry" / "channels.yaml"
+        registry.write_text(registry.read_text(encoding="utf-8").replace(wrong, corrected),
+                            encoding="utf-8")
+        settled = time.time() - 60  # written a minute ago: the catalog need not wait for it
+        os.utime(registry, (settled, settled))
+        outcome = asyncio.run(retries.retry_publication(runtime, failed.id, by="pressestelle"))
+
+        assert outcome.status == "published", outcome.error
+        assert inbox.received() == sorted([*others, corrected])  # each exactly once
+        assert len(runtime.notifier_override.sent) == 1
+    finally:
+        controller.stop()

@@ -1243,10 +1243,14 @@ async def _check_one(account: ChannelAccount, client: httpx.AsyncClient, timeout
     except PublishError as exc:
         return AccountStatus(name, False, f"{exc}")
     if not check.ok:
+        where = _where_to_store(account) if check.about_credential else ""
+        if check.fix:
+            return AccountStatus(name, False, f"{check.message}; {check.fix}{where}")
         return AccountStatus(name, False,
                              f"the credential was refused: {check.message or 'no reason given'}"
-                             f"; renew it{_where_to_store(account)}")
-    return AccountStatus(name, True, check.identity or check.message or "ok")
+                             f"; renew it{where}")
+    return AccountStatus(name, True, "; ".join(
+        part for part in (check.identity or check.message or "ok", *check.details) if part))
 
 
 async def check_accounts(

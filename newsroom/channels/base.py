@@ -114,12 +114,23 @@ class PublishResult:
 
 @dataclass(frozen=True)
 class AccountCheck:
-    """Outcome of :meth:`Publisher.check`: does the credential work, and as whom?"""
+    """Outcome of :meth:`Publisher.check`: can this account publish, and as whom?
+
+    A check asks what publishing needs, without posting: that the credential is accepted,
+    that it carries the permissions (scopes, roles, rights) the create and the image
+    upload need, and that it belongs to the account the registry names. ``ok`` False
+    says what is wrong in ``message`` (the network's own words where it has them) and
+    what to do in ``fix``; ``about_credential`` says whether the fix is a new or another
+    credential (then ``newsroom channels check`` adds where to store it). ``details``
+    are what else the check found out, e.g. which limits discovery read."""
 
     channel: str
     ok: bool
     identity: str = ""  # e.g. "@stadt@social.darmstadt.de", "urn:li:organization:42"
-    message: str = ""  # the network's words when ``ok`` is False
+    message: str = ""  # what is wrong when ``ok`` is False, in the network's words
+    fix: str = ""  # what to do when ``ok`` is False; "" is: renew the credential
+    about_credential: bool = True
+    details: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -550,13 +561,22 @@ class Publisher(abc.ABC):
         return None
 
     async def check(self) -> AccountCheck:
-        """Verify the credential. A refused credential gives ``ok=False``; a network
-        that cannot be reached raises :class:`TransientPublishError`."""
+        """Check what publishing needs (:class:`AccountCheck`). A refused credential
+        (401, 403, a 422 about the token: :class:`CredentialRefused`) or another refusal
+        gives ``ok=False`` with the network's words; a network that cannot be reached
+        raises :class:`TransientPublishError`."""
         try:
             return await self._check()
-        except PermanentPublishError as exc:
+        except CredentialRefused as exc:
             return AccountCheck(channel=self.channel, ok=False,
                                 message=exc.network_message or str(exc))
+        except PermanentPublishError as exc:
+            said = exc.network_message or str(exc)
+            status = f"HTTP {exc.status_code}: " if exc.status_code else ""
+            return AccountCheck(
+                channel=self.channel, ok=False, message=f"the network refused: {status}{said}",
+                fix="check the account's base_url and account_id in registry/channels.yaml",
+                about_credential=False)
 
     @abc.abstractmethod
     async def _check(self) -> AccountCheck: ...

@@ -39,14 +39,21 @@ import asyncio
 import html
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._text import Measurement, mastodon_length
 from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
-from newsroom.errors import AmbiguousPublishError, PublishError, TransientPublishError
+from newsroom.errors import (
+    AmbiguousPublishError,
+    PermanentPublishError,
+    PublishError,
+    TransientPublishError,
+)
 from newsroom.posts import RenderedPost
 
 logger = logging.getLogger("newsroom.channels")
@@ -62,6 +69,14 @@ _NODEINFO_SCHEMAS = ("http://nodeinfo.diaspora.software/ns/schema/2.1",
                      "http://nodeinfo.diaspora.software/ns/schema/2.0")
 # Statuses asked for when settling a lost answer: Mastodon's most (limit_param: 2 × 20).
 LOOKUP_LIMIT = 40
+# What publishing needs of a token (docs.joinmastodon.org/api/oauth-scopes): the create
+# (POST /api/v1/statuses) and the image upload (POST /api/v2/media); and where a lost answer
+# is settled by looking, reading the account's statuses. Mastodon answers a token without
+# the scope 403 "This action is outside the authorized scopes".
+SCOPES_TO_POST = ("write:statuses", "write:media")
+SCOPE_TO_LOOK = "read:statuses"
+SCOPE_PURPOSE = {"write:statuses": "posting", "write:media": "an image",
+                 "read:statuses": "looking for a post whose answer was lost"}
 # Our clock and the server's may differ: a status counts as this attempt's if created no
 # earlier than this before the attempt began.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -91,6 +106,13 @@ def recognises_repeats(software: str, version: str) -> bool:
     else:
         match = _PLAIN_MASTODON_VERSION.fullmatch(version.strip())
     return bool(match) and (int(match[1]), int(match[2])) >= IDEMPOTENCY_SINCE
+
+
+def grants(scopes: Iterable[str], needed: str) -> bool:
+    """Does a token with ``scopes`` have ``needed``? A top-level scope grants its
+    sub-scopes: ``write`` grants ``write:statuses`` (Mastodon's Doorkeeper scopes)."""
+    scopes = set(scopes)
+    return needed in scopes or needed.split(":", 1)[0] in scopes
 
 
 def _plain(text: str) -> str:
@@ -342,10 +364,101 @@ class MastodonPublisher(Publisher):
         )
 
     async def _check(self) -> AccountCheck:
+        """The account the token posts as (``verify_credentials``), compared with the
+        registry's ``account_id`` if set; what discovery finds; the token's scopes
+        (:data:`SCOPES_TO_POST`, and :data:`SCOPE_TO_LOOK` where lost answers are settled
+        by looking), where the server tells them (docs/CHANNELS.md, "Credential check")."""
         response = await self._request(
             "GET", f"{self.base_url}/api/v1/accounts/verify_credentials",
             headers=self._headers())
         account = response.json()
         self._account_id = str(account.get("id") or "") or None
-        return AccountCheck(channel=self.channel, ok=True,
-                            identity=f"@{account.get('acct', '')}", raw=account)
+        identity = self._handle(account)
+        details = [self._describe(await self.discover())]
+        if not self._is_registered_account(account):
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, details=tuple(details),
+                message=f"the token posts as {identity}, but the registry's account_id is "
+                        f"{self.account.account_id!r}",
+                fix="use a token of that account, or correct account_id in "
+                    "registry/channels.yaml", raw=account)
+        scopes = await self._token_scopes()
+        needed = SCOPES_TO_POST if self.idempotent_retries else (*SCOPES_TO_POST, SCOPE_TO_LOOK)
+        if scopes is None:
+            details.append("scopes not told by this server (GET /api/v1/apps/verify_credentials "
+                           "has `scopes` from Mastodon 4.3 on): a token without "
+                           f"{' or '.join(needed)} fails at the first post")
+        else:
+            missing = [scope for scope in needed if not grants(scopes, scope)]
+            if missing:
+                return AccountCheck(
+                    channel=self.channel, ok=False, identity=identity, details=tuple(details),
+                    message=f"the token lacks the scope {' and '.join(missing)} (it has "
+                            f"{' '.join(scopes) or 'none'}), which "
+                            f"{' and '.join(SCOPE_PURPOSE[scope] for scope in missing)} needs",
+                    fix="create a token with the scopes read:accounts "
+                        f"{' '.join(needed)} (Preferences → Development → New application)",
+                    raw=account)
+            details.append(f"scopes {' '.join(scopes)}")
+        return AccountCheck(channel=self.channel, ok=True, identity=identity,
+                            details=tuple(details), raw=account)
+
+    def _handle(self, account: dict[str, Any]) -> str:
+        """``@name@host``: verify_credentials gives the local ``acct`` without a host;
+        the host is that of the account's profile URL (the server's web domain)."""
+        acct = str(account.get("acct") or account.get("username") or "")
+        if "@" in acct:
+            return f"@{acct}"
+        host = urlsplit(str(account.get("url") or "")).hostname or urlsplit(self.base_url).hostname
+        return f"@{acct}@{host}" if host else f"@{acct}"
+
+    def _is_registered_account(self, account: dict[str, Any]) -> bool:
+        """Is ``account`` the registry's ``account_id`` (``name``, ``@name``,
+        ``@name@host`` or the numeric id)? True if the registry names none."""
+        wanted = (self.account.account_id or "").strip().lstrip("@").lower()
+        if not wanted or wanted == str(account.get("id", "")):
+            return True
+        name, _, host = wanted.partition("@")
+        acct_name, _, acct_host = str(account.get("acct") or "").lower().partition("@")
+        if name != acct_name:
+            return False
+        hosts = {acct_host, urlsplit(str(account.get("url") or "")).hostname,
+                 urlsplit(self.base_url).hostname}
+        return not host or host in hosts
+
+    async def _token_scopes(self) -> list[str] | None:
+        """The scopes of the token's application (``GET /api/v1/apps/verify_credentials``,
+        Mastodon 4.3 and later; a token made under Preferences → Development has exactly
+        these), or None where the server does not tell them: Mastodon before 4.3 answers
+        without ``scopes`` (or 403 to a token without ``read``), GoToSocial 404."""
+        try:
+            response = await self._request(
+                "GET", f"{self.base_url}/api/v1/apps/verify_credentials",
+                headers=self._headers())
+            scopes = response.json().get("scopes")
+        except (PermanentPublishError, ValueError, AttributeError):
+            return None
+        if isinstance(scopes, str):
+            scopes = scopes.split()
+        if not isinstance(scopes, list):
+            return None
+        return [str(scope) for scope in scopes]
+
+    def _describe(self, facts: InstanceFacts) -> str:
+        """What discovery found, for the check line."""
+        limits = {
+            "v2": f"limits from /api/v2/instance ({facts.max_characters} characters)",
+            "v1": f"no /api/v2/instance: limits from /api/v1/instance "
+                  f"({facts.max_characters} characters)",
+        }.get(facts.source, "the server told no limits: the registry's "
+                            f"{facts.max_characters} characters apply")
+        server = f"{facts.software or 'the server'} {facts.version}".strip()
+        if self.account.idempotency != "auto":
+            repeats = (f"repeats {self.account.idempotency} (idempotency: "
+                       f"{self.account.idempotency} in the registry)")
+        elif facts.repeats_recognised:
+            repeats = f"{server} recognises a repeated Idempotency-Key"
+        else:
+            repeats = (f"{server} does not recognise a repeated Idempotency-Key: a lost "
+                       "answer is settled by looking at the account's statuses")
+        return f"{limits}; {repeats}"

@@ -16,6 +16,12 @@ keeps its own statuses, and its posts are recorded under its label
   saying so (no ``Connection: close``); done by the app (:mod:`newsroom.standins.app`).
 - ``token-422``: a refused token answers 422 "This method requires an authenticated
   user" instead of 401.
+
+Tokens have scopes (:attr:`StandinConfig.mastodon_token_scopes`), enforced as Mastodon's
+``doorkeeper_authorize!`` does: 403 "This action is outside the authorized scopes". ``GET
+/api/v1/apps/verify_credentials`` answers as the server the profile plays: Mastodon 4.3
+with the application's ``scopes``; Mastodon 3.5 (``no-v2-instance``) without them, and 403
+to a token without ``read``; GoToSocial (``ignores-idempotency``) 404, it has no such route.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ NETWORK = "mastodon"
 _URL = re.compile(r"https?://\S+")
 _ACCOUNT = {"id": "109000000000000001", "username": "darmstadt", "acct": "darmstadt",
             "display_name": "Wissenschaftsstadt Darmstadt", "locked": False, "bot": False}
+# Mastodon's default scopes of a new application under Preferences → Development.
+DEFAULT_SCOPES = "read write follow push"
+_OUTSIDE_SCOPES = "This action is outside the authorized scopes"
 
 
 def _rate_headers(reset_in: float = 300.0) -> dict[str, str]:
@@ -114,6 +123,25 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         token = bearer(request)
         return token if token in config.mastodon_tokens else None
 
+    def scopes(token: str) -> list[str]:
+        return config.mastodon_token_scopes.get(token, DEFAULT_SCOPES).split()
+
+    def lacks(token: str, *accepted: str) -> Response | None:
+        """403 unless the token has one of ``accepted`` (a top-level scope grants its
+        sub-scopes: Doorkeeper's ``write`` covers ``write:statuses``)."""
+        granted = scopes(token)
+        if any(s in granted or s.split(":")[0] in granted for s in accepted):
+            return None
+        return _error(_OUTSIDE_SCOPES, 403)
+
+    def account_of(token: str) -> dict[str, Any]:
+        username = config.mastodon_token_accounts.get(token)
+        if username is None:
+            return _ACCOUNT
+        number = 109000000000000001 + 1 + sorted(config.mastodon_token_accounts).index(token)
+        return {**_ACCOUNT, "id": str(number), "username": username, "acct": username,
+                "display_name": username.capitalize()}
+
     def quirks(request: Request) -> frozenset[str]:
         return request.scope.get("standin.quirks", frozenset())
 
@@ -184,13 +212,33 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
                       "metadata": {}})
 
     async def verify_credentials(request: Request) -> Response:
-        if not authorized(request):
+        token = authorized(request)
+        if not token:
             return refused(request)
-        return _json(_ACCOUNT)
+        if (problem := lacks(token, "read:accounts", "profile")) is not None:
+            return problem
+        account = account_of(token)
+        return _json({**account, "url": f"{base(request)}/@{account['acct']}"})
+
+    async def app_credentials(request: Request) -> Response:
+        if "ignores-idempotency" in quirks(request):  # GoToSocial has no such route
+            return _error("Not Found", 404)  # its NoRoute handler: {"error": "Not Found"}
+        token = authorized(request)
+        if not token:
+            return refused(request)
+        app = {"name": "Newsroom", "website": None,
+               "vapid_key": "BCk-QqERU0q-CfYZjcuB6lnyyOYfJ2AifKqfeGIm7Z-HiTU5T9eTG5GxVA0_OH5m"}
+        if "no-v2-instance" in quirks(request):  # Mastodon 3.5: doorkeeper_authorize! :read
+            return lacks(token, "read") or _json(app)
+        # Mastodon 4.3: any valid token; the application's scopes as an array.
+        return _json({**app, "client_id": "standin-client-id", "scopes": scopes(token)})
 
     async def account_statuses(request: Request) -> Response:
-        if not authorized(request):
+        token = authorized(request)
+        if not token:
             return refused(request)
+        if (problem := lacks(token, "read:statuses")) is not None:
+            return problem
         if request.path_params["account_id"] != _ACCOUNT["id"]:
             return _error("Record not found", 404)
         try:
@@ -210,8 +258,11 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
                 "meta": {"original": {"size": item["size"]}}}
 
     async def upload_media(request: Request) -> Response:
-        if not authorized(request):
+        token = authorized(request)
+        if not token:
             return refused(request)
+        if (problem := lacks(token, "write:media")) is not None:
+            return problem
         payload = await payload_of(request)
         upload = payload.files.get("file")
         if upload is None:
@@ -243,6 +294,8 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         token = authorized(request)
         if not token:
             return refused(request)
+        if (problem := lacks(token, "write:statuses")) is not None:
+            return problem
         key = request.headers.get("idempotency-key")
         if "ignores-idempotency" in quirks(request):
             key = None  # the header is allowed (CORS) and otherwise ignored
@@ -303,6 +356,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         Route("/.well-known/nodeinfo", nodeinfo_links),
         Route("/nodeinfo/2.0", nodeinfo),
         Route("/api/v1/accounts/verify_credentials", verify_credentials),
+        Route("/api/v1/apps/verify_credentials", app_credentials),
         Route("/api/v1/accounts/{account_id}/statuses", account_statuses),
         Route("/api/v2/media", upload_media, methods=["POST"]),
         Route("/api/v1/media/{media_id}", get_media),

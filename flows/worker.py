@@ -37,7 +37,7 @@ from typing import Any
 import anyio.abc
 from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import Abort, Pause
-from prefect.flow_engine import run_flow_async, run_flow_sync
+from prefect.flow_engine import AsyncFlowRunEngine, run_flow_sync
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
@@ -200,9 +200,7 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
             flow = self._flows[entrypoint] = flow_for_entrypoint(entrypoint)
         try:
             if flow.isasync:
-                await run_flow_async(flow, flow_run=flow_run,
-                                     parameters=dict(flow_run.parameters),
-                                     return_type="state")
+                await _run_flow_async(flow, flow_run)
             else:
                 await asyncio.to_thread(run_flow_sync, flow, flow_run=flow_run,
                                         parameters=dict(flow_run.parameters),
@@ -212,9 +210,11 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         except asyncio.CancelledError:
             # The worker is stopping (Ctrl-C, SIGTERM, a deploy). A run that was waiting for
             # its post's second, or publishing, must not end "Crashed" (nothing would start
-            # it again): it goes back to Scheduled, now, for the next worker. Running it
-            # again is safe: rendering and asking are idempotent, publications are reserved
-            # in the store (at most once; an interrupted one is reported "unknown").
+            # it again, and the alert automation would mail the office about a normal
+            # stop): it goes back to Scheduled, now, for the next worker. Running it again
+            # is safe: rendering and asking are idempotent, publications are reserved in
+            # the store (at most once; an interrupted one is reported "unknown"). The
+            # engine proposes no Crashed state first (:class:`_HandingBackEngine`).
             with anyio.CancelScope(shield=True):
                 await self._reschedule(flow_run)
             raise
@@ -232,6 +232,39 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         except Exception as exc:  # noqa: BLE001 - best effort while shutting down
             logger.warning("could not reschedule flow run %s while stopping: %s",
                            flow_run.id, exc)
+
+
+class _HandingBackEngine(AsyncFlowRunEngine):
+    """Prefect's flow engine, except when the worker stops during the run.
+
+    In this worker a run's asyncio task is cancelled only when the worker stops (its task
+    group is cancelled). Prefect's engine takes that cancellation for a crash: it logs
+    "Crash detected!" and forces the run "Crashed" — an event the office's alert
+    automation mails about (flows/stack.py) — before the worker sets it back to
+    Scheduled. Here that cancellation proposes no state at all: the worker hands the run
+    back (:meth:`NewsroomWorker._reschedule`). Any other crash is Prefect's as before,
+    and a worker killed outright (SIGKILL) runs no code at all: its runs are recovered by
+    the next worker (flows/recovery.py).
+    """
+
+    async def handle_crash(self, exc: BaseException) -> None:
+        if not isinstance(exc, asyncio.CancelledError):
+            await super().handle_crash(exc)
+            return
+        self.logger.info("the Newsroom worker is stopping: the run is handed back to "
+                         "Scheduled for the next worker")
+        self._raised = exc
+
+
+async def _run_flow_async(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
+    """``prefect.flow_engine.run_flow_async`` with :class:`_HandingBackEngine`."""
+    engine = _HandingBackEngine(flow=flow, parameters=dict(flow_run.parameters),
+                                flow_run=flow_run)
+    async with engine.start():
+        while engine.is_running():
+            async with engine.run_context():
+                await engine.call_flow_fn()
+    return engine.state
 
 
 async def serve_worker(work_pool: str, *, poll_seconds: float = 0.5,

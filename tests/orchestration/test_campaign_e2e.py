@@ -207,7 +207,10 @@ def test_the_alert_hook_refuses_a_missing_or_wrong_token(stack):
 
 def test_a_stopping_worker_hands_its_waiting_run_back(stack):
     """The worker stops while a run waits for its post's second: the run goes back to
-    Scheduled (not Crashed), the next worker takes it, the post goes out once, on time."""
+    Scheduled — never through Crashed, so the alert automation mails nobody — the next
+    worker takes it, the post goes out once, on time."""
+    office = "kommunikation@example.org"
+    alerts_before = len(stack.mail.to(office))
     slot = (datetime.now(UTC) + timedelta(seconds=25)).replace(microsecond=0)
     day = slot.astimezone(BERLIN).date().isoformat()
     write_campaign(stack.catalog, "e2e-neustart", slot, channels="[telegram]",
@@ -217,9 +220,12 @@ def test_a_stopping_worker_hands_its_waiting_run_back(stack):
     time.sleep(2)  # rendering done, the flow waits for the slot
     stack.worker.stop()
     assert run_state(run_id).name == "Scheduled"
+    assert "Crashed" not in run_async(_state_names(run_id))
     stack.worker = WorkerThread(POOL, poll_seconds=0.5)
     stack.worker.start()
     assert wait_for_state(run_id, {"Completed"}, 90) == "Completed"
+    # By now an alert for the stop would have come (the failure alert above takes seconds).
+    assert len(stack.mail.to(office)) == alerts_before
     posts = [p for p in stack.standins.posts("telegram") if "e2e-neustart" in str(p)
              or "Aktionstag" in str(p)]
     mine = [p for p in posts if datetime.fromisoformat(p["created_at"]["wall"]) >= slot]

@@ -30,6 +30,7 @@ shows)::
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -58,7 +59,16 @@ from newsroom.catalog.roles import NotPermitted, Permission, authorize
 from newsroom.errors import NewsroomError, StoreError
 from newsroom.markdown import md_quote, md_text
 from newsroom.posts import RenderedPost
-from newsroom.signing import APPROVAL, BadSignature, Expired, Signer, TokenClaims, WrongPurpose
+from newsroom.signing import (
+    APPROVAL,
+    BadSignature,
+    Expired,
+    Signer,
+    TokenClaims,
+    WrongPurpose,
+    is_short_token,
+    short_token_ref,
+)
 from newsroom.store import (
     ApprovalDecision,
     ApprovalRequest,
@@ -562,22 +572,81 @@ def open_gate(engine: Engine, catalog: Catalog, *, occurrence_id: int,
 # --- links -------------------------------------------------------------------------------
 
 
-def approval_link(signer: Signer, request: ApprovalRequest, base_url: str, *,
-                  now: datetime | None = None) -> str:
-    """The person's signed link to the approval page; it expires at the deadline."""
-    now = _now(now)
-    ttl = max(request.deadline - now, timedelta(0))
-    token, _ = signer.issue(purpose=APPROVAL,
-                            subject={"request": request.id, "nonce": request.token_nonce},
-                            person=request.person_id, content_hash=request.bundle_hash,
-                            ttl=ttl, now=now)
+def approval_link(signer: Signer, request: ApprovalRequest, base_url: str) -> str:
+    """The person's link to the approval page, short enough to read in an e-mail: a short
+    token (:meth:`Signer.issue_short`) bound to the request's nonce, person and content.
+    It holds until the request's deadline and while the request is pending; every mail
+    about the request (the first, the reminders) carries the same link."""
+    token = signer.issue_short(purpose=APPROVAL, ref=request.id,
+                               binding=_short_binding(request))
     return f"{base_url.rstrip('/')}/freigabe/{token}"
+
+
+def _short_binding(request: ApprovalRequest) -> tuple[str, ...]:
+    return (request.token_nonce, request.person_id, request.bundle_hash)
 
 
 def check_link(engine: Engine, signer: Signer, token: str, *,
                now: datetime | None = None, require_pending: bool = True) -> LinkTarget:
-    """The request a genuine, current link points at; else an :class:`ApprovalLinkError`."""
+    """The request a genuine, current link points at; else an :class:`ApprovalLinkError`.
+
+    ``token`` is a short token (what the mails carry) or a long signed one (what they
+    carried before, still valid until its deadline)."""
     now = _now(now)
+    if is_short_token(token):
+        target = _short_target(engine, signer, token)
+        if now >= target.request.deadline:
+            expired = LinkExpired(f"the link expired at {target.request.deadline.isoformat()}")
+            expired.target = target
+            raise expired
+    else:
+        target = _signed_target(engine, signer, token, now)
+    request, occurrence = target.request, target.occurrence
+    refused: ApprovalLinkError | None = None
+    if request.status == ApprovalStatus.VOID.value or (
+            request.status == ApprovalStatus.PENDING.value
+            and occurrence.bundle_hash != request.bundle_hash):
+        refused = ContentChanged(f"the posts of request {request.id} changed after it was "
+                                 "sent")
+    elif request.status == ApprovalStatus.EXPIRED.value:
+        refused = LinkExpired(f"request {request.id} expired")
+    elif require_pending and request.status != ApprovalStatus.PENDING.value:
+        refused = LinkAlreadyUsed(f"request {request.id} is {request.status}",
+                                  status=request.status, decided_at=request.decided_at)
+    elif require_pending and occurrence.gate_outcome is not None:
+        refused = GateClosed(f"the gate of occurrence {occurrence.id} is "
+                             f"{occurrence.gate_outcome}", outcome=occurrence.gate_outcome)
+    if refused is not None:
+        refused.target = target
+        raise refused
+    return target
+
+
+def _short_target(engine: Engine, signer: Signer, token: str) -> LinkTarget:
+    """The request a short token is bound to. A request that does not exist and a MAC
+    that does not match are the same :class:`LinkForged`: trying ids learns nothing."""
+    request_id = short_token_ref(token)
+    with store.session_scope(engine) as session:
+        request = session.get(ApprovalRequest, request_id)
+        occurrence = session.get(Occurrence, request.occurrence_id) if request else None
+    if request is None or occurrence is None:
+        raise LinkForged("the link's signature does not match")
+    try:
+        signer.verify_short(token, purpose=APPROVAL, binding=_short_binding(request))
+    except BadSignature as exc:
+        raise LinkForged(str(exc)) from None
+    claims = TokenClaims(
+        purpose=APPROVAL, subject={"request": request.id, "nonce": request.token_nonce},
+        person=request.person_id, content_hash=request.bundle_hash,
+        # What the audit trail and the CSRF field name the link by: not the token itself.
+        nonce=hashlib.sha256(token.encode("ascii")).hexdigest()[:32],
+        expires_at=request.deadline, issued_at=request.created_at)
+    return LinkTarget(claims, request, occurrence)
+
+
+def _signed_target(engine: Engine, signer: Signer, token: str, now: datetime) -> LinkTarget:
+    """The request a long signed token points at (its person, its content); else the
+    error that says why not."""
     try:
         claims = signer.verify(token, purpose=APPROVAL, now=now)
     except Expired as exc:
@@ -601,25 +670,7 @@ def check_link(engine: Engine, signer: Signer, token: str, *,
                           f"{request.person_id!r}")
     if claims.content_hash != request.bundle_hash:
         raise LinkForged("the link's content does not match its request")
-    target = LinkTarget(claims, request, occurrence)
-    refused: ApprovalLinkError | None = None
-    if request.status == ApprovalStatus.VOID.value or (
-            request.status == ApprovalStatus.PENDING.value
-            and occurrence.bundle_hash != request.bundle_hash):
-        refused = ContentChanged(f"the posts of request {request.id} changed after it was "
-                                 "sent")
-    elif request.status == ApprovalStatus.EXPIRED.value:
-        refused = LinkExpired(f"request {request.id} expired")
-    elif require_pending and request.status != ApprovalStatus.PENDING.value:
-        refused = LinkAlreadyUsed(f"request {request.id} is {request.status}",
-                                  status=request.status, decided_at=request.decided_at)
-    elif require_pending and occurrence.gate_outcome is not None:
-        refused = GateClosed(f"the gate of occurrence {occurrence.id} is "
-                             f"{occurrence.gate_outcome}", outcome=occurrence.gate_outcome)
-    if refused is not None:
-        refused.target = target
-        raise refused
-    return target
+    return LinkTarget(claims, request, occurrence)
 
 
 def _bound_target(engine: Engine, claims: TokenClaims) -> LinkTarget | None:
@@ -749,17 +800,20 @@ def _gate_posts(session: Session, occurrence: Occurrence) -> list[RenderedPost]:
 
 
 def channel_label(catalog: Catalog, channel: str) -> str:
-    """``Mastodon (@darmstadt@social.example.org)``: the network and the account."""
+    """The channel as people know it (:attr:`ChannelAccount.label`): ``Mastodon
+    (@darmstadt@social.example.org)``, ``Darmstadt informiert (Telegram)``."""
     account = catalog.accounts.get(channel)
-    if account is None:
-        return channel
-    network = (account.network or account.type.value).replace("_", " ")
-    return f"{network[:1].upper()}{network[1:]} ({account.display_name})"
+    return account.label if account is not None else channel
 
 
 def _previews(catalog: Catalog, posts: Sequence[RenderedPost]) -> tuple[PostPreview, ...]:
     return tuple(PostPreview(channel_label(catalog, post.channel), post)
                  for post in sorted(posts, key=lambda p: (p.publish_at, p.channel)))
+
+
+def _salutation(catalog: Catalog, person_id: str) -> str:
+    person = catalog.index.people.get(person_id)
+    return person.salutation_line if person else "Guten Tag,"
 
 
 def _on_behalf_of(catalog: Catalog, campaign: Campaign, day: date) -> dict[str, str]:
@@ -778,7 +832,7 @@ def _message_data(session: Session, catalog: Catalog, occurrence: Occurrence,
         title=campaign.title,
         occurrence_date=occurrence.occurrence_date,
         requested_by=_requested_by(catalog, campaign),
-        person_name=_display(catalog, request.person_id),
+        salutation=_salutation(catalog, request.person_id),
         on_behalf_of=_on_behalf_of(catalog, campaign, occurrence.occurrence_date).get(
             request.person_id),
         deadline=request.deadline,
@@ -819,7 +873,7 @@ def notify_approvers(engine: Engine, catalog: Catalog, *, occurrence_id: int, no
         for request in tally.asked:
             if request.status != ApprovalStatus.PENDING.value or request.notified_at is not None:
                 continue
-            link = approval_link(signer, request, base_url, now=now)
+            link = approval_link(signer, request, base_url)
             message = approval_request_message(
                 _message_data(session, catalog, occurrence, request, link, asked))
             outbox.append((request.id, request.person_id, request.bundle_hash, message))
@@ -889,7 +943,7 @@ def _remind(session: Session, catalog: Catalog, occurrence: Occurrence, notifier
             continue
         new = due[request.reminders_sent:]
         if any(mark > request.notified_at for mark in new):
-            link = approval_link(signer, request, base_url, now=now)
+            link = approval_link(signer, request, base_url)
             message = reminder_message(
                 _message_data(session, catalog, occurrence, request, link, asked))
             if not _send(notifier, request.person_id, message):

@@ -1,16 +1,23 @@
 """The German e-mails of the approval gate: request, reminder, deadline notice.
 
 Only rendering, no I/O (:mod:`newsroom.approval` sends them through a ``Notifier``).
-Every message has a plain-text body and an HTML body. The e-mail's text part is derived
-from the HTML by apprise, so every link in the HTML is also written out as visible text:
-a mail program that shows only text still shows the full link.
+Every message has a plain-text body and an HTML body. The request and the reminder open
+with the person's salutation from the registry (``Sehr geehrte Frau Bürgermeisterin
+Akdeniz,``), name the channels as people know them, and lead with a button to the
+person's short link; their HTML is ``newsroom/templates/approval_mail.html``. The e-mail's
+text part is derived from the HTML by apprise, so every link in the HTML is also written
+out as visible text: a mail program that shows only text still shows the full link.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from html import escape
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from newsroom.posts import RenderedPost
 from newsroom.rendering.templates import german_date, join_german
@@ -25,6 +32,9 @@ __all__ = [
     "reminder_message",
 ]
 
+_TEMPLATES_DIR = Path(__file__).parent / "templates"
+_MAIL_TEMPLATE = "approval_mail.html"
+
 
 @dataclass(frozen=True)
 class Message:
@@ -35,7 +45,7 @@ class Message:
 
 @dataclass(frozen=True)
 class PostPreview:
-    channel_name: str
+    channel_name: str  # the channel as people know it (approval.channel_label)
     post: RenderedPost
 
 
@@ -46,7 +56,7 @@ class ApprovalMessageData:
     title: str
     occurrence_date: date
     requested_by: str
-    person_name: str  # who gets the message
+    salutation: str  # the first line, comma included (Person.salutation_line)
     on_behalf_of: str | None  # the absent person a deputy stands in for
     deadline: datetime
     link: str
@@ -68,6 +78,17 @@ _SIGNATORY_NOTE = (
     "als Unterzeichnende. Veröffentlicht werden nur die Namen derer, die bis zur Frist "
     "freigegeben haben."
 )
+_CHANGED_HEAD = "Achtung: Dies ist eine geänderte Fassung."
+_CHANGED_NOTE = "Frühere Freigaben gelten nicht mehr; die Seite zeigt, was sich geändert hat."
+_BUTTON = "Prüfen und entscheiden"
+_FOOTER = "Der Link ist persönlich und gilt bis zur Frist. Bitte nicht weiterleiten."
+_SENDER = "Newsroom – Amt für Kommunikation, Wissenschaftsstadt Darmstadt"
+
+
+@cache
+def _mail_environment() -> Environment:
+    return Environment(loader=FileSystemLoader(str(_TEMPLATES_DIR)), autoescape=True,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def _post_text_block(preview: PostPreview) -> str:
@@ -78,72 +99,57 @@ def _post_text_block(preview: PostPreview) -> str:
     return "\n".join(lines)
 
 
-def _post_html_block(preview: PostPreview) -> str:
-    post = preview.post
-    text = escape(post.text).replace("\n", "<br>")
-    media = "".join(f"<p><em>Bild – Alternativtext: {escape(item.alt)}</em></p>"
-                    for item in post.media)
-    return (f'<div style="border:1px solid #999;padding:8px;margin:8px 0">'
-            f"<p><strong>{escape(preview.channel_name)}</strong> · "
-            f"{escape(local_when(post.publish_at))}</p><p>{text}</p>{media}</div>")
-
-
-def _link_html(link: str) -> str:
-    # The link text is the URL itself, so the text part derived from the HTML keeps it.
-    return f'<p><a href="{escape(link)}">{escape(link)}</a></p>'
-
-
-def _intro(data: ApprovalMessageData) -> str:
-    who = data.person_name
-    if data.on_behalf_of:
-        who += f" (in Vertretung für {data.on_behalf_of})"
-    return f"Guten Tag {who},"
-
-
-def _body(data: ApprovalMessageData, lead: str) -> tuple[str, str]:
-    channels = join_german([p.channel_name for p in data.posts])
+def _facts(data: ApprovalMessageData) -> list[tuple[str, str]]:
     facts = [
         ("Kampagne", data.title),
         ("Datum", german_date(data.occurrence_date)),
         ("Angefragt von", data.requested_by),
-        ("Kanäle", channels),
+        ("Kanäle", join_german([p.channel_name for p in data.posts])),
         ("Freigabe bis", local_when(data.deadline)),
         ("Regel", data.rule),
     ]
     if data.others:
         facts.append(("Ebenfalls angefragt", join_german(list(data.others))))
-    text = [_intro(data), "", lead, ""]
-    text += [f"{label}: {value}" for label, value in facts]
+    return facts
+
+
+def _deputy_line(data: ApprovalMessageData) -> str | None:
+    if not data.on_behalf_of:
+        return None
+    return f"Sie werden in Vertretung für {data.on_behalf_of} angefragt."
+
+
+def _text(data: ApprovalMessageData, lead: str) -> str:
+    text = [data.salutation, "", lead, ""]
+    if deputy := _deputy_line(data):
+        text += [deputy, ""]
+    text += ["Zum Freigeben, Ablehnen oder Anfordern von Änderungen öffnen Sie bitte "
+             "diesen Link:", data.link, ""]
+    text += [f"{label}: {value}" for label, value in _facts(data)]
     if data.changed:
-        text += ["", "Achtung: Dies ist eine geänderte Fassung. Frühere Freigaben gelten "
-                 "nicht mehr; die Seite zeigt, was sich geändert hat."]
+        text += ["", f"{_CHANGED_HEAD} {_CHANGED_NOTE}"]
     if data.joint:
         text += ["", _SIGNATORY_NOTE]
-    text += ["", "Zum Freigeben, Ablehnen oder Anfordern von Änderungen öffnen Sie bitte "
-             "diesen Link:", data.link, "",
-             "Die Beiträge im Wortlaut:", ""]
+    text += ["", "Die Beiträge im Wortlaut:", ""]
     text += [_post_text_block(p) + "\n" for p in data.posts]
-    text += ["Der Link ist persönlich und gilt bis zur Frist. Bitte nicht weiterleiten.",
-             "", "Newsroom – Amt für Kommunikation, Wissenschaftsstadt Darmstadt"]
+    text += [_FOOTER, "", _SENDER]
+    return "\n".join(text)
 
-    html = [f"<p>{escape(_intro(data))}</p>", f"<p>{escape(lead)}</p>", "<table>"]
-    html += [f"<tr><th align=\"left\">{escape(label)}</th><td>{escape(value)}</td></tr>"
-             for label, value in facts]
-    html.append("</table>")
-    if data.changed:
-        html.append("<p><strong>Achtung: Dies ist eine geänderte Fassung.</strong> Frühere "
-                    "Freigaben gelten nicht mehr; die Seite zeigt, was sich geändert hat.</p>")
-    if data.joint:
-        html.append(f"<p>{escape(_SIGNATORY_NOTE)}</p>")
-    html.append("<p>Zum Freigeben, Ablehnen oder Anfordern von Änderungen öffnen Sie bitte "
-                "diesen Link:</p>")
-    html.append(_link_html(data.link))
-    html.append("<h3>Die Beiträge im Wortlaut</h3>")
-    html += [_post_html_block(p) for p in data.posts]
-    html.append("<p>Der Link ist persönlich und gilt bis zur Frist. Bitte nicht "
-                "weiterleiten.</p><p>Newsroom – Amt für Kommunikation, Wissenschaftsstadt "
-                "Darmstadt</p>")
-    return "\n".join(text), "\n".join(html)
+
+def _html(data: ApprovalMessageData, subject: str, lead: str) -> str:
+    posts = [{"channel": p.channel_name, "when": local_when(p.post.publish_at),
+              "lines": p.post.text.split("\n"), "alts": [item.alt for item in p.post.media]}
+             for p in data.posts]
+    return _mail_environment().get_template(_MAIL_TEMPLATE).render(
+        subject=subject, salutation=data.salutation, lead=lead,
+        deputy=_deputy_line(data), changed=data.changed, changed_head=_CHANGED_HEAD,
+        changed_note=_CHANGED_NOTE,
+        link=data.link, button=_BUTTON, facts=_facts(data), joint=data.joint,
+        signatory_note=_SIGNATORY_NOTE, posts=posts, footer=_FOOTER, sender=_SENDER)
+
+
+def _message(data: ApprovalMessageData, subject: str, lead: str) -> Message:
+    return Message(subject, _text(data, lead), _html(data, subject, lead))
 
 
 def _subject_tail(data: ApprovalMessageData) -> str:
@@ -153,16 +159,14 @@ def _subject_tail(data: ApprovalMessageData) -> str:
 def approval_request_message(data: ApprovalMessageData) -> Message:
     lead = ("bitte prüfen Sie die folgenden Beiträge und geben Sie sie frei, lehnen Sie sie "
             "ab oder fordern Sie Änderungen an.")
-    text, html = _body(data, lead)
     prefix = "Geänderte Fassung – Freigabe erbeten" if data.changed else "Freigabe erbeten"
-    return Message(f"{prefix}: {_subject_tail(data)}", text, html)
+    return _message(data, f"{prefix}: {_subject_tail(data)}", lead)
 
 
 def reminder_message(data: ApprovalMessageData) -> Message:
     lead = (f"Erinnerung: Ihre Freigabe steht noch aus. Die Frist endet am "
             f"{local_when(data.deadline)}.")
-    text, html = _body(data, lead)
-    return Message(f"Erinnerung – Freigabe erbeten: {_subject_tail(data)}", text, html)
+    return _message(data, f"Erinnerung – Freigabe erbeten: {_subject_tail(data)}", lead)
 
 
 _OUTCOME_TEXT = {

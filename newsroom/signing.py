@@ -18,6 +18,14 @@ token never learns more than "bad signature"::
 
 A token is not single-use by itself: the action it authorises is refused by the state in
 the database once done (a confirmed publication cannot be confirmed again).
+
+A *short* token (:meth:`Signer.issue_short`) is for links people read and click in an
+e-mail: ``<ref>-<base64url(HMAC-SHA256)[:22]>``, about 25 characters instead of several
+hundred. It carries no claims: ``ref`` names a database row (an approval request) and the
+MAC, 128 bits under its own derived key, binds the purpose and what that row says the link
+is for (its nonce, person, content); the caller reads those from the row and
+:meth:`Signer.verify_short` checks them. Expiry and single use are the row's (its deadline
+and status), exactly as for the long token. See docs/SECURITY.md.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass, field
@@ -51,6 +60,8 @@ __all__ = [
     "TokenClaims",
     "WrongPurpose",
     "ensure_demo_key",
+    "is_short_token",
+    "short_token_ref",
     "resolve_secret_key",
 ]
 
@@ -65,6 +76,9 @@ _HOW_TO_SET = ("set NEWSROOM_SECRET_KEY to a long random value, e.g. python -c '
                "secrets; print(secrets.token_urlsafe(48))', or NEWSROOM_SECRET_KEY_FILE to "
                "a file (mode 0600) that holds one")
 _MAX_TOKEN_LENGTH = 4096  # refuse absurd input before decoding it
+# A short token: a row id (digits, no leading zero) and 22 base64url characters of MAC
+# (the first 16 bytes of an HMAC-SHA256: 128 bits, beyond guessing).
+_SHORT_TOKEN = re.compile(r"([1-9][0-9]{0,17})-([A-Za-z0-9_-]{22})")
 
 
 class InvalidToken(NewsroomError):
@@ -204,6 +218,7 @@ class Signer:
         # One key per use, so a value made for one thing never verifies as another.
         self._token_key = hmac.new(root, b"newsroom/link-token/v1", hashlib.sha256).digest()
         self._csrf_key = hmac.new(root, b"newsroom/csrf/v1", hashlib.sha256).digest()
+        self._short_key = hmac.new(root, b"newsroom/short-link/v1", hashlib.sha256).digest()
         # The bearer token Prefect's alert automation sends to /hooks/alert.
         self.alert_hook_token = hmac.new(root, b"newsroom/prefect-alert-hook/v1",
                                          hashlib.sha256).hexdigest()
@@ -266,6 +281,31 @@ class Signer:
         return _b64encode(hmac.new(self._token_key, body.encode("ascii"),
                                    hashlib.sha256).digest())
 
+    # -- short tokens --
+
+    def issue_short(self, *, purpose: str, ref: int, binding: tuple[str, ...]) -> str:
+        """``<ref>-<mac>``: a link token for row ``ref`` that holds for ``purpose`` only
+        while the row still says ``binding`` (e.g. its nonce, person and content hash)."""
+        if isinstance(ref, bool) or not isinstance(ref, int) or ref < 1:
+            raise ValueError(f"a short token names a row id, not {ref!r}")
+        return f"{ref}-{self._short_mac(purpose, ref, binding)}"
+
+    def verify_short(self, token: str, *, purpose: str, binding: tuple[str, ...]) -> None:
+        """Raises :class:`BadSignature` unless ``token`` was issued for ``purpose`` and
+        the row it names (:func:`short_token_ref`) with exactly this ``binding``."""
+        ref = short_token_ref(token)
+        mac = token.split("-", 1)[1]  # the ref is digits: the first "-" ends it
+        if not hmac.compare_digest(mac.encode("ascii"),
+                                   self._short_mac(purpose, ref, binding).encode("ascii")):
+            raise BadSignature("the link's signature does not match")
+
+    def _short_mac(self, purpose: str, ref: int, binding: tuple[str, ...]) -> str:
+        # JSON, so no two (purpose, ref, binding) share a message.
+        message = json.dumps([purpose, ref, *binding], separators=(",", ":"),
+                             ensure_ascii=False).encode("utf-8")
+        digest = hmac.new(self._short_key, message, hashlib.sha256).digest()
+        return _b64encode(digest[:16])
+
     # -- CSRF (signed double-submit cookie) --
 
     def csrf_value(self, cookie: str, binding: str) -> str:
@@ -280,3 +320,18 @@ class Signer:
             return False
         return hmac.compare_digest(self.csrf_value(cookie, binding).encode(),
                                    submitted.encode("ascii"))
+
+
+def short_token_ref(token: str) -> int:
+    """The row id a short token names; :class:`BadSignature` when ``token`` does not have
+    the shape of one (so it is never looked up). The id is not a secret: without the MAC
+    it opens nothing."""
+    match = _SHORT_TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
+        raise BadSignature("the link is incomplete or not a Newsroom link")
+    return int(match.group(1))
+
+
+def is_short_token(token: str) -> bool:
+    """Whether ``token`` has the shape of a short token (and not of a signed one)."""
+    return isinstance(token, str) and _SHORT_TOKEN.fullmatch(token) is not None

@@ -39,6 +39,9 @@ class Person(StrictModel):
     id: str = Field(pattern=ID_PATTERN)
     name: str
     title: str  # e.g. "Oberbürgermeister", "Bürgermeisterin", "Stadtrat"
+    # How a letter addresses the person, as the city writes it: "Sehr geehrte Frau
+    # Bürgermeisterin Akdeniz" (the mails add the comma). Without it: "Guten Tag <name>,".
+    salutation: str | None = Field(default=None, max_length=120)
     email: str
     magistrat: bool = True  # member of the (full-time) Magistrat
     portfolios: list[str] = []
@@ -49,9 +52,29 @@ class Person(StrictModel):
     # (newsroom/catalog/roles.py), e.g. [office-admin]; checked by validation.
     roles: list[str] = []
 
+    @field_validator("salutation")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().removesuffix(",").rstrip()
+        if not value:
+            raise ValueError("an empty salutation: leave the key out for the default "
+                             "(Guten Tag <name>,)")
+        if any(char in value for char in "\r\n\t<>"):
+            raise ValueError("a salutation is one line of text, without tabs or < >")
+        return value
+
     @property
     def display(self) -> str:
         return f"{self.title} {self.name}"
+
+    @property
+    def salutation_line(self) -> str:
+        """The first line of a letter to the person: ``Sehr geehrte Frau Bürgermeisterin
+        Akdeniz,``; without a ``salutation`` in the registry ``Guten Tag Barbara
+        Akdeniz,``."""
+        return f"{self.salutation or f'Guten Tag {self.name}'},"
 
 
 class Office(StrictModel):
@@ -98,6 +121,16 @@ class Credential(StrictModel):
         return self
 
 
+# The networks by the names people know them; a manual channel's ``network`` not listed
+# here is shown as written, with a capital.
+NETWORK_NAMES: dict[str, str] = {
+    "mastodon": "Mastodon", "bluesky": "Bluesky", "linkedin": "LinkedIn",
+    "facebook": "Facebook", "instagram": "Instagram", "threads": "Threads",
+    "telegram": "Telegram", "website": "Website", "email": "E-Mail",
+    "whatsapp": "WhatsApp", "tiktok": "TikTok", "signal": "Signal",
+}
+
+
 class ChannelAccount(StrictModel):
     name: str = Field(pattern=ID_PATTERN)
     type: ChannelType
@@ -122,6 +155,21 @@ class ChannelAccount(StrictModel):
     # (default: newsroom.channels.linkedin.DEFAULT_VERSION).
     api_version: str | None = Field(default=None, pattern=r"^\d{6}(\.\d{2})?$")
     recipients: list[str] = []  # press e-mail distribution list
+
+    @property
+    def network_name(self) -> str:
+        """``LinkedIn``, ``WhatsApp``: the network as people call it."""
+        network = self.network or self.type.value
+        return NETWORK_NAMES.get(network, network[:1].upper() + network[1:])
+
+    @property
+    def label(self) -> str:
+        """The channel as people know it: ``Mastodon (@darmstadt@social.example.org)``;
+        the display name alone where it already names the network (``Darmstadt informiert
+        (Telegram)``, ``WhatsApp-Kanal der Wissenschaftsstadt Darmstadt``)."""
+        if self.network_name.casefold() in self.display_name.casefold():
+            return self.display_name
+        return f"{self.network_name} ({self.display_name})"
 
     @model_validator(mode="after")
     def _manual_needs_owner(self) -> ChannelAccount:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -162,3 +164,47 @@ def point_at_standins(root: Path, standins_url: str) -> None:
         "http://127.0.0.1:8900", standins_url), encoding="utf-8")
 
 
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it was given."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list[tuple[list[str], email.message.EmailMessage]]:
+        return [(list(e.rcpt_tos), email.message_from_bytes(e.original_content,
+                                                            policy=email.policy.default))
+                for e in self.envelopes]
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [message for rcpt, message in self.messages() if address in rcpt]
+
+
+def parts(message: email.message.EmailMessage) -> tuple[str, str]:
+    """The text and the HTML part of a multipart/alternative mail."""
+    return (message.get_body(preferencelist=("plain",)).get_content(),
+            message.get_body(preferencelist=("html",)).get_content())
+
+
+# A campaign on four networks whose registry display names differ (a handle, a name that
+# already names its network, the press list), asking people with and without a salutation
+# in the registry; its text holds a long address, which must wrap in a narrow window.
+LABELS_CAMPAIGN = "t-labels"
+LABELS_APPROVERS = "[{person: benz}, {person: akdeniz}, {person: neumann}]"
+LONG_ADDRESS = ("https://www.darmstadt.de/leben-in-darmstadt/sicherheit-und-ordnung/"
+                "bevoelkerungsschutz/warnungen-und-informationen-fuer-die-buergerschaft")
+
+
+def add_labels_campaign(root: Path) -> None:
+    text = CAMPAIGN.format(id=LABELS_CAMPAIGN, approvers=LABELS_APPROVERS,
+                           at="2027-03-10 10:00", mode="one", on_timeout="cancel",
+                           escalate_to="", quorum="")
+    text = text.replace("channels: [mastodon, bluesky]",
+                        "channels: [mastodon, telegram, linkedin, presse]")
+    text = text.replace("Es rufen auf:", f"Mehr: {LONG_ADDRESS}\n    Es rufen auf:")
+    (root / f"{LABELS_CAMPAIGN}.yaml").write_text(text, encoding="utf-8")

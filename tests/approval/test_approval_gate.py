@@ -26,7 +26,7 @@ from newsroom.rendering.render import render_occurrence
 def _link_decide(engine, catalog, signer, occurrence_id, person, decision, at=BEFORE,
                  comment=""):
     request = requests_by_person(engine, occurrence_id)[person]
-    link = approval.approval_link(signer, request, "http://x", now=at)
+    link = approval.approval_link(signer, request, "http://x")
     token = link.rsplit("/", 1)[1]
     return approval.decide(engine, catalog, token=token, decision=decision, comment=comment,
                            signer=signer, now=at)

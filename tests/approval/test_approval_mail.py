@@ -1,52 +1,39 @@
 """Approval e-mails through apprise to a real SMTP server (aiosmtpd): once per person,
-text and HTML parts with the link; reminders at 24h and 2h once each; the deadline
-notice to the Amt für Kommunikation and escalate_to."""
+text and HTML parts with the short link; the salutation from the registry, the channels as
+people know them, a button; reminders at 24h and 2h once each; the deadline notice to the
+Amt für Kommunikation and escalate_to."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
-from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from approval_testkit import BEFORE, DEADLINE, Outbox, actions, requests_by_person, store_posts
+from approval_testkit import (
+    BEFORE,
+    DEADLINE,
+    DEPUTY_DAY,
+    LABELS_CAMPAIGN,
+    Outbox,
+    actions,
+    add_labels_campaign,
+    build_catalog,
+    load,
+    parts,
+    requests_by_person,
+    store_posts,
+)
 
 from newsroom import approval, store
 from newsroom.notify import AppriseNotifier
 
-LINK = re.compile(r"https://newsroom\.example\.org/freigabe/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self):
-        return [(list(e.rcpt_tos), email.message_from_bytes(e.original_content,
-                                                            policy=email.policy.default))
-                for e in self.envelopes]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, str]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, f"smtp://127.0.0.1:{port}?from=newsroom@example.org"
-    finally:
-        controller.stop()
+BASE = "https://newsroom.example.org"
+LINK = re.compile(r"https://newsroom\.example\.org/freigabe/\d+-[A-Za-z0-9_-]{22}"
+                  r"(?![A-Za-z0-9_-])")
+# The button: a table cell with a background colour around a link (bulletproof markup).
+BUTTON = re.compile(r'<td[^>]*bgcolor="#[0-9a-f]{6}"[^>]*>\s*<a href="([^"]+)"[^>]*>'
+                    r"Prüfen und entscheiden</a>")
 
 
 @pytest.mark.slow
@@ -56,7 +43,7 @@ def test_notify_twice_sends_one_multipart_mail_each(sqlite_engine, catalog, sign
     occurrence_id = store_posts(sqlite_engine, catalog, "t-quorum")
     approval.open_gate(sqlite_engine, catalog, occurrence_id=occurrence_id, now=BEFORE)
     kwargs = dict(occurrence_id=occurrence_id, notifier=notifier, signer=signer,
-                  base_url="https://newsroom.example.org", now=BEFORE)
+                  base_url=BASE, now=BEFORE)
     assert approval.notify_approvers(sqlite_engine, catalog, **kwargs) == [
         "benz", "akdeniz", "feldmann"]
     assert approval.notify_approvers(sqlite_engine, catalog, **kwargs) == []
@@ -66,10 +53,9 @@ def test_notify_twice_sends_one_multipart_mail_each(sqlite_engine, catalog, sign
         "stadtkaemmerer@example.org"])
     _, message = messages[0]
     assert message["Subject"].startswith("Freigabe erbeten: Testaufruf t-quorum – 10. März 2027")
-    plain = message.get_body(preferencelist=("plain",)).get_content()
-    html = message.get_body(preferencelist=("html",)).get_content()
+    plain, html = parts(message)
     [link] = set(LINK.findall(plain))
-    assert link in html, html
+    assert set(LINK.findall(html)) == {link}, html
     assert "Freigabe bis" in plain
     assert "Mastodon" in plain, plain
     assert "nur die Namen derer" in plain
@@ -79,6 +65,65 @@ def test_notify_twice_sends_one_multipart_mail_each(sqlite_engine, catalog, sign
     assert actions(sqlite_engine, "t-quorum").count("approval.notified") == 3
 
 
+@pytest.fixture
+def labels_catalog(tmp_path: Path):
+    root = build_catalog(tmp_path / "campaigns")
+    add_labels_campaign(root)
+    return load(root)
+
+
+@pytest.mark.slow
+def test_the_mail_greets_as_the_registry_says_and_names_channels_as_people_know_them(
+        sqlite_engine, labels_catalog, signer, smtp):
+    inbox, smtp_url = smtp
+    catalog = labels_catalog
+    notifier = AppriseNotifier.for_directory(catalog.directory, smtp_url)
+    occurrence_id = store_posts(sqlite_engine, catalog, LABELS_CAMPAIGN)
+    approval.open_gate(sqlite_engine, catalog, occurrence_id=occurrence_id, now=BEFORE)
+    assert approval.notify_approvers(sqlite_engine, catalog, occurrence_id=occurrence_id,
+                                     notifier=notifier, signer=signer, base_url=BASE,
+                                     now=BEFORE) == ["benz", "akdeniz", "neumann"]
+    requests = requests_by_person(sqlite_engine, occurrence_id)
+    greetings = {"buergermeisterin@example.org": "Sehr geehrte Frau Bürgermeisterin Akdeniz,",
+                 "oberbuergermeister@example.org": "Sehr geehrter Herr Oberbürgermeister Benz,",
+                 # no salutation in the registry: the default
+                 "neumann@example.org": "Guten Tag Paula Neumann,"}
+    for (address, greeting), person in zip(greetings.items(), ["akdeniz", "benz", "neumann"],
+                                           strict=True):
+        [message] = inbox.to(address)
+        plain, html = parts(message)
+        assert plain.startswith(greeting), plain[:80]
+        assert f">{greeting}</p>" in html
+        assert "Guten Tag Bürgermeisterin" not in plain + html
+        # The short link, in both parts, and behind the button; it opens this person's request.
+        [link] = set(LINK.findall(plain))
+        assert len(link) < 70 and set(LINK.findall(html)) == {link}
+        assert BUTTON.findall(html) == [link], html
+        target = approval.check_link(sqlite_engine, signer, link.rsplit("/", 1)[1], now=BEFORE)
+        assert target.request.id == requests[person].id
+        # The channels as people know them: network and account, never internal ids.
+        channels = ("Kanäle: Wissenschaftsstadt Darmstadt (LinkedIn), Mastodon "
+                    "(@darmstadt@social.example.org), E-Mail (Presseverteiler) und Darmstadt "
+                    "informiert (Telegram)")
+        assert channels in plain, plain
+        assert channels.replace("Kanäle:", "<strong>Kanäle:</strong>") in html
+        for internal in ("(Darmstadt informiert (Telegram))", "Linkedin", "Presse ",
+                         "mastodon ·", "presse ·"):
+            assert internal not in plain + html, internal
+
+
+def test_a_deputy_is_told_for_whom_below_their_own_salutation(sqlite_engine, catalog, signer):
+    outbox = Outbox()
+    occurrence_id = store_posts(sqlite_engine, catalog, "t-deputy", DEPUTY_DAY)
+    approval.open_gate(sqlite_engine, catalog, occurrence_id=occurrence_id, now=BEFORE)
+    approval.notify_approvers(sqlite_engine, catalog, occurrence_id=occurrence_id,
+                              notifier=outbox, signer=signer, base_url=BASE, now=BEFORE)
+    [mail] = outbox.to("bergmann")
+    assert mail["text"].startswith("Sehr geehrter Herr Stadtrat Bergmann,\n")
+    line = "Sie werden in Vertretung für Stadträtin Miriam Okafor angefragt."
+    assert line in mail["text"] and line in mail["html"]
+
+
 def test_reminders_once_each_and_deadline_notice(sqlite_engine, catalog, signer):
     outbox = Outbox()
     occurrence_id = store_posts(sqlite_engine, catalog, "t-all-escalate")
@@ -86,7 +131,7 @@ def test_reminders_once_each_and_deadline_notice(sqlite_engine, catalog, signer)
     approval.notify_approvers(sqlite_engine, catalog, occurrence_id=occurrence_id,
                               notifier=outbox, signer=signer, base_url="https://x", now=BEFORE)
     request = requests_by_person(sqlite_engine, occurrence_id)["benz"]
-    token = approval.approval_link(signer, request, "https://x", now=BEFORE).rsplit("/", 1)[1]
+    token = approval.approval_link(signer, request, "https://x").rsplit("/", 1)[1]
     approval.decide(sqlite_engine, catalog, token=token, decision="approve", comment="",
                     signer=signer, now=BEFORE)
 

@@ -93,9 +93,13 @@ async def test_refused_links(client, sqlite_engine, catalog, signer):
     occurrence_id = _gate(sqlite_engine, catalog)
     token = _token(sqlite_engine, signer, occurrence_id, "benz")
     before = snapshot(sqlite_engine, occurrence_id)
-    body, mac = token.split(".")
-    forged = (await client.get(f"/freigabe/{body}.{mac[:-2]}xx"))
+    ref, mac = token.split("-", 1)
+    forged = (await client.get(f"/freigabe/{ref}-{mac[:-1]}{'B' if mac[-1] == 'A' else 'A'}"))
     assert forged.status_code == 400 and "ungültig" in forged.text
+    # A request that does not exist gets the very same page: trying ids learns nothing.
+    unknown = await client.get(f"/freigabe/{int(ref) + 1000}-{mac}")
+    nonce = re.compile(r'nonce="[^"]+"')
+    assert (unknown.status_code, nonce.sub("", unknown.text)) == (400, nonce.sub("", forged.text))
     assert (await client.get("/freigabe/nonsense")).status_code == 400
     request = requests_by_person(sqlite_engine, occurrence_id)["benz"]
     expired, _ = signer.issue(purpose="approval", subject={"request": request.id,

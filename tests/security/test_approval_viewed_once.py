@@ -49,7 +49,7 @@ def test_a_burst_of_gets_on_two_web_apps_records_one_view_per_link(
     other = approval.approval_link(
         site.signer, requests_by_person(site.engine, site.occurrence_id)["akdeniz"],
         "http://x").rsplit("/", 1)[1]
-    nonce = site.signer.verify(site.approval_token, purpose=approval.APPROVAL).nonce
+    nonce = approval.check_link(site.engine, site.signer, site.approval_token).claims.nonce
     settings = Settings(catalog_dir=site.root, data_dir=site.data_dir, database_url=site.url,
                         secret_key=SECRET)
     engine = store.make_engine(site.url)

@@ -20,7 +20,12 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from newsroom.channels.base import AccountCheck, Publisher
-from newsroom.errors import PermanentPublishError, PublishError, TransientPublishError
+from newsroom.errors import (
+    CredentialRefused,
+    PermanentPublishError,
+    PublishError,
+    TransientPublishError,
+)
 from newsroom.posts import MediaItem
 
 # Released 18 February 2026, available until 29 July 2028 (Graph API changelog, versions).
@@ -92,8 +97,36 @@ class GraphPublisher(Publisher):
                 channel=self.channel)
         return item.source
 
+    # The permissions publishing needs, for the check's message (Instagram, Threads: what
+    # their publishing-limit edge also needs), and that edge ("" for Facebook, which has
+    # none: it reads the token's scopes from debug_token instead).
+    publish_permissions: ClassVar[tuple[str, ...]] = ()
+    publishing_limit_edge: ClassVar[str] = ""
+
     async def _check(self) -> AccountCheck:
+        """The account (``GET /{id}``) the token can read, then whether it may publish
+        there (:meth:`_publishing`). See docs/CHANNELS.md, "Credential check"."""
         data = await self._get(self.node, fields=self.identity_fields)
-        return AccountCheck(channel=self.channel, ok=True,
-                            identity=str(data.get("username") or data.get("name") or self.node),
-                            raw=data)
+        identity = str(data.get("username") or data.get("name") or self.node)
+        problem, detail = await self._publishing()
+        if problem:
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, message=problem, raw=data,
+                fix=f"create a token with the permissions {', '.join(self.publish_permissions)} "
+                    f"for {self.channel_type} account {self.node}")
+        return AccountCheck(channel=self.channel, ok=True, identity=identity, raw=data,
+                            details=(detail,) if detail else ())
+
+    async def _publishing(self) -> tuple[str, str]:
+        """(what forbids publishing, "" if nothing; what was found). Instagram and Threads:
+        the account's publishing limit, an edge that needs the permission to publish and
+        says how many posts the last 24 hours used."""
+        try:
+            data = await self._get(f"{self.node}/{self.publishing_limit_edge}",
+                                   fields="quota_usage,config")
+        except CredentialRefused as exc:
+            return (f"the token may not publish for {self.node}: {exc.network_message}", "")
+        usage = (data.get("data") or [{}])[0]
+        total = (usage.get("config") or {}).get("quota_total")
+        return "", (f"may publish: {usage.get('quota_usage', 0)} of {total} posts of the "
+                    "last 24 hours used")

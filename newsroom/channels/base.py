@@ -152,10 +152,11 @@ class MediaFile:
 # --- secrets ---------------------------------------------------------------------------
 
 _REDACTED = "***"
-# Secrets that end up in URLs: Telegram's bot token in the path, Meta's access_token.
+# Secrets that end up in URLs: Telegram's bot token in the path, Meta's access_token (and
+# input_token, the token debug_token is asked about).
 _URL_SECRET_PATTERNS = (
     (re.compile(r"/bot\d+(?::|%3[Aa])[A-Za-z0-9_-]+"), "/bot" + _REDACTED),
-    (re.compile(r"(access_token=)[^&\s\"']+"), r"\1" + _REDACTED),
+    (re.compile(r"((?:access|input)_token=)[^&\s\"']+"), r"\1" + _REDACTED),
 )
 # Request lines in access logs: the signed links of the approval and confirmation pages.
 _LINK_PATTERN = (re.compile(r"(/(?:freigabe|manual)/)[^/\s?\"']+"), r"\1" + _REDACTED)

@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -39,6 +41,16 @@ MAX_BYTES = 3000
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 1_000_000
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+# The scopes of a session that may create records (the reference PDS's AuthScope:
+# packages/pds/src/auth-scope.ts), with what the check line says of each. Any other
+# (com.atproto.signupQueued, com.atproto.takendown) may not.
+SESSION_SCOPES = {
+    "com.atproto.appPass": "an app password",
+    "com.atproto.appPassPrivileged": "an app password (privileged: direct messages too)",
+    "com.atproto.access": "the account's own password, not an app password: create an app "
+                          "password (Settings → Privacy and security → App passwords) and "
+                          "use that",
+}
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired",
                           "AuthMissing", "AccountTakedown"})
 
@@ -286,12 +298,52 @@ class BlueskyPublisher(Publisher):
         return f"https://bsky.app/profile/{session.handle or session.did}/post/{rkey}"
 
     async def _check(self) -> AccountCheck:
+        """The session's account (``getSession``: handle and DID) against the registry's
+        ``account_id``; its hosting status (``active``/``status``: only an active account
+        may write); the session's scope, read from the access token's claims (an app
+        password's ``com.atproto.appPass``). See docs/CHANNELS.md, "Credential check"."""
         session = await self._ensure_session()
-        response = await self._call("GET", "com.atproto.server.getSession")
-        data = response.json()
-        return AccountCheck(channel=self.channel, ok=True,
-                            identity=data.get("handle") or session.handle,
-                            raw={"did": data.get("did"), "handle": data.get("handle")})
+        data = (await self._call("GET", "com.atproto.server.getSession")).json()
+        did, handle = str(data.get("did") or session.did), str(data.get("handle") or session.handle)
+        identity = f"@{handle} ({did})"
+        raw = {"did": did, "handle": handle, "active": data.get("active"),
+               "status": data.get("status")}
+        wanted = (self.account.account_id or "").strip().lstrip("@").lower()
+        if wanted and wanted not in (handle.lower(), did.lower()):
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, raw=raw,
+                message=f"the app password logs in as {identity}, but the registry's "
+                        f"account_id is {self.account.account_id!r}",
+                fix="use an app password of that account (`handle:app-password`), or "
+                    "correct account_id in registry/channels.yaml")
+        if data.get("active") is False:
+            status = str(data.get("status") or "inactive")
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, raw=raw,
+                message=f"the account is {status} (its PDS's hosting status); an account "
+                        "that is not active cannot post",
+                fix="reactivate the account (bsky.app: Settings → Account), or ask its PDS's "
+                    "operator", about_credential=False)
+        scope = _token_scope(session.access_jwt)
+        if scope is not None and scope not in SESSION_SCOPES:
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, raw=raw,
+                message=f"the session's scope is {scope}, which may not create records",
+                fix="log in with an app password of an active account")
+        return AccountCheck(channel=self.channel, ok=True, identity=identity, raw=raw,
+                            details=(SESSION_SCOPES.get(scope, "the session's scope is not "
+                                     "told (the access token is not a JWT)"),))
+
+
+def _token_scope(token: str) -> str | None:
+    """The ``scope`` claim of a session's access token (a JWT the PDS issued; its
+    signature is the PDS's business, the claim only says what it granted), or None."""
+    try:
+        claims = token.split(".")[1]
+        scope = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["scope"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+    return scope if isinstance(scope, str) else None
 
 
 def _xrpc_error(error: PublishError) -> str:

@@ -17,13 +17,19 @@ from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._meta import GraphPublisher
 from newsroom.channels._text import Measurement, characters, utf16_units
 from newsroom.channels.base import MediaFile, PublishResult
+from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
 
 MAX_MESSAGE = 63_206
+POST_PERMISSION = "pages_manage_posts"
 
 
 class FacebookPublisher(GraphPublisher):
     channel_type: ClassVar[ChannelType] = ChannelType.FACEBOOK
+    # A Page post (/feed, /photos) needs a Page token with pages_manage_posts (the Page
+    # Feed reference also lists pages_read_engagement).
+    publish_permissions: ClassVar[tuple[str, ...]] = (
+        "pages_manage_posts", "pages_read_engagement")
 
     @classmethod
     def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False
@@ -55,3 +61,28 @@ class FacebookPublisher(GraphPublisher):
             files={"source": (media.filename, media.data, media.content_type)},
             creates_post=published,
         )
+
+    async def _publishing(self) -> tuple[str, str]:
+        """The token's permissions from ``GET /debug_token`` (``scopes``; a permission
+        granted for some Pages only lists them in ``granular_scopes[].target_ids``); a
+        Page token (``type: PAGE``) names its Page in ``profile_id``."""
+        try:
+            data = (await self._get("debug_token", input_token=self._secret())).get("data") or {}
+        except PermanentPublishError as exc:  # Meta may want an app token here
+            return "", f"permissions not read (debug_token: {exc.network_message or exc})"
+        if data.get("is_valid") is False:
+            said = (data.get("error") or {}).get("message") or "the token is not valid"
+            return f"debug_token says: {said}", ""
+        page = str(data.get("profile_id") or "")
+        if data.get("type") == "PAGE" and page and page != self.node:
+            return f"the token is the Page token of Page {page}, not of Page {self.node}", ""
+        scopes = [str(s) for s in data.get("scopes") or []]
+        if POST_PERMISSION not in scopes:
+            return (f"the token lacks the permission {POST_PERMISSION} (it has "
+                    f"{', '.join(scopes) or 'none'})", "")
+        for grant in data.get("granular_scopes") or []:
+            targets = [str(t) for t in grant.get("target_ids") or []]
+            if grant.get("scope") == POST_PERMISSION and targets and self.node not in targets:
+                return (f"the token has {POST_PERMISSION} only for Pages {', '.join(targets)}, "
+                        f"not for Page {self.node}", "")
+        return "", f"{data.get('type', 'token').lower()} token with {POST_PERMISSION}"

@@ -32,6 +32,11 @@ class InstagramPublisher(GraphPublisher):
     status_field: ClassVar[str] = "status_code"
     identity_fields: ClassVar[str] = "id,username"
     requires_image: ClassVar[bool] = True
+    # IG User Content Publishing Limit: "instagram_basic, instagram_content_publish" (and,
+    # through Facebook Login, pages_read_engagement).
+    publish_permissions: ClassVar[tuple[str, ...]] = (
+        "instagram_basic", "instagram_content_publish", "pages_read_engagement")
+    publishing_limit_edge: ClassVar[str] = "content_publishing_limit"
 
     @classmethod
     def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._text import Measurement, characters, find_hashtags, utf16_units
 from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
-from newsroom.errors import PermanentPublishError
+from newsroom.errors import CredentialRefused, PermanentPublishError
 from newsroom.posts import RenderedPost
 
 LITTLE_TEXT_RESERVED = frozenset("\\|{}@[]()<>#*_~")
@@ -38,6 +38,10 @@ MAX_COMMENTARY = 3000
 # Marketing version August 2026 (learn.microsoft.com/linkedin/marketing, view li-lms-2026-08);
 # LinkedIn keeps a version for at least a year. 202411 was sunset on 17 November 2025.
 DEFAULT_VERSION = "202608"
+# The roles that may post for an organization: "An administrator can post updates"
+# (Organization Access Control by Role); a content administrator posts without
+# administering the page.
+POSTING_ROLES = frozenset({"ADMINISTRATOR", "CONTENT_ADMINISTRATOR"})
 
 
 def escape_little_text(text: str) -> str:
@@ -140,10 +144,38 @@ class LinkedInPublisher(Publisher):
         return {"id": image_urn, "altText": media.alt}
 
     async def _check(self) -> AccountCheck:
+        """The organization (``GET /rest/organizations/{id}``), then the role the token's
+        member has there (``GET /rest/organizationAcls?q=roleAssignee``): only
+        :data:`POSTING_ROLES` may post for it. The finder needs ``r_organization_admin``
+        or ``rw_organization_admin``; a token with only ``w_organization_social`` is told
+        so, not failed. See docs/CHANNELS.md, "Credential check"."""
         org_id = self.author.rsplit(":", 1)[-1]
         response = await self._request(
             "GET", f"{self.base_url}/rest/organizations/{quote(org_id)}",
             headers=self._headers())
         data = response.json()
-        return AccountCheck(channel=self.channel, ok=True, identity=self.author,
-                            message=str(data.get("localizedName", "")), raw=data)
+        identity = f"{self.author} ({data.get('localizedName', '')})".replace(" ()", "")
+        try:
+            acls = (await self._request(
+                "GET", f"{self.base_url}/rest/organizationAcls",
+                params={"q": "roleAssignee", "state": "APPROVED"},
+                headers=self._headers())).json()
+        except CredentialRefused as exc:
+            return AccountCheck(channel=self.channel, ok=True, identity=identity, raw=data,
+                                details=(f"the member's role was not read ({exc.network_message}"
+                                         "): a member who may not post for the organization "
+                                         "fails at the first post",))
+        roles = sorted({str(e.get("role")) for e in acls.get("elements") or []
+                        if (e.get("organization") or e.get("organizationalTarget")) == self.author
+                        and e.get("state", "APPROVED") == "APPROVED"})
+        posting = [role for role in roles if role in POSTING_ROLES]
+        if not posting:
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, raw=data,
+                message=f"the token's member has no role that may post for {self.author} "
+                        f"(roles there: {', '.join(roles) or 'none'})",
+                fix="have a super admin of the LinkedIn page make the member an administrator "
+                    "or content administrator (page → Admin tools → Manage admins), or use a "
+                    "token of a member who is one")
+        return AccountCheck(channel=self.channel, ok=True, identity=identity, raw=data,
+                            details=(f"the member is {' and '.join(posting)}",))

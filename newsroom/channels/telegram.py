@@ -93,7 +93,45 @@ class TelegramPublisher(Publisher):
         )
 
     async def _check(self) -> AccountCheck:
-        response = await self._request("POST", self._method("getMe"))
-        bot = response.json()["result"]
-        return AccountCheck(channel=self.channel, ok=True,
-                            identity=f"@{bot.get('username', '')}", raw=bot)
+        """The bot (``getMe``), the channel (``getChat``) and the bot's membership in it
+        (``getChatMember``): in a channel only an administrator with
+        ``can_post_messages`` (or its creator) may post; in a group any member who is not
+        restricted from sending. See docs/CHANNELS.md, "Credential check"."""
+        bot = (await self._request("POST", self._method("getMe"))).json()["result"]
+        identity = f"@{bot.get('username', '')}"
+        try:
+            chat = (await self._request("POST", self._method("getChat"),
+                                        json={"chat_id": self.chat_id})).json()["result"]
+            member = (await self._request(
+                "POST", self._method("getChatMember"),
+                json={"chat_id": self.chat_id, "user_id": bot["id"]})).json()["result"]
+        except PermanentPublishError as exc:  # getMe took the token: this is the chat
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, about_credential=False,
+                message=f"Telegram does not show the bot chat {self.chat_id}: "
+                        f"{exc.network_message or exc}",
+                fix="check account_id (the channel's @name or numeric id) in "
+                    "registry/channels.yaml and make the bot an administrator of the channel "
+                    "with the right to post messages")
+        where = f"{chat.get('type', 'chat')} {self.chat_id}"
+        status = str(member.get("status", ""))
+        if chat.get("type") == "channel":
+            may_post = status == "creator" or (status == "administrator"
+                                               and member.get("can_post_messages") is True)
+        else:
+            may_post = status in ("creator", "administrator", "member") or (
+                status == "restricted" and member.get("can_send_messages") is True)
+        if not may_post:
+            right = ("is an administrator without the right to post messages "
+                     "(can_post_messages false)" if status == "administrator"
+                     else f"is not an administrator (status {status or 'unknown'})")
+            return AccountCheck(
+                channel=self.channel, ok=False, identity=identity, about_credential=False,
+                message=f"the bot {identity} {right} in {where}",
+                fix="make the bot an administrator of the channel with the right to post "
+                    "messages (channel → Administrators)", raw={"bot": bot, "member": member})
+        return AccountCheck(channel=self.channel, ok=True, identity=identity,
+                            details=(f"{status} of {where}"
+                                     + (" (may post messages)" if status == "administrator"
+                                        else ""),),
+                            raw={"bot": bot, "chat": chat, "member": member})

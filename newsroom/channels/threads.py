@@ -30,6 +30,9 @@ class ThreadsPublisher(GraphPublisher):
     default_base_url: ClassVar[str] = "https://graph.threads.net/v1.0"
     status_field: ClassVar[str] = "status"
     identity_fields: ClassVar[str] = "id,username"
+    # Threads' publishing-limit edge needs "threads_basic, threads_content_publish".
+    publish_permissions: ClassVar[tuple[str, ...]] = ("threads_basic", "threads_content_publish")
+    publishing_limit_edge: ClassVar[str] = "threads_publishing_limit"
 
     @classmethod
     def measure(cls, text: str, account: ChannelAccount, *, has_image: bool = False

@@ -1,5 +1,9 @@
 """Bluesky PDS stand-in: sessions, blobs and ``app.bsky.feed.post`` records over XRPC.
 
+Sessions are JWT-shaped, with the reference PDS's claims (``scope``: an app password's
+``com.atproto.appPass``), and carry the account's hosting status (``active``, ``status``);
+an account that is not active may not write (``AccountDeactivated``).
+
 Like the reference PDS it answers a ``createRecord`` for an existing record key with a
 500 ``InternalServerError`` (bluesky-social/indigo#873), insists on TID record keys for
 posts, and sends ``RateLimit-*`` headers on every answer.
@@ -58,6 +62,22 @@ def fault_response(rule: FaultRule) -> Response:
     return _error("InternalServerError", "Internal Server Error", 500)
 
 
+# The scope an app password's session gets from the reference PDS (packages/pds
+# auth-scope.ts: com.atproto.appPass; the account's own password gets com.atproto.access).
+APP_PASSWORD_SCOPE = "com.atproto.appPass"
+SERVICE_DID = "did:web:pds.standin.test"
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    """A token shaped as the PDS's session JWTs (header.claims.signature, base64url); the
+    stand-in keeps its sessions by the whole string and never verifies the signature."""
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+    return ".".join((part(b'{"typ":"at+jwt","alg":"HS256"}'),
+                     part(json.dumps(claims, separators=(",", ":")).encode()),
+                     part(secrets.token_bytes(32))))
+
+
 def _cid(data: bytes) -> str:
     digest = hashlib.sha256(data).digest()
     return "bafyrei" + base64.b32encode(digest).decode().lower().rstrip("=")[:52]
@@ -89,11 +109,28 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     recorder.on_reset(reset)
 
     def new_session(did: str) -> dict[str, Any]:
-        access, refresh = "acc-" + secrets.token_urlsafe(24), "ref-" + secrets.token_urlsafe(24)
-        sessions[access] = (did, time.time() + config.bluesky_access_ttl)
+        now = time.time()
+        access = _jwt({"scope": APP_PASSWORD_SCOPE, "sub": did, "aud": SERVICE_DID,
+                       "iat": int(now), "exp": int(now + config.bluesky_access_ttl)})
+        refresh = _jwt({"scope": "com.atproto.refresh", "sub": did, "aud": SERVICE_DID,
+                        "jti": secrets.token_urlsafe(24), "iat": int(now),
+                        "exp": int(now + 90 * 86_400)})
+        sessions[access] = (did, now + config.bluesky_access_ttl)
         refresh_tokens[refresh] = did
         return {"did": did, "handle": handles[did], "accessJwt": access, "refreshJwt": refresh,
-                "active": True}
+                **hosting(did)}
+
+    def hosting(did: str) -> dict[str, Any]:
+        """``active`` and, if not active, ``status``, as createSession and getSession
+        answer them."""
+        status = config.bluesky_account_status.get(handles[did], "active")
+        return {"active": True} if status == "active" else {"active": False, "status": status}
+
+    def deactivated(did: str) -> Response | None:
+        """The reference PDS refuses writes of an account that is not active."""
+        if hosting(did)["active"]:
+            return None
+        return _error("AccountDeactivated", "Account is deactivated")
 
     def session_did(request: Request) -> str | Response:
         token = bearer(request)
@@ -125,12 +162,14 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         did = session_did(request)
         if isinstance(did, Response):
             return did
-        return _json({"did": did, "handle": handles[did], "active": True})
+        return _json({"did": did, "handle": handles[did], **hosting(did)})
 
     async def upload_blob(request: Request) -> Response:
         did = session_did(request)
         if isinstance(did, Response):
             return did
+        if (problem := deactivated(did)) is not None:
+            return problem
         data = await request.body()
         if len(data) > 1_000_000:
             return _error("BlobTooLarge", f"This file is too large. It is {len(data)} bytes but "
@@ -180,6 +219,8 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         did = session_did(request)
         if isinstance(did, Response):
             return did
+        if (problem := deactivated(did)) is not None:
+            return problem
         body = (await payload_of(request)).json or {}
         if body.get("repo") not in (did, handles[did]):
             return _error("InvalidRequest", "Input/repo must be the authenticated account")

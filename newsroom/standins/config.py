@@ -16,14 +16,15 @@ CMS_TOKEN = "standin-cms-token"
 # Credentials the stand-ins accept that lack what publishing needs, for the credential
 # checks (`newsroom channels check`): a Mastodon token without the write scopes, one
 # without write:media, one of another account; a Bluesky account of another handle and
-# one that is deactivated;
-# a Graph token without the publishing permissions; a Telegram channel where the bot is
-# an administrator without the right to post, and one where it is not a member.
+# one that is deactivated; a LinkedIn token of a member who is only an analyst of the
+# organization; a Graph token without the publishing permissions; a Telegram channel
+# where the bot is an administrator without the right to post, and one it is not in.
 MASTODON_READ_ONLY_TOKEN = "standin-mastodon-token-read"
 MASTODON_NO_MEDIA_TOKEN = "standin-mastodon-token-no-media"
 MASTODON_OTHER_ACCOUNT_TOKEN = "standin-mastodon-token-kultur"
 BLUESKY_OTHER_HANDLE = "kultur.standin.test"
 BLUESKY_DEACTIVATED_HANDLE = "alt.darmstadt.standin.test"
+LINKEDIN_ANALYST_TOKEN = "standin-linkedin-token-analyst"
 GRAPH_READ_ONLY_TOKEN = "standin-graph-token-read"
 TELEGRAM_CHANNEL_NO_POST_RIGHT = "@darmstadt_nur_lesen"
 TELEGRAM_CHANNEL_WITHOUT_BOT = "@darmstadt_ohne_bot"
@@ -55,7 +56,11 @@ class StandinConfig:
     bluesky_account_status: dict[str, str] = field(default_factory=lambda: {
         BLUESKY_DEACTIVATED_HANDLE: "deactivated"})
     bluesky_access_ttl: float = 7200.0
-    linkedin_tokens: set[str] = field(default_factory=lambda: {LINKEDIN_TOKEN})
+    linkedin_tokens: set[str] = field(default_factory=lambda: {LINKEDIN_TOKEN,
+                                                                LINKEDIN_ANALYST_TOKEN})
+    # The role a token's member has in every organization, where not ADMINISTRATOR.
+    linkedin_token_roles: dict[str, str] = field(default_factory=lambda: {
+        LINKEDIN_ANALYST_TOKEN: "ANALYST"})
     graph_tokens: set[str] = field(default_factory=lambda: {GRAPH_TOKEN, GRAPH_READ_ONLY_TOKEN})
     # The permissions granted to a token where not all that publishing needs.
     graph_token_permissions: dict[str, tuple[str, ...]] = field(default_factory=lambda: {

@@ -2,7 +2,11 @@
 
 Paths as on graph.facebook.com / graph.threads.net, with or without the version segment:
 ``/{page}/feed``, ``/{page}/photos``, ``/{ig-user}/media``, ``/{ig-user}/media_publish``,
-``/{threads-user}/threads``, ``/{threads-user}/threads_publish`` and ``GET /{id}?fields=``.
+``/{threads-user}/threads``, ``/{threads-user}/threads_publish``, ``GET /{id}?fields=``,
+``GET /debug_token``, ``GET /{ig-user}/content_publishing_limit`` and ``GET
+/{threads-user}/threads_publishing_limit``. A token has permissions (all unless
+:attr:`StandinConfig.graph_token_permissions` says less); an edge needing one it lacks is
+refused with Meta's code 200 (Pages) or 10.
 The access token may come as ``access_token`` (form or query) or as a Bearer header.
 Errors have Meta's shape ``{"error": {"message", "type", "code", "error_subcode",
 "fbtrace_id"}}``; throttling is HTTP 400 with code 4, as Meta does it.
@@ -57,6 +61,24 @@ def fault_response(rule: FaultRule) -> Response:
                   status=500, transient=True)
 
 
+# What a token may do unless StandinConfig.graph_token_permissions says less, and the
+# permission each edge needs (Pages: /feed, /photos; Instagram's and Threads' container,
+# publish and publishing-limit edges).
+ALL_PERMISSIONS = ("pages_show_list", "pages_read_engagement", "pages_manage_posts",
+                   "instagram_basic", "instagram_content_publish", "threads_basic",
+                   "threads_content_publish")
+PERMISSION_NEEDED = {
+    ("POST", "feed"): "pages_manage_posts", ("POST", "photos"): "pages_manage_posts",
+    ("POST", "media"): "instagram_content_publish",
+    ("POST", "media_publish"): "instagram_content_publish",
+    ("GET", "content_publishing_limit"): "instagram_content_publish",
+    ("POST", "threads"): "threads_content_publish",
+    ("POST", "threads_publish"): "threads_content_publish",
+    ("GET", "threads_publishing_limit"): "threads_content_publish",
+}
+LIMITS = {"content_publishing_limit": "instagram", "threads_publishing_limit": "threads"}
+
+
 def _bad(message: str, subcode: int | None = None) -> Response:
     return _error(f"(#100) {message}", 100, subcode=subcode)
 
@@ -87,16 +109,62 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         if segments and _VERSION.match(segments[0]):
             segments = segments[1:]
         payload = await payload_of(request)
-        if token_of(request, payload) not in config.graph_tokens:
+        token = token_of(request, payload)
+        if token not in config.graph_tokens:
             return _error("Invalid OAuth access token - Cannot parse access token", 190)
+        if request.method == "GET" and segments == ["debug_token"]:
+            return debug_token(request.query_params.get("input_token", ""))
         if request.method == "GET" and len(segments) == 1:
             return read(segments[0], request.query_params.get("fields", ""))
+        if len(segments) == 2 and (request.method, segments[1]) in PERMISSION_NEEDED:
+            if (problem := lacks(token, PERMISSION_NEEDED[request.method, segments[1]])):
+                return problem
+        if request.method == "GET" and len(segments) == 2 and segments[1] in LIMITS:
+            return publishing_limit(segments[0], LIMITS[segments[1]])
         if request.method == "POST" and len(segments) == 2:
             node, edge = segments
             handler = EDGES.get(edge)
             if handler is not None:
                 return handler(request, node, payload)
         return _bad(f"Unsupported {request.method.lower()} request.", 33)
+
+    def permissions(token: str) -> tuple[str, ...]:
+        return config.graph_token_permissions.get(token, ALL_PERMISSIONS)
+
+    def lacks(token: str, permission: str) -> Response | None:
+        """Meta's answer to a token without the permission an edge needs: (#200) for a
+        Page, (#10) for Instagram and Threads."""
+        if permission in permissions(token):
+            return None
+        if permission == "pages_manage_posts":
+            return _error("(#200) The user hasn't authorized the application to perform this "
+                          "action", 200, kind="OAuthException")
+        return _error("(#10) Application does not have permission for this action", 10)
+
+    def debug_token(input_token: str) -> Response:
+        """GET /debug_token: the token's metadata (its scopes; granted for every Page, so
+        no target_ids)."""
+        if input_token not in config.graph_tokens:
+            return json_response({"data": {"is_valid": False, "error": {
+                "code": 190, "message": "Invalid OAuth access token.", "subcode": 0},
+                "scopes": []}})
+        granted = permissions(input_token)
+        return json_response({"data": {
+            "app_id": "1234567890", "type": "PAGE", "application": "Newsroom",
+            "data_access_expires_at": int(time.time()) + 90 * 86_400, "expires_at": 0,
+            "is_valid": True, "issued_at": int(time.time()) - 3600, "scopes": list(granted),
+            "granular_scopes": [{"scope": p} for p in granted],
+            "user_id": "10000000000001"}})
+
+    def publishing_limit(node: str, network: str) -> Response:
+        """``content_publishing_limit`` (Instagram, 50 a day as IG User Media Publish
+        says) and ``threads_publishing_limit`` (250): usage over the last 24 hours."""
+        since = time.time() - 86_400
+        used = sum(1 for o in objects.values() if o["kind"] == f"{network}_media"
+                   and o.get("owner") == node and o.get("at", 0) >= since)
+        total = 50 if network == "instagram" else 250
+        return json_response({"data": [{"quota_usage": used, "config": {
+            "quota_total": total, "quota_duration": 86_400}}]})
 
     def read(object_id: str, fields: str) -> Response:
         item = objects.get(object_id)

@@ -1,5 +1,8 @@
 """LinkedIn stand-in: ``/rest/posts``, ``/rest/images?action=initializeUpload``, the upload
-URL and ``/rest/organizations/{id}``, with LinkedIn's header rules.
+URL, ``/rest/organizations/{id}`` and the ``roleAssignee`` finder of
+``/rest/organizationAcls``, with LinkedIn's header rules. A token's member is an
+ADMINISTRATOR unless :attr:`StandinConfig.linkedin_token_roles` gives it a role that may
+not post; then ``/rest/posts`` answers 403 ACCESS_DENIED.
 
 The commentary is rendered the way LinkedIn reads *little text*: escapes resolved,
 hashtag templates shown as ``#tag``, and the text cut at the first unescaped reserved
@@ -56,6 +59,12 @@ def render_little_text(commentary: str) -> tuple[str, bool]:
     return "".join(out), False
 
 
+# The roles that may post for an organization (Organization Access Control by Role: "An
+# administrator can post updates"; the content administrator is LinkedIn's role for
+# posting without administering the page).
+POSTING_ROLES = frozenset({"ADMINISTRATOR", "CONTENT_ADMINISTRATOR"})
+
+
 def _served(version: str, today: time.struct_time | None = None) -> bool:
     """LinkedIn serves a monthly version from its month for a year ("supported and stable
     for a minimum of one year before sunset"; 202411 went on 17 November 2025): not one
@@ -89,10 +98,12 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     seq = itertools.count(7_200_000_000_000_000_001)
     images: dict[str, dict[str, Any]] = {}
     posts: dict[str, dict[str, Any]] = {}
+    organizations_read: set[str] = set()  # the member's organizations, as asked for
 
     def reset() -> None:
         images.clear()
         posts.clear()
+        organizations_read.clear()
 
     recorder.on_reset(reset)
 
@@ -111,9 +122,16 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             return _error(400, "X-Restli-Protocol-Version 2.0.0 is required for this resource")
         return None
 
+    def role(request: Request) -> str:
+        return config.linkedin_token_roles.get(bearer(request) or "", "ADMINISTRATOR")
+
     async def create_post(request: Request) -> Response:
         if (problem := refused(request)) is not None:
             return problem
+        if role(request) not in POSTING_ROLES:
+            return _error(403, "Not enough permissions to access: "
+                          "partnerApiPostsExternal.CREATE.20260801", "ACCESS_DENIED",
+                          serviceErrorCode=100)
         body = (await payload_of(request)).json or {}
         for name in ("author", "commentary", "visibility", "distribution", "lifecycleState"):
             if name not in body:
@@ -171,11 +189,29 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         if (problem := refused(request, restli=False)) is not None:
             return problem
         org_id = request.path_params["org_id"]
+        organizations_read.add(org_id)
         return json_response({"id": int(org_id) if org_id.isdigit() else org_id,
                               "localizedName": "Wissenschaftsstadt Darmstadt",
                               "vanityName": "wissenschaftsstadt-darmstadt"})
 
+    async def organization_acls(request: Request) -> Response:
+        """The roleAssignee finder: the authenticated member's roles in organizations.
+        The stand-in's member has its role in every organization a post named."""
+        if (problem := refused(request)) is not None:
+            return problem
+        if request.query_params.get("q") != "roleAssignee":
+            return _error(400, "Unsupported finder")
+        state = request.query_params.get("state")
+        organizations = sorted({str(p["author"]) for p in posts.values()}
+                               | {f"urn:li:organization:{o}" for o in organizations_read})
+        elements = [{"organization": urn, "role": role(request), "state": "APPROVED",
+                     "roleAssignee": "urn:li:person:standinMember"}
+                    for urn in organizations if state in (None, "APPROVED")]
+        return json_response({"paging": {"count": 10, "start": 0, "links": []},
+                              "elements": elements})
+
     return Starlette(routes=[
+        Route("/rest/organizationAcls", organization_acls),
         Route("/rest/posts", create_post, methods=["POST"]),
         Route("/rest/images", initialize_upload, methods=["POST"]),
         Route("/dms-uploads/{image_id}", upload, methods=["PUT"]),

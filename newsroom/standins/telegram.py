@@ -1,4 +1,10 @@
-"""Telegram Bot API stand-in: ``/bot<token>/getMe|sendMessage|sendPhoto|sendMediaGroup``.
+"""Telegram Bot API stand-in: ``/bot<token>/getMe|getChat|getChatMember|sendMessage|
+sendPhoto|sendMediaGroup``.
+
+The bot is an administrator allowed to post in every channel except those
+:attr:`StandinConfig.telegram_bot_membership` names: there ``getChatMember`` tells it
+(``can_post_messages`` false, or status ``left``) and a send is refused as Telegram
+refuses it.
 
 Parameters may come as JSON, url-encoded or multipart form, as the Bot API allows.
 """
@@ -148,8 +154,56 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         recorder.add_post(NETWORK, id=str(message["message_id"]), url=url, chat_id=chat_id,
                           text=text, media=media, link_preview_options=preview)
 
-    methods = {"sendMessage": send_message, "sendPhoto": send_photo,
-               "sendMediaGroup": send_media_group}
+    def membership(chat_id: str) -> str:
+        return config.telegram_bot_membership.get(chat_id, "administrator")
+
+    def get_chat(payload: Payload) -> Response:
+        chat_id = str(param(payload, "chat_id") or "")
+        if not chat_id:
+            return _error(400, "Bad Request: chat_id is empty")
+        # ChatFullInfo of a channel (a public one: the bot may read it without being in it)
+        return json_response({"ok": True, "result": {**chat(chat_id), "accent_color_id": 0,
+                                                      "max_reaction_count": 11}})
+
+    def get_chat_member(payload: Payload) -> Response:
+        chat_id = str(param(payload, "chat_id") or "")
+        user_id = param(payload, "user_id")
+        if not chat_id or user_id is None:
+            return _error(400, "Bad Request: chat_id is empty" if not chat_id
+                          else "Bad Request: user_id is empty")
+        if str(user_id) != str(_BOT["id"]):
+            return _error(400, "Bad Request: member list is inaccessible")
+        kind = membership(chat_id)
+        if kind == "not-a-member":
+            return json_response({"ok": True, "result": {"status": "left", "user": _BOT}})
+        rights = {"can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                  "can_delete_messages": True, "can_manage_video_chats": False,
+                  "can_restrict_members": False, "can_promote_members": False,
+                  "can_change_info": False, "can_invite_users": False,
+                  "can_post_stories": False, "can_edit_stories": False,
+                  "can_delete_stories": False, "can_post_messages": kind != "no-post-right",
+                  "can_edit_messages": kind != "no-post-right"}
+        return json_response({"ok": True, "result": {"status": "administrator", "user": _BOT,
+                                                      **rights}})
+
+    def may_post(chat_id: str) -> Response | None:
+        """What Telegram answers a bot that may not post in the channel."""
+        kind = membership(chat_id)
+        if kind == "not-a-member":
+            return _error(403, "Forbidden: bot is not a member of the channel chat")
+        if kind == "no-post-right":
+            return _error(400, "Bad Request: need administrator rights in the channel chat")
+        return None
+
+    def sending(handler):
+        def send(payload: Payload) -> Response:
+            chat_id = str(param(payload, "chat_id") or "")
+            return (may_post(chat_id) if chat_id else None) or handler(payload)
+        return send
+
+    methods = {"sendMessage": sending(send_message), "sendPhoto": sending(send_photo),
+               "sendMediaGroup": sending(send_media_group), "getChat": get_chat,
+               "getChatMember": get_chat_member}
 
     async def handle(request: Request) -> Response:
         if request.path_params["token"] not in config.telegram_bot_tokens:

@@ -109,6 +109,7 @@ __all__ = [
     "previous_version",
     "process_deadlines",
     "reminder_times",
+    "salutation",
     "word_diff",
 ]
 
@@ -811,7 +812,9 @@ def _previews(catalog: Catalog, posts: Sequence[RenderedPost]) -> tuple[PostPrev
                  for post in sorted(posts, key=lambda p: (p.publish_at, p.channel)))
 
 
-def _salutation(catalog: Catalog, person_id: str) -> str:
+def salutation(catalog: Catalog, person_id: str) -> str:
+    """How the mails and the approval page greet the person: the registry's
+    :attr:`Person.salutation_line` (``Sehr geehrte Frau Bürgermeisterin Akdeniz,``)."""
     person = catalog.index.people.get(person_id)
     return person.salutation_line if person else "Guten Tag,"
 
@@ -832,7 +835,7 @@ def _message_data(session: Session, catalog: Catalog, occurrence: Occurrence,
         title=campaign.title,
         occurrence_date=occurrence.occurrence_date,
         requested_by=_requested_by(catalog, campaign),
-        salutation=_salutation(catalog, request.person_id),
+        salutation=salutation(catalog, request.person_id),
         on_behalf_of=_on_behalf_of(catalog, campaign, occurrence.occurrence_date).get(
             request.person_id),
         deadline=request.deadline,

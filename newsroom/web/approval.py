@@ -460,7 +460,7 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
         "quorum_met": state.quorum_met,
         "date": local_when(occurrence.first_publish_at),
         "requested_by": approval._requested_by(catalog, campaign),
-        "person": approval._display(catalog, request.person_id),
+        "salutation": approval.salutation(catalog, request.person_id),
         "deadline": local_when(request.deadline),
         "deadline_iso": request.deadline.isoformat(),
         "rule": approval._rule_german(campaign.approval, len(requests)),

@@ -158,9 +158,11 @@ class LinkedInPublisher(Publisher):
         try:
             acls = (await self._request(
                 "GET", f"{self.base_url}/rest/organizationAcls",
-                params={"q": "roleAssignee", "state": "APPROVED"},
+                params={"q": "roleAssignee", "state": "APPROVED", "count": "100"},
                 headers=self._headers())).json()
         except CredentialRefused as exc:
+            if exc.status_code != 403:  # 403: the finder's permission, not the token
+                raise
             return AccountCheck(channel=self.channel, ok=True, identity=identity, raw=data,
                                 details=(f"the member's role was not read ({exc.network_message}"
                                          "): a member who may not post for the organization "

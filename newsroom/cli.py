@@ -300,8 +300,9 @@ def _require_protected_prefect(command: str) -> None:
               help="Port of the approval page (default: from NEWSROOM_WEB_BASE_URL, 8100).")
 @click.option("--smtp-port", type=int, default=None, envvar="NEWSROOM_SMTP_PORT",
               help="Port of the mail catcher (default: from NEWSROOM_SMTP_URL, 8025).")
-@click.option("--demo-in", default="3m", show_default=True,
-              help="Schedule a demo campaign this far ahead (e.g. 40s, 3m).")
+@click.option("--demo-in", default="12m", show_default=True,
+              help="Schedule a demo campaign this far ahead (e.g. 3m for a quick look); "
+                   "the default leaves the approver over 10 minutes before the deadline.")
 @click.option("--no-demo", is_flag=True, help="Do not schedule the demo campaign.")
 @click.option("--poll", "poll_seconds", default=0.5, show_default=True, type=float,
               help="Seconds between the worker's polls of its work pool.")

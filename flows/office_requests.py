@@ -7,7 +7,8 @@
 
 One run per submission (and per answer to a question asked back). The web app starts it
 (:func:`start_request_run`); when Prefect cannot be reached then, the request is stored
-anyway and ``request-sweep`` (every two minutes, or ``newsroom requests sweep``) starts it.
+anyway and the sweep (:func:`sweep_requests`: every minute in the ``housekeeping`` run,
+flows/housekeeping.py, or ``newsroom requests sweep``) starts it.
 The office decides
 
 - in the **Prefect UI** (the suspended run's *Resume* form, :class:`RequestDecisionInput`:
@@ -286,13 +287,4 @@ async def sweep_requests(runtime: Runtime | None = None) -> dict[str, list[int]]
             done["started"].append(row.id)
         except Exception as exc:  # noqa: BLE001 - one request must not stop the others
             logger.warning("request %s: could not start or resume its run: %s", row.id, exc)
-    return done
-
-
-@flow(name="request-sweep", flow_run_name="request-sweep", persist_result=False)
-async def request_sweep() -> dict:
-    """Start the runs of requests stored while Prefect was unreachable; resume runs whose
-    decision was recorded while resuming failed."""
-    done = await sweep_requests()
-    get_run_logger().info("started %s, resumed %s", done["started"], done["resumed"])
     return done

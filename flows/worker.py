@@ -22,6 +22,10 @@ next worker to start on the pool — and every worker on each heartbeat, every 3
 such orphaned runs back to "Scheduled" (``flows/recovery.py``): each worker is named after
 its process and writes that name on the runs it claims, so a dead worker is recognised.
 
+It also keeps house: at start and at every heartbeat it makes sure the pool has its one
+long-lived ``housekeeping`` run (reminders, deadlines, resumes, owed alerts, the request
+sweep every minute: flows/housekeeping.py) and starts one when none is there.
+
 Start it with ``newsroom worker`` (or ``newsroom up``, which runs it embedded).
 """
 
@@ -83,10 +87,11 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
     job_configuration_variables = NewsroomVariables
     _description = "Runs Newsroom's flows in the worker's own process (no process per run)."
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, housekeeping: bool = True, **kwargs: Any):
         if not kwargs.get("name"):
             kwargs["name"] = instance_name()  # recognisable as this process (recovery)
         super().__init__(*args, **kwargs)
+        self.keeps_house = housekeeping
         self._flows: dict[str, Flow[..., Any]] = {}
         self._entrypoints: dict[Any, str] = {}
         self._executing: set[Any] = set()  # flow run ids running in this worker now
@@ -107,9 +112,25 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
 
     async def _sync_and_initialize(self) -> None:
         """Prefect's sync (heartbeat, work pool), at start and every heartbeat interval;
-        then the runs of dead workers go back to Scheduled (see flows/recovery.py)."""
+        then the runs of dead workers go back to Scheduled (see flows/recovery.py), and
+        then the pool gets a housekeeping run if it has none (a recovered one counts)."""
         await super()._sync_and_initialize()
         await self.recover_orphans()
+        if self.keeps_house:
+            await self.keep_house()
+
+    async def keep_house(self) -> Any:
+        """Start the pool's housekeeping run when none is there; never raises."""
+        from flows.housekeeping import ensure_housekeeping_run
+
+        if self._client is None:
+            return None
+        try:
+            with anyio.fail_after(30):
+                return await ensure_housekeeping_run(self.client, self._work_pool_name)
+        except Exception as exc:  # noqa: BLE001 - the next heartbeat tries again
+            logger.warning("could not check the housekeeping run: %s", exc)
+            return None
 
     async def recover_orphans(self) -> list[Any]:
         """Schedule again the pool's runs whose worker is gone; never raises."""
@@ -269,8 +290,9 @@ async def _run_flow_async(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
 
 async def serve_worker(work_pool: str, *, poll_seconds: float = 0.5,
                        prefetch_seconds: float = 90.0, limit: int | None = None,
-                       name: str | None = None) -> None:
-    """Run the Newsroom worker on ``work_pool`` until cancelled (creates the pool).
+                       name: str | None = None, housekeeping: bool = True) -> None:
+    """Run the Newsroom worker on ``work_pool`` until cancelled (creates the pool);
+    ``housekeeping``: keep the pool's housekeeping run alive.
 
     Prefect's worker gives up when its API stays unreachable for several minutes
     ("Service exceeded error threshold"); then a new worker starts here after a pause,
@@ -287,7 +309,7 @@ async def serve_worker(work_pool: str, *, poll_seconds: float = 0.5,
             this_name = f"{name} (restart {attempt})" if name and attempt else name
             worker = NewsroomWorker(work_pool_name=work_pool,
                                     prefetch_seconds=prefetch_seconds, limit=limit,
-                                    name=this_name)
+                                    name=this_name, housekeeping=housekeeping)
             started = asyncio.get_running_loop().time()
             try:
                 await worker.start(printer=lambda message: logger.info("%s", message))

@@ -266,10 +266,10 @@ def test_file_written_while_loaded_is_never_taken_half(stack, tmp_path, settle):
 
 @pytest.mark.slow
 def test_flows_run_on_a_broken_catalog(prefect_server, tmp_path, monkeypatch):
-    """approval-deadlines completes on a broken catalog (its campaign gates still move),
+    """A housekeeping pass completes on a broken catalog (its campaign gates still move),
     catalog-sync completes, changes nothing and names the broken file."""
-    from flows.approval_deadlines import approval_deadlines
     from flows.catalog_sync import catalog_sync
+    from flows.housekeeping import housekeeping_pass
     from newsroom.runtime import get_runtime, reset_runtimes
 
     catalog = build_catalog(tmp_path / "campaigns")
@@ -295,8 +295,9 @@ def test_flows_run_on_a_broken_catalog(prefect_server, tmp_path, monkeypatch):
                                                 encoding="utf-8")
         reset_runtimes()  # a new process: only the snapshot knows the catalog
 
-        result = run_async(approval_deadlines())  # the deadline (48 h before) has passed: cancelled
-        assert result["changed"] == [f"t-soon {soon.date()}: cancelled"], result
+        done = run_async(housekeeping_pass())  # the deadline (48 h before) passed: cancelled
+        assert done.changed == [f"t-soon {soon.date()}: cancelled"], done
+        assert done.catalog_broken
 
         synced = catalog_sync(catalog_dir=str(catalog))
         assert synced["removed"] == [] and synced["added"] == []

@@ -549,7 +549,8 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
     web = WebServer(get_runtime(), host=host, port=options.web_port)
     web.start()
     _timed(stack, "approval page", web.stop, echo)
-    worker = WorkerThread(options.work_pool, poll_seconds=options.worker_poll)
+    worker = WorkerThread(options.work_pool, poll_seconds=options.worker_poll,
+                          housekeeping=True)
     worker.start()
     _timed(stack, "worker", worker.stop, echo)
 

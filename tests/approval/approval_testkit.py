@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -164,31 +162,6 @@ def point_at_standins(root: Path, standins_url: str) -> None:
         "http://127.0.0.1:8900", standins_url), encoding="utf-8")
 
 
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it was given."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[tuple[list[str], email.message.EmailMessage]]:
-        return [(list(e.rcpt_tos), email.message_from_bytes(e.original_content,
-                                                            policy=email.policy.default))
-                for e in self.envelopes]
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [message for rcpt, message in self.messages() if address in rcpt]
-
-
-def parts(message: email.message.EmailMessage) -> tuple[str, str]:
-    """The text and the HTML part of a multipart/alternative mail."""
-    return (message.get_body(preferencelist=("plain",)).get_content(),
-            message.get_body(preferencelist=("html",)).get_content())
 
 
 # A campaign on four networks whose registry display names differ (a handle, a name that

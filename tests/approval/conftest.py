@@ -3,12 +3,12 @@ PostgreSQL for the tests parametrised with it), a signer, a real SMTP server."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from approval_testkit import Inbox, build_catalog, load
+from approval_testkit import build_catalog, load
+from mailkit import Inbox, catching_smtp
 from pgkit import reset_schema
 from sqlalchemy.engine import Engine
 
@@ -54,18 +54,9 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, str]]:
     """A real SMTP server (aiosmtpd) on a free port; its inbox and the SMTP URL."""
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, f"smtp://127.0.0.1:{port}?from=newsroom@example.org"
-    finally:
-        controller.stop()
+    with catching_smtp() as caught:
+        yield caught

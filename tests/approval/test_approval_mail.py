@@ -20,10 +20,10 @@ from approval_testkit import (
     add_labels_campaign,
     build_catalog,
     load,
-    parts,
     requests_by_person,
     store_posts,
 )
+from mailkit import parts
 
 from newsroom import approval, store
 from newsroom.notify import AppriseNotifier

@@ -15,9 +15,9 @@ from approval_testkit import (
     add_labels_campaign,
     build_catalog,
     load,
-    parts,
     store_posts,
 )
+from mailkit import parts
 from webkit import serving
 
 from newsroom import approval, store

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 import shutil
 import socket
@@ -11,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from mailkit import Inbox as Inbox  # re-exported: the publishing tests import it from here
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
@@ -159,22 +158,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every message."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[tuple[list[str], email.message.EmailMessage]]:
-        return [(list(e.rcpt_tos), email.message_from_bytes(e.original_content,
-                                                            policy=email.policy.default))
-                for e in self.envelopes]
 
 
 LINK = re.compile(r"https?://127\.0\.0\.1:\d+/manual/[A-Za-z0-9_.-]+")

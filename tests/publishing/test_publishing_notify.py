@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from aiosmtpd.controller import Controller
-from publishing_testkit import Inbox, free_port
+from mailkit import Inbox, catching_smtp
 
 from newsroom.notify import ALERT_TAG, AppriseNotifier
 
@@ -15,13 +14,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, str]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, f"smtp://127.0.0.1:{port}?from=newsroom@example.org"
-    finally:
-        controller.stop()
+    with catching_smtp() as caught:
+        yield caught
 
 
 def test_a_tag_reaches_only_whom_it_names(catalog, smtp, tmp_path) -> None:

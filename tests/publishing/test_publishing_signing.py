@@ -18,7 +18,9 @@ from newsroom.signing import (
     SigningKeyRefused,
     WrongPurpose,
     ensure_demo_key,
+    is_short_token,
     resolve_secret_key,
+    short_token_ref,
 )
 
 KEY = "k" * 48
@@ -128,3 +130,55 @@ def test_csrf_values_are_bound_to_cookie_and_link() -> None:
     assert not signer.csrf_ok("cookie-1", "nonce-1", None)
     assert not signer.csrf_ok("cookie-1", "nonce-1", "ä")
     assert not Signer("another-key-" + "z" * 40).csrf_ok("cookie-1", "nonce-1", value)
+
+
+# --- short tokens (the approval mails' links) ---
+
+BINDING = ("nonce-" + "n" * 38, "akdeniz", "ab" * 32)
+
+
+def test_a_short_token_is_short_and_holds_for_its_row_and_binding() -> None:
+    token = Signer(KEY).issue_short(purpose=APPROVAL, ref=12, binding=BINDING)
+    assert token.startswith("12-") and len(token) == 3 + 22 and is_short_token(token)
+    assert short_token_ref(token) == 12
+    Signer(KEY).verify_short(token, purpose=APPROVAL, binding=BINDING)  # no error
+    # the same row and binding, the same link (the first mail's and a reminder's)
+    assert Signer(KEY).issue_short(purpose=APPROVAL, ref=12, binding=BINDING) == token
+
+
+@pytest.mark.parametrize("purpose, binding", [
+    (MANUAL_CONFIRM, BINDING),  # made for something else
+    (APPROVAL, ("nonce-other", *BINDING[1:])),  # the request was asked again
+    (APPROVAL, (BINDING[0], "benz", BINDING[2])),  # another person
+    (APPROVAL, (*BINDING[:2], "cd" * 32)),  # other content
+    (APPROVAL, BINDING[:2]),  # a binding that ends early
+    (APPROVAL, (f"{BINDING[0]}\",\"{BINDING[1]}", BINDING[2])),  # parts run together
+])
+def test_a_short_token_refuses_another_purpose_or_binding(purpose, binding) -> None:
+    token = Signer(KEY).issue_short(purpose=APPROVAL, ref=12, binding=BINDING)
+    with pytest.raises(BadSignature):
+        Signer(KEY).verify_short(token, purpose=purpose, binding=binding)
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: "13" + t[2:],  # another row with this MAC
+    lambda t: t[:-1] + ("B" if t[-1] == "A" else "A"),
+    lambda t: t[:-1],
+    lambda t: t + "A",
+    lambda t: t + "\n",
+    lambda t: "012" + t[2:],
+    lambda t: t.replace("-", ".", 1),
+    lambda t: "١٢" + t[2:],  # Arabic-Indic digits are digits to int(), not to us
+    lambda t: Signer("another-key-" + "z" * 40).issue_short(purpose=APPROVAL, ref=12,
+                                                            binding=BINDING),
+])
+def test_a_mangled_short_token_is_a_bad_signature(mangle) -> None:
+    token = mangle(Signer(KEY).issue_short(purpose=APPROVAL, ref=12, binding=BINDING))
+    with pytest.raises(BadSignature):
+        Signer(KEY).verify_short(token, purpose=APPROVAL, binding=BINDING)
+
+
+@pytest.mark.parametrize("ref", [0, -1, True, "12"])
+def test_a_short_token_names_a_row_id(ref) -> None:
+    with pytest.raises(ValueError):
+        Signer(KEY).issue_short(purpose=APPROVAL, ref=ref, binding=BINDING)

@@ -56,6 +56,7 @@ def test_httpx_request_line_hides_the_bot_token(keep) -> None:
     ("/telegram/bot123456%3AAAH-secret_part/sendMessage", "AAH-secret_part"),
     ("/freigabe/eyJwIjoiYXBwcm92YWwifQ.c2lnbmF0dXJl", "eyJwIjoiYXBwcm92YWwifQ"),
     ("/freigabe/eyJwIjoiYXBwcm92YWwifQ.c2ln/bild/mastodon/0", "c2ln"),
+    ("/freigabe/12-q7Xk2mVb9LwQe0RtYu1IoP", "q7Xk2mVb9LwQe0RtYu1IoP"),  # the mails' short link
     ("/manual/eyJwIjoibWFudWFsIn0.c2lnbmF0dXJl", "c2lnbmF0dXJl"),
 ])
 def test_uvicorn_access_log_hides_tokens_in_paths(keep, path, secret) -> None:

@@ -1,7 +1,8 @@
 """``newsroom up`` as a user runs it: one command starts the Prefect server, the worker,
 the approval page, the mail catcher and the stand-ins, schedules a demo campaign and
 prints its approval link; approving it on the page publishes the posts; Ctrl-C stops all
-of it with exit code 0 and no Prefect server left behind.
+of it with exit code 0, hands the runs in flight back without a Crashed state or an alert
+mail, and leaves no Prefect server behind.
 """
 
 from __future__ import annotations
@@ -160,6 +161,14 @@ def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
             raise AssertionError("no exit 30 s after SIGINT:\n" + output.text[-3000:]) from None
         assert code == 0, output.text[-4000:]
         assert "Traceback" not in output.text, output.text[-6000:]
+        # The housekeeping run was in flight: handed back to Scheduled, not Crashed, and no
+        # run alert reached the mail catcher.
+        assert "handed back to Scheduled" in output.text, output.text[-4000:]
+        assert "Crash detected" not in output.text, output.text[-6000:]
+        subjects = [line for path in (tmp_path / "var" / "mail").glob("*.eml")
+                    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if line.startswith("Subject:")]
+        assert not [s for s in subjects if "Crashed" in s or "Failed" in s], subjects
         assert "stopped (" in output.text
         assert not _alive(server_pid), f"Prefect server {server_pid} still runs"
     finally:

@@ -30,7 +30,7 @@ account (each account's posts are recorded under its own label at the stand-ins)
 - ``unknown``: publications Newsroom reports "unknown" (may have gone out, a person checks:
   ``newsroom channels unknown``), each of which must have alerted the office by e-mail
   (by its run, or — a kill between "unknown" and the alert — by the owed-alerts sweep the
-  approval-deadlines flow runs every minute, which the bench runs once at the end);
+  housekeeping run does every minute, which the bench runs once at the end);
 - ``confirmed``: at the network and recorded "published" in Newsroom's store.
 
 Prints one JSON line at the end, with these counts also per account (``accounts``: posts,
@@ -434,7 +434,7 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                        for u in unknown_publications(runtime.engine)}
             alerts_by_runs = [m for m in list(mail.messages)
                               if UNKNOWN_ALERT in str(m["subject"])]
-            # What the approval-deadlines flow does every minute: alert the office about
+            # What housekeeping does every minute: alert the office about
             # each unknown publication whose alert a kill lost (no settle time: the
             # worker is stopped).
             swept = send_owed_alerts(runtime.engine, runtime.catalog.accounts,

@@ -126,10 +126,11 @@ async def count_states(ids: list[UUID]) -> dict[str, int]:
     return counts
 
 
-# The Newsroom worker in its own process, as `newsroom worker` runs it (with a run limit).
+# The Newsroom worker in its own process, as `newsroom worker` runs it (with a run limit;
+# no housekeeping run, so that no pass acts on the gates being measured).
 WORKER = ("import asyncio; from flows.worker import serve_worker; "
           "asyncio.run(serve_worker({pool!r}, poll_seconds=0.5, prefetch_seconds=60, "
-          "limit={limit}))")
+          "limit={limit}, housekeeping=False))")
 
 
 def _spawn(command: list[str]) -> subprocess.Popen:

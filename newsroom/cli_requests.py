@@ -12,8 +12,8 @@
 
 A decision is stored first; then the request's waiting Prefect run is resumed (or a run
 started) to tell the requester. Without a reachable Prefect server the decision stays
-stored and ``request-sweep`` tells the requester once it runs. Registered in
-``newsroom/cli.py``.
+stored and housekeeping's request sweep (every minute, flows/housekeeping.py) tells the
+requester once it runs. Registered in ``newsroom/cli.py``.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _tell_requester(runtime, request_id: int) -> None:
 
     if not reachable_prefect_api():
         click.echo("note: no Prefect server reachable; the decision is stored and the "
-                   "request-sweep flow tells the requester once Prefect runs again "
+                   "housekeeping run tells the requester once Prefect runs again "
                    "(or run `newsroom requests sweep` then)")
         return
     from flows.office_requests import after_decision
@@ -80,7 +80,7 @@ def _tell_requester(runtime, request_id: int) -> None:
         outcome = run_async(after_decision(request_id, runtime))
     except Exception as exc:  # noqa: BLE001 - the decision is stored; say so
         click.echo(f"note: the decision is stored, but its run could not be resumed ({exc}); "
-                   "the request-sweep flow retries")
+                   "the housekeeping run retries within a minute")
         return
     click.echo({"resumed": "the waiting run was resumed; it tells the requester",
                 "started": "a run was started; it tells the requester",

@@ -825,8 +825,8 @@ def send_owed_alerts(engine: Engine, accounts: Mapping[str, ChannelAccount],
     """Alert the office about every "unknown" publication nobody was alerted about.
 
     A worker killed between recording "unknown" and sending its alert leaves a
-    publication the office does not know of. Run periodically (the approval-deadlines
-    flow, every minute): each such publication, "unknown" for longer than ``settle``
+    publication the office does not know of. Run periodically (housekeeping, every
+    minute: flows/housekeeping.py): each such publication, "unknown" for longer than ``settle``
     (its own worker may still be sending), gets the alert once. Returns their ids.
     """
     now = now or datetime.now(UTC)

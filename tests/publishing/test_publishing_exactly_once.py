@@ -259,7 +259,7 @@ async def test_after_a_crash_linkedin_is_marked_unknown_not_posted_again(
 async def test_an_unknown_whose_alert_was_lost_is_alerted_once_by_the_sweep(
         engine, catalog, client, standins, alerts) -> None:
     """A worker killed between recording "unknown" and sending its alert: the periodic
-    sweep (approval-deadlines flow) sends that alert, once, after the settle time."""
+    sweep (housekeeping, every minute) sends that alert, once, after the settle time."""
     post = stored_post(engine, catalog, "linkedin")
     crashed_worker(engine, post)
     outcome = await publish(engine, catalog, client, post, notifier=Alerts(ok=False))

@@ -139,6 +139,17 @@ def run_state(run_id: UUID):
     return run_async(read())
 
 
+def state_names(run_id: UUID) -> list[str]:
+    """The names of every state the run has been in, oldest first."""
+    from prefect.client.orchestration import get_client
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            return [s.name for s in await client.read_flow_run_states(run_id)]
+
+    return run_async(read())
+
+
 def wait_for_state(run_id: UUID, names: set[str], timeout: float) -> str:
     """Wait until the run's state is one of ``names``; a failed or crashed run fails."""
     deadline = time.monotonic() + timeout

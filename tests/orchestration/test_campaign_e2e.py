@@ -17,6 +17,7 @@ from flow_testkit import (
     flow_stack,
     run_state,
     start_campaign,
+    state_names,
     wait_for_state,
     write_campaign,
 )
@@ -220,7 +221,7 @@ def test_a_stopping_worker_hands_its_waiting_run_back(stack):
     time.sleep(2)  # rendering done, the flow waits for the slot
     stack.worker.stop()
     assert run_state(run_id).name == "Scheduled"
-    assert "Crashed" not in run_async(_state_names(run_id))
+    assert "Crashed" not in state_names(run_id)
     stack.worker = WorkerThread(POOL, poll_seconds=0.5)
     stack.worker.start()
     assert wait_for_state(run_id, {"Completed"}, 90) == "Completed"
@@ -274,7 +275,7 @@ def test_approved_far_ahead_the_run_ends_and_a_publication_run_posts_on_time(sta
         publication_run = run_async(_publication_run(run_id))
         assert publication_run is not None
         assert wait_for_state(publication_run, {"Completed"}, 120) == "Completed"
-        history = run_async(_state_names(publication_run))
+        history = state_names(publication_run)
         assert "Suspended" not in history, history
         posts = [p for p in stack.standins.posts("cms") if "Aktionstag" in str(p)
                  and datetime.fromisoformat(p["created_at"]["wall"]) >= slot]
@@ -295,10 +296,3 @@ async def _publication_run(first_run: UUID) -> UUID | None:
         if run.parameters.get("campaign_id") == first.parameters["campaign_id"]:
             return run.id
     return None
-
-
-async def _state_names(run_id: UUID) -> list[str]:
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        return [s.name for s in await client.read_flow_run_states(run_id)]

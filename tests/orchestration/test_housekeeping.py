@@ -20,6 +20,7 @@ from flow_testkit import (
     flow_stack,
     run_state,
     start_campaign,
+    state_names,
     wait_done,
     wait_for,
     wait_for_state,
@@ -53,13 +54,6 @@ async def _runs(deployment_id: str) -> list:
     async with get_client() as client:
         return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployment_id)])))
-
-
-async def _state_names(run_id: UUID) -> list[str]:
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        return [s.name for s in await client.read_flow_run_states(run_id)]
 
 
 async def _ensure() -> UUID | None:
@@ -108,7 +102,7 @@ def test_one_run_keeps_house_and_a_stop_hands_it_back(stack):
     # The worker stops: the successor is handed back, never Crashed; nobody is alerted.
     stack.worker.stop()
     assert run_state(successor).name == "Scheduled"
-    assert "Crashed" not in run_async(_state_names(successor))
+    assert "Crashed" not in state_names(successor)
     # A worker that keeps house continues it and starts no other run.
     stack.worker = WorkerThread(POOL, poll_seconds=0.5, housekeeping=True)
     stack.worker.start()

@@ -204,8 +204,8 @@ class DeliveryReport:
         for channel, reason in sorted(self.held.items()):
             row(channel, md_text(reason, limit=500))
         for channel, error in sorted(self.failed.items()):
-            row(channel, f"**failed** (fix the cause, then retry it: `newsroom channels "
-                         f"open`): {md_text(error, limit=500)}")
+            row(channel, f"**failed** (fix the cause, then retry it: newsroom channels "
+                         f"open): {md_text(error, limit=500)}")
         for channel, error in sorted(self.unknown.items()):
             row(channel, f"**unknown** (may have posted; decide with `newsroom channels "
                          f"unknown`): {md_text(error, limit=500)}")

@@ -595,7 +595,8 @@ def channels() -> None:
               help="Seconds allowed per account.")
 @catalog_option
 def channels_check(timeout: float, catalog_dir: Path | None) -> None:
-    """Verify every account's credential with its network; exit 1 if any fails."""
+    """Ask each network whether its account can publish (credential, account, rights,
+    what the server tells); exit 1 if any cannot."""
     import asyncio
 
     import httpx

@@ -29,6 +29,7 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Completed
 
+from flows import suspension
 from flows.gate import ApprovalInput, token_is_newsroom
 from newsroom.approval import GateOutcome, GateStatus, gate_summary_markdown
 from newsroom.delivery import PreparedOccurrence, grace_ends
@@ -41,6 +42,7 @@ from tasks.campaign import (
     record_admin_decision,
     render_posts,
     request_approval,
+    show_approval,
 )
 
 # Publish in this run when the first post is due within the lead (settings:
@@ -89,6 +91,7 @@ async def _wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> Ga
         logger.info("waiting for approval of %s %s: %s", prepared.campaign_id,
                     prepared.occurrence_date, status.reason)
         key = f"gate-{prepared.bundle_hash[:20]}-{rounds}" + (f"-r{refused}" if refused else "")
+        suspension.log_waits_as_info()  # the wait ends the run: INFO, not ERROR
         received = await suspend_flow_run(
             wait_for_input=ApprovalInput.with_initial_data(description=description),
             key=key, timeout=_suspend_timeout(prepared))
@@ -105,6 +108,7 @@ async def _wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> Ga
             logger.warning("admin input refused, still waiting for a valid decision: %s",
                            decided)
             continue
+        await show_approval(prepared, decided)
         rounds, problem, status = rounds + 1, "", decided
     raise RuntimeError(f"the gate of {prepared.campaign_id} {prepared.occurrence_date} did "
                        f"not settle after {rounds} resumes and {refused} refused inputs")
@@ -124,12 +128,18 @@ async def campaign(campaign_id: str, occurrence_date: date):
     prepared = await render_posts(campaign_id, occurrence_date)
     status: GateStatus | None = None
     if not prepared.pre_approved:
-        status = await request_approval(prepared)
+        requested = await request_approval(prepared)
+        status = requested
         if not status.settled:
             # request-approval may be Cached from an earlier run of this occurrence (a
             # resumed run, or the publication run scheduled after approval): read the
             # gate as it is now before waiting.
             status = await gate_status(prepared.occurrence_id)
+        if status != requested and (status.settled
+                                    or status.outcome == GateOutcome.ESCALATED):
+            # Settled or escalated while no process waited: the run shows it (a
+            # signature that left the gate open was shown by the approval page).
+            await show_approval(prepared, status)
         status = await _wait_for_gate(prepared, status)
         if status.outcome != GateOutcome.APPROVED:
             logger.info("not published: gate %s (%s)", status.outcome.value, status.reason)

@@ -15,6 +15,13 @@ no process, and waits in Prefect's database as "Suspended" until resumed with an
   registry/people.yaml, :mod:`newsroom.catalog.roles`); the audit trail records that
   person's id, marked ``prefect_ui``. Any other name is refused: logged, audited
   (``approval.admin_refused``), and the run waits again.
+
+Every decision shows on the run in the Prefect UI: a new version of its approval artifact
+(who, when, what, comment, n of m; :func:`newsroom.approval.gate_summary_markdown`) and an
+INFO line in its log. A signature that does not settle the gate comes while the run holds
+no process, so the approval page writes both through the API (:func:`show_decision`); a
+decision that settles the gate, an admin's and the deadline's are written by the run
+itself when it goes on (``show-approval`` in tasks/campaign.py), so none is written twice.
 """
 
 from __future__ import annotations
@@ -26,15 +33,17 @@ from typing import Literal
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactCreate, LogCreate
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import aresume_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from newsroom import store
+from newsroom import approval, store
 from newsroom.approval import GateStatus
 from newsroom.runtime import Runtime, get_runtime
 from newsroom.signing import InvalidToken
+from tasks.campaign import approval_artifact
 
 logger = logging.getLogger("newsroom.gate")
 
@@ -77,15 +86,7 @@ def token_is_newsroom(runtime: Runtime, token: str, occurrence_id: int) -> bool:
 async def resume_for_gate(status: GateStatus, runtime: Runtime | None = None) -> bool:
     """Resume the run waiting at ``status``'s gate; False when none waits (yet)."""
     runtime = runtime or get_runtime()
-
-    def flow_run_id() -> str | None:
-        with store.session_scope(runtime.engine) as session:
-            # By id: a crisis campaign may have several occurrences on one day (triggers).
-            occurrence = session.get(store.Occurrence, status.occurrence_id,
-                                     populate_existing=True)
-            return occurrence.flow_run_id if occurrence else None
-
-    run_id = await asyncio.to_thread(flow_run_id)
+    run_id = await asyncio.to_thread(_flow_run_id, runtime, status.occurrence_id)
     if not run_id:
         logger.warning("no flow run recorded for %s %s; nothing to resume",
                        status.campaign_id, status.occurrence_date)
@@ -102,6 +103,35 @@ async def resume_for_gate(status: GateStatus, runtime: Runtime | None = None) ->
     await _resume(runtime, status, run_id, "decision")
     logger.info("resumed %s %s (gate %s)", status.campaign_id, status.occurrence_date,
                 status.outcome.value)
+    return True
+
+
+def _flow_run_id(runtime: Runtime, occurrence_id: int) -> str | None:
+    """The flow run recorded for the occurrence (the one that waits at its gate)."""
+    with store.session_scope(runtime.engine) as session:
+        # By id: a crisis campaign may have several occurrences on one day (triggers).
+        occurrence = session.get(store.Occurrence, occurrence_id, populate_existing=True)
+        return occurrence.flow_run_id if occurrence else None
+
+
+async def show_decision(status: GateStatus, runtime: Runtime | None = None) -> bool:
+    """Show a signature that left the gate open on the waiting run: a new version of its
+    approval artifact and an INFO line in its log. False when no run is recorded."""
+    runtime = runtime or get_runtime()
+    run_id = await asyncio.to_thread(_flow_run_id, runtime, status.occurrence_id)
+    if not run_id or not status.decisions:
+        return False
+    markdown = await asyncio.to_thread(approval.gate_summary_of, runtime.engine,
+                                       runtime.catalog, status)
+    line = status.decision_line(runtime.catalog, status.decisions[-1])
+    key, description = approval_artifact(status.campaign_id, status.occurrence_date)
+    async with get_client() as client:
+        await client.create_artifact(ArtifactCreate(
+            key=key, type="markdown", data=markdown, description=description,
+            flow_run_id=UUID(run_id)))
+        await client.create_logs([LogCreate(
+            name="newsroom.approval", level=logging.INFO, message=line,
+            timestamp=status.decisions[-1].decided_at, flow_run_id=UUID(run_id))])
     return True
 
 

@@ -38,6 +38,7 @@ from prefect.input import RunInput
 from prefect.states import Completed
 from pydantic import Field
 
+from flows import suspension
 from newsroom import requests as domain
 from newsroom.markdown import md_text
 from newsroom.runtime import Runtime, get_runtime
@@ -141,6 +142,7 @@ async def request(request_id: int):
                if problem else "")
             + current.summary)
         key = f"request-{request_id}-{revision}-{waits}" + (f"-r{refused}" if refused else "")
+        suspension.log_waits_as_info()  # the wait ends the run: INFO, not ERROR
         received = await suspend_flow_run(
             wait_for_input=RequestDecisionInput.with_initial_data(description=description),
             key=key, timeout=SUSPEND_TIMEOUT)

@@ -2,7 +2,8 @@
 
 - :func:`apply_deployments` registers the flows as deployments on a work pool.
 - :class:`WorkerThread` runs the in-process Newsroom worker (see ``flows/worker.py``).
-- :class:`WebServer` serves the approval page; a settled gate resumes the waiting run.
+- :class:`WebServer` serves the approval page; a settled gate resumes the waiting run, a
+  signature that leaves it open shows on the run (artifact version, log line).
 - :class:`MailCatcher` is a local SMTP server that keeps what it receives (the embedded
   default for approvals: the links can be read on ``/mail`` of the stand-ins page or
   in the log).
@@ -209,12 +210,15 @@ class WebServer(_LoopThread):
         from newsroom.web.app import create_web_app
 
         self.runtime = runtime or get_runtime()
-        on_settled = None
+        on_settled = on_decided = None
         if resume_runs:
-            from flows.gate import resume_for_gate
+            from flows.gate import resume_for_gate, show_decision
 
             async def on_settled(status: Any) -> None:
                 await resume_for_gate(status, self.runtime)
+
+            async def on_decided(status: Any) -> None:
+                await show_decision(status, self.runtime)
 
         on_request = None
         if resume_runs:
@@ -226,7 +230,8 @@ class WebServer(_LoopThread):
         runtime = self.runtime
         app = create_web_app(runtime.engine, lambda: runtime.catalog,
                              self.runtime.settings, signer=self.runtime.signer,
-                             on_gate_settled=on_settled, notifier=lambda: runtime.notifier,
+                             on_gate_settled=on_settled, on_gate_decided=on_decided,
+                             notifier=lambda: runtime.notifier,
                              on_request_submitted=on_request)
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
                                                     log_level="warning", lifespan="off"))

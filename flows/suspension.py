@@ -21,6 +21,12 @@ the next orchestration boundary.
 It relies on Prefect internals (``prefect.flow_engine.observe_flow_run_suspension``);
 when they are not there (another Prefect version), :func:`install` leaves Prefect's own
 in place and says so in the log.
+
+:func:`log_waits_as_info`: Prefect's async flow engine ends every run with "Finished in
+state …", at ERROR for every state but Completed (``AsyncFlowRunEngine.start``), so a run
+that suspends to wait for approval showed a red ERROR line in the UI. A waiting run has not
+failed: its line is INFO. The worker installs it; a suspending flow does too, for when it
+runs elsewhere (a process worker).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,3 +178,25 @@ def release() -> None:
         last = _USERS == 0
     if last and _SHARED is not None:
         _SHARED.stop()
+
+
+# The state's str() is its name and, where it differs, its type: Suspended(type=PAUSED);
+# pause_flow_run's is Paused().
+_FINISHED_WAITING = re.compile(r"Finished in state (Suspended|Paused)\(")
+
+
+class WaitIsNotAnError(logging.Filter):
+    """Lowers Prefect's "Finished in state Suspended(…)" / "Paused(…)" from ERROR to INFO
+    (every handler after it sees INFO: the API's run log and the console)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and _FINISHED_WAITING.match(str(record.msg)):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+def log_waits_as_info() -> None:
+    """Install :class:`WaitIsNotAnError` on Prefect's flow-run logger (once per process)."""
+    flow_runs = logging.getLogger("prefect.flow_runs")
+    if not any(isinstance(f, WaitIsNotAnError) for f in flow_runs.filters):
+        flow_runs.addFilter(WaitIsNotAnError())

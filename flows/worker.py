@@ -101,6 +101,7 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         # One watcher of external suspensions for all runs here, not a thread, loop,
         # client and websocket per run that also stalls the shared loop (flows/suspension.py).
         suspension.install()
+        suspension.log_waits_as_info()
         await super().setup()
 
     async def teardown(self, *exc_info: Any) -> None:

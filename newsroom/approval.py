@@ -86,6 +86,7 @@ __all__ = [
     "ApprovalLinkError",
     "ContentChanged",
     "GateClosed",
+    "GateDecision",
     "GateOutcome",
     "GateStatus",
     "InvalidDecision",
@@ -103,6 +104,7 @@ __all__ = [
     "evaluate_gate",
     "gate_deadline",
     "gate_summary_markdown",
+    "gate_summary_of",
     "link_state",
     "notify_approvers",
     "open_gate",
@@ -200,6 +202,25 @@ _ADMIN_OUTCOME = {
 
 
 @dataclass(frozen=True)
+class GateDecision:
+    """One decision on the gate's bundle: a person's (approval page) or an admin's."""
+
+    person_id: str  # registry id; for an admin without the "admin:" prefix
+    decision: str  # approve, reject, request_changes
+    comment: str
+    via: str  # link, prefect_ui, cli
+    decided_at: datetime
+    by_admin: bool = False
+
+
+_DECISION_WORDS = {
+    Decision.APPROVE.value: "freigegeben / approved",
+    Decision.REJECT.value: "abgelehnt / rejected",
+    Decision.REQUEST_CHANGES.value: "Änderungen erbeten / changes requested",
+}
+
+
+@dataclass(frozen=True)
 class GateStatus:
     occurrence_id: int
     campaign_id: str
@@ -216,6 +237,17 @@ class GateStatus:
     outcome: GateOutcome
     reason: str  # English, for logs and artifacts
     decided_by_admin: str | None = None
+    decisions: tuple[GateDecision, ...] = ()  # oldest first
+
+    def decision_line(self, catalog: Catalog, decision: GateDecision) -> str:
+        """One line for a run's log: who decided what, when, with which comment, and
+        where the gate stands (n of m)."""
+        who = _display(catalog, decision.person_id) + (" (admin)" if decision.by_admin else "")
+        comment = f' – "{" ".join(decision.comment.split())[:300]}"' if decision.comment else ""
+        return (f"approval of {self.campaign_id} {self.occurrence_date}: {who} "
+                f"{decision.decision} at {decision.decided_at.isoformat(timespec='seconds')} "
+                f"via {decision.via}{comment}; {len(self.approved)} of {self.needed} needed "
+                f"approvals ({len(self.asked)} asked), gate {self.outcome.value}")
 
     @property
     def settled(self) -> bool:
@@ -455,6 +487,12 @@ def _status(catalog: Catalog, occurrence: Occurrence, tally: _Tally, outcome: Ga
         outcome=outcome,
         reason=reason,
         decided_by_admin=admin,
+        decisions=tuple(
+            GateDecision(person_id=d.decided_by.removeprefix(ADMIN_PREFIX),
+                         decision=d.decision, comment=d.comment, via=d.via,
+                         decided_at=d.decided_at,
+                         by_admin=d.decided_by.startswith(ADMIN_PREFIX))
+            for d in sorted(tally.decisions.values(), key=lambda d: (d.decided_at, d.id))),
     )
 
 
@@ -1206,6 +1244,8 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
         f"- **Outcome:** {md_text(status.outcome.value)} – {md_text(status.reason)}",
         f"- **Rule:** mode {md_text(status.mode)}, {status.needed} approval(s) needed "
         f"of {len(status.asked)} asked",
+        f"- **Freigaben / approvals:** {len(status.approved)} von / of {status.needed} "
+        f"nötigen / needed ({len(status.asked)} angefragt / asked)",
         f"- **Deadline:** {md_text(local_when(status.deadline))} "
         f"({md_text(status.deadline.isoformat())})",
         f"- **Approved / freigegeben:** {names(status.approved)}",
@@ -1218,7 +1258,21 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
     if status.decided_by_admin:
         lines.append(f"- **Admin decision by:** "
                      f"{md_text(_display(catalog, status.decided_by_admin))}")
-    lines += [f"- **Bundle:** {md_text(status.bundle_hash[:16])}", "", "## Posts"]
+    lines += [f"- **Bundle:** {md_text(status.bundle_hash[:16])}", "",
+              "## Entscheidungen / decisions", ""]
+    if status.decisions:
+        lines += ["| Zeit / time | Wer / who | Entscheidung / decision | Kommentar / comment "
+                  "| über / via |", "|---|---|---|---|---|"]
+        for decision in status.decisions:
+            who = _display(catalog, decision.person_id) + (
+                " (Admin)" if decision.by_admin else "")
+            lines.append(
+                f"| {md_text(local_when(decision.decided_at))} | {md_text(who)} | "
+                f"{md_text(_DECISION_WORDS.get(decision.decision, decision.decision))} | "
+                f"{md_text(decision.comment, limit=500) or '–'} | {md_text(decision.via)} |")
+    else:
+        lines.append("Noch keine / none yet.")
+    lines += ["", "## Posts"]
     for post in sorted(rendered, key=lambda p: (p.publish_at, p.channel)):
         name = channel_label(catalog, post.channel)
         lines += ["", f"### {md_text(name)} ({md_text(post.channel)}) – "
@@ -1227,3 +1281,11 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
         for item in post.media:
             lines.append(f"\n*Bild:* {md_text(item.alt)}")
     return "\n".join(lines) + "\n"
+
+
+def gate_summary_of(engine: Engine, catalog: Catalog, status: GateStatus) -> str:
+    """:func:`gate_summary_markdown` with the posts the gate asks about, read from the store
+    (for a writer outside the run, e.g. the approval page after a signature)."""
+    with store.session_scope(engine) as session:
+        posts = _gate_posts(session, _occurrence(session, status.occurrence_id))
+    return gate_summary_markdown(status, catalog, posts)

@@ -181,11 +181,14 @@ class DeliveryReport:
     def ok(self) -> bool:
         return not self.failed and not self.unknown
 
-    def markdown(self, catalog: Catalog) -> str:
-        """The report as a Markdown table; every value escaped (newsroom.markdown): a
-        channel's error text or a campaign title never forms a link or HTML in the UI."""
+    def markdown(self, catalog: Catalog, status: GateStatus | None = None) -> str:
+        """The report as a Markdown table, under who approved (``status``: the settled
+        gate; None: pre-approved); lateness in milliseconds after each post's time. Every
+        value escaped (newsroom.markdown): a channel's error text or a campaign title never
+        forms a link or HTML in the UI."""
         title = catalog.campaign(self.campaign_id).campaign.title
         lines = [f"# Report: {md_text(title)} ({self.occurrence_date.isoformat()})", "",
+                 f"**Freigegeben von / approved by:** {_approvers(catalog, status)}", "",
                  "| channel | result | link |", "|---|---|---|"]
 
         def row(channel: str, result: str, link: str = "") -> None:
@@ -193,7 +196,8 @@ class DeliveryReport:
 
         for channel, url in sorted(self.published.items()):
             late = self.lateness_s.get(channel)
-            row(channel, "published" + (f" ({late:+.2f} s)" if late is not None else ""),
+            row(channel, "published" + (f" ({late * 1000:+.0f} ms after its time)"
+                                        if late is not None else ""),
                 md_link("live post", url) if url else "")
         for channel in self.awaiting_manual:
             row(channel, "awaiting manual post (owner notified)")
@@ -210,6 +214,17 @@ class DeliveryReport:
             row(channel, f"**unknown** (may have posted; decide with `newsroom channels "
                          f"unknown`): {md_text(error, limit=500)}")
         return "\n".join(lines) + "\n"
+
+
+def _approvers(catalog: Catalog, status: GateStatus | None) -> str:
+    """Who approved, for the report: the signatories, or the admin who decided."""
+    if status is None or not status.asked:
+        return "vorab freigegeben / pre-approved"
+    names = status.signatory_names(catalog)
+    if status.decided_by_admin:
+        admin = catalog.index.people.get(status.decided_by_admin)
+        names.append(f"{admin.display if admin else status.decided_by_admin} (Admin)")
+    return md_text(", ".join(names) or "–")
 
 
 def grace_ends(catalog: Catalog, campaign_id: str, publish_at: datetime) -> datetime:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_run
 
@@ -22,6 +22,21 @@ def _key(*parts: object) -> str:
     """An artifact key: lowercase letters, digits and dashes only."""
     text = "-".join(str(p) for p in parts).lower()
     return "".join(c if c.isalnum() else "-" for c in text).strip("-")[:120]
+
+
+def approval_artifact(campaign_id: str, occurrence_date: date) -> tuple[str, str]:
+    """The key and description of an occurrence's approval artifact; each write under the
+    key is a new version (the UI shows the latest, and every earlier one)."""
+    return (_key("approval", campaign_id, occurrence_date),
+            f"Approval of {campaign_id} {occurrence_date}")
+
+
+async def _show_gate(prepared: PreparedOccurrence, status: GateStatus) -> None:
+    runtime = get_runtime()
+    key, description = approval_artifact(prepared.campaign_id, prepared.occurrence_date)
+    await create_markdown_artifact(
+        key=key, description=description,
+        markdown=approval.gate_summary_markdown(status, runtime.catalog, prepared.posts))
 
 
 @task(name="render-posts", task_run_name="render {campaign_id} {occurrence_date}")
@@ -61,11 +76,22 @@ async def request_approval(prepared: PreparedOccurrence) -> GateStatus:
                                       occurrence_id=prepared.occurrence_id)
 
     status = await asyncio.to_thread(ask)
-    await create_markdown_artifact(
-        key=_key("approval", prepared.campaign_id, prepared.occurrence_date),
-        markdown=approval.gate_summary_markdown(status, runtime.catalog, prepared.posts),
-        description=f"Approval of {prepared.campaign_id} {prepared.occurrence_date}")
+    await _show_gate(prepared, status)
     return status
+
+
+@task(name="show-approval", task_run_name="show approval {prepared.campaign_id}")
+async def show_approval(prepared: PreparedOccurrence, status: GateStatus) -> None:
+    """The gate as the run found it on going on (a decision that settled it, an admin's,
+    the deadline's): a new version of the approval artifact, and the decision in the log."""
+    runtime = get_runtime()
+    await _show_gate(prepared, status)
+    logger = get_run_logger()
+    if status.decisions:
+        logger.info(status.decision_line(runtime.catalog, status.decisions[-1]))
+    else:
+        logger.info("approval of %s %s: gate %s (%s)", status.campaign_id,
+                    status.occurrence_date, status.outcome.value, status.reason)
 
 
 @task(name="gate-status", task_run_name="gate status {occurrence_id}")
@@ -103,6 +129,6 @@ async def publish(prepared: PreparedOccurrence, status: GateStatus | None) -> De
     report = await delivery.deliver_occurrence(runtime, prepared, status)
     await create_markdown_artifact(
         key=_key("report", prepared.campaign_id, prepared.occurrence_date),
-        markdown=report.markdown(runtime.catalog),
+        markdown=report.markdown(runtime.catalog, status),
         description=f"Publication report of {prepared.campaign_id} {prepared.occurrence_date}")
     return report

@@ -50,6 +50,7 @@ def create_web_app(
     *,
     signer: Signer | None = None,
     on_gate_settled: Callable[[GateStatus], Awaitable[None] | None] | None = None,
+    on_gate_decided: Callable[[GateStatus], Awaitable[None] | None] | None = None,
     notifier: Callable[[], Any] | None = None,
     on_request_submitted: Callable[[int], Awaitable[None] | None] | None = None,
 ) -> FastAPI:
@@ -58,6 +59,8 @@ def create_web_app(
     ``on_gate_settled`` is called (and awaited if it returns an awaitable) after an
     approval decision settled or escalated a gate, e.g. to resume the waiting flow run;
     its errors are logged, not shown: the decision is stored either way.
+    ``on_gate_decided`` likewise after a decision that left the gate open (a signature of
+    several), e.g. to show it on the waiting flow run.
     ``on_request_submitted`` is called with a stored request's id (``/anfrage``), e.g. to
     start its Prefect run; its errors are logged, the request stays stored.
     """
@@ -65,7 +68,8 @@ def create_web_app(
     pages = Pages()
     context = WebContext(engine=engine, catalog_source=catalog, settings=settings,
                          signer=signer or Signer.from_settings(settings), pages=pages,
-                         on_gate_settled=on_gate_settled, notifier=notifier)
+                         on_gate_settled=on_gate_settled, on_gate_decided=on_gate_decided,
+                         notifier=notifier)
     app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.newsroom = context
     app.state.on_request_submitted = on_request_submitted

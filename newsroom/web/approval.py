@@ -20,7 +20,8 @@ the bundle of posts they are asked about, and expires at the deadline.
   content's gets the same page as before, which names nothing of the campaign.
 - ``POST /freigabe/{token}`` (form: ``csrf``, ``decision``, ``comment``) records the
   decision through :func:`newsroom.approval.decide`. When the gate settles, the app's
-  ``on_gate_settled`` callback is called; its errors are logged, never shown.
+  ``on_gate_settled`` callback is called, else ``on_gate_decided``; their errors are
+  logged, never shown.
 - ``GET /freigabe/{token}/bild/{channel}/{n}`` serves an image of the posts.
 
 CSRF: a signed double-submit cookie as in :mod:`newsroom.web.manual`.
@@ -529,8 +530,12 @@ async def image(token: str, channel: str, index: int, context: Context) -> Respo
     })
 
 
-async def _call_settled(context: WebContext, status: approval.GateStatus) -> None:
-    callback = context.on_gate_settled
+async def _call_back(context: WebContext, status: approval.GateStatus) -> None:
+    """``on_gate_settled`` for a settled or escalated gate, else ``on_gate_decided``."""
+    if status.settled or status.outcome == GateOutcome.ESCALATED:
+        name, callback = "on_gate_settled", context.on_gate_settled
+    else:
+        name, callback = "on_gate_decided", context.on_gate_decided
     if callback is None:
         return
     try:
@@ -538,7 +543,7 @@ async def _call_settled(context: WebContext, status: approval.GateStatus) -> Non
         if inspect.isawaitable(result):
             await result
     except Exception as exc:  # the decision is stored; the deadline sweeper retries
-        logger.error("on_gate_settled failed for occurrence %s: %s", status.occurrence_id,
+        logger.error("%s failed for occurrence %s: %s", name, status.occurrence_id,
                      type(exc).__name__)
 
 
@@ -580,8 +585,7 @@ async def submit(token: str, request: Request, context: Context) -> Response:
                                     signer=context.signer))
     except ApprovalLinkError as exc:
         return await run_in_threadpool(refusal, context, exc)
-    if status.settled or status.outcome == GateOutcome.ESCALATED:
-        await _call_settled(context, status)
+    await _call_back(context, status)
     campaign = context.catalog.campaign(status.campaign_id).campaign
     return pages.render("approval_done.html", {
         "title": campaign.title,

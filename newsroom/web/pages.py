@@ -75,6 +75,8 @@ class WebContext:
     pages: Pages
     # Called with the GateStatus when an approval decision settled (or escalated) a gate.
     on_gate_settled: Callable[[Any], Any] | None = None
+    # Called with the GateStatus after a decision that left the gate open (a signature).
+    on_gate_decided: Callable[[Any], Any] | None = None
     # Returns the notifier for alerts to the office (the /hooks/alert endpoint).
     notifier: Callable[[], Any] | None = None
 

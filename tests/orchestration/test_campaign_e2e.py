@@ -18,6 +18,7 @@ from flow_testkit import (
     run_state,
     start_campaign,
     state_names,
+    wait_for,
     wait_for_state,
     write_campaign,
 )
@@ -75,6 +76,22 @@ def test_campaign_approved_in_chromium_is_published_once(stack, browser):
         assert len(posts) == 1, (network, posts)
         assert "Aktionstag" in str(posts[0])
 
+    # The Prefect UI tells the story: the approval artifact's latest version names the
+    # approver, the report names her and each post's lateness in ms; the log says who
+    # decided, and the wait was no ERROR.
+    approval_versions = _artifact_versions(f"approval-e2e-freigabe-{day}")
+    assert len(approval_versions) == 2, approval_versions
+    assert "Pending / ausstehend:** Bürgermeisterin Barbara Akdeniz" in approval_versions[0]
+    assert "Bürgermeisterin Barbara Akdeniz | freigegeben" in approval_versions[-1]
+    report = _artifact_versions(f"report-e2e-freigabe-{day}")[-1]
+    assert "approved by:** Bürgermeisterin Barbara Akdeniz" in report, report
+    assert re.search(r"published \(\+\d+ ms after its time\)", report), report
+    lines = _wait_for_log(run_id, "Barbara Akdeniz approve")
+    assert lines[-1][0] == "INFO"
+    _assert_waits_logged_as_info(run_id)
+    _open_artifacts_tab(browser, run_id, _artifacts(f"approval-e2e-freigabe-{day}")[-1].id,
+                        "Approved / freigegeben: Bürgermeisterin Barbara Akdeniz")
+
     runtime = get_runtime()
     with store.session_scope(runtime.engine) as session:
         actions = [e.action for e in store.audit_trail(session, campaign_id="e2e-freigabe")]
@@ -84,6 +101,135 @@ def test_campaign_approved_in_chromium_is_published_once(stack, browser):
         assert expected in actions, actions
     # Exactly one approval e-mail although the run ran twice (before and after resuming).
     assert len(stack.mail.to(APPROVER_MAIL)) == 1
+
+
+def _decide_by_link(link: str, decision: str, comment: str) -> None:
+    """What the approval page's form sends (its CSRF cookie and field included)."""
+    with httpx.Client(timeout=10) as http:
+        page = http.get(link)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        answer = http.post(link, data={"csrf": csrf, "decision": decision, "comment": comment})
+        assert answer.status_code == 200, answer.text
+
+
+def test_every_decision_shows_on_the_run_in_prefect(stack):
+    """Two signatures needed: the first, while the run is suspended, is a new version of
+    the approval artifact (who, what, comment, 1 of 2) and an INFO line in the run's log,
+    written by the approval page; the second settles the gate and the resumed run shows
+    it. No ERROR line for the waits."""
+    slot = (datetime.now(UTC) + timedelta(minutes=30)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    write_campaign(stack.catalog, "e2e-zwei", slot, deadline_before="10m",
+                   channels="[telegram]")
+    path = stack.catalog / "e2e-zwei.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "    - portfolio: kinder-jugend\n  mode: one",
+        "    - portfolio: finanzen\n    - portfolio: umwelt-klima\n  mode: all"),
+        encoding="utf-8")
+    run_id = start_campaign(stack, "e2e-zwei", day)
+    assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
+    key = f"approval-e2e-zwei-{day}"
+    links = {person: LINK.search(text_of(stack.mail.wait_for(address, timeout=30)[-1]))
+             .group(0) for person, address in (("feldmann", "stadtkaemmerer@example.org"),
+                                               ("okafor", "umweltdezernat@example.org"))}
+    assert "0 von / of 2" in _artifact_versions(key)[-1]
+
+    _decide_by_link(links["feldmann"], "approve", "Zahlen geprüft: passt.")
+    versions = _artifact_versions(key)
+    assert len(versions) == 2, versions
+    assert "1 von / of 2" in versions[-1]
+    assert ("Stadtkämmerer Jonas Feldmann | freigegeben / approved | "
+            "Zahlen geprüft: passt. | link |") in versions[-1], versions[-1]
+    line = _wait_for_log(run_id, "Jonas Feldmann approve")
+    assert line[0][0] == "INFO" and "Zahlen geprüft: passt." in line[0][1], line
+    assert "1 of 2 needed" in line[0][1]
+    assert run_state(run_id).name == "Suspended"
+
+    _decide_by_link(links["okafor"], "reject", "Bitte erst nach der Ratssitzung.")
+    assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
+    versions = _artifact_versions(key)
+    assert len(versions) == 3, versions
+    assert "Outcome:** rejected" in versions[-1]
+    assert "Stadträtin Miriam Okafor | abgelehnt / rejected | Bitte erst nach der " \
+           "Ratssitzung." in versions[-1], versions[-1]
+    assert "Stadtkämmerer Jonas Feldmann | freigegeben" in versions[-1]
+    assert _wait_for_log(run_id, "Miriam Okafor reject")[0][0] == "INFO"
+    _assert_waits_logged_as_info(run_id)
+
+
+def _artifacts(key: str) -> list:
+    """Every version of the artifact ``key``, oldest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async def read() -> list:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                sort=ArtifactSort.CREATED_DESC)
+        return list(reversed(found))
+
+    return run_async(read())
+
+
+def _artifact_versions(key: str) -> list[str]:
+    """The Markdown of every version of the artifact ``key``, oldest first, without the
+    escaping backslashes (as the UI shows it)."""
+    return [str(a.data).replace("\\", "") for a in _artifacts(key)]
+
+
+def _run_logs(run_id: UUID) -> list[tuple[str, str]]:
+    """(level name, message) of every log line of the run in Prefect, oldest first."""
+    import logging
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async def read() -> list[tuple[str, str]]:
+        async with get_client() as client:
+            logs = await client.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        return [(logging.getLevelName(log.level), log.message)
+                for log in sorted(logs, key=lambda log: log.timestamp)]
+
+    return run_async(read())
+
+
+def _wait_for_log(run_id: UUID, text: str) -> list[tuple[str, str]]:
+    """The run's log lines containing ``text``, once there is one (logs arrive in batches)."""
+    return wait_for(lambda: [line for line in _run_logs(run_id) if text in line[1]], 30)
+
+
+def _assert_waits_logged_as_info(run_id: UUID) -> None:
+    """The suspension's "Finished in state Suspended" is INFO; no line of the run is ERROR."""
+    suspended = _wait_for_log(run_id, "Finished in state Suspended")
+    assert {level for level, _ in suspended} == {"INFO"}, suspended
+    errors = [line for line in _run_logs(run_id) if line[0] in ("ERROR", "CRITICAL")]
+    assert not errors, errors
+
+
+def _open_artifacts_tab(browser, run_id: UUID, artifact_id: UUID, text: str) -> None:
+    """The Prefect UI (basic auth, as an office member signs in once) on the run's
+    Artifacts tab: the artifact listed there, opened, has a list item with ``text``."""
+    import base64
+
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
+
+    ui = PREFECT_API_URL.value().removesuffix("/api")
+    token = base64.b64encode(PREFECT_API_AUTH_STRING.value().encode()).decode()
+    # Tall: the tab's list of artifacts renders only what is in view.
+    context = browser.new_context(viewport={"width": 1280, "height": 2400})
+    context.add_init_script(f"localStorage.setItem('prefect-password', '{token}')")
+    page = context.new_page()
+    try:
+        page.goto(f"{ui}/runs/flow-run/{run_id}")
+        page.locator("li.p-tab#artifacts").click(timeout=30_000)
+        page.locator(f'a[href="/artifacts/artifact/{artifact_id}"]').click(timeout=30_000)
+        page.locator("article.markdown-renderer li", has_text=text).first.wait_for(
+            timeout=30_000)
+    finally:
+        context.close()
 
 
 def _resume(run_id: UUID, run_input: dict) -> None:

@@ -128,6 +128,8 @@ async def crisis(
                          data={"outcome": outcome, "crisis_id": start.crisis_id})
     message = (f"crisis #{start.crisis_id} published on {len(report.published)} channel(s), "
                f"{len(report.awaiting_manual)} awaiting manual post")
+    if not crisis_domain.is_active(get_runtime().engine, start.crisis_id):
+        message += "; on no channel online, so the crisis was ended (nothing is held)"
     if not report.ok:
         raise RuntimeError(message + f"; failed: {sorted(report.failed)}, unknown: "
                            f"{sorted(report.unknown)} (see the report artifact)")

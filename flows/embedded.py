@@ -39,6 +39,12 @@ from newsroom.prefect_access import (
     load_or_create_auth_string,
     require_usable_api,
 )
+from newsroom.running_stack import (
+    StackRecord,
+    publishing_environment,
+    remove_record,
+    write_record,
+)
 from newsroom.timeutil import Duration, after
 
 logger = logging.getLogger("newsroom.embedded")
@@ -553,6 +559,9 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
                           housekeeping=True)
     worker.start()
     _timed(stack, "worker", worker.stop, echo)
+    record = _record_stack(options.data_dir, api_url, ui_url, get_runtime().catalog)
+    # Removed first when stopping: a second shell then hears "no stack", not a half one.
+    stack.callback(remove_record, options.data_dir, os.getpid())
 
     echo("")
     echo(f"Prefect UI:             {ui_url}")
@@ -562,6 +571,7 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
     if mail is not None:
         echo(f"mail catcher (SMTP):    {options.smtp_host}:{options.smtp_port}  "
              f"(caught mail: {(options.data_dir / 'mail').resolve().as_uri()})")
+    echo(f"running stack record:   {record}  (other shells find the stack there)")
 
     # 4. The demo campaign, a few minutes ahead.
     if options.demo_in is not None and options.catalog_dir is not None:
@@ -587,6 +597,18 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         echo("or decide from the command line: newsroom approve "
              f"{demo.campaign_id} {demo.occurrence_date} --as NAME")
     echo("")
+
+
+def _record_stack(data_dir: Path, api_url: str, ui_url: str, catalog: Any) -> Path:
+    """Tell other shells where this stack is and what its worker publishes with
+    (newsroom/running_stack.py)."""
+    credential_names = {account.credential.env for account in catalog.accounts.values()
+                        if account.credential and account.credential.env}
+    return write_record(data_dir, StackRecord(
+        api_url=api_url, ui_url=ui_url, pid=os.getpid(),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        prefect_auth_string=_client_auth_string(),
+        environment=publishing_environment(os.environ, credential_names)))
 
 
 def _timed(stack: ExitStack, name: str, stop: Callable[[], Any],

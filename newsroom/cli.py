@@ -327,6 +327,9 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
 
     demo_after = None if no_demo or no_serve else _duration_option(demo_in, "--demo-in")
     if not no_serve:
+        from .running_stack import refuse_second_stack
+
+        refuse_second_stack(get_settings().data_dir)
         _configure_embedded(web_port=web_port, smtp_port=smtp_port)
         _require_secret_key(demo=demo_after is not None, command="newsroom up")
         from flows.embedded import prepare_demo_catalog
@@ -812,31 +815,24 @@ from . import cli_crisis  # noqa: E402,F401,I001 - registers `newsroom crisis`
 from . import cli_requests  # noqa: E402,F401,I001 - registers `newsroom requests`
 
 
-def _prefect_credential_from_data_dir() -> None:
-    """A shell beside ``newsroom up`` talks to its Prefect server with the credential kept
-    in the data dir, unless PREFECT_API_AUTH_STRING is set or the API is elsewhere."""
+def _connect_to_stack(args: list[str]) -> None:
+    """Before Prefect reads its settings: Prefect's ephemeral mode off, and the running
+    stack's API, credential and publishing environment from the data dir
+    (newsroom/running_stack.py). ``newsroom up`` starts or checks its own."""
     import os
-    from urllib.parse import urlsplit
 
-    from .prefect_access import AUTH_STRING_FILE, CredentialFileError, read_auth_string
+    from .running_stack import connect
 
-    if os.environ.get("PREFECT_API_AUTH_STRING"):
-        return
-    api_url = os.environ.get("PREFECT_API_URL")
-    if api_url and urlsplit(api_url).hostname not in ("127.0.0.1", "localhost", "::1"):
-        return  # never hand the local credential to another machine
-    try:
-        value = read_auth_string(get_settings().data_dir / "prefect" / AUTH_STRING_FILE)
-    except CredentialFileError as exc:
-        click.echo(f"newsroom: warning: {exc}", err=True)
-        return
-    if value:
-        os.environ["PREFECT_API_AUTH_STRING"] = value
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    for warning in connect(os.environ, data_dir=get_settings().data_dir,
+                           use_record=command != "up"):
+        click.echo(f"newsroom: warning: {warning}", err=True)
+    get_settings.cache_clear()  # the record may have set Newsroom's settings
 
 
 def main() -> None:
     if "prefect" not in sys.modules:
-        _prefect_credential_from_data_dir()
+        _connect_to_stack(sys.argv[1:])
     try:
         cli(standalone_mode=True)
     except NewsroomError as exc:

@@ -6,12 +6,14 @@
     newsroom crisis release OCCURRENCE … | --all
     newsroom crisis reschedule OCCURRENCE --at "YYYY-MM-DD HH:MM"
 
-``start`` triggers the Prefect deployment ``crisis/crisis`` when a Prefect API is
-reachable (``run_deployment`` with ``timeout=0``). A crisis must go out also when Prefect
-or its worker is down: when no API answers, or the run has not started within
-``--fallback-after`` seconds, the message is published directly from this process. Both
-use the same trigger key, so a run that starts late finds everything published and sends
-nothing twice. Registered in ``newsroom/cli.py``.
+``start`` triggers the Prefect deployment ``crisis/crisis`` of the running stack
+(``run_deployment`` with ``timeout=0``; a second shell finds the stack by itself,
+newsroom/running_stack.py). With no Prefect API reachable it refuses, with what to do, and
+records nothing; a run no worker starts within ``--wait`` seconds is cancelled. Only
+``--direct`` publishes from this process — with the channel credentials the running
+stack recorded for its worker, or this shell's. A crisis whose message went out on no
+channel is ended at once (newsroom/crisis.py): it never holds the other posts for nothing.
+Registered in ``newsroom/cli.py``.
 """
 
 from __future__ import annotations
@@ -80,21 +82,108 @@ def _echo_report(report) -> None:
 def _publish_direct(runtime, start, deadline_minutes: float) -> int:
     from newsroom import approval, crisis
 
-    status = None
-    if not start.pre_approved:
-        status = crisis.ask_approver(runtime, start, deadline_minutes=deadline_minutes)
-        click.echo(f"waiting for {start.approver} to approve (deadline "
-                   f"{deadline_minutes:g} min; the approval message is out)")
-        while not status.settled:
-            time.sleep(2.0)
-            status = approval.evaluate_gate(runtime.engine, runtime.catalog,
-                                            occurrence_id=start.prepared.occurrence_id)
-    report = asyncio.run(crisis.publish_crisis(runtime, start, status))
+    try:
+        status = None
+        if not start.pre_approved:
+            status = crisis.ask_approver(runtime, start, deadline_minutes=deadline_minutes)
+            click.echo(f"waiting for {start.approver} to approve (deadline "
+                       f"{deadline_minutes:g} min; the approval message is out)")
+            while not status.settled:
+                time.sleep(2.0)
+                status = approval.evaluate_gate(runtime.engine, runtime.catalog,
+                                                occurrence_id=start.prepared.occurrence_id)
+        report = asyncio.run(crisis.publish_crisis(runtime, start, status))
+    except BaseException:  # interrupted or broken: no crisis that reached nobody stays
+        if crisis.end_if_nowhere_online(runtime, start):
+            click.echo(f"nothing was published: crisis #{start.crisis_id} was ended",
+                       err=True)
+        raise
     if report is None:
         click.echo(f"not published: approval {status.outcome.value}; the crisis ended")
         return 1
     _echo_report(report)
+    if not crisis.is_active(runtime.engine, start.crisis_id):
+        click.echo(f"published on no channel: crisis #{start.crisis_id} was ended, nothing is "
+                   "held for it; fix what is named above and start it again", err=True)
+        return 1
     return 0 if report.ok else 1
+
+
+def _start_direct(runtime, campaign: str, variables: dict, who: str, trigger_key: str,
+                  approver: str | None, deadline_minutes: int) -> int:
+    import os
+
+    from newsroom import crisis as domain
+    from newsroom.running_stack import recorded_stack_in_use, stack_file
+
+    data_dir = runtime.settings.data_dir
+    record = recorded_stack_in_use(os.environ, data_dir)
+    click.echo("--direct: publishing from this process with "
+               + (f"the channel credentials of the running stack ({stack_file(data_dir)})"
+                  if record else "this shell's channel credentials (no running stack found)"))
+    try:
+        start = domain.start_crisis(runtime, campaign, variables, by=who,
+                                    trigger_key=trigger_key, approver=approver, via="cli")
+    except NewsroomError as exc:
+        click.echo(f"newsroom: {exc}", err=True)
+        return 1
+    click.echo(f"crisis #{start.crisis_id} ({campaign}) started by {who}")
+    return _publish_direct(runtime, start, deadline_minutes)
+
+
+async def _cancel_unstarted(run_id) -> bool:
+    """Cancel the run unless a worker has taken it; True when it was cancelled."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Cancelled
+
+    async with get_client() as client:
+        state = (await client.read_flow_run(run_id)).state
+        if state is not None and state.type not in (StateType.SCHEDULED, StateType.PENDING):
+            return False
+        result = await client.set_flow_run_state(
+            run_id, Cancelled(message="no worker started it in time; nothing was published"))
+    return result.status == SetStateStatus.ACCEPT
+
+
+def _start_through_prefect(api_url: str, parameters: dict, trigger_key: str,
+                           pre_approved: bool, start_within: float) -> int:
+    try:
+        run = asyncio.run(_trigger_run(parameters, trigger_key))
+    except Exception as exc:  # noqa: BLE001 - say what to do instead
+        click.echo(f"newsroom: not started, nothing recorded: the crisis run could not be "
+                   f"created on {api_url} ({exc}); is the stack's deployment there "
+                   "(newsroom up)? Or publish from this shell with --direct", err=True)
+        return 1
+    click.echo(f"crisis run {run.name} ({run.id}) created on {api_url}")
+    deadline = time.monotonic() + start_within
+    state = None
+    while time.monotonic() < deadline:
+        state = asyncio.run(_run_state(run.id))
+        if state is not None and (state.is_running() or state.is_final()
+                                  or state.is_paused()):
+            break
+        time.sleep(0.3)
+    else:
+        if asyncio.run(_cancel_unstarted(run.id)):
+            click.echo(f"newsroom: no worker started the crisis run within {start_within:g} s "
+                       "(does the stack's worker run? newsroom up): the run was cancelled, "
+                       "nothing was recorded or published; start the stack, or publish "
+                       "from this shell with --direct", err=True)
+            return 1
+        state = asyncio.run(_run_state(run.id))
+    if state.is_final() and not state.is_completed():
+        click.echo(f"newsroom: the crisis run ended {state.name}: {state.message or ''} "
+                   "(see the run in the Prefect UI)", err=True)
+        return 1
+    if not pre_approved:
+        click.echo("fast path: the run asks the approver and publishes when approved "
+                   "(see `newsroom crisis status`)")
+    else:
+        click.echo(f"the run is {state.name.lower()}; `newsroom crisis status` shows the "
+                   "crisis")
+    return 0
 
 
 @cli.group()
@@ -114,12 +203,15 @@ def crisis() -> None:
               help="Who starts the crisis: your id in registry/people.yaml, a person with "
                    "the role office-admin (default: your user name).")
 @click.option("--direct", is_flag=True,
-              help="Publish from this process even when Prefect is reachable.")
-@click.option("--fallback-after", default=10.0, show_default=True, type=float,
-              help="Seconds to wait for the Prefect run to start before publishing directly.")
+              help="Publish from this process instead of through the stack's Prefect run "
+                   "(with the channel credentials the running stack recorded, or this "
+                   "shell's).")
+@click.option("--wait", "start_within", default=10.0, show_default=True, type=float,
+              help="Seconds for the stack's worker to start the run; one it has not "
+                   "started by then is cancelled, and nothing is recorded.")
 def crisis_start(campaign: str, assignments: tuple[str, ...], approver: str | None,
                  deadline_minutes: int, by: str | None, direct: bool,
-                 fallback_after: float) -> None:
+                 start_within: float) -> None:
     """Publish CAMPAIGN's crisis message on every crisis channel now."""
     from newsroom import crisis as domain
     from newsroom.runtime import get_runtime
@@ -134,46 +226,25 @@ def crisis_start(campaign: str, assignments: tuple[str, ...], approver: str | No
         click.echo(f"newsroom: not started: {exc} (--by ID)", err=True)
         sys.exit(1)
     trigger_key = domain.new_trigger_key(campaign)
-    from flows.embedded import reachable_prefect_api
+    if direct:
+        sys.exit(_start_direct(runtime, campaign, variables, who, trigger_key, approver,
+                               deadline_minutes))
+    from prefect.settings import PREFECT_API_URL
 
-    api_url = None if direct else reachable_prefect_api()
-    if api_url:
-        parameters = {"campaign_id": campaign, "variables": variables,
-                      "approver": approver or "", "deadline_minutes": deadline_minutes,
-                      "started_by": who, "trigger_key": trigger_key}
-        try:
-            run = asyncio.run(_trigger_run(parameters, trigger_key))
-        except Exception as exc:  # noqa: BLE001 - Prefect failed: publish directly
-            click.echo(f"note: the Prefect run could not be created ({exc}); publishing "
-                       "directly", err=True)
-        else:
-            click.echo(f"crisis run {run.name} ({run.id}) created on {api_url}")
-            if not campaign_model.approval.pre_approved:
-                click.echo("fast path: the approver is asked by the run; it publishes when "
-                           "approved (see `newsroom crisis status`)")
-                return
-            deadline = time.monotonic() + fallback_after
-            while time.monotonic() < deadline:
-                state = asyncio.run(_run_state(run.id))
-                if state is not None and (state.is_running() or state.is_final()):
-                    click.echo(f"the run is {state.name.lower()}; `newsroom crisis status` "
-                               "shows the crisis")
-                    return
-                time.sleep(0.3)
-            click.echo(f"the run has not started within {fallback_after:g} s (is a worker "
-                       "running?); publishing directly (the run, when it starts, sends "
-                       "nothing twice)", err=True)
-    else:
-        click.echo("no Prefect API reachable" + (" (--direct)" if direct else "")
-                   + ": publishing from this process")
-    try:
-        start = domain.start_crisis(runtime, campaign, variables, by=who,
-                                    trigger_key=trigger_key, approver=approver, via="cli")
-    except NewsroomError as exc:
-        click.echo(f"newsroom: {exc}", err=True)
+    from flows.embedded import reachable_prefect_api
+    from newsroom.running_stack import no_api_explanation
+
+    api_url = reachable_prefect_api()
+    if not api_url:
+        click.echo("newsroom: not started, nothing recorded: "
+                   + no_api_explanation(PREFECT_API_URL.value(), runtime.settings.data_dir)
+                   + "; or publish from this shell with --direct", err=True)
         sys.exit(1)
-    click.echo(f"crisis #{start.crisis_id} ({campaign}) started by {who}")
-    sys.exit(_publish_direct(runtime, start, deadline_minutes))
+    parameters = {"campaign_id": campaign, "variables": variables,
+                  "approver": approver or "", "deadline_minutes": deadline_minutes,
+                  "started_by": who, "trigger_key": trigger_key}
+    sys.exit(_start_through_prefect(api_url, parameters, trigger_key,
+                                    campaign_model.approval.pre_approved, start_within))
 
 
 @crisis.command("status")

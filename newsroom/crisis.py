@@ -15,7 +15,8 @@ A **crisis campaign** is a campaign file whose slots are ``on_demand: true`` (se
 3. is published at once when the template is ``pre_approved`` (all channels
    concurrently), or — the **fast path** — after one approver (``approver`` or the
    campaign's first) approved through the ordinary approval gate with a short deadline
-   (:func:`ask_approver`). A gate that ends other than approved ends the crisis.
+   (:func:`ask_approver`). A gate that ends other than approved ends the crisis, and so
+   does a message that went out on no channel (:func:`end_if_nowhere_online`).
 
 **Freeze.** While any crisis is active, :func:`hold_if_frozen` (called by
 ``newsroom.delivery.deliver_occurrence`` just before it publishes) holds every post of a
@@ -376,7 +377,34 @@ async def publish_crisis(runtime: Runtime, start: CrisisStart,
                                     crisis_id=start.crisis_id)
             return None
     # The gate was checked here; the crisis template has no signatories to fill in.
-    return await deliver_occurrence(runtime, start.prepared, None, **deliver_options)
+    report = await deliver_occurrence(runtime, start.prepared, None, **deliver_options)
+    await asyncio.to_thread(end_if_nowhere_online, runtime, start)
+    return report
+
+
+NOTHING_PUBLISHED = f"{ACTOR}:published-on-no-channel"
+_MAY_BE_ONLINE = (PublicationStatus.PUBLISHED.value, PublicationStatus.PUBLISHING.value,
+                  PublicationStatus.UNKNOWN.value)
+
+
+def end_if_nowhere_online(runtime: Runtime, start: CrisisStart) -> bool:
+    """End the crisis when its message is online on no channel (nor may be: unknown, or
+    being published): a crisis that reached nobody must not hold every other post. True
+    when this call ended it."""
+    with store.session_scope(runtime.engine) as session:
+        online = session.exec(
+            select(Publication.id).join(PostRecord, PostRecord.id == Publication.post_id)
+            .where(PostRecord.occurrence_id == start.prepared.occurrence_id,
+                   col(Publication.status).in_(_MAY_BE_ONLINE))).first()
+    if online is not None:
+        return False
+    return bool(end_crisis(runtime.engine, by=NOTHING_PUBLISHED, crisis_id=start.crisis_id))
+
+
+def is_active(engine: Engine, crisis_id: int) -> bool:
+    with store.session_scope(engine) as session:
+        record = session.get(CrisisRecord, crisis_id)
+        return record is not None and record.ended_at is None
 
 
 # --- state -------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ from newsroom.errors import NewsroomError
 __all__ = [
     "AUTH_STRING_FILE",
     "ApiAccess",
+    "CredentialFileError",
     "PrefectAccessRefused",
+    "read_private_file",
     "require_usable_api",
     "auth_header",
     "load_or_create_auth_string",
@@ -45,12 +47,9 @@ class CredentialFileError(NewsroomError):
     """The credential file exists but must not be used (others may read it, or it is empty)."""
 
 
-def read_auth_string(path: Path) -> str | None:
-    """The credential kept at ``path``; None when there is no such file.
-
-    Refuses a file that other users may read or write: the credential opens the whole
-    Prefect API.
-    """
+def read_private_file(path: Path) -> str | None:
+    """The text of ``path``, a file only this user may read; None when there is no such
+    file. Raises :class:`CredentialFileError` for a file others may read or write."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -58,8 +57,20 @@ def read_auth_string(path: Path) -> str | None:
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise CredentialFileError(
             f"{path} may be read by other users (mode {stat.filemode(info.st_mode)}); "
-            f"make it private (chmod 600 {path}) or delete it to have a new one generated")
-    value = path.read_text(encoding="utf-8").strip()
+            f"make it private (chmod 600 {path}) or delete it")
+    return path.read_text(encoding="utf-8")
+
+
+def read_auth_string(path: Path) -> str | None:
+    """The credential kept at ``path``; None when there is no such file.
+
+    Refuses a file that other users may read or write: the credential opens the whole
+    Prefect API.
+    """
+    text = read_private_file(path)
+    if text is None:
+        return None
+    value = text.strip()
     if ":" not in value or len(value) < 20:
         raise CredentialFileError(f"{path} does not hold a user:password credential; "
                                   "delete it to have a new one generated")

@@ -79,8 +79,8 @@ def test_same_trigger_retried_never_publishes_twice(stack):
     params = {"campaign_id": "unwetterwarnung", "ereignis": marker, "started_by": "wolf",
               "trigger_key": "test-retry-beta"}
     wait_done(create_run(stack.deployments["crisis"], params))
-    # The same trigger again: through Prefect (a retried run) and in-process (the CLI's
-    # fallback when Prefect does not start the run).
+    # The same trigger again: through Prefect (a retried run) and in-process (another
+    # process holding the same trigger key).
     wait_done(create_run(stack.deployments["crisis"], params))
     runtime = get_runtime()
     start = crisis.start_crisis(runtime, "unwetterwarnung", {"ereignis": marker}, by="wolf",

@@ -181,11 +181,13 @@ class DeliveryReport:
     def ok(self) -> bool:
         return not self.failed and not self.unknown
 
-    def markdown(self, catalog: Catalog, status: GateStatus | None = None) -> str:
+    def markdown(self, catalog: Catalog, status: GateStatus | None = None, *,
+                 post_page: Callable[[str], str] | None = None) -> str:
         """The report as a Markdown table, under who approved (``status``: the settled
-        gate; None: pre-approved); lateness in milliseconds after each post's time. Every
-        value escaped (newsroom.markdown): a channel's error text or a campaign title never
-        forms a link or HTML in the UI."""
+        gate; None: pre-approved); lateness in milliseconds after each post's time; each
+        live post linked (``post_page`` maps the network's URL to the page to link, e.g.
+        the demo's stand-ins). Every value escaped (newsroom.markdown): a channel's error
+        text or a campaign title never forms a link or HTML in the UI."""
         title = catalog.campaign(self.campaign_id).campaign.title
         lines = [f"# Report: {md_text(title)} ({self.occurrence_date.isoformat()})", "",
                  f"**Freigegeben von / approved by:** {_approvers(catalog, status)}", "",
@@ -198,7 +200,7 @@ class DeliveryReport:
             late = self.lateness_s.get(channel)
             row(channel, "published" + (f" ({late * 1000:+.0f} ms after its time)"
                                         if late is not None else ""),
-                md_link("live post", url) if url else "")
+                md_link("live post", post_page(url) if post_page else url) if url else "")
         for channel in self.awaiting_manual:
             row(channel, "awaiting manual post (owner notified)")
         for channel, status in sorted(self.already.items()):

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     prefect_allow_unauthenticated: bool = False
     # Where people reach the web app (approval page, manual confirmations); goes into links.
     web_base_url: str = "http://127.0.0.1:8100"
+    # The demo's stand-in channels (`newsroom up`): the publication report links each post
+    # to its page there, as the networks' own URLs (bsky.app, t.me, …) do not exist.
+    standins_url: str | None = None
     # Outgoing mail for approvals, reminders and alerts (apprise's e-mail service), in the
     # format smtp://user:password@host:port?from=addr; the embedded default is the local
     # mail catcher of `newsroom up`.

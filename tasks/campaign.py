@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from functools import partial
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -16,6 +17,7 @@ from newsroom.approval import GateStatus
 from newsroom.catalog.roles import NotPermitted
 from newsroom.delivery import DeliveryReport, PreparedOccurrence
 from newsroom.runtime import get_runtime
+from newsroom.standins.app import post_page_url
 
 
 def _key(*parts: object) -> str:
@@ -127,8 +129,10 @@ async def record_admin_decision(occurrence_id: int, decision: str, comment: str,
 async def publish(prepared: PreparedOccurrence, status: GateStatus | None) -> DeliveryReport:
     runtime = get_runtime()
     report = await delivery.deliver_occurrence(runtime, prepared, status)
+    standins = runtime.settings.standins_url
     await create_markdown_artifact(
         key=_key("report", prepared.campaign_id, prepared.occurrence_date),
-        markdown=report.markdown(runtime.catalog, status),
+        markdown=report.markdown(runtime.catalog, status, post_page=(
+            partial(post_page_url, standins) if standins else None)),
         description=f"Publication report of {prepared.campaign_id} {prepared.occurrence_date}")
     return report

@@ -5,6 +5,7 @@
     GET  /_standin/requests[?network=]   requests received (secrets masked), as JSON
     POST /_standin/reset                 forget everything (posts, requests, faults, state)
     GET|POST /_standin/faults            read or replace the fault rules (a JSON list)
+    GET  /_standin/post?url=…            HTML page: the one post the network gave that URL
     GET  /                               HTML page: posts per network
 
 Every request under a network prefix is recorded *before* the network handles it, so a
@@ -21,6 +22,7 @@ from datetime import datetime
 from html import escape
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
@@ -51,6 +53,15 @@ _RULES = TypeAdapter(list[FaultRule])
 
 
 
+POST_PAGE = "/_standin/post"
+
+
+def post_page_url(standins_url: str, url: str) -> str:
+    """The stand-ins' own page of the post a network published at ``url`` (in the demo
+    the networks' URLs — bsky.app, t.me, … — do not exist)."""
+    return f"{standins_url.rstrip('/')}{POST_PAGE}?url={quote(url, safe='')}"
+
+
 def _received(post: dict[str, Any]) -> str:
     """When the stand-in received the post, as the office reads times (Darmstadt time,
     seconds, zone): the recorder keeps UTC."""
@@ -76,6 +87,7 @@ class StandinApp:
             Route("/_standin/requests", self._requests),
             Route("/_standin/reset", self._reset, methods=["POST"]),
             Route("/_standin/faults", self._faults, methods=["GET", "POST"]),
+            Route(POST_PAGE, self._post_page),
             Route("/", self._page),
         ]
         self._app = Starlette(routes=routes)
@@ -177,6 +189,23 @@ class StandinApp:
                 return JSONResponse({"error": str(exc)}, 422)
         return JSONResponse({"faults": [r.model_dump() for r in self.recorder.faults]})
 
+    async def _post_page(self, request: Request) -> Response:
+        url = request.query_params.get("url", "")
+        found = [p for p in self.recorder.snapshot_posts() if url and p.get("url") == url]
+        if not found:
+            return HTMLResponse(_html("Kein Beitrag", "<p>Die Stand-ins kennen keinen "
+                                      f"Beitrag unter {escape(url)}.</p>"), 404)
+        post = found[-1]
+        media = "".join(f"<li>Bild, Alternativtext: {escape(str(m.get('alt')))}</li>"
+                        for m in post.get("media") or [])
+        return HTMLResponse(_html(
+            f"{post['network']}: Beitrag {post.get('id', '')}",
+            f"<p>Veröffentlicht {escape(_received(post))} – bei {escape(post['network'])} "
+            f"unter <code>{escape(url)}</code> (im Demo: diese Seite der Stand-ins).</p>"
+            f"<pre>{escape(post.get('text') or '')}</pre>"
+            + (f"<ul>{media}</ul>" if media else "")
+            + '<p><a href="/">Alle Beiträge</a></p>'))
+
     async def _page(self, request: Request) -> Response:
         posts = self.recorder.snapshot_posts()
         sections = []
@@ -186,7 +215,8 @@ class StandinApp:
                 "<tr><td>{time}</td><td>{link}</td><td><pre>{text}</pre></td><td>{media}</td>"
                 "</tr>".format(
                     time=escape(_received(p)),
-                    link=(f'<a href="{escape(p["url"])}">{escape(str(p["id"]))}</a>'
+                    link=(f'<a href="{escape(post_page_url("", p["url"]))}">'
+                          f'{escape(str(p["id"]))}</a>'
                           if p.get("url") else escape(str(p.get("id", "")))),
                     text=escape(p.get("text") or ""),
                     media="<br>".join(f"alt: {escape(str(m.get('alt')))}"
@@ -213,6 +243,14 @@ class StandinApp:
             + "</body></html>"
         )
         return HTMLResponse(html)
+
+
+def _html(title: str, body: str) -> str:
+    """A page of the stand-ins; ``title`` is text, ``body`` HTML already escaped."""
+    return ("<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
+            "pre{white-space:pre-wrap}</style></head>"
+            f"<body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
 def create_app(config: StandinConfig | None = None) -> StandinApp:

@@ -132,7 +132,12 @@ def test_the_admin_page_lists_posts_per_network(standins, http) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "<h2>mastodon (1)</h2>" in page.text and "<h2>telegram (1)</h2>" in page.text
     assert "&lt;b&gt;Grüße&lt;/b&gt; aus Darmstadt" in page.text
-    assert 'href="https://t.me/darmstadt/1"' in page.text
+    # Each post links to the stand-ins' page of it (the network's URL does not exist here).
+    assert 'href="/_standin/post?url=https%3A%2F%2Ft.me%2Fdarmstadt%2F1"' in page.text
+    post_page = http.get("/_standin/post", params={"url": "https://t.me/darmstadt/1"})
+    assert post_page.status_code == 200 and "Hallo Telegram" in post_page.text
+    assert http.get("/_standin/post", params={"url": "https://t.me/darmstadt/2"}
+                    ).status_code == 404
     # Received times in Darmstadt time, to the second, with the zone (the recorder keeps UTC).
     for post in standins.posts():
         received = datetime.fromisoformat(post["created_at"]["wall"]).astimezone(BERLIN)

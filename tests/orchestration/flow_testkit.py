@@ -60,6 +60,7 @@ def flow_stack(root: Path, pool: str, *, database_url: str | None = None,
                    database_url or f"sqlite:///{root / 'newsroom.db'}")
         env.setenv("NEWSROOM_SMTP_URL", mail.smtp_url)
         env.setenv("NEWSROOM_WEB_BASE_URL", f"http://127.0.0.1:{web_port}")
+        env.setenv("NEWSROOM_STANDINS_URL", standins_url)
         env.setenv("NEWSROOM_SECRET_KEY", f"{pool}-secret-key-that-is-long-enough-0123456789")
         for name, value in STANDIN_CREDENTIAL_ENV.items():
             env.setenv(name, value)

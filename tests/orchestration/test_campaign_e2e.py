@@ -86,6 +86,13 @@ def test_campaign_approved_in_chromium_is_published_once(stack, browser):
     report = _artifact_versions(f"report-e2e-freigabe-{day}")[-1]
     assert "approved by:** Bürgermeisterin Barbara Akdeniz" in report, report
     assert re.search(r"published \(\+\d+ ms after its time\)", report), report
+    # The live posts' links work in the demo: they are the stand-ins' pages of the posts.
+    post_pages = re.findall(r"\(<(http://127\.0\.0\.1:\d+/_standin/post\?url=[^>]+)>\)",
+                            report)
+    assert len(post_pages) == 2, report
+    for url in post_pages:
+        page_of_post = httpx.get(url, timeout=10)
+        assert page_of_post.status_code == 200 and "Aktionstag" in page_of_post.text, url
     lines = _wait_for_log(run_id, "Barbara Akdeniz approve")
     assert lines[-1][0] == "INFO"
     _assert_waits_logged_as_info(run_id)

@@ -273,6 +273,10 @@ def test_admin_decides_in_the_prefect_ui_form(stack):
     assert admin[0].actor == "admin:wolf"
     assert admin[0].detail["via"] == "prefect_ui"
     assert admin[0].detail["comment"] == "Termin verschoben"
+    latest = _artifact_versions(f"approval-e2e-admin-{day}")[-1]
+    assert ("Katrin Wolf (Admin) | abgelehnt / rejected | Termin verschoben | prefect_ui |"
+            in latest), latest
+    assert _wait_for_log(run_id, "Katrin Wolf (admin) reject")[0][0] == "INFO"
     # The approver was asked once, although the run started three times.
     assert len(stack.mail.to(APPROVER_MAIL)) >= 1
     notified = [e for e in events if e.action == "approval.notified"]

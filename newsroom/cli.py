@@ -847,4 +847,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m newsroom.cli`: the commands registered from other modules (crisis,
+    # requests) are on newsroom.cli's group, not on this __main__ copy's.
+    from newsroom.cli import main as package_main
+
+    package_main()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from flows.stack import free_port
+from newsroom.running_stack import STACK_FILE
 from newsroom.standins import StandinControl
 
 pytestmark = pytest.mark.slow
@@ -103,6 +104,48 @@ def _check_locked_down(data_dir: Path, server_pid: int, prefect_port: int) -> No
     assert key_file.read_bytes().strip() not in b"\n".join(environ.values())
 
 
+def _second_shell(env: dict[str, str], data_dir: Path, ports: dict[str, int],
+                  output: Output) -> None:
+    """Another shell on the same data dir, without PREFECT_API_URL, the Prefect
+    credential or any channel credential, finds the stack by its record: a crisis goes
+    through the stack's run, and the credentials the worker publishes with are checked."""
+    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+
+    shell = {key: value for key, value in env.items() if not key.startswith("PREFECT_")}
+    assert not set(shell) & set(STANDIN_CREDENTIAL_ENV)
+    record = data_dir / STACK_FILE
+    assert record.stat().st_mode & 0o777 == 0o600
+
+    def newsroom(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "newsroom.cli", *args], cwd=ROOT,
+                              env=shell, capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+        assert "Traceback" not in done.stdout + done.stderr, (args, done.stderr)
+        return done
+
+    started = newsroom("crisis", "start", "unwetterwarnung", "--by", "wolf", "--set",
+                       "ereignis=Gewitter aus der zweiten Shell")
+    assert started.returncode == 0, (started.stdout, started.stderr)
+    assert f"created on http://127.0.0.1:{ports['prefect']}/api" in started.stdout
+    with StandinControl(f"http://127.0.0.1:{ports['standins']}") as control:
+        deadline = time.monotonic() + 60
+        while "zweiten Shell" not in str(control.posts("mastodon")):
+            assert time.monotonic() < deadline, output.text[-4000:]
+            time.sleep(0.3)
+    assert "ACTIVE crisis" in newsroom("crisis", "status").stdout
+    assert "ended" in newsroom("crisis", "end", "--by", "wolf").stdout
+    # The accounts of the catalog the stack runs on point at this test's stand-in port
+    # (the shell's own catalog, campaigns/, at the default one).
+    checked = newsroom("channels", "check", "--catalog", str(data_dir / "demo-catalog"))
+    for network in NETWORKS:
+        assert re.search(rf"^{network} +ok ", checked.stdout, re.M), checked.stdout
+    # The record holds secrets; nothing prints them.
+    secrets = [*STANDIN_CREDENTIAL_ENV.values(),
+               (data_dir / "prefect" / "api-auth-string").read_text().strip()]
+    printed = output.text + started.stdout + started.stderr + checked.stdout
+    assert not [secret for secret in secrets if secret in printed]
+
+
 def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
     ports = {name: free_port() for name in ("prefect", "web", "smtp", "standins")}
     env = {key: value for key, value in os.environ.items()
@@ -153,6 +196,7 @@ def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
         for network in NETWORKS:
             assert len(posted[network]) == 1, (network, posted[network])
             assert "Aktionstag" in str(posted[network][0])
+        _second_shell(env, tmp_path / "var", ports, output)
 
         process.send_signal(signal.SIGINT)
         try:
@@ -171,6 +215,7 @@ def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
         assert not [s for s in subjects if "Crashed" in s or "Failed" in s], subjects
         assert "stopped (" in output.text
         assert not _alive(server_pid), f"Prefect server {server_pid} still runs"
+        assert not (tmp_path / "var" / STACK_FILE).exists(), "the stack record outlived it"
     finally:
         if process.poll() is None:
             process.kill()

@@ -159,8 +159,12 @@ async def resume_waiting_runs(runtime: Runtime | None = None) -> list[str]:
                 continue
         if run.state is None or not run.state.is_paused():
             continue
-        status = await asyncio.to_thread(approval.evaluate_gate, runtime.engine,
-                                         runtime.catalog, occurrence_id=occurrence_id)
+        try:
+            status = await asyncio.to_thread(approval.evaluate_gate, runtime.engine,
+                                             runtime.catalog, occurrence_id=occurrence_id)
+        except approval.ApprovalError as exc:  # e.g. its campaign left the catalog
+            logger.warning("gate of occurrence %d skipped: %s", occurrence_id, exc)
+            continue
         if status.settled or status.outcome.value == "escalated" or _content_changed(
                 runtime, status):
             try:

@@ -342,6 +342,8 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
         catalog_dir = prepare_demo_catalog(source, settings.data_dir / "demo-catalog",
                                            standins_url=f"http://127.0.0.1:{port}")
         os.environ["NEWSROOM_CATALOG_DIR"] = str(catalog_dir.resolve())
+        # The report links each live post to the stand-ins' own page of it.
+        os.environ["NEWSROOM_STANDINS_URL"] = f"http://127.0.0.1:{port}"
         get_settings.cache_clear()
         click.echo(f"catalog: {relative_path(source)} (the stack runs on a copy: "
                    f"{relative_path(catalog_dir)})")
@@ -417,7 +419,7 @@ def web(host: str, port: int | None) -> None:
 
     import uvicorn
 
-    from flows.gate import resume_for_gate
+    from flows.gate import resume_for_gate, show_decision
     from newsroom.runtime import get_runtime
     from newsroom.web.app import create_web_app
 
@@ -429,6 +431,9 @@ def web(host: str, port: int | None) -> None:
     async def on_settled(status) -> None:
         await resume_for_gate(status, runtime)
 
+    async def on_decided(status) -> None:  # a signature that leaves the gate open
+        await show_decision(status, runtime)
+
     async def on_request(request_id: int) -> None:
         from flows.office_requests import start_request_run
 
@@ -436,6 +441,7 @@ def web(host: str, port: int | None) -> None:
 
     app = create_web_app(runtime.engine, lambda: runtime.catalog, runtime.settings,
                          signer=runtime.signer, on_gate_settled=on_settled,
+                         on_gate_decided=on_decided,
                          notifier=lambda: runtime.notifier, on_request_submitted=on_request)
     click.echo(f"Approval page on http://{host}:{port}/freigabe/… (links use "
                f"{runtime.base_url}); Ctrl-C stops it")
@@ -536,7 +542,7 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str,
 
     if not api_url or not api_reachable(api_url):
         click.echo(f"note: no Prefect server reachable ({api_url or 'PREFECT_API_URL unset'}); "
-                   "the decision is stored, and the approval-deadlines flow resumes the "
+                   "the decision is stored, and housekeeping resumes the "
                    "waiting run within a minute of the stack running again")
         return
     from flows.gate import resume_for_gate
@@ -545,7 +551,7 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str,
         resumed = asyncio.run(resume_for_gate(status, runtime))
     except Exception as exc:  # noqa: BLE001 - the decision is stored; say so
         click.echo(f"note: the decision is stored but resuming the run failed ({exc}); "
-                   "the approval-deadlines flow retries within a minute")
+                   "housekeeping retries within a minute")
         return
     if resumed:
         click.echo("the waiting run was resumed")
@@ -722,8 +728,8 @@ def channels_retry(publication_id: int, by: str | None, even_if_late: bool, dire
                    wait_s: float) -> None:
     """Publish a failed publication again, once, after its cause was fixed.
 
-    Through the Prefect deployment retry-publication when a Prefect API is reachable (its
-    worker has the credentials), else from this process. Checked first: a publication
+    Through the Prefect deployment retry-publication (its worker has the credentials);
+    --direct publishes from this process instead. Checked first: a publication
     that is not failed, replaced by newer content, held by a crisis or past its grace
     window (without --even-if-late) is refused, and nothing is sent.
     """
@@ -747,8 +753,12 @@ def channels_retry(publication_id: int, by: str | None, even_if_late: bool, dire
     api_url = None if direct else reachable_prefect_api()
     if api_url:
         sys.exit(_retry_through_prefect(publication_id, who, even_if_late, wait_s, api_url))
-    click.echo("no Prefect API reachable" + (" (--direct)" if direct else "")
-               + ": publishing from this process")
+    if not direct:
+        click.echo("newsroom: not retried: no Prefect API reachable (is the stack running? "
+                   "`newsroom up`, or set PREFECT_API_URL). To publish from this shell with "
+                   "its own credentials, use --direct", err=True)
+        sys.exit(1)
+    click.echo("--direct: publishing from this process")
 
     async def run():
         from .delivery import close_shared_client

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -49,7 +48,6 @@ from newsroom.timeutil import Duration, after
 
 logger = logging.getLogger("newsroom.embedded")
 
-DEFAULT_STANDINS_URL = "http://127.0.0.1:8900"
 APPROVAL_LINK = re.compile(r"https?://[^\s\"'<>]+/freigabe/[A-Za-z0-9_\-\.]+")
 DEMO_PREFIX = "demo-"
 
@@ -287,26 +285,7 @@ class StandinsThread:
         self.thread.join(timeout)
 
 
-# --- the demo catalog and campaign ----------------------------------------------------------
-
-def prepare_demo_catalog(source: Path, target: Path, *, standins_url: str) -> Path:
-    """A fresh copy of ``source`` at ``target`` whose accounts point at ``standins_url``.
-
-    The shipped catalog stays untouched; the running stack reads the copy (and the demo
-    campaign written into it).
-    """
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target)
-    standins_url = standins_url.rstrip("/")
-    if standins_url != DEFAULT_STANDINS_URL:
-        for registry in (target / "registry").glob("*.yaml"):
-            text = registry.read_text(encoding="utf-8")
-            if DEFAULT_STANDINS_URL in text:
-                registry.write_text(text.replace(DEFAULT_STANDINS_URL, standins_url),
-                                    encoding="utf-8")
-    return target
-
+# --- the demo campaign ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Demo:
@@ -317,8 +296,10 @@ class Demo:
     path: Path
 
 
-def write_demo_campaign(catalog: Path, slot: datetime) -> Demo:
-    """Write a one-off campaign at ``slot`` (approver: portfolio kinder-jugend)."""
+def write_demo_campaign(folder: Path, slot: datetime) -> Demo:
+    """Write a one-off campaign at ``slot`` (approver: portfolio kinder-jugend) into
+    ``folder``, the stack's overlay (newsroom/catalog/overlay.py): the catalog people
+    edit does not get it."""
     from newsroom.timeutil import BERLIN
 
     local = slot.astimezone(BERLIN)
@@ -326,9 +307,10 @@ def write_demo_campaign(catalog: Path, slot: datetime) -> Demo:
     # The approver needs time between the e-mail and the deadline.
     deadline_before = "1m" if lead >= 150 else "15s" if lead >= 35 else "5s"
     campaign_id = f"{DEMO_PREFIX}{local:%Y%m%d-%H%M%S}"
-    path = catalog / f"{campaign_id}.yaml"
-    path.write_text(f"""\
-# Written by `newsroom up` (demo); not part of the shipped catalog.
+    path = folder / f"{campaign_id}.yaml"
+    partial = folder / f".{campaign_id}.yaml.partial"
+    partial.write_text(f"""\
+# Written by `newsroom up` (demo) into this stack's overlay; not part of the catalog.
 id: {campaign_id}
 title: Demo – Aktionstag Kinder und Jugend
 topic: Kinder und Jugend
@@ -348,6 +330,7 @@ content:
     sind! {{{{ hashtags }}}}"
   hashtags: [AktionstagDarmstadt]
 """, encoding="utf-8")
+    partial.replace(path)  # whole, for the keeper watching the overlay
     return Demo(campaign_id, slot, local.date().isoformat(), deadline_before, path)
 
 
@@ -438,7 +421,7 @@ class StackOptions:
     standins_port: int = 8900
     demo: Demo | None = None
     demo_in: Duration | None = None  # from now, as timeutil.after counts
-    catalog_dir: Path | None = None
+    overlay_dir: Path | None = None  # the stack's catalog overlay: the demo goes there
     worker_poll: float = 0.5
 
 
@@ -574,13 +557,13 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
     echo(f"running stack record:   {record}  (other shells find the stack there)")
 
     # 4. The demo campaign, a few minutes ahead.
-    if options.demo_in is not None and options.catalog_dir is not None:
+    if options.demo_in is not None and options.overlay_dir is not None:
         from newsroom import store
         from newsroom.sync import sync_catalog
         from newsroom.timeutil import format_local
 
         slot = after(datetime.now(UTC), options.demo_in).replace(microsecond=0)
-        demo = write_demo_campaign(options.catalog_dir, slot)
+        demo = write_demo_campaign(options.overlay_dir, slot)
         runtime = get_runtime()
         with store.session_scope(runtime.engine) as session:
             sync_catalog(session, runtime.catalog)

@@ -13,6 +13,12 @@ Each *pass* (every ``every_seconds``, 60 by default, on the minute):
   unreachable, resumes one whose decision was stored while resuming failed
   (``flows.office_requests.sweep_requests``).
 
+Between passes, every 10 s, it looks at the catalog folder (and the stack's overlay): at
+the start and after each edit that validates it starts a ``catalog-sync`` run, which
+records the catalog and schedules its campaign runs (:class:`CatalogChanges`). An edit
+that does not validate is never synced or scheduled; the office gets one mail naming the
+broken file (``newsroom.runtime.CatalogWatch``), and the fix is synced when it validates.
+
 Why one long run and not a run per pass: a Prefect flow run costs a round of API calls, a
 row in the run list and three to five console lines (see ../shared/PREFECT-NOTES.md). At
 one run per minute that was about 2,100 housekeeping runs a day. Now there is one a day
@@ -63,6 +69,10 @@ FLOW_NAME = DEPLOYMENT_NAME = "housekeeping"
 DEPLOYMENT = f"{FLOW_NAME}/{DEPLOYMENT_NAME}"
 ARTIFACT_KEY = "housekeeping"
 PASS_SECONDS = 60.0
+# How often the catalog folder is looked at between passes: an edit is synced and
+# scheduled within this long (plus the catalog-sync run's few seconds).
+CATALOG_CHECK_SECONDS = 10.0
+CATALOG_SYNC_DEPLOYMENT = "catalog-sync/catalog-sync"
 # A scheduled run due within this long counts as the one that keeps house (a successor
 # waiting for midnight, a run the worker prefetched).
 DUE_SOON = timedelta(minutes=5)
@@ -137,6 +147,48 @@ async def housekeeping_pass(runtime: Any = None, log: Any = logger) -> Housekeep
     return done
 
 
+class CatalogChanges:
+    """Starts a ``catalog-sync`` run when the catalog that validates is a new one: at the
+    housekeeping run's start, and after every edit of the catalog folder (or its overlay)
+    that validates. An edit that does not validate starts nothing — nothing of it is
+    scheduled; the runtime has told the office which file is broken — and the fix that
+    validates again starts the sync."""
+
+    def __init__(self, client: Any, runtime: Any = None):
+        self.client = client
+        self.runtime = runtime
+        self._synced: Any = None  # the catalog object last synced
+
+    async def check(self, log: Any = logger) -> UUID | None:
+        """The catalog-sync run started, or None (nothing new, or no such deployment)."""
+        import httpx
+        from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+
+        from newsroom.runtime import get_runtime
+
+        runtime = self.runtime or get_runtime()
+        catalog, broken = await asyncio.to_thread(
+            lambda: (runtime.catalog, runtime.catalog_broken))
+        if catalog is self._synced or broken is not None:
+            return None
+        try:
+            deployment = await self.client.read_deployment_by_name(CATALOG_SYNC_DEPLOYMENT)
+            run = await self.client.create_flow_run_from_deployment(deployment.id)
+        except ObjectNotFound:
+            self._synced = catalog
+            return None
+        except (httpx.HTTPError, PrefectHTTPStatusError) as exc:  # tried again in 10 s
+            log.warning("the catalog changed; starting catalog-sync failed (%s), trying "
+                        "again", exc)
+            return None
+        first = self._synced is None
+        self._synced = catalog
+        log.info("%s (%d campaigns): catalog-sync run %s validates, records and schedules it",
+                 "the catalog at start" if first else "the catalog changed",
+                 len(catalog.campaigns), run.name)
+        return run.id
+
+
 def _markdown(last: HousekeepingPass, passes: int, busy: int, until: datetime) -> str:
     lines = ["# Housekeeping", "",
              f"Last pass: **{format_local(last.at)}** (pass {passes} of this run, "
@@ -200,8 +252,18 @@ async def housekeeping(every_seconds: float = PASS_SECONDS, until: datetime | No
         artifact: UUID | None = None
         passes = busy = 0
         next_pass = started
-        while next_pass < until:
-            await asyncio.sleep(max(0.0, (next_pass - datetime.now(UTC)).total_seconds()))
+        changes = CatalogChanges(client)
+        while True:
+            # Until the next pass (after the last one: until the end), the catalog is
+            # looked at every CATALOG_CHECK_SECONDS.
+            target = min(next_pass, until)
+            await changes.check(log)
+            while (left := (target - datetime.now(UTC)).total_seconds()) > 0:
+                await asyncio.sleep(min(left, CATALOG_CHECK_SECONDS))
+                if left > CATALOG_CHECK_SECONDS:
+                    await changes.check(log)
+            if next_pass >= until:
+                break
             done = await housekeeping_pass(log=log)
             passes += 1
             busy += done.did_something

@@ -37,7 +37,8 @@ DEPLOYMENTS: tuple[tuple[str, str, str | None, float | None], ...] = (
     ("flows/campaign.py", "campaign", "campaign", None),
     # No schedule: one long run a day, kept alive by the worker (flows/housekeeping.py).
     ("flows/housekeeping.py", "housekeeping", "housekeeping", None),
-    ("flows/catalog_sync.py", "catalog_sync", "catalog-sync", 900.0),
+    # Hourly as a backstop: the housekeeping run starts one within seconds of each edit.
+    ("flows/catalog_sync.py", "catalog_sync", "catalog-sync", 3600.0),
     ("flows/crisis.py", "crisis", "crisis", None),
     ("flows/office_requests.py", "request", "request", None),
     ("flows/retry_publication.py", "retry_publication", "retry-publication", None),

@@ -35,8 +35,9 @@ def _echo_report(report: ValidationReport, *, quiet_ok: bool = False) -> None:
 
 
 def _catalog_or_exit(catalog_dir: Path | None):
-    root = catalog_dir or get_settings().catalog_dir
-    report = load_catalog(root)
+    settings = get_settings()
+    report = load_catalog(catalog_dir or settings.catalog_dir,
+                          overlay=settings.overlay_for(catalog_dir))
     if not report.ok or report.catalog is None:
         _echo_report(report)
         click.echo("fix the catalog first (newsroom validate)", err=True)
@@ -332,21 +333,29 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
         refuse_second_stack(get_settings().data_dir)
         _configure_embedded(web_port=web_port, smtp_port=smtp_port)
         _require_secret_key(demo=demo_after is not None, command="newsroom up")
-        from flows.embedded import prepare_demo_catalog
+        from .catalog.overlay import (
+            STACK_OVERLAY_DIR,
+            prepare_overlay,
+            standin_connections,
+            write_registry_overlay,
+        )
 
         settings = get_settings()
-        source = catalog_dir or settings.catalog_dir
-        # The running stack reads a copy: the demo campaign goes there, and the accounts
-        # point at this run's stand-ins; the shipped catalog stays untouched.
-        _catalog_or_exit(source)
-        catalog_dir = prepare_demo_catalog(source, settings.data_dir / "demo-catalog",
-                                           standins_url=f"http://127.0.0.1:{port}")
-        os.environ["NEWSROOM_CATALOG_DIR"] = str(catalog_dir.resolve())
+        catalog_dir = (catalog_dir or settings.catalog_dir).resolve()
+        # The stack runs on the catalog people edit; what is this stack's own (its accounts
+        # at this run's stand-ins, the demo campaign) goes into an overlay in the data dir.
+        registry = _catalog_or_exit(catalog_dir)
+        overlay = prepare_overlay(settings.data_dir.resolve() / STACK_OVERLAY_DIR)
+        standins_url = f"http://127.0.0.1:{port}"
+        write_registry_overlay(overlay, standin_connections(registry.accounts.values(),
+                                                            standins_url))
+        os.environ["NEWSROOM_CATALOG_DIR"] = str(catalog_dir)
+        os.environ["NEWSROOM_CATALOG_OVERLAY"] = str(overlay)
         # The report links each live post to the stand-ins' own page of it.
-        os.environ["NEWSROOM_STANDINS_URL"] = f"http://127.0.0.1:{port}"
+        os.environ["NEWSROOM_STANDINS_URL"] = standins_url
         get_settings.cache_clear()
-        click.echo(f"catalog: {relative_path(source)} (the stack runs on a copy: "
-                   f"{relative_path(catalog_dir)})")
+        click.echo(f"catalog: {relative_path(catalog_dir)} (accounts at the stand-ins "
+                   f"{standins_url}: {relative_path(overlay)})")
 
     settings = get_settings()
     url = settings.resolved_database_url()
@@ -393,7 +402,8 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
         work_pool=settings.work_pool, data_dir=settings.data_dir.resolve(),
         prefect_port=prefect_port, web_port=resolved_web_port,
         smtp_host="127.0.0.1", smtp_port=resolved_smtp_port if local_mail else None,
-        standins_port=port, demo_in=demo_after, catalog_dir=catalog_dir,
+        standins_port=port, demo_in=demo_after,
+        overlay_dir=get_settings().catalog_overlay,
         worker_poll=poll_seconds)
     if web_host not in ("127.0.0.1", "localhost"):
         click.echo(f"note: NEWSROOM_WEB_BASE_URL is {settings.web_base_url}; the approval "
@@ -612,7 +622,10 @@ def channels_check(timeout: float, catalog_dir: Path | None) -> None:
 
     from .publishing import check_accounts
 
-    report = load_catalog(catalog_dir or get_settings().catalog_dir)
+    settings = get_settings()
+    # The accounts as the stack's worker reaches them (its overlay: the demo's stand-ins).
+    report = load_catalog(catalog_dir or settings.catalog_dir,
+                          overlay=settings.overlay_for(catalog_dir))
     if report.catalog is None:  # the registry is broken (campaign errors do not matter here)
         _echo_report(report)
         sys.exit(1)

@@ -21,7 +21,9 @@ def _load_catalog(catalog_dir: Path | None):
     from .catalog.validation import load_catalog
     from .settings import get_settings
 
-    report = load_catalog(catalog_dir or get_settings().catalog_dir)
+    settings = get_settings()
+    report = load_catalog(catalog_dir or settings.catalog_dir,
+                          overlay=settings.overlay_for(catalog_dir))
     if not report.ok or report.catalog is None:
         for issue in report.issues:
             click.echo(issue.format(), err=True)

@@ -42,7 +42,8 @@ ALERT_RETRY_SECONDS = 60.0
 
 def catalog_keeper(settings: Settings) -> CatalogKeeper:
     """The keeper of ``settings``' catalog, its snapshots in the data dir."""
-    return CatalogKeeper(settings.catalog_dir, settings.data_dir / SNAPSHOTS_DIR)
+    return CatalogKeeper(settings.catalog_dir, settings.data_dir / SNAPSHOTS_DIR,
+                         overlay=settings.catalog_overlay)
 
 
 def office_notifier(settings: Settings, catalog: Catalog) -> AppriseNotifier:
@@ -149,7 +150,7 @@ class Runtime:
         return self.settings.web_base_url.rstrip("/")
 
 
-_RUNTIMES: dict[tuple[str, str], Runtime] = {}
+_RUNTIMES: dict[tuple[str, str, str], Runtime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
@@ -157,7 +158,7 @@ def get_runtime(settings: Settings | None = None) -> Runtime:
     """The process's runtime for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
     url = settings.resolved_database_url()
-    key = (str(settings.catalog_dir), url)
+    key = (str(settings.catalog_dir), str(settings.catalog_overlay), url)
     with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(key)
         if runtime is None:

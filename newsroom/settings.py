@@ -16,6 +16,10 @@ class Settings(BaseSettings):
 
     # Where the campaign files, the registry and the templates live.
     catalog_dir: Path = PROJECT_ROOT / "campaigns"
+    # What one running stack adds to that catalog without copying it: how its accounts are
+    # reached (the demo's stand-ins) and its own campaigns (the demo campaign). Written and
+    # set by `newsroom up` (see newsroom/catalog/overlay.py); unset elsewhere.
+    catalog_overlay: Path | None = None
     # Working data: the SQLite database, previews, the Atom feed.
     data_dir: Path = PROJECT_ROOT / "var"
     # SQLAlchemy URL; default is a SQLite file in data_dir. For PostgreSQL e.g.
@@ -67,6 +71,15 @@ class Settings(BaseSettings):
     rate_limit_link_posts: str = "10/minute;30/hour"
     rate_limit_invitation_posts: str = "5/minute;30/hour"
     rate_limit_hooks: str = "120/minute"
+
+    def overlay_for(self, catalog_dir: Path | None) -> Path | None:
+        """The overlay to load ``catalog_dir`` with (None: the default catalog): the
+        running stack's, for the stack's catalog only."""
+        if self.catalog_overlay is None:
+            return None
+        if catalog_dir is not None and catalog_dir.resolve() != self.catalog_dir.resolve():
+            return None
+        return self.catalog_overlay
 
     def resolved_database_url(self) -> str:
         if self.database_url:

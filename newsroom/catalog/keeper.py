@@ -46,6 +46,8 @@ MAX_WAIT_SECONDS = 1.0
 # share): they say nothing about whether the file is still being written.
 CLOCK_SKEW_NS = 2_000_000_000
 MAX_LISTED = 10
+# Marks the overlay's files in a signature (no catalog file's relative path starts so).
+OVERLAY_PREFIX = "\0overlay/"
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,18 @@ class _Loaded:
 
 
 class CatalogKeeper:
-    """The catalog of the folder ``root``, snapshots under ``snapshot_base``."""
+    """The catalog of the folder ``root``, snapshots under ``snapshot_base``; with
+    ``overlay``, that overlay applied (:mod:`.overlay`; its files are watched too, and
+    read in place: they are written in one step by the stack that owns them)."""
 
     def __init__(self, root: Path, snapshot_base: Path, *,
+                 overlay: Path | None = None,
                  settle_seconds: float = SETTLE_SECONDS,
                  max_wait_seconds: float = MAX_WAIT_SECONDS,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep):
         self.root = root.resolve()
+        self.overlay = overlay.resolve() if overlay is not None else None
         self.snapshots = SnapshotStore(snapshot_base, self.root)
         self.settle_ns = int(settle_seconds * 1e9)
         self.max_wait = max_wait_seconds
@@ -141,7 +147,7 @@ class CatalogKeeper:
     def _refresh(self) -> None:
         deadline = time.monotonic() + self.max_wait
         while True:
-            signature = catalog_signature(self.root)
+            signature = self._signature()
             if self._seen == signature and (self._loaded is not None or self._broken):
                 return
             waited_out = time.monotonic() >= deadline
@@ -166,6 +172,15 @@ class CatalogKeeper:
                                "before and loading again at the next access", exc)
                 return
 
+    def _signature(self) -> Signature:
+        """The catalog folder's files, then the overlay's (prefixed: not to be staged)."""
+        signature = catalog_signature(self.root)
+        if self.overlay is None or not self.overlay.is_dir():
+            return signature
+        overlay = catalog_signature(self.overlay)
+        return Signature(signature.entries + tuple(
+            (OVERLAY_PREFIX + name, mtime, size) for name, mtime, size in overlay.entries))
+
     def _settling(self, signature: Signature) -> bool:
         newest = signature.newest_ns
         now = int(self._clock() * 1e9)
@@ -173,10 +188,10 @@ class CatalogKeeper:
             mtime < 0 for _, mtime, _ in signature.entries)
 
     def _load(self, signature: Signature) -> None:
-        stage = self.snapshots.stage(signature)
+        stage = self.snapshots.stage(_catalog_part(signature))
         try:
-            report = load_catalog(stage.path)
-            if catalog_signature(self.root) != signature:
+            report = load_catalog(stage.path, overlay=self.overlay)
+            if self._signature() != signature:
                 raise FilesChanging("a file changed while the catalog was checked")
         except BaseException:
             self.snapshots.discard(stage)
@@ -218,7 +233,8 @@ class CatalogKeeper:
         valid_since = datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
         # Checked as of the day it validated: checks relative to today (a date now past)
         # must not drop a campaign from it.
-        report = load_catalog(snapshot, today=valid_since.astimezone(BERLIN).date())
+        report = load_catalog(snapshot, today=valid_since.astimezone(BERLIN).date(),
+                              overlay=self.overlay)
         if not report.ok or report.catalog is None:
             logger.error("the kept catalog %s does not validate (was it changed by hand?): "
                          "%s", snapshot, "; ".join(i.format() for i in report.errors[:MAX_LISTED]))
@@ -247,13 +263,19 @@ class CatalogKeeper:
         return None
 
 
+def _catalog_part(signature: Signature) -> Signature:
+    return Signature(tuple(e for e in signature.entries if not e[0].startswith(OVERLAY_PREFIX)))
+
+
 def _rebased(catalog: Catalog, root: Path, read_from: Path, content: Path) -> Catalog:
     """``catalog`` as read from ``read_from``, with the paths people know (``root``) and
-    its templates and images read from the snapshot ``content``."""
+    its templates and images read from the snapshot ``content`` (an overlay's campaigns
+    keep their own paths)."""
     catalog.root = root
     catalog.content_root = content
     for source in catalog.campaigns.values():
-        source.path = root / source.path.resolve().relative_to(read_from.resolve())
+        if source.path.resolve().is_relative_to(read_from.resolve()):
+            source.path = root / source.path.resolve().relative_to(read_from.resolve())
     return catalog
 
 

@@ -8,11 +8,24 @@ this post too long for Bluesky?) live in :mod:`newsroom.catalog.validation`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. "
+                         "https://social.example.org")
+    return value
+
+
+# Where an account's API is reached.
+BaseUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class StrictModel(BaseModel):
@@ -135,7 +148,7 @@ class ChannelAccount(StrictModel):
     name: str = Field(pattern=ID_PATTERN)
     type: ChannelType
     display_name: str
-    base_url: str | None = None
+    base_url: BaseUrl | None = None
     account_id: str | None = None  # page id, organization URN, chat id, handle …
     credential: Credential | None = None
     network: str | None = None  # for manual channels: whatsapp, tiktok …
@@ -180,6 +193,28 @@ class ChannelAccount(StrictModel):
 
 class ChannelRegistry(StrictModel):
     accounts: list[ChannelAccount]
+
+
+class AccountConnection(StrictModel):
+    """What a registry overlay may change about an account: where and how to reach it,
+    never what it is (type, name, credential, crisis use)."""
+
+    name: str = Field(pattern=ID_PATTERN)
+    base_url: BaseUrl | None = None
+    account_id: str | None = None
+    keep_alive: bool | None = None
+    idempotency: Literal["auto", "recognised", "ignored"] | None = None
+    api_version: str | None = Field(default=None, pattern=r"^\d{6}(\.\d{2})?$")
+
+    def changes(self) -> dict[str, object]:
+        return {key: value for key, value in self.model_dump(exclude={"name"}).items()
+                if value is not None}
+
+
+class RegistryOverlay(StrictModel):
+    """``<overlay>/registry/channels.yaml`` (see :mod:`newsroom.catalog.overlay`)."""
+
+    accounts: list[AccountConnection] = []
 
 
 # --- campaigns ------------------------------------------------------------------------

@@ -41,7 +41,15 @@ from .catalog import (
     campaign_files,
     find_catalog_root,
 )
-from .models import ApprovalMode, Campaign, ChannelRegistry, ChannelType, Directory, TimeoutAction
+from .models import (
+    ApprovalMode,
+    Campaign,
+    ChannelRegistry,
+    ChannelType,
+    Directory,
+    RegistryOverlay,
+    TimeoutAction,
+)
 from .roles import Role
 from .salvage import Salvaged, fields_by_alias, salvage, unwrap_optional
 from .schedule import check_slot_times, next_occurrence, occurrences, on_demand_occurrence
@@ -271,21 +279,28 @@ def load_catalog(
     *,
     only: list[Path] | None = None,
     today: date | None = None,
+    overlay: Path | None = None,
 ) -> ValidationReport:
     """Load the catalog at ``root``; with ``only``, check just those campaign files.
 
     Every file is checked whatever the others hold: a mistake in the registry does not
     hide the campaigns' mistakes. ``report.catalog`` is set only when the registry is
     sound, as the commands that use the catalog need.
+
+    ``overlay`` (:mod:`.overlay`): a folder whose ``registry/channels.yaml`` changes how
+    accounts are reached and whose campaign files join the catalog's, checked alike.
     """
     report = ValidationReport()
     today = today or datetime.now(BERLIN).date()
     root = root.resolve()
-    registry = _load_registry(root, report)
+    overlay = overlay.resolve() if overlay is not None and overlay.is_dir() else None
+    registry = _load_registry(root, report, overlay)
     catalog = registry.catalog
     if not any(i.is_error for i in report.issues):
         report.catalog = catalog
     files = campaign_files(root) if only is None else [p.resolve() for p in only]
+    if overlay is not None and only is None:
+        files += campaign_files(overlay)
     seen: dict[str, Path] = {}
     for path in files:
         report.files_checked += 1
@@ -310,7 +325,7 @@ def load_catalog(
             catalog.campaigns[campaign_id] = source
     if only is not None:
         # The other campaigns still matter for lookups, e.g. the calendar of one file.
-        for path in campaign_files(root):
+        for path in campaign_files(root) + (campaign_files(overlay) if overlay else []):
             if path.resolve() in seen.values():
                 continue
             source, _, issues = load_campaign(path, registry, today=today)
@@ -362,12 +377,15 @@ def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_r
     return report
 
 
-def _load_registry(root: Path, report: ValidationReport) -> _Registry:
-    """Both registry files, each checked as far as it could be read."""
+def _load_registry(root: Path, report: ValidationReport, overlay: Path | None = None) -> _Registry:
+    """Both registry files, each checked as far as it could be read; the overlay's
+    connections applied to the accounts."""
     people_path = root / REGISTRY_DIR / PEOPLE_FILE
     channels_path = root / REGISTRY_DIR / CHANNELS_FILE
     people = _load_registry_file(people_path, Directory, report)
     channels = _load_registry_file(channels_path, ChannelRegistry, report)
+    if channels is not None and overlay is not None:
+        _apply_overlay(channels, overlay / REGISTRY_DIR / CHANNELS_FILE, report)
     directory = people.model if people else None
     accounts = channels.model if channels else None
     catalog = Catalog(
@@ -391,6 +409,35 @@ def _load_registry(root: Path, report: ValidationReport) -> _Registry:
     if channels:
         report.issues += _check_registry(catalog.registry, channels, registry, channels_path)
     return registry
+
+
+def _apply_overlay(channels: _Read, path: Path, report: ValidationReport) -> None:
+    """Replace the connection fields the overlay file names, account by account.
+
+    Applied before the registry's own checks, so an overlay's base URL is checked like
+    the registry's. An overlay entry for an account the registry does not have is a
+    warning: the overlay may outlive an account removed since it was written.
+    """
+    if not path.is_file():
+        return
+    collector = _Collector(path)
+    report.files_checked += 1
+    doc = read_document(path, collector)
+    read = model_from(RegistryOverlay, doc, collector) if doc else None
+    if read is not None and not collector.issues:
+        accounts = list(channels.model.accounts or [])
+        names = {account.name: i for i, account in enumerate(accounts)}
+        for j, connection in enumerate(read.model.accounts):
+            i = names.get(connection.name)
+            if i is None:
+                collector.add(("accounts", j, "name"),
+                              f"account {connection.name!r} is not in the registry; this "
+                              "entry changes nothing", "remove it from the overlay",
+                              severity="warning")
+                continue
+            accounts[i] = accounts[i].model_copy(update=connection.changes())
+        channels.salvaged.model = channels.model.model_copy(update={"accounts": accounts})
+    report.issues += collector.issues
 
 
 def _load_registry_file(path: Path, model: type[BaseModel], report: ValidationReport) -> _Read | None:

@@ -134,9 +134,10 @@ def _second_shell(env: dict[str, str], data_dir: Path, ports: dict[str, int],
             time.sleep(0.3)
     assert "ACTIVE crisis" in newsroom("crisis", "status").stdout
     assert "ended" in newsroom("crisis", "end", "--by", "wolf").stdout
-    # The accounts of the catalog the stack runs on point at this test's stand-in port
-    # (the shell's own catalog, campaigns/, at the default one).
-    checked = newsroom("channels", "check", "--catalog", str(data_dir / "demo-catalog"))
+    # The stack runs on the catalog people edit (campaigns/), no copy; its overlay points
+    # the accounts at this test's stand-in port, and the second shell sees them so too.
+    assert not (data_dir / "demo-catalog").exists()
+    checked = newsroom("channels", "check")
     for network in NETWORKS:
         assert re.search(rf"^{network} +ok ", checked.stdout, re.M), checked.stdout
     # The record holds secrets; nothing prints them.

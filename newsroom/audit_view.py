@@ -52,8 +52,17 @@ def _urls(detail: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(u for u in found if u))
 
 
-def audit_rows(events: Iterable[AuditEvent]) -> list[AuditRow]:
-    """One row per event, oldest first as given."""
+def _who(actor: str, people: Mapping[str, str]) -> str:
+    """``Barbara Akdeniz (akdeniz)`` for a person of the registry; else as recorded."""
+    name = people.get(actor)
+    return f"{name} ({actor})" if name else actor
+
+
+def audit_rows(events: Iterable[AuditEvent], people: Mapping[str, str] | None = None
+               ) -> list[AuditRow]:
+    """One row per event, oldest first as given; ``people`` (id -> name) names the
+    people who acted and signed."""
+    people = people or {}
     rows = []
     for event in events:
         detail = event.detail if isinstance(event.detail, dict) else {}
@@ -61,11 +70,11 @@ def audit_rows(events: Iterable[AuditEvent]) -> list[AuditRow]:
         words = next((_text(detail.get(k)) for k in _WORDS if _text(detail.get(k))), "")
         signatories = detail.get("signatories")
         rows.append(AuditRow(
-            at=event.at, actor=event.actor, action=event.action,
+            at=event.at, actor=_who(event.actor, people), action=event.action,
             occurrence=event.occurrence_date, channel=event.channel, decision=decision,
             words=words,
-            signatories=tuple(str(s) for s in signatories) if isinstance(signatories, list)
-            else (),
+            signatories=tuple(_who(str(s), people) for s in signatories)
+            if isinstance(signatories, list) else (),
             urls=_urls(detail), content_hash=event.content_hash))
     return rows
 

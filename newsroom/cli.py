@@ -186,7 +186,15 @@ def audit(campaign: str, occurrence_date: str | None, as_json: bool) -> None:
                    + (f" on {day.isoformat()}" if day else "")
                    + " (is the id right? has the catalog been synced?)")
         return
-    _print_audit_table(campaign, audit_rows(events))
+    _print_audit_table(campaign, audit_rows(events, _people_names()))
+
+
+def _people_names() -> dict[str, str]:
+    """Person id -> name from the catalog's directory; empty when it does not load (the
+    audit trail is shown with the ids it records)."""
+    settings = get_settings()
+    catalog = load_catalog(settings.catalog_dir, overlay=settings.catalog_overlay).catalog
+    return {pid: person.name for pid, person in catalog.index.people.items()} if catalog else {}
 
 
 def _print_audit_table(campaign: str, rows) -> None:

@@ -239,6 +239,14 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _runs_named(prefect_db: Path, campaign_id: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(prefect_db) as db:
+        return db.execute("SELECT count(*) FROM flow_run WHERE name LIKE ?",
+                          (f"{campaign_id} %",)).fetchone()[0]
+
+
 def _crashed_runs(prefect_db: Path) -> list[tuple[str, str]]:
     import sqlite3
 
@@ -327,6 +335,9 @@ def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
         left = [pid for pid in started if _alive(pid)]
         assert not left, f"processes of the stack still run: {left}"
         assert not _crashed_runs(tmp_path / "var" / "prefect" / "prefect.db")
+        # Scheduled by hand and by the stack: one run for the campaign's one date.
+        assert _runs_named(tmp_path / "var" / "prefect" / "prefect.db",
+                           "sportabzeichen-tag") == 1
         assert not (tmp_path / "var" / STACK_FILE).exists(), "the stack record outlived it"
     finally:
         if process.poll() is None:

@@ -299,8 +299,8 @@ def store_statuses(engine: Any) -> dict[tuple[str, str], str]:
 
 def found_by_lookup(engine: Any) -> set[tuple[str, str]]:
     """(campaign, channel) recorded "published" because a lookup found the post an
-    interrupted attempt had made (publishing.py ``_interrupted``: the network does not
-    recognise a repeat, so the post was looked for instead of sent again)."""
+    interrupted attempt had made (publishing/state_machine.py ``_interrupted``: the network
+    does not recognise a repeat, so the post was looked for instead of sent again)."""
     from sqlmodel import select
 
     from newsroom import store

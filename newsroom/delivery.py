@@ -36,15 +36,9 @@ from newsroom.catalog.models import ChannelAccount
 from newsroom.errors import NewsroomError
 from newsroom.markdown import md_link, md_text
 from newsroom.posts import RenderedPost, bundle_hash
-from newsroom.publishing import (
-    OccurrencePublication,
-    ReadySends,
-    arm_occurrence,
-    disarm,
-    manual_confirm_url,
-    ready_occurrence,
-    send_ready,
-)
+from newsroom.publishing.arming import arm_occurrence, disarm
+from newsroom.publishing.occurrence import ReadySends, ready_occurrence, send_ready
+from newsroom.publishing.outcomes import OccurrencePublication, manual_confirm_url
 from newsroom.rendering.render import render_occurrence
 from newsroom.runtime import Runtime
 from newsroom.store import Occurrence, OccurrenceStatus, PostRecord, Publication, PublicationStatus
@@ -55,7 +49,7 @@ logger = logging.getLogger("newsroom.delivery")
 
 ACTOR = "newsroom:delivery"
 # Publications are reserved and claimed this long before their second (see
-# newsroom.publishing.arm_occurrence), so that at the second only the network calls remain.
+# newsroom.publishing.arming), so that at the second only the network calls remain.
 ARM_AHEAD = timedelta(seconds=3)
 # The crisis freeze is looked up this long before the second (not at it: the second is for
 # the sends). A crisis started later than that (plus the freeze cache's quarter second)

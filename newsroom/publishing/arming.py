@@ -1,0 +1,99 @@
+"""Arming: an occurrence's publications reserved and claimed ahead of their second.
+
+For exact-time publishing (:mod:`newsroom.delivery` arms a few seconds ahead): at the due
+second only the network calls remain. :func:`arm_occurrence` reserves and claims,
+:func:`disarm` hands back what was armed and then not sent, and :func:`armed_for` picks a
+post's armed publication for the send (:mod:`newsroom.publishing.occurrence`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from newsroom import store
+from newsroom.errors import AlreadyReserved, StoreError
+from newsroom.posts import RenderedPost
+from newsroom.store import PostRecord, Publication, PublicationStatus
+
+from .outcomes import ACTOR, idempotency_key_for
+
+__all__ = ["arm_occurrence", "armed_for", "disarm"]
+
+def arm_occurrence(engine: Engine, *, occurrence_id: int, channels: Iterable[str] | None = None
+                   ) -> tuple[dict[str, Publication], list[PostRecord]]:
+    """Reserve and claim the occurrence's publications ahead of their second.
+
+    For exact-time publishing: at the due second only the network calls remain. Each
+    publication that is new or still "reserved" is reserved and marked "publishing" (an
+    attempt, audited with ``armed``) now; pass the result to :func:`publish_occurrence`
+    as ``armed`` (and the posts, second item, as ``posts``). Publications in any other
+    state are not armed (publishing them takes the normal path). What is armed and then
+    not sent must be :func:`disarm`-ed; a crash in between leaves it "publishing", which
+    the next run treats as possibly sent (Mastodon and Bluesky repeat it harmlessly,
+    elsewhere a person decides).
+    """
+    wanted = set(channels) if channels is not None else None
+    armed: dict[str, Publication] = {}
+    posts: list[PostRecord] = []
+    with store.session_scope(engine) as session:
+        for post in store.current_posts(session, occurrence_id=occurrence_id):
+            if wanted is not None and post.channel not in wanted:
+                continue
+            posts.append(post)
+            rendered = post.to_rendered()
+            key = idempotency_key_for(rendered.post_key, post.content_hash)
+            publication = store.get_publication(session, post_id=post.id, channel=post.channel)
+            if publication is None:
+                try:
+                    publication = store.reserve_publication(
+                        session, post_id=post.id, channel=post.channel, idempotency_key=key)
+                except AlreadyReserved:
+                    continue
+                _audit_armed(session, rendered, post, publication, key, "publication.reserved")
+            if publication.status != PublicationStatus.RESERVED:
+                continue
+            try:
+                publication = store.mark_publishing(session, publication_id=publication.id)
+            except StoreError:
+                session.rollback()
+                continue
+            _audit_armed(session, rendered, post, publication, key, "publication.attempt",
+                         attempt=publication.attempts)
+            armed[post.channel] = publication
+    return armed, posts
+
+
+def disarm(engine: Engine, armed: Mapping[str, Publication], reason: str) -> None:
+    """Return armed publications that were not sent (held, too late) to "reserved"."""
+    with store.session_scope(engine) as session:
+        for publication in armed.values():
+            try:
+                store.unmark_publishing(session, publication_id=publication.id)
+            except StoreError:
+                session.rollback()
+                continue
+            post = session.get(PostRecord, publication.post_id)
+            if post is not None:
+                rendered = post.to_rendered()
+                _audit_armed(session, rendered, post, publication, publication.idempotency_key,
+                             "publication.disarmed", reason=reason)
+
+
+def _audit_armed(session: Session, rendered: RenderedPost, post: PostRecord,
+                 publication: Publication, key: str, action: str, **detail: Any) -> None:
+    store.record_audit(
+        session, campaign_id=rendered.campaign_id, occurrence_date=rendered.occurrence,
+        actor=ACTOR, action=action, channel=post.channel, content_hash=post.content_hash,
+        detail={"publication_id": publication.id, "post_id": post.id,
+                "idempotency_key": key, "armed": True, **detail})
+
+
+def armed_for(armed: Mapping[str, Publication] | None, post: PostRecord) -> Publication | None:
+    if not armed:
+        return None
+    publication = armed.get(post.channel)
+    return publication if publication is not None and publication.post_id == post.id else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -34,6 +35,56 @@ __all__ = ["ALERT_TAG", "AppriseNotifier", "Notifier", "directory_addresses",
 logger = logging.getLogger("newsroom.notify")
 
 ALERT_TAG = "newsroom-alerts"
+
+
+# --- the text part of an HTML e-mail ------------------------------------------------------
+#
+# apprise's e-mail service (apprise 2.0, plugins/email/base.py ``prepare_emails``) builds a
+# multipart/alternative message from an HTML body whose text/plain part is its own
+# conversion of the HTML (``convert_between``), and takes no text of the caller's. Newsroom
+# writes its own text (the copy-ready post and the link on lines of their own), so the one
+# function that module calls is wrapped here: for an HTML body Newsroom is sending right
+# now it returns Newsroom's text, for anything else apprise's conversion. The bodies in
+# flight are keyed by the HTML itself, so threads (apprise sends services in parallel)
+# and other callers of apprise are unaffected. tests/approval/test_approval_mail.py
+# checks the received text part, so an apprise that changes this fails there.
+_OWN_TEXT: dict[str, list[str]] = {}
+_OWN_TEXT_LOCK = threading.Lock()
+
+
+def _text_of_html(source: str, target: str, body: str, *args: object, **kwargs: object) -> str:
+    if source == apprise.NotifyFormat.HTML and target == apprise.NotifyFormat.TEXT:
+        with _OWN_TEXT_LOCK:
+            own = _OWN_TEXT.get(body)
+        if own:
+            return own[-1]
+    return convert_between(source, target, body, *args, **kwargs)
+
+
+def _use_own_text_parts() -> None:
+    from apprise.plugins.email import base as email_base
+
+    if getattr(email_base, "convert_between", None) is not _text_of_html:
+        email_base.convert_between = _text_of_html
+
+
+class _OwnTextPart:
+    """While it is entered, e-mails of ``body_html`` carry ``body_text`` as text part."""
+
+    def __init__(self, body_html: str, body_text: str):
+        self.html, self.text = body_html, body_text
+
+    def __enter__(self) -> None:
+        _use_own_text_parts()
+        with _OWN_TEXT_LOCK:
+            _OWN_TEXT.setdefault(self.html, []).append(self.text)
+
+    def __exit__(self, *exc: object) -> None:
+        with _OWN_TEXT_LOCK:
+            texts = _OWN_TEXT[self.html]
+            texts.remove(self.text)
+            if not texts:
+                del _OWN_TEXT[self.html]
 
 
 @runtime_checkable
@@ -79,10 +130,10 @@ class AppriseNotifier:
         AppriseNotifier(["amt-kommunikation, newsroom-alerts=mailtos://…"])
 
     Without ``body_html`` every service gets ``body_text`` as plain text. With it, the
-    message goes out as HTML: e-mail services send multipart/alternative, whose text part
-    apprise derives from the HTML (so the HTML must show every link's URL as text, not
-    only in ``href``; an HTML body that hides a link is not used, the text goes out
-    instead); services without HTML get that derived text.
+    message goes out as HTML: e-mail services send multipart/alternative of the HTML and
+    ``body_text`` (Newsroom's own text, not a conversion); services without HTML get
+    apprise's text of the HTML, so the HTML must show every link's URL as text, not only
+    in ``href`` (an HTML body that hides a link is not used, the text goes out instead).
     """
 
     def __init__(self, config: str | Path | Iterable[str]):
@@ -148,11 +199,16 @@ class AppriseNotifier:
                 attach.add(str(path))
         # Plain text carries the copy-ready post and the link verbatim; HTML only when the
         # caller wrote one (and with it, the URLs as visible text).
-        body, body_format = body_text, apprise.NotifyFormat.TEXT
         if body_html and links_survive_as_text(body_html):
-            body, body_format = body_html, apprise.NotifyFormat.HTML
-        result = self._apprise.notify(body=body, title=subject, tag=tag, match_always=False,
-                                      body_format=body_format, attach=attach)
+            # E-mails: multipart/alternative of this HTML and Newsroom's own text.
+            with _OwnTextPart(body_html, body_text):
+                result = self._apprise.notify(
+                    body=body_html, title=subject, tag=tag, match_always=False,
+                    body_format=apprise.NotifyFormat.HTML, attach=attach)
+        else:
+            result = self._apprise.notify(
+                body=body_text, title=subject, tag=tag, match_always=False,
+                body_format=apprise.NotifyFormat.TEXT, attach=attach)
         if not result:
             logger.warning("the notification tagged %r was not (fully) delivered: %s",
                            tag, getattr(result, "status", "failed"))

@@ -23,6 +23,7 @@ from approval_testkit import (
     requests_by_person,
     store_posts,
 )
+from apprise.conversion import convert_between
 from mailkit import parts
 
 from newsroom import approval, store
@@ -159,3 +160,42 @@ def test_reminders_once_each_and_deadline_notice(sqlite_engine, catalog, signer)
         requests = store.approval_requests(session, occurrence_id=occurrence_id)
     assert {r.person_id: r.reminders_sent for r in requests} == {
         "benz": 0, "akdeniz": 2, "feldmann": 2}
+
+
+class _Recording(AppriseNotifier):
+    """The real notifier, keeping what Newsroom handed it."""
+
+    sent: list[tuple[str, str, str, str | None]]
+
+    def notify(self, tag, subject, body_text, body_html=None, **kwargs):
+        self.sent = [*getattr(self, "sent", []), (tag, subject, body_text, body_html)]
+        return super().notify(tag, subject, body_text, body_html, **kwargs)
+
+
+@pytest.mark.slow
+def test_the_text_part_is_newsrooms_own_text_not_a_conversion_of_the_html(
+        sqlite_engine, labels_catalog, signer, smtp):
+    inbox, smtp_url = smtp
+    catalog = labels_catalog
+    notifier = _Recording.for_directory(catalog.directory, smtp_url)
+    occurrence_id = store_posts(sqlite_engine, catalog, LABELS_CAMPAIGN)
+    approval.open_gate(sqlite_engine, catalog, occurrence_id=occurrence_id, now=BEFORE)
+    approval.notify_approvers(sqlite_engine, catalog, occurrence_id=occurrence_id,
+                              notifier=notifier, signer=signer, base_url=BASE, now=BEFORE)
+    [(tag, subject, text, html_body)] = [s for s in notifier.sent if s[0] == "akdeniz"]
+    [message] = inbox.to("buergermeisterin@example.org")
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = (part.replace("\r\n", "\n") for part in parts(message))
+    # Exactly the text Newsroom wrote (apprise's conversion of the HTML would differ:
+    # the button's words, the table of facts, the posts' blocks).
+    assert plain.rstrip("\n") == text.rstrip("\n")
+    assert convert_between("html", "text", html_body).rstrip("\n") != text.rstrip("\n")
+    assert html.rstrip("\n") == html_body.replace("\r\n", "\n").rstrip("\n")
+    [link] = set(LINK.findall(plain))
+    assert f"\n{link}\n" in plain  # the link on a line of its own, whole
+    # Mail without HTML, and other apprise users, keep apprise's own behaviour.
+    from newsroom import notify
+
+    assert notify._OWN_TEXT == {}
+    assert notify._text_of_html("html", "text", "<p>a<br>b</p>") == convert_between(
+        "html", "text", "<p>a<br>b</p>")

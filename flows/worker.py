@@ -256,6 +256,18 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                            flow_run.id, exc)
 
 
+class _HandedBackLog(logging.LoggerAdapter):
+    """The engine's run log once the run is handed back: Prefect ends every run it did
+    not see finish with ``ERROR Finished in state Running()``; a hand-back is no error,
+    so that one line becomes an INFO line saying what happened. Everything else passes
+    as it was."""
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR and str(msg).startswith("Finished in state Running"):
+            level, msg = logging.INFO, "Finished here: handed back to Scheduled"
+        self.logger.log(level, msg, *args, **kwargs)
+
+
 class _HandingBackEngine(AsyncFlowRunEngine):
     """Prefect's flow engine, except when the worker stops during the run.
 
@@ -275,6 +287,8 @@ class _HandingBackEngine(AsyncFlowRunEngine):
             return
         self.logger.info("the Newsroom worker is stopping: the run is handed back to "
                          "Scheduled for the next worker")
+        # Prefect's engine logs its end through ``self.logger`` (flow_engine.py, 3.9).
+        self.logger = _HandedBackLog(self.logger, {})
         self._raised = exc
 
 

@@ -16,15 +16,20 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
+# An API's address, or an e-mail account's SMTP server (newsroom/channels/email.py).
+_URL_SCHEMES = ("http", "https", "smtp", "smtp+starttls", "smtps")
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in _URL_SCHEMES or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host, e.g. "
-                         "https://social.example.org")
+                         "https://social.example.org (an e-mail account's: smtp://, "
+                         "smtp+starttls:// or smtps://)")
     return value
 
 
-# Where an account's API is reached.
+# Where an account's API (or an e-mail account's SMTP server) is reached.
 BaseUrl = Annotated[str, AfterValidator(_http_url)]
 
 

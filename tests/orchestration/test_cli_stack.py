@@ -326,6 +326,9 @@ def test_newsroom_up_demo_approved_published_and_stopped(tmp_path):
         # run alert reached the mail catcher.
         assert "handed back to Scheduled" in output.text, output.text[-4000:]
         assert "Crash detected" not in output.text, output.text[-6000:]
+        # A normal day and a normal stop log no ERROR (waits, hand-backs included).
+        errors = [line for line in output.lines if "| ERROR" in line]
+        assert not errors, errors
         subjects = [line for path in (tmp_path / "var" / "mail").glob("*.eml")
                     for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
                     if line.startswith("Subject:")]

@@ -38,6 +38,7 @@ from newsroom.prefect_access import (
     load_or_create_auth_string,
     require_usable_api,
 )
+from newsroom.progress import step
 from newsroom.running_stack import (
     StackRecord,
     publishing_environment,
@@ -161,8 +162,10 @@ class PrefectServer:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def wait_healthy(self, timeout: float = 120.0) -> float:
-        """Block until ``/api/health`` answers; the seconds it took."""
+    def wait_healthy(self, timeout: float = 120.0,
+                     on_wait: Callable[[], None] | None = None) -> float:
+        """Block until ``/api/health`` answers; the seconds it took. ``on_wait`` is
+        called between the tries (progress)."""
         started = time.monotonic()
         deadline = started + timeout
         with httpx.Client(timeout=2) as client:
@@ -180,6 +183,8 @@ class PrefectServer:
                 if time.monotonic() > deadline:
                     raise StackError(f"the Prefect server did not answer on {self.api_url} "
                                      f"within {timeout:.0f} s; see {self.log_path}")
+                if on_wait is not None:
+                    on_wait()
                 time.sleep(0.25)
 
     def stop(self, timeout: float = 15.0) -> int | None:
@@ -491,11 +496,12 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
                                port=options.prefect_port,
                                auth_string=os.environ.get("PREFECT_API_AUTH_STRING") or None)
         echo(f"starting the Prefect server on {server.url} (SQLite in {server.home}; "
-             "takes about 15 s) …")
+             "10–60 s, depending on the machine's load) …")
         server.start()
         _timed(stack, "Prefect server", lambda: _stop_server(server, echo), echo)
         echo(f"Prefect server pid {server.process.pid}")
-        took = server.wait_healthy()
+        with step("Prefect server starting") as progress:
+            took = server.wait_healthy(on_wait=lambda: progress.advance(0))
         echo(f"Prefect server ready after {took:.1f} s")
         api_url, ui_url = server.api_url, server.url
         os.environ.update(server.client_env())

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -84,10 +85,13 @@ class ScheduleSummary:
     plan: list[PlannedRun] = field(default_factory=list)
     dry_run: bool = False
     skipped: str | None = None  # why nothing was compared (no campaign deployment)
+    listener: Callable[[Change], None] | None = field(default=None, repr=False, compare=False)
 
     def add(self, change: Change) -> None:
         self.changes.append(change)
         getattr(self, change.action).append(change.name)
+        if self.listener is not None:
+            self.listener(change)
 
     def counts(self) -> dict[str, int]:
         return {k: len(getattr(self, k))
@@ -233,8 +237,10 @@ async def _delete(client: PrefectClient, run: FlowRun, summary: ScheduleSummary,
 async def sync_schedules(catalog: Catalog, *, now: datetime | None = None,
                          horizon: timedelta | None = None, lead: Duration | None = None,
                          dry_run: bool = False, client: PrefectClient | None = None,
-                         deployment: str = CAMPAIGN_DEPLOYMENT) -> ScheduleSummary:
-    """Make the scheduled runs of the campaign deployment match the catalog's plan."""
+                         deployment: str = CAMPAIGN_DEPLOYMENT,
+                         on_change: Callable[[Change], None] | None = None) -> ScheduleSummary:
+    """Make the scheduled runs of the campaign deployment match the catalog's plan;
+    ``on_change`` hears of each change as it is made (progress)."""
     default_horizon, default_lead = planning_defaults()
     horizon = default_horizon if horizon is None else horizon
     lead = default_lead if lead is None else lead
@@ -242,10 +248,11 @@ async def sync_schedules(catalog: Catalog, *, now: datetime | None = None,
     if client is None:
         async with get_client() as own:
             return await sync_schedules(catalog, now=now, horizon=horizon, lead=lead,
-                                        dry_run=dry_run, client=own, deployment=deployment)
+                                        dry_run=dry_run, client=own, deployment=deployment,
+                                        on_change=on_change)
 
     plan = plan_runs(catalog, now=now, horizon=horizon, lead=lead)
-    summary = ScheduleSummary(plan=plan, dry_run=dry_run)
+    summary = ScheduleSummary(plan=plan, dry_run=dry_run, listener=on_change)
     try:
         deployment_id = (await client.read_deployment_by_name(deployment)).id
     except ObjectNotFound:

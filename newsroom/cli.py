@@ -13,8 +13,10 @@ from pathlib import Path
 
 import click
 
+from .catalog.catalog import campaign_files
 from .catalog.validation import ValidationReport, load_catalog, load_catalog_for
 from .errors import NewsroomError, RenderError, relative_path
+from .progress import step
 from .settings import get_settings
 from .timeutil import BERLIN, Duration, format_local
 
@@ -75,7 +77,10 @@ def cli() -> None:
 def validate(paths: tuple[Path, ...], strict: bool) -> None:
     """Check campaign files (default: the whole catalog)."""
     targets = list(paths) or [get_settings().catalog_dir]
-    report = load_catalog_for(targets, fallback_root=get_settings().catalog_dir)
+    total = sum(len(campaign_files(t)) if t.is_dir() else 1 for t in targets if t.exists())
+    with step("checking campaign files", total) as progress:
+        report = load_catalog_for(targets, fallback_root=get_settings().catalog_dir,
+                                  on_file=lambda path: progress.advance(detail=path.name))
     _echo_report(report)
     if not report.ok or (strict and report.warnings):
         sys.exit(1)

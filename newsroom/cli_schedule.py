@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from .progress import step
 from .timeutil import format_local
 
 
@@ -82,8 +83,10 @@ def schedule_command(horizon_days: int | None, dry_run: bool, catalog_dir: Path 
     from flows.scheduling import sync_schedules
 
     try:
-        summary = asyncio.run(sync_schedules(catalog, now=now, horizon=horizon, lead=lead,
-                                             dry_run=dry_run))
+        with step("comparing with Prefect" if dry_run else "scheduling", len(plan)) as progress:
+            summary = asyncio.run(sync_schedules(
+                catalog, now=now, horizon=horizon, lead=lead, dry_run=dry_run,
+                on_change=lambda change: progress.advance(detail=change.name)))
     except Exception as exc:  # noqa: BLE001 - an API refusal is a message, not a traceback
         click.echo(f"newsroom: scheduling on {api_url} failed: {type(exc).__name__}: {exc}",
                    err=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -280,6 +281,7 @@ def load_catalog(
     only: list[Path] | None = None,
     today: date | None = None,
     overlay: Path | None = None,
+    on_file: Callable[[Path], None] | None = None,
 ) -> ValidationReport:
     """Load the catalog at ``root``; with ``only``, check just those campaign files.
 
@@ -306,6 +308,8 @@ def load_catalog(
         report.files_checked += 1
         source, salvaged, issues = load_campaign(path, registry, today=today)
         report.issues += issues
+        if on_file is not None:
+            on_file(path)
         if source is None or salvaged is None or not salvaged.intact("id"):
             continue
         campaign_id = source.campaign.id
@@ -335,7 +339,8 @@ def load_catalog(
     return report
 
 
-def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_root: Path | None = None) -> ValidationReport:
+def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_root: Path | None = None,
+                     on_file: Callable[[Path], None] | None = None) -> ValidationReport:
     """Validate the given files or folders, finding their catalog root from the registry."""
     report = ValidationReport()
     roots: dict[Path, list[Path] | None] = {}
@@ -370,7 +375,7 @@ def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_r
             roots.setdefault(root, [])
             roots[root].append(path)  # type: ignore[union-attr]
     for root, only in roots.items():
-        sub = load_catalog(root, only=only, today=today)
+        sub = load_catalog(root, only=only, today=today, on_file=on_file)
         report.issues += sub.issues
         report.files_checked += sub.files_checked
         report.catalog = report.catalog or sub.catalog

@@ -230,9 +230,11 @@ def test_sync_creates_named_tagged_runs_at_approval_time(env, deployments):
                    requested_by="{office: amt-kommunikation}", topic="Erinnerungskultur",
                    kind="commemoration_day", channels="[website]")
 
-    summary = sync(env)
+    heard = []  # what `newsroom schedule` shows as progress
+    summary = sync(env, on_change=heard.append)
     once, yearly = f"tst-once {slot.date()}", f"tst-yearly {far}"
     assert sorted(summary.created) == sorted([once, yearly])
+    assert heard == summary.changes and len(heard) == 2
     assert summary.moved == summary.removed == summary.unchanged == []
 
     runs = planned_by_name(deployments["campaign"])

@@ -208,8 +208,6 @@ async def find_orphaned_runs(client: Any, work_pool: str, *, me: str,
 async def reschedule_orphan(client: Any, orphan: Orphan, *,
                             still_orphaned: Callable[[Any], bool] | None = None) -> bool:
     """Set the orphaned run back to Scheduled (due now); False if it moved meanwhile."""
-    from prefect.states import Scheduled
-
     run = await client.read_flow_run(orphan.flow_run_id)
     state = run.state
     if state is None or state.name != orphan.state or not (state.is_running()
@@ -219,12 +217,25 @@ async def reschedule_orphan(client: Any, orphan: Orphan, *,
         return False  # claimed by another worker a moment ago
     if still_orphaned is not None and not still_orphaned(run):
         return False
-    await client.set_flow_run_state(
-        orphan.flow_run_id,
-        Scheduled(scheduled_time=datetime.now(UTC),
-                  message=f"recovered by the Newsroom worker: {orphan.why}; scheduled again"),
-        force=True)
+    await schedule_again(client, orphan.flow_run_id,
+                         f"recovered by the Newsroom worker: {orphan.why}; scheduled again")
     return True
+
+
+async def schedule_again(client: Any, flow_run_id: Any, message: str) -> None:
+    """Set a run that no process executes any more back to Scheduled, due now.
+
+    Its old process id goes too: Prefect cancels a Scheduled run without one at once
+    (a Cancel in the UI), while one with an id stays "Cancelling" for a process that
+    no longer exists."""
+    from prefect.states import Scheduled
+
+    await client.set_flow_run_state(
+        flow_run_id, Scheduled(scheduled_time=datetime.now(UTC), message=message), force=True)
+    # Prefect's REST API (PATCH /flow_runs/{id}); the client's update_flow_run skips a null.
+    response = await client.request("PATCH", "/flow_runs/{id}", path_params={"id": flow_run_id},
+                                    json={"infrastructure_pid": None})
+    response.raise_for_status()
 
 
 async def recover_orphaned_runs(client: Any, work_pool: str, *, me: str,

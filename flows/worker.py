@@ -22,6 +22,12 @@ next worker to start on the pool — and every worker on each heartbeat, every 3
 such orphaned runs back to "Scheduled" (``flows/recovery.py``): each worker is named after
 its process and writes that name on the runs it claims, so a dead worker is recognised.
 
+An admin's *Cancel* in the Prefect UI stops a run executing here within
+:data:`CANCEL_CHECK_SECONDS`: the stock worker stops only runs not yet started, and a run
+in this process has no process of its own that Prefect could end. The run ends
+"Cancelled", never handed back; a run the worker stops is handed back only while Prefect
+still has it running (a run cancelled or finished meanwhile stays so).
+
 It also keeps house: at start and at every heartbeat it makes sure the pool has its one
 long-lived ``housekeeping`` run (reminders, deadlines, resumes, owed alerts, the request
 sweep every minute: flows/housekeeping.py) and starts one when none is there.
@@ -32,6 +38,7 @@ Start it with ``newsroom worker`` (or ``newsroom up``, which runs it embedded).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import itertools
 import logging
@@ -39,19 +46,35 @@ import os
 from typing import Any
 
 import anyio.abc
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import Abort, Pause
 from prefect.flow_engine import AsyncFlowRunEngine, run_flow_sync
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
 from flows import suspension
-from flows.recovery import WORKER_LABEL, instance_name, recover_orphaned_runs
+from flows.recovery import WORKER_LABEL, instance_name, recover_orphaned_runs, schedule_again
 from newsroom.settings import PROJECT_ROOT
 
 logger = logging.getLogger("newsroom.worker")
 
 WORKER_TYPE = "newsroom-inprocess"
+CANCEL_CHECK_SECONDS = 2.0  # how soon a Cancel in the Prefect UI stops a run here
+
+
+async def cancelled_among(client: Any, flow_run_ids: list[Any]) -> list[Any]:
+    """Those of ``flow_run_ids`` that Prefect has cancelled or is cancelling (one read)."""
+    runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        id=FlowRunFilterId(any_=flow_run_ids),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[
+            StateType.CANCELLING, StateType.CANCELLED]))))
+    return [run.id for run in runs]
 
 
 class NewsroomWorkerResult(BaseWorkerResult):
@@ -95,6 +118,9 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         self._flows: dict[str, Flow[..., Any]] = {}
         self._entrypoints: dict[Any, str] = {}
         self._executing: set[Any] = set()  # flow run ids running in this worker now
+        self._scopes: dict[Any, anyio.CancelScope] = {}  # the same runs' cancel scopes
+        self._cancelled: set[Any] = set()  # runs cancelled in Prefect, being stopped here
+        self._cancel_watch: asyncio.Task[None] | None = None
         self.recovered: list[Any] = []  # orphaned runs this worker scheduled again
 
     async def setup(self) -> None:
@@ -103,8 +129,14 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         suspension.install()
         suspension.log_waits_as_info()
         await super().setup()
+        self._cancel_watch = asyncio.create_task(self._watch_cancellations(),
+                                                 name="newsroom-cancel-watch")
 
     async def teardown(self, *exc_info: Any) -> None:
+        if self._cancel_watch is not None:
+            self._cancel_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cancel_watch
         try:
             await super().teardown(*exc_info)
         finally:
@@ -204,16 +236,46 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
             entrypoint = self._entrypoints[flow_run.deployment_id] = deployment.entrypoint
         return entrypoint
 
+    async def _watch_cancellations(self) -> None:
+        """Every :data:`CANCEL_CHECK_SECONDS`: the runs executing here that Prefect has
+        cancelled (or is cancelling) are stopped. One request per check, none while
+        nothing runs."""
+        while True:
+            await asyncio.sleep(CANCEL_CHECK_SECONDS)
+            if not self._scopes or self._client is None:
+                continue
+            try:
+                for run_id in await cancelled_among(self.client, list(self._scopes)):
+                    self.stop_cancelled(run_id)
+            except Exception as exc:  # noqa: BLE001 - the next check tries again
+                logger.debug("cancellations not checked: %s", exc)
+
+    def stop_cancelled(self, flow_run_id: Any) -> bool:
+        """Stop a run executing here because Prefect cancelled it; whether one was."""
+        scope = self._scopes.get(flow_run_id)
+        if scope is None or flow_run_id in self._cancelled:
+            return False
+        logger.info("flow run %s was cancelled in Prefect: stopping it here", flow_run_id)
+        self._cancelled.add(flow_run_id)
+        scope.cancel()
+        return True
+
     async def run(self, flow_run: FlowRun, configuration: NewsroomJobConfiguration,
                   task_status: anyio.abc.TaskStatus[int] | None = None
                   ) -> NewsroomWorkerResult:
         if task_status is not None:
             task_status.started(os.getpid())
         self._executing.add(flow_run.id)
+        scope = self._scopes[flow_run.id] = anyio.CancelScope()
         try:
-            return await self._run(flow_run)
+            with scope:
+                return await self._run(flow_run)
+            # Only a cancellation in Prefect gets here (the scope swallowed it).
+            return NewsroomWorkerResult(identifier=str(flow_run.id), status_code=1)
         finally:
             self._executing.discard(flow_run.id)
+            self._scopes.pop(flow_run.id, None)
+            self._cancelled.discard(flow_run.id)
 
     async def _run(self, flow_run: FlowRun) -> NewsroomWorkerResult:
         entrypoint = await self._entrypoint(flow_run)
@@ -230,6 +292,10 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         except (Pause, Abort):
             pass  # suspended (waits for input without a process) or aborted by the server
         except asyncio.CancelledError:
+            if flow_run.id in self._cancelled:  # by an admin, in Prefect: it ends here
+                with anyio.CancelScope(shield=True):
+                    await self._end_cancelled(flow_run)
+                raise
             # The worker is stopping (Ctrl-C, SIGTERM, a deploy). A run that was waiting for
             # its post's second, or publishing, must not end "Crashed" (nothing would start
             # it again, and the alert automation would mail the office about a normal
@@ -242,14 +308,31 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
             raise
         return NewsroomWorkerResult(identifier=str(flow_run.id), status_code=0)
 
-    async def _reschedule(self, flow_run: FlowRun) -> None:
-        from prefect.states import Scheduled
+    async def _end_cancelled(self, flow_run: FlowRun) -> None:
+        from prefect.states import Cancelled
 
         try:
             with anyio.fail_after(10):
-                await self.client.set_flow_run_state(
-                    flow_run.id, Scheduled(message="the Newsroom worker stopped during the "
-                                                   "run; scheduled again"), force=True)
+                current = await self.client.read_flow_run(flow_run.id)
+                if current.state is None or not current.state.is_final():
+                    await self.client.set_flow_run_state(
+                        flow_run.id, Cancelled(message="cancelled in Prefect; the Newsroom "
+                                                       "worker stopped the run"), force=True)
+        except Exception as exc:  # noqa: BLE001 - the run is stopped either way
+            logger.warning("could not mark flow run %s cancelled: %s", flow_run.id, exc)
+
+    async def _reschedule(self, flow_run: FlowRun) -> None:
+        try:
+            with anyio.fail_after(10):
+                current = await self.client.read_flow_run(flow_run.id)
+                if current.state is not None and not (current.state.is_running()
+                                                      or current.state.is_pending()):
+                    # Cancelled, finished or suspended meanwhile: Prefect's word stands.
+                    logger.info("flow run %s is %s: not handed back", flow_run.id,
+                                current.state.name)
+                    return
+                await schedule_again(self.client, flow_run.id, "the Newsroom worker "
+                                     "stopped during the run; scheduled again")
             logger.info("flow run %s rescheduled: the worker stopped during it", flow_run.id)
         except Exception as exc:  # noqa: BLE001 - best effort while shutting down
             logger.warning("could not reschedule flow run %s while stopping: %s",

@@ -411,6 +411,40 @@ def test_running_campaigns_share_one_suspension_watcher(stack):
         assert wait_for_state(run_id, {"Completed"}, 90) == "Completed"
 
 
+def test_a_cancel_in_the_prefect_ui_stops_a_run_in_the_worker_before_its_second(stack):
+    """An admin cancels a run that waits in the worker for its post's second, as the
+    Prefect UI does (Cancelling): the worker stops it within seconds, it ends Cancelled,
+    nothing is published — and a stop of the worker afterwards does not bring it back."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    slot = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    write_campaign(stack.catalog, "e2e-abbruch", slot, channels="[telegram]",
+                   pre_approved=True)
+    run_id = start_campaign(stack, "e2e-abbruch", day)
+    wait_for_state(run_id, {"Running"}, 30)
+    time.sleep(2)  # rendering done, the flow waits for the slot
+
+    async def cancel() -> None:
+        async with get_client() as client:
+            await client.set_flow_run_state(run_id, Cancelling(message="Admin: falscher Text"))
+
+    cancelled_at = time.monotonic()
+    run_async(cancel())
+    assert wait_for_state(run_id, {"Cancelled"}, 15) == "Cancelled"
+    assert time.monotonic() - cancelled_at < 10
+    assert "Crashed" not in state_names(run_id)
+    time.sleep(max(0.0, (slot - datetime.now(UTC)).total_seconds()) + 5)
+    late = [p for p in stack.standins.posts("telegram")
+            if datetime.fromisoformat(p["created_at"]["wall"]) >= slot - timedelta(seconds=1)]
+    assert late == [], late
+    stack.worker.stop()
+    stack.worker = WorkerThread(POOL, poll_seconds=0.5)
+    stack.worker.start()
+    assert run_state(run_id).name == "Cancelled"
+
+
 def test_approved_far_ahead_the_run_ends_and_a_publication_run_posts_on_time(stack):
     """Approved long before the slot: the run ends (nothing waits for days) after
     scheduling a publication run shortly before the slot; that run finds the gate

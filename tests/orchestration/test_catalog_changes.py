@@ -87,10 +87,12 @@ def test_an_edit_is_scheduled_within_seconds_and_a_broken_one_never(stack):
         assert run_state(keeper).name == "Running"
     finally:
         from prefect.client.orchestration import get_client
-        from prefect.states import Cancelled
+        from prefect.states import Cancelling
 
         async def cancel() -> None:
             async with get_client() as client:
-                await client.set_flow_run_state(keeper, Cancelled(), force=True)
+                await client.set_flow_run_state(keeper, Cancelling())
 
+        # As an admin in the Prefect UI: the worker stops the run, it stays Cancelled.
         run_async(cancel())
+        wait_for(lambda: run_state(keeper).name == "Cancelled", 20)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from newsroom import cli
 from newsroom.catalog.validation import load_catalog
 from newsroom.channels.credentials import resolve_credential
+from newsroom.cli import stack as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from .progress import step
-from .timeutil import format_local
+from ..progress import step
+from ..timeutil import format_local
 
 
 def _load_catalog(catalog_dir: Path | None):
-    from .catalog.validation import load_catalog
-    from .settings import get_settings
+    from ..catalog.validation import load_catalog
+    from ..settings import get_settings
 
     settings = get_settings()
     report = load_catalog(catalog_dir or settings.catalog_dir,
@@ -54,7 +54,7 @@ def _echo_plan(plan) -> None:
               default=None, help="Catalog folder (default: NEWSROOM_CATALOG_DIR or ./campaigns).")
 def schedule_command(horizon_days: int | None, dry_run: bool, catalog_dir: Path | None) -> None:
     """Schedule the catalog's campaign runs in Prefect (one run per campaign and date)."""
-    from .planning import plan_runs, planning_defaults
+    from ..planning import plan_runs, planning_defaults
 
     catalog = _load_catalog(catalog_dir)
     default_horizon, lead = planning_defaults()

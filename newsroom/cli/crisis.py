@@ -13,7 +13,7 @@ records nothing; a run no worker starts within ``--wait`` seconds is cancelled. 
 ``--direct`` publishes from this process — with the channel credentials the running
 stack recorded for its worker, or this shell's. A crisis whose message went out on no
 channel is ended at once (newsroom/crisis.py): it never holds the other posts for nothing.
-Registered in ``newsroom/cli.py``.
+Registered in ``newsroom/cli/main.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from datetime import datetime
 
 import click
 
-from newsroom.cli import cli
 from newsroom.errors import NewsroomError
 from newsroom.timeutil import format_local
 
@@ -186,7 +185,7 @@ def _start_through_prefect(api_url: str, parameters: dict, trigger_key: str,
     return 0
 
 
-@cli.group()
+@click.group()
 def crisis() -> None:
     """Crisis mode: publish a crisis message now; hold other posts meanwhile."""
 

@@ -13,7 +13,7 @@
 A decision is stored first; then the request's waiting Prefect run is resumed (or a run
 started) to tell the requester. Without a reachable Prefect server the decision stays
 stored and housekeeping's request sweep (every minute, flows/housekeeping.py) tells the
-requester once it runs. Registered in ``newsroom/cli.py``.
+requester once it runs. Registered in ``newsroom/cli/main.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import sys
 
 import click
 
-from newsroom.cli import cli
 from newsroom.errors import NewsroomError
 from newsroom.timeutil import format_local
 
@@ -91,7 +90,7 @@ def _local(moment) -> str:
     return format_local(moment)
 
 
-@cli.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.option("--all", "show_all", is_flag=True, help="Also accepted and declined requests.")
 @click.pass_context
 def requests(ctx: click.Context, show_all: bool) -> None:

@@ -1,0 +1,5 @@
+"""``python -m newsroom.cli``."""
+
+from .main import main
+
+main()

@@ -66,7 +66,7 @@ def _suspend_timeout(prepared: PreparedOccurrence) -> int:
     return max(int(seconds) + 3600, 3600)
 
 
-async def _wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> GateStatus:
+async def wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> GateStatus:
     """Suspend until the gate is settled; an admin's input decides it when the name given
     is a registry person whose role allows it. A refused input is logged and audited, and
     the run waits again (it does not count towards MAX_GATE_ROUNDS)."""
@@ -140,7 +140,7 @@ async def campaign(campaign_id: str, occurrence_date: date):
             # Settled or escalated while no process waited: the run shows it (a
             # signature that left the gate open was shown by the approval page).
             await show_approval(prepared, status)
-        status = await _wait_for_gate(prepared, status)
+        status = await wait_for_gate(prepared, status)
         if status.outcome != GateOutcome.APPROVED:
             logger.info("not published: gate %s (%s)", status.outcome.value, status.reason)
             return Completed(message=f"not published: approval {status.outcome.value}",

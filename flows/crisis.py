@@ -30,7 +30,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_run
 from prefect.states import Completed, Failed
 
-from flows.campaign import _wait_for_gate
+from flows.campaign import wait_for_gate
 from newsroom import crisis as crisis_domain
 from newsroom.approval import GateStatus
 from newsroom.catalog.roles import NotPermitted
@@ -119,7 +119,7 @@ async def crisis(
     status: GateStatus | None = None
     if not start.pre_approved:
         status = await ask_approver(start, deadline_minutes)
-        status = await _wait_for_gate(start.prepared, status)
+        status = await wait_for_gate(start.prepared, status)
     report = await publish_crisis(start, status)
     if report is None:
         outcome = status.outcome.value if status else "none"

@@ -264,10 +264,10 @@ class StandinsThread:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8900):
         from newsroom.standins.app import create_app
-        from newsroom.standins.server import _server
+        from newsroom.standins.server import standin_server
 
         self.host, self.port = host, port
-        self.server = _server(create_app(), host=host, port=port, quiet=True)
+        self.server = standin_server(create_app(), host=host, port=port, quiet=True)
         self.thread = threading.Thread(target=self.server.run, name=f"standins:{port}",
                                        daemon=True)
 

@@ -35,8 +35,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,12 +46,21 @@ from sqlmodel import Session, col, select
 
 from newsroom import store
 from newsroom.catalog.catalog import Catalog
-from newsroom.catalog.models import Campaign, CampaignKind, ChannelAccount
+from newsroom.catalog.models import Campaign, ChannelAccount
 from newsroom.catalog.schedule import on_demand_occurrence
 from newsroom.channels import measure_text
+from newsroom.delivery import (
+    DeliveryReport,
+    PreparedOccurrence,
+    deliver_occurrence,
+    late_reason,
+    prepare_occurrence,
+)
 from newsroom.errors import NewsroomError
+from newsroom.freeze import ACTOR, active_crisis
 from newsroom.posts import RenderedPost, bundle_hash
 from newsroom.rendering.render import render_post
+from newsroom.runtime import Runtime
 from newsroom.store import (
     CrisisRecord,
     Occurrence,
@@ -64,14 +71,11 @@ from newsroom.store import (
 )
 from newsroom.timeutil import BERLIN, format_local
 
-if TYPE_CHECKING:  # the imports below import this module lazily (freeze check)
+if TYPE_CHECKING:
     from newsroom.approval import GateStatus
-    from newsroom.delivery import DeliveryReport, PreparedOccurrence
-    from newsroom.runtime import Runtime
 
 logger = logging.getLogger("newsroom.crisis")
 
-ACTOR = "newsroom:crisis"
 LIST_SEPARATOR = "|"  # --set hinweise="Erstens|Zweitens" for a list variable
 
 
@@ -240,7 +244,6 @@ def start_crisis(runtime: Runtime, campaign_id: str, variables: dict[str, Any], 
     posts.
     """
     from newsroom.catalog.approvers import resolve_approvers
-    from newsroom.delivery import PreparedOccurrence
     from newsroom.sync import sync_campaign
 
     catalog = runtime.catalog
@@ -368,7 +371,6 @@ async def publish_crisis(runtime: Runtime, start: CrisisStart,
     import asyncio
 
     from newsroom.approval import GateOutcome
-    from newsroom.delivery import deliver_occurrence
 
     if not start.pre_approved:
         if status is None or status.outcome != GateOutcome.APPROVED:
@@ -410,35 +412,6 @@ def is_active(engine: Engine, crisis_id: int) -> bool:
 # --- state -------------------------------------------------------------------------------
 
 
-_FREEZE_CACHE: dict[int, tuple[float, list]] = {}
-_FREEZE_LOCK = threading.Lock()
-FREEZE_CHECK_MAX_AGE_S = 0.25
-
-
-def active_crisis_now(engine: Engine) -> list[CrisisRecord]:
-    """:func:`active_crisis`, read at most every quarter second per process.
-
-    Many posts fall due at the same second; they share one look at the database instead
-    of queueing for it. A crisis started less than 0.25 s before a post's second may
-    therefore not hold that post.
-    """
-    with _FREEZE_LOCK:
-        cached = _FREEZE_CACHE.get(id(engine))
-        if cached is not None and time.monotonic() - cached[0] < FREEZE_CHECK_MAX_AGE_S:
-            return cached[1]
-        active = active_crisis(engine)
-        _FREEZE_CACHE[id(engine)] = (time.monotonic(), active)
-        return active
-
-
-def active_crisis(engine: Engine) -> list[CrisisRecord]:
-    """The crises that have not ended, oldest first (empty: no crisis, no freeze)."""
-    with store.session_scope(engine) as session:
-        query = (select(CrisisRecord).where(col(CrisisRecord.ended_at).is_(None))
-                 .order_by(col(CrisisRecord.started_at), col(CrisisRecord.id)))
-        return list(session.exec(query))
-
-
 def crises_since(engine: Engine, since: datetime) -> list[CrisisRecord]:
     with store.session_scope(engine) as session:
         query = (select(CrisisRecord).where(CrisisRecord.started_at >= since)
@@ -472,37 +445,7 @@ def end_crisis(engine: Engine, *, by: str, crisis_id: int | None = None,
     return ended
 
 
-# --- the freeze --------------------------------------------------------------------------
-
-
-def hold_if_frozen(runtime: Runtime, prepared: PreparedOccurrence, channels: list[str],
-                   due: datetime) -> str | None:
-    """Hold ``channels`` of a non-crisis occurrence due now when a crisis is active.
-
-    Returns the reason (and records the hold) or None when the post may go out.
-    """
-    campaign = runtime.catalog.campaign(prepared.campaign_id).campaign
-    if campaign.kind == CampaignKind.CRISIS or any(s.on_demand for s in campaign.slots):
-        return None
-    active = active_crisis_now(runtime.engine)
-    if not active:
-        return None
-    names = ", ".join(f"{c.campaign_id} (#{c.id})" for c in active)
-    reason = (f"held: crisis {names} is active; after `newsroom crisis end` the office "
-              "decides with `newsroom crisis release`")
-    with store.session_scope(runtime.engine) as session:
-        store.set_occurrence_status(session, occurrence_id=prepared.occurrence_id,
-                                    status=OccurrenceStatus.HELD.value)
-        for channel in channels:
-            store.record_audit(session, campaign_id=prepared.campaign_id,
-                               occurrence_date=prepared.occurrence_date, actor=ACTOR,
-                               action="publication.held", channel=channel,
-                               detail={"occurrence_id": prepared.occurrence_id,
-                                       "due": due.isoformat(),
-                                       "crisis_ids": [c.id for c in active]})
-    logger.warning("%s %s held on %s: a crisis is active", prepared.campaign_id,
-                   prepared.occurrence_date, ", ".join(channels))
-    return reason
+# --- the freeze (newsroom/freeze.py) and what it held ------------------------------------
 
 
 @dataclass(frozen=True)
@@ -517,7 +460,6 @@ class HeldOccurrence:
 def held_publications(runtime: Runtime, *, now: datetime | None = None) -> list[HeldOccurrence]:
     """Held occurrences and their unpublished posts, with whether a release is still in
     time (the campaign's late policy)."""
-    from newsroom.delivery import late_reason
 
     now = now or _utcnow()
     result = []
@@ -583,7 +525,6 @@ def reschedule_held(runtime: Runtime, occurrence_id: int, at: datetime, *, by: s
     policy still rules: ``at`` must lie inside the grace window of each post's original
     time (a commemoration never goes out the day after). Refused while a crisis is active.
     """
-    from newsroom.delivery import late_reason
 
     if not by.strip():
         raise CrisisError("say who reschedules (by=…)")
@@ -647,7 +588,6 @@ async def release_held(runtime: Runtime, occurrence_id: int, *, by: str,
     import asyncio
 
     from newsroom import approval
-    from newsroom.delivery import deliver_occurrence, prepare_occurrence
 
     item = await asyncio.to_thread(mark_released, runtime, occurrence_id, by=by)
     prepared = await asyncio.to_thread(prepare_occurrence, runtime, item.campaign_id,

@@ -34,6 +34,7 @@ from newsroom.approval import GateStatus
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.models import ChannelAccount
 from newsroom.errors import NewsroomError
+from newsroom.freeze import hold_if_frozen
 from newsroom.markdown import md_link, md_text
 from newsroom.posts import RenderedPost, bundle_hash
 from newsroom.publishing.arming import arm_occurrence, disarm
@@ -284,7 +285,6 @@ async def deliver_occurrence(
     DeliveryError when the gate did not approve.
     """
     from newsroom.approval import GateOutcome  # local: keeps the import graph flat
-    from newsroom.crisis import hold_if_frozen
 
     if status is not None and status.outcome != GateOutcome.APPROVED:
         raise DeliveryError(f"{prepared.campaign_id} {prepared.occurrence_date}: the gate "

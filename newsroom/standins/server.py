@@ -52,7 +52,7 @@ class _UvicornDropper:
         return False
 
 
-def _server(app: StandinApp, *, host: str, port: int, quiet: bool) -> uvicorn.Server:
+def standin_server(app: StandinApp, *, host: str, port: int, quiet: bool) -> uvicorn.Server:
     config = uvicorn.Config(
         app, host=host, port=port, http="h11", ws="none", lifespan="off",
         log_level="warning" if quiet else "info", access_log=not quiet,
@@ -68,7 +68,7 @@ def run_standins(host: str = "127.0.0.1", port: int = 8900,
     """Serve all stand-ins in the foreground until interrupted."""
     app = create_app(config)
     print(f"Newsroom stand-ins on http://{host}:{port}/  (admin page at /)", flush=True)
-    _server(app, host=host, port=port, quiet=False).run()
+    standin_server(app, host=host, port=port, quiet=False).run()
 
 
 @contextlib.contextmanager
@@ -76,7 +76,7 @@ def running_standins(config: StandinConfig | None = None, *, host: str = "127.0.
                      ) -> Iterator[str]:
     """Run the stand-ins in a background thread on a free port; yield the base URL."""
     app = create_app(config)
-    with serving_in_thread(lambda port: _server(app, host=host, port=port, quiet=True),
+    with serving_in_thread(lambda port: standin_server(app, host=host, port=port, quiet=True),
                            host=host, name="standins") as url:
         yield url
 

@@ -6,9 +6,11 @@ short bursts of I/O — render, ask, publish — and many are due at the same se
 commemoration day on eight channels, forty campaigns in one minute). This worker polls
 its work pool like any worker (``prefect worker``'s own polling, claiming and heartbeat
 code, from :class:`prefect.workers.base.BaseWorker`), but executes each claimed run as an
-asyncio task in this process with Prefect's flow engine (``run_flow_async``): no process
-start, no import per run, and the run begins within one poll interval (0.5 s) of its scheduled
-time (runs are prefetched, and the flows themselves wait for the exact second).
+asyncio task in this process with Prefect's flow engine: no process start, no import per
+run, and the run begins within one poll interval (0.5 s) of its scheduled time (runs are
+prefetched, and the flows themselves wait for the exact second). The Prefect internals
+this takes (the engine, the worker's private hooks) are wrapped in
+newsroom/orchestration/prefect_internals.py.
 
 Waiting for approval holds nothing here: the campaign flow *suspends* (the run ends and
 is rescheduled when resumed), so a thousand waiting campaigns are a thousand rows in
@@ -54,12 +56,17 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import Abort, Pause
-from prefect.flow_engine import AsyncFlowRunEngine, run_flow_sync
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
 from flows import suspension
 from flows.recovery import WORKER_LABEL, instance_name, recover_orphaned_runs, schedule_again
+from newsroom.orchestration.prefect_internals import (
+    WorkerHooks,
+    run_async_flow_handing_back,
+    run_sync_flow,
+)
+from newsroom.redaction import install_log_redaction
 from newsroom.settings import PROJECT_ROOT
 
 logger = logging.getLogger("newsroom.worker")
@@ -103,12 +110,12 @@ def flow_for_entrypoint(entrypoint: str) -> Flow[..., Any]:
     return load_flow_from_entrypoint(entrypoint)
 
 
-class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
-                                NewsroomWorkerResult]):
+class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
+                                             NewsroomWorkerResult]):
     type = WORKER_TYPE
     job_configuration = NewsroomJobConfiguration
     job_configuration_variables = NewsroomVariables
-    _description = "Runs Newsroom's flows in the worker's own process (no process per run)."
+    worker_description = "Runs Newsroom's flows in the worker's own process (no process per run)."
 
     def __init__(self, *args: Any, housekeeping: bool = True, **kwargs: Any):
         if not kwargs.get("name"):
@@ -143,11 +150,10 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
             # Stopped while the Prefect server is still there (newsroom up stops it next).
             await asyncio.to_thread(suspension.release)
 
-    async def _sync_and_initialize(self) -> None:
-        """Prefect's sync (heartbeat, work pool), at start and every heartbeat interval;
-        then the runs of dead workers go back to Scheduled (see flows/recovery.py), and
-        then the pool gets a housekeeping run if it has none (a recovered one counts)."""
-        await super()._sync_and_initialize()
+    async def on_synced(self) -> None:
+        """After Prefect's sync (heartbeat, work pool), at start and every heartbeat interval:
+        the runs of dead workers go back to Scheduled (see flows/recovery.py), and then
+        the pool gets a housekeeping run if it has none (a recovered one counts)."""
         await self.recover_orphans()
         if self.keeps_house:
             await self.keep_house()
@@ -156,18 +162,18 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         """Start the pool's housekeeping run when none is there; never raises."""
         from flows.housekeeping import ensure_housekeeping_run
 
-        if self._client is None:
+        if not self.has_client:
             return None
         try:
             with anyio.fail_after(30):
-                return await ensure_housekeeping_run(self.client, self._work_pool_name)
+                return await ensure_housekeeping_run(self.client, self.work_pool_name)
         except Exception as exc:  # noqa: BLE001 - the next heartbeat tries again
             logger.warning("could not check the housekeeping run: %s", exc)
             return None
 
     async def recover_orphans(self) -> list[Any]:
         """Schedule again the pool's runs whose worker is gone; never raises."""
-        if self._client is None:
+        if not self.has_client:
             return []
         try:
             with anyio.fail_after(30):
@@ -177,7 +183,7 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         try:
             with anyio.fail_after(60):
                 recovered = await recover_orphaned_runs(
-                    self.client, self._work_pool_name, me=self.name,
+                    self.client, self.work_pool_name, me=self.name,
                     executing=set(self._executing))
         except Exception as exc:  # noqa: BLE001 - the next heartbeat tries again
             logger.warning("looking for orphaned flow runs failed: %s", exc)
@@ -198,17 +204,17 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                 if (run.labels or {}).get(WORKER_LABEL) == self.name:
                     continue
                 try:
-                    await super()._give_worker_labels_to_flow_run(run.id)
+                    await self.prefect_label_flow_run(run.id)
                 except Exception as exc:  # noqa: BLE001 - retried on the next heartbeat
                     logger.debug("labels of flow run %s not repaired: %s", run.id, exc)
 
-    async def _give_worker_labels_to_flow_run(self, flow_run_id: Any) -> None:
+    async def label_flow_run(self, flow_run_id: Any) -> None:
         """The worker's labels on the run are for display only: a busy server (SQLite
         answers 503 under load) must not make the worker give up the run — the stock
         worker then marks it "Crashed" and nothing starts it again."""
         for attempt in range(3):
             try:
-                await super()._give_worker_labels_to_flow_run(flow_run_id)
+                await self.prefect_label_flow_run(flow_run_id)
                 return
             except Exception as exc:  # noqa: BLE001 - cosmetic; the run goes on
                 if attempt == 2:
@@ -217,12 +223,12 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                 else:
                     await asyncio.sleep(0.5 * (attempt + 1))
 
-    async def _propose_pending_state(self, flow_run: FlowRun) -> bool:
+    async def claim_flow_run(self, flow_run: FlowRun) -> bool:
         """Claim the run with this worker's name already on it: killed between the claim
         and Prefect's labelling (right after), the run would carry no worker at all and
         recovery would have to wait for its timeout (see flows/recovery.py)."""
-        await self._give_worker_labels_to_flow_run(flow_run.id)
-        return await super()._propose_pending_state(flow_run)
+        await self.label_flow_run(flow_run.id)
+        return await self.prefect_claim_flow_run(flow_run)
 
     async def _entrypoint(self, flow_run: FlowRun) -> str:
         if flow_run.deployment_id is None:
@@ -242,7 +248,7 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
         nothing runs."""
         while True:
             await asyncio.sleep(CANCEL_CHECK_SECONDS)
-            if not self._scopes or self._client is None:
+            if not self._scopes or not self.has_client:
                 continue
             try:
                 for run_id in await cancelled_among(self.client, list(self._scopes)):
@@ -284,11 +290,9 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
             flow = self._flows[entrypoint] = flow_for_entrypoint(entrypoint)
         try:
             if flow.isasync:
-                await _run_flow_async(flow, flow_run)
+                await run_async_flow_handing_back(flow, flow_run)
             else:
-                await asyncio.to_thread(run_flow_sync, flow, flow_run=flow_run,
-                                        parameters=dict(flow_run.parameters),
-                                        return_type="state")
+                await asyncio.to_thread(run_sync_flow, flow, flow_run)
         except (Pause, Abort):
             pass  # suspended (waits for input without a process) or aborted by the server
         except asyncio.CancelledError:
@@ -302,7 +306,7 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
             # stop): it goes back to Scheduled, now, for the next worker. Running it again
             # is safe: rendering and asking are idempotent, publications are reserved in
             # the store (at most once; an interrupted one is reported "unknown"). The
-            # engine proposes no Crashed state first (:class:`_HandingBackEngine`).
+            # engine proposes no Crashed state first (prefect_internals.handing_back_engine).
             with anyio.CancelScope(shield=True):
                 await self._reschedule(flow_run)
             raise
@@ -339,53 +343,6 @@ class NewsroomWorker(BaseWorker[NewsroomJobConfiguration, NewsroomVariables,
                            flow_run.id, exc)
 
 
-class _HandedBackLog(logging.LoggerAdapter):
-    """The engine's run log once the run is handed back: Prefect ends every run it did
-    not see finish with ``ERROR Finished in state Running()``; a hand-back is no error,
-    so that one line becomes an INFO line saying what happened. Everything else passes
-    as it was."""
-
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if level >= logging.ERROR and str(msg).startswith("Finished in state Running"):
-            level, msg = logging.INFO, "Finished here: handed back to Scheduled"
-        self.logger.log(level, msg, *args, **kwargs)
-
-
-class _HandingBackEngine(AsyncFlowRunEngine):
-    """Prefect's flow engine, except when the worker stops during the run.
-
-    In this worker a run's asyncio task is cancelled only when the worker stops (its task
-    group is cancelled). Prefect's engine takes that cancellation for a crash: it logs
-    "Crash detected!" and forces the run "Crashed" — an event the office's alert
-    automation mails about (flows/stack.py) — before the worker sets it back to
-    Scheduled. Here that cancellation proposes no state at all: the worker hands the run
-    back (:meth:`NewsroomWorker._reschedule`). Any other crash is Prefect's as before,
-    and a worker killed outright (SIGKILL) runs no code at all: its runs are recovered by
-    the next worker (flows/recovery.py).
-    """
-
-    async def handle_crash(self, exc: BaseException) -> None:
-        if not isinstance(exc, asyncio.CancelledError):
-            await super().handle_crash(exc)
-            return
-        self.logger.info("the Newsroom worker is stopping: the run is handed back to "
-                         "Scheduled for the next worker")
-        # Prefect's engine logs its end through ``self.logger`` (flow_engine.py, 3.9).
-        self.logger = _HandedBackLog(self.logger, {})
-        self._raised = exc
-
-
-async def _run_flow_async(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
-    """``prefect.flow_engine.run_flow_async`` with :class:`_HandingBackEngine`."""
-    engine = _HandingBackEngine(flow=flow, parameters=dict(flow_run.parameters),
-                                flow_run=flow_run)
-    async with engine.start():
-        while engine.is_running():
-            async with engine.run_context():
-                await engine.call_flow_fn()
-    return engine.state
-
-
 async def serve_worker(work_pool: str, *, poll_seconds: float = 0.5,
                        prefetch_seconds: float = 90.0, limit: int | None = None,
                        name: str | None = None, housekeeping: bool = True) -> None:
@@ -400,6 +357,7 @@ async def serve_worker(work_pool: str, *, poll_seconds: float = 0.5,
     """
     from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
 
+    install_log_redaction()
     pause = 5.0
     with temporary_settings({PREFECT_WORKER_QUERY_SECONDS: poll_seconds}):
         for attempt in itertools.count():

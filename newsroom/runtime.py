@@ -29,6 +29,7 @@ from newsroom.catalog.keeper import (
     recovered_catalog_message,
 )
 from newsroom.notify import ALERT_TAG, AppriseNotifier, Notifier
+from newsroom.redaction import install_log_redaction
 from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
 
@@ -156,6 +157,7 @@ _RUNTIMES_LOCK = threading.Lock()
 
 def get_runtime(settings: Settings | None = None) -> Runtime:
     """The process's runtime for ``settings`` (default: from the environment)."""
+    install_log_redaction()
     settings = settings or get_settings()
     url = settings.resolved_database_url()
     key = (str(settings.catalog_dir), str(settings.catalog_overlay), url)

@@ -26,7 +26,6 @@ from newsroom.channels.base import (
     MediaFile,
     Publisher,
     PublishResult,
-    map_error,
     publish_with_retries,
 )
 from newsroom.channels.bluesky import BlueskyPublisher
@@ -41,6 +40,7 @@ from newsroom.channels.instagram import InstagramPublisher
 from newsroom.channels.linkedin import LinkedInPublisher
 from newsroom.channels.manual import ManualPublisher, build_manual_notice
 from newsroom.channels.mastodon import MastodonPublisher
+from newsroom.channels.responses import map_error
 from newsroom.channels.telegram import TelegramPublisher
 from newsroom.channels.threads import ThreadsPublisher
 from newsroom.channels.website import WebsitePublisher

@@ -3,7 +3,7 @@
 POSTs carry ``access_token`` as a form field (never in the URL, where logs would keep it);
 GETs send it as a Bearer header. Errors come as
 ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`` and are mapped
-by :func:`newsroom.channels.base.map_error` (codes 1/2/4/17/32/613 transient, 190
+by :func:`newsroom.channels.responses.map_error` (codes 1/2/4/17/32/613 transient, 190
 permanent).
 
 The Instagram and Threads flows are two steps: create a media container, then publish

@@ -13,6 +13,7 @@ import sys
 import click
 
 from ..errors import NewsroomError
+from ..redaction import install_log_redaction
 from ..settings import get_settings
 from .audit import audit
 from .catalog import calendar, preview, validate
@@ -52,6 +53,7 @@ def _connect_to_stack(args: list[str]) -> None:
 
 
 def main() -> None:
+    install_log_redaction()
     if "prefect" not in sys.modules:
         _connect_to_stack(sys.argv[1:])
     try:

@@ -64,7 +64,6 @@ from newsroom.channels import (
     build_manual_notice,
     publish_with_retries,
 )
-from newsroom.channels.base import redact
 from newsroom.errors import (
     AlreadyReserved,
     AmbiguousPublishError,
@@ -75,6 +74,7 @@ from newsroom.errors import (
 )
 from newsroom.notify import ALERT_TAG, Notifier
 from newsroom.posts import RenderedPost
+from newsroom.redaction import redact
 from newsroom.signing import MANUAL_CONFIRM, Signer
 from newsroom.store import PostRecord, Publication, PublicationStatus
 

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from newsroom.redaction import install_log_redaction
 from newsroom.standins.app import StandinApp, create_app
 from newsroom.standins.config import StandinConfig
 
@@ -53,6 +54,7 @@ class _UvicornDropper:
 
 
 def standin_server(app: StandinApp, *, host: str, port: int, quiet: bool) -> uvicorn.Server:
+    install_log_redaction()  # the stand-in Telegram's paths hold bot tokens
     config = uvicorn.Config(
         app, host=host, port=port, http="h11", ws="none", lifespan="off",
         log_level="warning" if quiet else "info", access_log=not quiet,

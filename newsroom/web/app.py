@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from newsroom.approval import GateStatus
 from newsroom.catalog.catalog import Catalog
+from newsroom.redaction import install_log_redaction
 from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
 from newsroom.web import approval, hooks, manual
@@ -64,6 +65,7 @@ def create_web_app(
     ``on_request_submitted`` is called with a stored request's id (``/anfrage``), e.g. to
     start its Prefect run; its errors are logged, the request stays stored.
     """
+    install_log_redaction()
     settings = settings or get_settings()
     pages = Pages()
     context = WebContext(engine=engine, catalog_source=catalog, settings=settings,

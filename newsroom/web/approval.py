@@ -59,7 +59,7 @@ from newsroom.approval import (
     WrongPerson,
 )
 from newsroom.approval_messages import local_when
-from newsroom.channels.base import sniff_image_type
+from newsroom.media import sniff_image_type
 from newsroom.posts import RenderedPost
 from newsroom.rendering.templates import join_german
 from newsroom.store import ApprovalStatus

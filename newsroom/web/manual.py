@@ -34,9 +34,9 @@ from starlette.responses import Response
 
 from newsroom import store
 from newsroom.catalog.models import ChannelAccount
-from newsroom.channels.base import sniff_image_type
 from newsroom.channels.manual import NETWORK_NAMES
 from newsroom.errors import StoreError
+from newsroom.media import sniff_image_type
 from newsroom.posts import RenderedPost
 from newsroom.rendering.templates import german_date
 from newsroom.signing import MANUAL_CONFIRM, BadSignature, Expired, TokenClaims, WrongPurpose

@@ -15,7 +15,8 @@ from pydantic import SecretStr
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels import Publisher, PublishResult, map_error, publish_with_retries
-from newsroom.channels.base import AccountCheck, parse_retry_after
+from newsroom.channels.base import AccountCheck
+from newsroom.channels.responses import parse_retry_after
 from newsroom.channels.telegram import TelegramPublisher
 from newsroom.errors import (
     AmbiguousPublishError,

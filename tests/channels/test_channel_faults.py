@@ -22,7 +22,7 @@ from channel_testkit import (
 from pydantic import SecretStr
 
 from newsroom.channels import PublishResult, publish_with_retries, publisher_for
-from newsroom.channels.base import map_error
+from newsroom.channels.responses import map_error
 from newsroom.errors import AmbiguousPublishError, PermanentPublishError, TransientPublishError
 from newsroom.notify import ALERT_TAG
 from newsroom.posts import MediaItem

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from newsroom import store
 from newsroom.channels import publish_with_retries, publisher_for
-from newsroom.channels.base import map_error
 from newsroom.channels.mastodon import recognises_repeats, status_text
+from newsroom.channels.responses import map_error
 from newsroom.errors import AmbiguousPublishError, CredentialRefused, PermanentPublishError
 from newsroom.notify import ALERT_TAG
 from newsroom.publishing import idempotency_key_for, publish_post

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsroom.channels._text import grapheme_length, mastodon_length
-from newsroom.channels.base import image_size
 from newsroom.channels.bluesky import build_facets, measure_text, record_key
 from newsroom.channels.linkedin import escape_little_text, to_little_text
+from newsroom.media import image_size
 from newsroom.standins.linkedin import render_little_text
 
 

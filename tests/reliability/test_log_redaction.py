@@ -1,4 +1,4 @@
-"""The log filters that keep secrets out of third-party logs (newsroom.channels.base):
+"""The log filters that keep secrets out of third-party logs (newsroom/redaction.py):
 httpx request lines, uvicorn's access log, apprise's DEBUG log. The end-to-end search is
 tests/orchestration/test_secrets_scan.py; here each shape of record, quickly."""
 
@@ -10,7 +10,9 @@ import httpx
 import pytest
 from uvicorn.logging import AccessFormatter
 
-import newsroom.channels.base  # noqa: F401 - installs the filters
+from newsroom.redaction import install_log_redaction
+
+install_log_redaction()  # as every entry point does (the CLI, the worker, the web app, …)
 
 
 class Keep(logging.Handler):

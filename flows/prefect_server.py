@@ -24,39 +24,14 @@ the API's, and the UI's) are not affected: WAL readers never wait for writers.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
-from typing import Any
 
-_PATCHED = "_newsroom_immediate_writes"
+from newsroom.orchestration.prefect_internals import make_sqlite_transactions_immediate
 
 
 def immediate_sqlite_transactions() -> bool:
     """Make the Prefect server's SQLite transactions ``BEGIN IMMEDIATE``; True if it
     changed anything (False if already done)."""
-    from prefect.server.database.configurations import (
-        SQLITE_BEGIN_MODE,
-        AioSqliteConfiguration,
-    )
-
-    if getattr(AioSqliteConfiguration, _PATCHED, False):
-        return False
-
-    @asynccontextmanager
-    async def begin_transaction(self: Any, session: Any, with_for_update: bool = False
-                                ) -> AsyncGenerator[Any, None]:
-        token = SQLITE_BEGIN_MODE.set("IMMEDIATE")
-        try:
-            async with session.begin() as transaction:
-                yield transaction
-        finally:
-            SQLITE_BEGIN_MODE.reset(token)
-
-    begin_transaction.__doc__ = ("Prefect's SQLite transaction, always BEGIN IMMEDIATE "
-                                 "(flows/prefect_server.py)")
-    AioSqliteConfiguration.begin_transaction = begin_transaction  # type: ignore[method-assign]
-    setattr(AioSqliteConfiguration, _PATCHED, True)
-    return True
+    return make_sqlite_transactions_immediate()
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """One watcher of external suspensions for all flow runs of a Newsroom worker.
 
 Prefect's flow engine (3.9) notices a run that is suspended from outside (API, UI) while
-it runs: for every deployment run it starts ``observe_flow_run_suspension``, which is a
+it runs: for every deployment run it starts a suspension observer of its own, which is a
 new thread with its own event loop, its own API client (an SSL context each), its own
 events websocket and a 0.2 s wake-up loop, and it *blocks the calling thread* until that
 observer has read the run from the API. That fits a process per run. In the Newsroom
@@ -11,19 +11,19 @@ start of every run — at the second when forty campaigns publish, each start he
 others' sends.
 
 :func:`install` replaces it, in this process only, with one shared
-:class:`prefect._internal.observers.FlowRunSuspendingObserver` (the same observer
+:class:`~newsroom.orchestration.prefect_internals.SuspensionObserver` (the same observer
 Prefect uses: events stream with a polling fallback) on one background thread that
 watches every running flow run. Nothing blocks: a run starts at once and is watched
 from the moment the observer has read its state. What it does on a suspension is what
 Prefect does: it marks the run's suspension request, and the engine raises ``Pause`` at
 the next orchestration boundary.
 
-It relies on Prefect internals (``prefect.flow_engine.observe_flow_run_suspension``);
-when they are not there (another Prefect version), :func:`install` leaves Prefect's own
-in place and says so in the log.
+It relies on Prefect internals (newsroom/orchestration/prefect_internals.py); when they
+are not there (another Prefect version), :func:`install` leaves Prefect's own in place
+and says so in the log.
 
 :func:`log_waits_as_info`: Prefect's async flow engine ends every run with "Finished in
-state …", at ERROR for every state but Completed (``AsyncFlowRunEngine.start``), so a run
+state …", at ERROR for every state but Completed (the end of its ``start``), so a run
 that suspends to wait for approval showed a red ERROR line in the UI. A waiting run has not
 failed: its line is INFO. The worker installs it; a suspending flow does too, for when it
 runs elsewhere (a process worker).
@@ -41,11 +41,17 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+from newsroom.orchestration.prefect_internals import (
+    ENGINE_SUSPENSION_OBSERVER,
+    SuspensionObserver,
+    replace_engine_suspension_observer,
+)
+
 logger = logging.getLogger("newsroom.worker.suspension")
 
 
 class SharedSuspensionObserver:
-    """A :class:`FlowRunSuspendingObserver` on a thread of its own, for all runs."""
+    """A :class:`SuspensionObserver` on a thread of its own, for all runs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -75,13 +81,9 @@ class SharedSuspensionObserver:
             return self._loop
 
     def _run(self, ready: threading.Event) -> None:
-        from prefect._flow_run_suspension import mark_flow_run_suspension_requested
-        from prefect._internal.observers import FlowRunSuspendingObserver
-
         async def main() -> None:
             try:
-                async with FlowRunSuspendingObserver(
-                        on_suspended=mark_flow_run_suspension_requested) as observer:
+                async with SuspensionObserver() as observer:
                     self._observer = observer
                     self._stop = asyncio.Event()
                     self._loop = asyncio.get_running_loop()
@@ -117,25 +119,25 @@ class SharedSuspensionObserver:
     @contextmanager
     def observe(self, flow_run_id: UUID, suspension_request: Any,
                 polling_interval: float = 10) -> Iterator[None]:
-        """Stand-in for ``prefect._flow_run_suspension.observe_flow_run_suspension``.
+        """Stand-in for the flow engine's own suspension observer of one run
+        (:func:`~newsroom.orchestration.prefect_internals.replace_engine_suspension_observer`).
 
-        ``suspension_request`` is registered by the engine itself
-        (``register_flow_run_suspension_request``), which is where the observer's
-        callback finds it.
+        ``suspension_request`` is registered by the engine itself, which is where the
+        observer's callback finds it.
         """
         loop = self._start()
         if loop is None or self._observer is None:
             yield
             return
         observer = self._observer
-        watch = asyncio.run_coroutine_threadsafe(observer.watch_flow_run_id(flow_run_id), loop)
+        watch = asyncio.run_coroutine_threadsafe(observer.watch(flow_run_id), loop)
         watch.add_done_callback(_log_failure)
         try:
             yield
         finally:
             watch.cancel()
             try:
-                loop.call_soon_threadsafe(observer.remove_in_flight_flow_run_id, flow_run_id)
+                loop.call_soon_threadsafe(observer.unwatch, flow_run_id)
             except RuntimeError:  # the observer stopped meanwhile (its loop is closed)
                 pass
 
@@ -154,18 +156,17 @@ def install() -> bool:
     """Use one shared suspension observer for the flow runs of this process (a worker
     calls it when it starts, and :func:`release` when it stops); True if installed."""
     global _SHARED, _USERS
-    import prefect.flow_engine as engine
 
     with _USERS_LOCK:
         _USERS += 1
     if _SHARED is not None:
         return True
-    if not hasattr(engine, "observe_flow_run_suspension"):
-        logger.info("this Prefect version has no observe_flow_run_suspension; "
-                    "keeping Prefect's own suspension watching")
+    shared = SharedSuspensionObserver()
+    if not replace_engine_suspension_observer(shared.observe):
+        logger.info("this Prefect version has no %s; keeping Prefect's own suspension "
+                    "watching", ENGINE_SUSPENSION_OBSERVER)
         return False
-    _SHARED = SharedSuspensionObserver()
-    engine.observe_flow_run_suspension = _SHARED.observe  # type: ignore[assignment]
+    _SHARED = shared
     return True
 
 

@@ -26,6 +26,9 @@ CORE_USES_OF_PREFECT = {
     ("newsroom.channels.credentials", "prefect.blocks.system"):
         "a channel credential may live in a Prefect Secret block (registry: "
         "credential.secret_block); loaded only when one is named",
+    ("newsroom.channels.credentials", "newsroom.orchestration.prefect_internals"):
+        "the same door, synchronously: Secret.load(_sync=True) is private Prefect API, "
+        "named only in the adapter",
 }
 
 

@@ -99,10 +99,11 @@ def resolve_credential(account: ChannelAccount) -> SecretStr:
     if value is not None:
         return value
     if account.credential.secret_block:
-        from prefect.blocks.system import Secret  # lazily: the core does not need Prefect
+        # lazily: the core needs Prefect only when a Secret block is named
+        from newsroom.orchestration.prefect_internals import load_secret_block
 
         try:
-            block = Secret.load(account.credential.secret_block, _sync=True)
+            block = load_secret_block(account.credential.secret_block)
         except Exception as exc:
             raise _block_error(account, exc) from exc
         return _secret_value(block)

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from newsroom.errors import NewsroomError
 from newsroom.prefect_access import (
     AUTH_STRING_FILE,
     PrefectAccessRefused,
@@ -57,7 +58,7 @@ class StopRequested(BaseException):
     """Raised in the main thread by the SIGINT/SIGTERM handler (like KeyboardInterrupt)."""
 
 
-class StackError(Exception):
+class StackError(NewsroomError):
     """A part of the stack could not start; the message says what to do."""
 
 

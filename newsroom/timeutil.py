@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from newsroom.errors import NewsroomError
+
 BERLIN = ZoneInfo("Europe/Berlin")
 
 _LOCAL_DATETIME = re.compile(
@@ -30,7 +32,7 @@ MIN_YEAR, MAX_YEAR = 1970, 2999
 _DURATION = re.compile(r"(?P<value>\d+)\s*(?P<unit>d|h|m|min|s)\b")
 
 
-class LocalTimeError(ValueError):
+class LocalTimeError(NewsroomError, ValueError):
     """A wall-clock time that cannot be used; ``hint`` says what to write instead."""
 
     def __init__(self, message: str, hint: str):

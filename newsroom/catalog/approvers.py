@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from newsroom.errors import NewsroomError
+
 from .models import ApprovalMode, ApprovalPolicy, Directory, Person
 
 MAGISTRAT = "magistrat"
 
 
-class UnknownReference(LookupError):
+class UnknownReference(NewsroomError, LookupError):
     def __init__(self, kind: str, value: str, known: list[str]):
         self.kind = kind
         self.value = value

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsroom.errors import NewsroomError
+
 from .catalog import IMAGES_DIR, REGISTRY_DIR, TEMPLATES_DIR, campaign_files
 
 __all__ = ["FilesChanging", "Signature", "SnapshotStore", "Stage", "catalog_files",
@@ -49,7 +51,7 @@ KEEP = 3
 PRUNE_AGE = 3600.0
 
 
-class FilesChanging(Exception):
+class FilesChanging(NewsroomError):
     """A file changed while it was read (being written): load again a little later."""
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from newsroom.errors import NewsroomError
+
 Path_ = tuple[str | int, ...]
 
 # Aliases (*name) are expanded; a file that expands to more values than this is refused
@@ -31,7 +33,7 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-class YamlProblem(Exception):
+class YamlProblem(NewsroomError):
     def __init__(self, message: str, line: int, hint: str):
         self.line = line
         self.hint = hint

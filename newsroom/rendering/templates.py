@@ -39,6 +39,8 @@ from jinja2 import FileSystemLoader, StrictUndefined, Undefined, nodes
 from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 
+from newsroom.errors import NewsroomError
+
 # The most characters (or list items) a template may build or print; posts are far shorter.
 MAX_TEXT = 100_000
 _MAX_POWER_BITS = 4096
@@ -169,7 +171,7 @@ def _check_size(value: Any) -> Any:
     return value
 
 
-class TemplateTooSlow(SecurityError):
+class TemplateTooSlow(NewsroomError, SecurityError):
     """The template ran past its deadline (a loop that runs far too often)."""
 
 

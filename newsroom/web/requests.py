@@ -40,6 +40,7 @@ from starlette.responses import Response
 from newsroom import invitations
 from newsroom import requests as domain
 from newsroom.approval import channel_label
+from newsroom.errors import NewsroomError
 from newsroom.requests import ImageUpload, InvalidRequest, InviteRefused, RequestForm
 from newsroom.web.pages import WebContext, get_context
 
@@ -66,7 +67,7 @@ _ORDER = {name: n for n, name in enumerate((
                for kind in ("bild", "alt")), "contact_name", "contact_email"))}
 
 
-class FormUnreadable(ValueError):
+class FormUnreadable(NewsroomError, ValueError):
     pass
 
 

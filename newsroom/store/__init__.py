@@ -1,49 +1,67 @@
-"""Newsroom's persistence: SQLModel tables, engines and sessions, CRUD functions."""
+"""Newsroom's persistence: SQLModel tables, engines and sessions, CRUD functions.
 
-from newsroom.store.crud import (
-    active_campaigns,
+Import it as a whole (``from newsroom import store``, then ``store.X``); the modules
+behind it, each imported only by those after it::
+
+    models, db                 the tables; engines, sessions, migrations
+    crud_common                shared checks, loading a row, the race-safe insert
+    crud_campaigns             campaign records
+    crud_occurrences           occurrences and their approval gate
+    crud_posts                 rendered posts (moves an occurrence's bundle hash)
+    crud_approvals             approval requests and decisions
+    crud_publications          publications and their states
+    crud_audit                 the audit trail
+    requests_crud              requests from Dezernate and Ämter (newsroom.requests)
+
+The ``crud_*`` modules import ``crud_common`` and ``models``, never one another.
+"""
+
+from newsroom.store.crud_approvals import (
     approval_requests,
-    audit_trail,
     create_approval_request,
-    current_posts,
-    definition_hash,
     ensure_approval_request,
     expire_overdue_requests,
     get_approval_request,
-    get_campaign,
     get_decision,
+    get_request_by_nonce,
+    mark_request_notified,
+    record_decision,
+    set_reminders_sent,
+    void_requests_for_bundle,
+    void_stale_requests,
+)
+from newsroom.store.crud_audit import audit_trail, record_audit, record_audit_once
+from newsroom.store.crud_campaigns import (
+    active_campaigns,
+    definition_hash,
+    get_campaign,
+    mark_campaign_removed,
+    upsert_campaign,
+)
+from newsroom.store.crud_occurrences import (
     get_occurrence,
     get_or_create_occurrence,
-    get_publication,
-    get_publication_by_key,
-    get_request_by_nonce,
-    mark_awaiting_manual,
-    mark_campaign_removed,
-    mark_failed,
-    mark_published,
-    mark_publishing,
-    mark_request_notified,
-    mark_skipped,
-    mark_unknown,
     move_occurrence,
-    occurrence_publications,
     open_gates,
-    post_history,
-    record_audit,
-    record_audit_once,
-    record_decision,
-    reserve_publication,
     set_flow_run,
     set_gate_bundle,
     set_occurrence_status,
-    set_reminders_sent,
     settle_gate,
-    store_rendered_posts,
-    unmark_publishing,
-    upsert_campaign,
-    void_requests_for_bundle,
-    void_stale_requests,
     waiting_flow_runs,
+)
+from newsroom.store.crud_posts import current_posts, post_history, store_rendered_posts
+from newsroom.store.crud_publications import (
+    get_publication,
+    get_publication_by_key,
+    mark_awaiting_manual,
+    mark_failed,
+    mark_published,
+    mark_publishing,
+    mark_skipped,
+    mark_unknown,
+    occurrence_publications,
+    reserve_publication,
+    unmark_publishing,
 )
 from newsroom.store.db import (
     alembic_config,

@@ -1,6 +1,6 @@
 """Reading and writing requests to the communications office (:mod:`newsroom.requests`).
 
-Like :mod:`newsroom.store.crud`, every function takes the session first and the rest as
+Like the ``crud_*`` modules, every function takes the session first and the rest as
 keyword arguments. Unlike most of crud, these functions only ``flush``: a request and its
 images are stored in one transaction that the caller commits (a request is never stored
 without its images, nor images without their request).

@@ -1,0 +1,76 @@
+"""The audit trail: events per campaign, some recorded at most once (``once_key``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from newsroom.store.crud_common import require_aware
+from newsroom.store.models import AuditEvent, utcnow
+
+
+def record_audit(
+    session: Session,
+    *,
+    campaign_id: str,
+    actor: str,
+    action: str,
+    occurrence_date: date | None = None,
+    content_hash: str | None = None,
+    channel: str | None = None,
+    detail: dict | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    at = at or utcnow()
+    require_aware(at, "at")
+    event = AuditEvent(
+        at=at,
+        campaign_id=campaign_id,
+        occurrence_date=occurrence_date,
+        actor=actor,
+        action=action,
+        content_hash=content_hash,
+        channel=channel,
+        detail=dict(detail or {}),
+    )
+    session.add(event)
+    session.commit()
+    return event
+
+
+def record_audit_once(session: Session, *, once_key: str, campaign_id: str, actor: str,
+                      action: str, occurrence_date: date | None = None,
+                      content_hash: str | None = None, channel: str | None = None,
+                      detail: dict | None = None, at: datetime | None = None
+                      ) -> AuditEvent | None:
+    """Record the event unless one with ``once_key`` is recorded already (then None).
+
+    The unique index on ``once_key`` decides, so two processes on one database that
+    race record it once: the second insert waits for the first and is then refused.
+    Commits.
+    """
+    at = at or utcnow()
+    require_aware(at, "at")
+    event = AuditEvent(at=at, campaign_id=campaign_id, occurrence_date=occurrence_date,
+                       actor=actor, action=action, content_hash=content_hash,
+                       channel=channel, detail=dict(detail or {}), once_key=once_key)
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        session.commit()
+        return None
+    session.commit()
+    return event
+
+
+def audit_trail(session: Session, *, campaign_id: str) -> list[AuditEvent]:
+    """The campaign's audit events, oldest first (ties broken by insertion order)."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.campaign_id == campaign_id)
+        .order_by(col(AuditEvent.at), col(AuditEvent.id))
+    )
+    return list(session.exec(query))

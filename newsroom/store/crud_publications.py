@@ -1,0 +1,169 @@
+"""Publications: the reservation that guards each network call, and the state machine it
+moves through (reserved → publishing → published | failed | unknown | awaiting_manual |
+skipped)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from newsroom.errors import AlreadyReserved, StoreError
+from newsroom.store.crud_common import get_row, require_aware
+from newsroom.store.models import PostRecord, Publication, PublicationStatus, utcnow
+
+# A publication in one of these states is settled: nothing may change it any more.
+_FINAL_PUBLICATION = {PublicationStatus.PUBLISHED, PublicationStatus.SKIPPED}
+
+
+def get_publication(session: Session, *, post_id: int, channel: str) -> Publication | None:
+    query = select(Publication).where(
+        Publication.post_id == post_id, Publication.channel == channel
+    )
+    return session.exec(query.execution_options(populate_existing=True)).first()
+
+
+def get_publication_by_key(session: Session, *, idempotency_key: str) -> Publication | None:
+    query = select(Publication).where(Publication.idempotency_key == idempotency_key)
+    return session.exec(query.execution_options(populate_existing=True)).first()
+
+
+def occurrence_publications(
+    session: Session, *, occurrence_id: int
+) -> list[tuple[Publication, PostRecord]]:
+    """Every publication of the occurrence (of any rendering of its posts), with its post."""
+    query = (
+        select(Publication, PostRecord)
+        .join(PostRecord, col(PostRecord.id) == col(Publication.post_id))
+        .where(PostRecord.occurrence_id == occurrence_id)
+        .order_by(col(Publication.id))
+    )
+    return [(publication, post) for publication, post in
+            session.exec(query.execution_options(populate_existing=True))]
+
+
+def reserve_publication(
+    session: Session, *, post_id: int, channel: str, idempotency_key: str
+) -> Publication:
+    """Claim the right to publish ``post_id`` on ``channel``; committed before returning.
+
+    Raises :class:`AlreadyReserved` when a publication for this post and channel, or with
+    this idempotency key, exists already -- also when another process inserts it at the
+    same moment (the UNIQUE constraints decide, not a prior SELECT). Derive the key from
+    ``RenderedPost.post_key`` to allow one publication per occurrence and channel even
+    across re-renders.
+    """
+    publication = Publication(post_id=post_id, channel=channel, idempotency_key=idempotency_key)
+    try:
+        with session.begin_nested():
+            session.add(publication)
+    except IntegrityError as exc:
+        existing = get_publication(
+            session, post_id=post_id, channel=channel
+        ) or get_publication_by_key(session, idempotency_key=idempotency_key)
+        if existing is None:  # not a duplicate: e.g. the post does not exist
+            session.rollback()
+            raise StoreError(f"cannot reserve post {post_id} on {channel!r}: {exc.orig}") from exc
+        message = (
+            f"post {post_id} on channel {channel!r} is reserved already "
+            f"(publication {existing.id}, key {existing.idempotency_key!r}, "
+            f"status {existing.status})"
+        )
+        session.rollback()
+        raise AlreadyReserved(message) from None
+    session.commit()
+    return publication
+
+
+def _transition(
+    session: Session, publication_id: int, status: PublicationStatus, allowed: set | None = None
+) -> Publication:
+    publication = get_row(session, Publication, publication_id, lock=True)
+    if publication.status in _FINAL_PUBLICATION or (
+        allowed is not None and publication.status not in allowed
+    ):
+        raise StoreError(
+            f"publication {publication_id} is {publication.status}; it cannot become {status.value}"
+        )
+    publication.status = status.value
+    return publication
+
+
+def mark_publishing(session: Session, *, publication_id: int) -> Publication:
+    """About to call the network: allowed from reserved or failed; counts an attempt.
+
+    Never from ``unknown``: the earlier attempt may have gone out, a human must check.
+    """
+    publication = _transition(
+        session,
+        publication_id,
+        PublicationStatus.PUBLISHING,
+        {PublicationStatus.RESERVED, PublicationStatus.FAILED},
+    )
+    publication.attempts += 1
+    session.add(publication)
+    session.commit()
+    return publication
+
+
+def unmark_publishing(session: Session, *, publication_id: int) -> Publication:
+    """Back from publishing to reserved, for an attempt that was armed ahead of its time
+    but provably never sent (held by a crisis freeze, or too late). Uncounts the attempt."""
+    publication = _transition(session, publication_id, PublicationStatus.RESERVED,
+                              {PublicationStatus.PUBLISHING})
+    publication.attempts = max(0, publication.attempts - 1)
+    session.add(publication)
+    session.commit()
+    return publication
+
+
+def mark_published(
+    session: Session,
+    *,
+    publication_id: int,
+    remote_id: str | None,
+    remote_url: str | None,
+    published_at: datetime | None = None,
+) -> Publication:
+    published_at = published_at or utcnow()
+    require_aware(published_at, "published_at")
+    publication = _transition(session, publication_id, PublicationStatus.PUBLISHED)
+    publication.remote_id = remote_id
+    publication.remote_url = remote_url
+    publication.published_at = published_at
+    publication.last_error = None
+    session.add(publication)
+    session.commit()
+    return publication
+
+
+def _mark_with_error(
+    session: Session, publication_id: int, status: PublicationStatus, error: str | None
+) -> Publication:
+    publication = _transition(session, publication_id, status)
+    publication.last_error = error
+    session.add(publication)
+    session.commit()
+    return publication
+
+
+def mark_failed(session: Session, *, publication_id: int, error: str) -> Publication:
+    """The network refused; nothing went out. May be retried via :func:`mark_publishing`."""
+    return _mark_with_error(session, publication_id, PublicationStatus.FAILED, error)
+
+
+def mark_unknown(session: Session, *, publication_id: int, error: str) -> Publication:
+    """The request may have reached the network: a human must check before any retry."""
+    return _mark_with_error(session, publication_id, PublicationStatus.UNKNOWN, error)
+
+
+def mark_awaiting_manual(session: Session, *, publication_id: int, note: str = "") -> Publication:
+    """A person has to post this one by hand (manual channel, or after ``unknown``)."""
+    return _mark_with_error(
+        session, publication_id, PublicationStatus.AWAITING_MANUAL, note or None
+    )
+
+
+def mark_skipped(session: Session, *, publication_id: int, reason: str) -> Publication:
+    return _mark_with_error(session, publication_id, PublicationStatus.SKIPPED, reason)

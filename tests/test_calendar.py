@@ -149,7 +149,9 @@ def test_conflicts_on_the_same_channel_within_30_minutes(
         assert nachbar.conflicts == [
             "mastodon: also 'nie-wieder-ist-jetzt' at 09:00 CET (within 30 min)"
         ]
-        assert f"⚠ mastodon: also 'nachbar' at {time} CET (within 30 min)" in format_calendar(entries)
+        assert (
+            f"⚠ mastodon: also 'nachbar' at {time} CET (within 30 min)" in format_calendar(entries)
+        )
     else:
         assert gedenken.conflicts == [] and nachbar.conflicts == []
         assert "⚠" not in format_calendar(entries)

@@ -56,7 +56,8 @@ class DirectoryIndex:
 
     def is_absent(self, person: Person, day: date) -> bool:
         return any(
-            date.fromisoformat(a.start) <= day <= date.fromisoformat(a.until) for a in person.absences
+            date.fromisoformat(a.start) <= day <= date.fromisoformat(a.until)
+            for a in person.absences
         )
 
     def stand_in(self, person: Person, day: date) -> Approver:
@@ -71,7 +72,9 @@ class DirectoryIndex:
         return Approver(current, on_behalf_of=person)
 
 
-def resolve_approvers(policy: ApprovalPolicy, index: DirectoryIndex, day: date | None = None) -> list[Approver]:
+def resolve_approvers(
+    policy: ApprovalPolicy, index: DirectoryIndex, day: date | None = None
+) -> list[Approver]:
     """The distinct people who are asked, in policy order; deputies replace absentees on ``day``."""
     people: list[Person] = []
     for ref in policy.approvers:

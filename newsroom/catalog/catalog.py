@@ -59,8 +59,11 @@ class Catalog:
             return self.campaigns[campaign_id]
         except KeyError:
             close = difflib.get_close_matches(campaign_id, list(self.campaigns), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "run `newsroom validate` to list them"
-            raise LookupError(f"no campaign with id {campaign_id!r} in {self.root}; {hint}") from None
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else "run `newsroom validate` to list them")
+            raise LookupError(
+                f"no campaign with id {campaign_id!r} in {self.root}; {hint}"
+            ) from None
 
     def account(self, name: str) -> ChannelAccount:
         return self.accounts[name]

@@ -31,7 +31,8 @@ import yaml
 from .catalog import CHANNELS_FILE, REGISTRY_DIR
 from .models import AccountConnection, ChannelAccount, ChannelType
 
-__all__ = ["STACK_OVERLAY_DIR", "STANDIN_PATHS", "prepare_overlay", "standin_connections", "write_registry_overlay"]
+__all__ = ["STACK_OVERLAY_DIR", "STANDIN_PATHS", "prepare_overlay", "standin_connections",
+           "write_registry_overlay"]
 
 # The overlay of the stack `newsroom up` runs, in its data dir.
 STACK_OVERLAY_DIR = "stack-overlay"

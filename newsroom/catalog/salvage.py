@@ -105,7 +105,9 @@ def _without(model: type[M], names: set[str]) -> type[M]:
     return create_model(model.__name__, __base__=model, **overrides)
 
 
-def _target(model: type[BaseModel], work: Any, loc: Path_, *, missing: bool) -> tuple[Path_, str] | None:
+def _target(
+    model: type[BaseModel], work: Any, loc: Path_, *, missing: bool
+) -> tuple[Path_, str] | None:
     """What to remove for an error at ``loc``: the deepest removable part, or a stand-in."""
     start = loc[:-1] if missing else loc
     for end in range(len(start), 0, -1):

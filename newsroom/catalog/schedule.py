@@ -124,7 +124,9 @@ def occurrence_on(campaign: Campaign, day: date) -> Occurrence | None:
     return found[0] if found else None
 
 
-def next_occurrence(campaign: Campaign, after: datetime, horizon_years: int = 5) -> Occurrence | None:
+def next_occurrence(
+    campaign: Campaign, after: datetime, horizon_years: int = 5
+) -> Occurrence | None:
     found = occurrences(campaign, after, after + timedelta(days=366 * horizon_years))
     return found[0] if found else None
 

@@ -82,7 +82,9 @@ class _Collector:
     """Issues of one file. With ``salvaged``, paths are the model's and are reported at
     the file's own (a list that lost an item numbers the rest differently)."""
 
-    def __init__(self, path: Path, doc: SourceDocument | None = None, salvaged: Salvaged | None = None):
+    def __init__(
+        self, path: Path, doc: SourceDocument | None = None, salvaged: Salvaged | None = None
+    ):
         self.file = relative_path(path)
         self.doc = doc
         self.salvaged = salvaged
@@ -125,7 +127,8 @@ def read_document(path: Path, collector: _Collector) -> SourceDocument | None:
         collector.add(1, f"file is not UTF-8 text ({exc.reason})", "save it as UTF-8")
         return None
     except OSError as exc:
-        collector.add(1, f"cannot read the file: {exc.strerror}", "check that it exists and is readable")
+        collector.add(1, f"cannot read the file: {exc.strerror}",
+                      "check that it exists and is readable")
         return None
     try:
         doc = parse_yaml(text)
@@ -134,9 +137,11 @@ def read_document(path: Path, collector: _Collector) -> SourceDocument | None:
         return None
     collector.doc = doc
     for key_path, line in doc.duplicate_keys:
-        collector.add(line, f"`{_dotted(key_path)}` is given twice", "keep one of them; YAML would silently use the last")
+        collector.add(line, f"`{_dotted(key_path)}` is given twice",
+                      "keep one of them; YAML would silently use the last")
     if not isinstance(doc.data, dict):
-        collector.add(1, "the file must be a mapping of fields (key: value)", "start with `id: …` on the first line")
+        collector.add(1, "the file must be a mapping of fields (key: value)",
+                      "start with `id: …` on the first line")
         return None
     return doc
 
@@ -169,7 +174,9 @@ def model_from(model: type[BaseModel], doc: SourceDocument, collector: _Collecto
     return _Read(doc, salvaged) if salvaged is not None else None
 
 
-def _report_pydantic(error: dict, model: type[BaseModel], doc: SourceDocument, out: _Collector) -> None:
+def _report_pydantic(
+    error: dict, model: type[BaseModel], doc: SourceDocument, out: _Collector
+) -> None:
     loc = tuple(p for p in error["loc"] if isinstance(p, (str, int)))
     kind = error["type"]
     name = str(loc[-1]) if loc else ""
@@ -178,7 +185,8 @@ def _report_pydantic(error: dict, model: type[BaseModel], doc: SourceDocument, o
         description = allowed.get(name, "")
         out.add(
             loc[:-1] if loc[:-1] else 1,
-            f"required field `{name}` is missing" + (f" under `{_dotted(loc[:-1])}`" if loc[:-1] else ""),
+            f"required field `{name}` is missing"
+            + (f" under `{_dotted(loc[:-1])}`" if loc[:-1] else ""),
             f"add `{name}:`" + (f" ({description})" if description else ""),
         )
         return
@@ -194,11 +202,13 @@ def _report_pydantic(error: dict, model: type[BaseModel], doc: SourceDocument, o
         expected = error.get("ctx", {}).get("expected", "")
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",") if o.strip(" '")]
         close = difflib.get_close_matches(str(value), options, n=1)
-        hint = (f"did you mean `{close[0]}`? " if close else "") + f"use one of: {', '.join(options)}"
+        hint = ((f"did you mean `{close[0]}`? " if close else "")
+                + f"use one of: {', '.join(options)}")
         out.add(loc, f"{value!r} is not a valid value", hint)
         return
     if kind == "string_pattern_mismatch":
-        out.add(loc, f"{value!r} is not a valid id", "use lower-case letters, digits and hyphens, e.g. trikottag-2027")
+        out.add(loc, f"{value!r} is not a valid id",
+                "use lower-case letters, digits and hyphens, e.g. trikottag-2027")
         return
     if kind == "value_error":
         message = error["msg"].removeprefix("Value error, ")
@@ -318,7 +328,8 @@ def load_catalog(
                 CatalogIssue(
                     relative_path(path),
                     source.line_of("id"),
-                    f"campaign id {campaign_id!r} is already used by {relative_path(seen[campaign_id])}",
+                    f"campaign id {campaign_id!r} is already used by "
+                    f"{relative_path(seen[campaign_id])}",
                     "give every campaign its own id",
                     "id",
                 )
@@ -339,7 +350,8 @@ def load_catalog(
     return report
 
 
-def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_root: Path | None = None,
+def load_catalog_for(paths: list[Path], *, today: date | None = None,
+                     fallback_root: Path | None = None,
                      on_file: Callable[[Path], None] | None = None) -> ValidationReport:
     """Validate the given files or folders, finding their catalog root from the registry."""
     report = ValidationReport()
@@ -347,7 +359,8 @@ def load_catalog_for(paths: list[Path], *, today: date | None = None, fallback_r
     for path in paths:
         if not path.exists():
             report.issues.append(
-                CatalogIssue(str(path), 0, "no such file or folder", "check the path; campaigns live in campaigns/")
+                CatalogIssue(str(path), 0, "no such file or folder",
+                             "check the path; campaigns live in campaigns/")
             )
             continue
         root = find_catalog_root(path if path.is_dir() else path.parent)
@@ -401,7 +414,9 @@ def _load_registry(root: Path, report: ValidationReport, overlay: Path | None = 
             offices=(directory.offices if directory else None) or [],
             communications_office=(directory.communications_office if directory else None) or "",
         ),
-        registry=ChannelRegistry.model_construct(accounts=(accounts.accounts if accounts else None) or []),
+        registry=ChannelRegistry.model_construct(
+            accounts=(accounts.accounts if accounts else None) or []
+        ),
     )
     registry = _Registry(catalog, {
         "person": _doubtful_ids(people, "people", "id"),
@@ -445,10 +460,13 @@ def _apply_overlay(channels: _Read, path: Path, report: ValidationReport) -> Non
     report.issues += collector.issues
 
 
-def _load_registry_file(path: Path, model: type[BaseModel], report: ValidationReport) -> _Read | None:
+def _load_registry_file(
+    path: Path, model: type[BaseModel], report: ValidationReport
+) -> _Read | None:
     collector = _Collector(path)
     if not path.is_file():
-        collector.add(0, "registry file is missing", f"create {path.name} in the catalog's registry/ folder")
+        collector.add(0, "registry file is missing",
+                      f"create {path.name} in the catalog's registry/ folder")
         report.issues += collector.issues
         return None
     report.files_checked += 1
@@ -486,49 +504,69 @@ def _check_directory(directory: Directory, read: _Read, path: Path) -> list[Cata
     known_roles = {r.value for r in Role}
     for i, person in enumerate(directory.people):
         for j, portfolio in enumerate(person.portfolios):
-            if portfolio not in portfolios and intact("people", i, "portfolios", j) and intact("portfolios"):
-                collector.add(("people", i, "portfolios", j), f"unknown portfolio {portfolio!r}", _suggest(portfolio, portfolios, "portfolios"))
+            if (portfolio not in portfolios and intact("people", i, "portfolios", j)
+                    and intact("portfolios")):
+                collector.add(("people", i, "portfolios", j), f"unknown portfolio {portfolio!r}",
+                              _suggest(portfolio, portfolios, "portfolios"))
         if person.deputy and person.deputy not in people and intact("people"):
-            collector.add(("people", i, "deputy"), f"unknown person {person.deputy!r}", _suggest(person.deputy, people, "people"))
+            collector.add(("people", i, "deputy"), f"unknown person {person.deputy!r}",
+                          _suggest(person.deputy, people, "people"))
         for k, role in enumerate(person.roles):
             if role not in known_roles:
-                collector.add(("people", i, "roles", k), f"unknown role {role!r}", _suggest(role, known_roles, "roles"))
+                collector.add(("people", i, "roles", k), f"unknown role {role!r}",
+                              _suggest(role, known_roles, "roles"))
         for k, absence in enumerate(person.absences):
             try:
                 if date.fromisoformat(absence.start) > date.fromisoformat(absence.until):
-                    collector.add(("people", i, "absences", k), "absence ends before it starts", "swap `from` and `to`")
+                    collector.add(("people", i, "absences", k), "absence ends before it starts",
+                                  "swap `from` and `to`")
             except ValueError:
-                collector.add(("people", i, "absences", k), "absence dates must be YYYY-MM-DD", "e.g. from: 2027-07-01")
+                collector.add(("people", i, "absences", k), "absence dates must be YYYY-MM-DD",
+                              "e.g. from: 2027-07-01")
     owners: dict[str, int] = {}
     for i, person in enumerate(directory.people):
         for portfolio in person.portfolios:
             if portfolio in owners:
-                collector.add(("people", i, "portfolios"), f"portfolio {portfolio!r} has two Dezernenten", "each portfolio belongs to one person")
+                collector.add(("people", i, "portfolios"),
+                              f"portfolio {portfolio!r} has two Dezernenten",
+                              "each portfolio belongs to one person")
             owners[portfolio] = i
-    if intact("communications_office") and intact("offices") and directory.communications_office not in offices:
-        collector.add(("communications_office",), f"unknown office {directory.communications_office!r}", _suggest(directory.communications_office, offices, "offices"))
-    for kind, items in (("person", directory.people), ("portfolio", directory.portfolios), ("office", directory.offices)):
+    if (intact("communications_office") and intact("offices")
+            and directory.communications_office not in offices):
+        collector.add(("communications_office",),
+                      f"unknown office {directory.communications_office!r}",
+                      _suggest(directory.communications_office, offices, "offices"))
+    for kind, items in (("person", directory.people), ("portfolio", directory.portfolios),
+                        ("office", directory.offices)):
         ids = [x.id for x in items]
         for dup in {x for x in ids if ids.count(x) > 1}:
             collector.add(1, f"{kind} id {dup!r} is used twice", "ids must be unique")
     return collector.issues
 
 
-def _check_registry(registry: ChannelRegistry, read: _Read, known: _Registry, path: Path) -> list[CatalogIssue]:
+def _check_registry(
+    registry: ChannelRegistry, read: _Read, known: _Registry, path: Path
+) -> list[CatalogIssue]:
     collector = _Collector(path, read.doc, read.salvaged)
     intact = read.salvaged.intact
     names = [a.name for a in registry.accounts]
     for i, account in enumerate(registry.accounts):
         if names.count(account.name) > 1:
-            collector.add(("accounts", i, "name"), f"account name {account.name!r} is used twice", "names must be unique")
-        if account.owner and known.is_unknown("person", account.owner) and known.is_unknown("office", account.owner):
+            collector.add(("accounts", i, "name"), f"account name {account.name!r} is used twice",
+                          "names must be unique")
+        if (account.owner and known.is_unknown("person", account.owner)
+                and known.is_unknown("office", account.owner)):
             owners = set(known.catalog.index.people) | set(known.catalog.index.offices)
-            collector.add(("accounts", i, "owner"), f"unknown person or office {account.owner!r}", _suggest(account.owner, owners, "people and offices"))
+            collector.add(("accounts", i, "owner"), f"unknown person or office {account.owner!r}",
+                          _suggest(account.owner, owners, "people and offices"))
         if (account.type not in (ChannelType.MANUAL, ChannelType.WEBSITE, ChannelType.EMAIL)
                 and not account.credential and intact("accounts", i, "credential")):
-            collector.add(("accounts", i), f"account {account.name!r} has no `credential`", "name the env variable or Prefect Secret block that holds its token")
-        if account.type == ChannelType.EMAIL and not account.recipients and intact("accounts", i, "recipients"):
-            collector.add(("accounts", i), "the press e-mail account lists no `recipients`", "add the press distribution list")
+            collector.add(("accounts", i), f"account {account.name!r} has no `credential`",
+                          "name the env variable or Prefect Secret block that holds its token")
+        if (account.type == ChannelType.EMAIL and not account.recipients
+                and intact("accounts", i, "recipients")):
+            collector.add(("accounts", i), "the press e-mail account lists no `recipients`",
+                          "add the press distribution list")
     return collector.issues
 
 
@@ -562,7 +600,9 @@ def load_campaign(
     return source, read.salvaged, collector.issues
 
 
-def _check_campaign(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector, today: date) -> None:
+def _check_campaign(
+    source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector, today: date
+) -> None:
     """Every check whose parts were read; each skips what an earlier error removed."""
     campaign = source.campaign
     intact = salvaged.intact
@@ -571,10 +611,12 @@ def _check_campaign(source: CampaignSource, salvaged: Salvaged, registry: _Regis
         out.add(("id",), f"id {campaign.id!r} differs from the file name {source.path.name!r}",
                 f"rename the file to {campaign.id}.yaml so people find it", severity="warning")
     requester = campaign.requested_by
-    if intact("requested_by") and requester.portfolio and registry.is_unknown("portfolio", requester.portfolio):
+    if (intact("requested_by") and requester.portfolio
+            and registry.is_unknown("portfolio", requester.portfolio)):
         out.add(("requested_by", "portfolio"), f"unknown portfolio {requester.portfolio!r}",
                 _suggest(requester.portfolio, index.portfolios, "portfolios"))
-    if intact("requested_by") and requester.office and registry.is_unknown("office", requester.office):
+    if (intact("requested_by") and requester.office
+            and registry.is_unknown("office", requester.office)):
         out.add(("requested_by", "office"), f"unknown office {requester.office!r}",
                 _suggest(requester.office, index.offices, "offices"))
     if intact("late", "grace"):
@@ -589,7 +631,9 @@ def _check_campaign(source: CampaignSource, salvaged: Salvaged, registry: _Regis
     _check_rendered(source, salvaged, registry, out, today, timed, signatories)
 
 
-def _check_approvers(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector) -> list | None:
+def _check_approvers(
+    source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector
+) -> list | None:
     """The approval rules; the approvers that could be resolved (None: the policy is unreadable)."""
     policy = source.campaign.approval
     intact = salvaged.intact
@@ -608,48 +652,60 @@ def _check_approvers(source: CampaignSource, salvaged: Salvaged, registry: _Regi
                 if registry.doubtful.get("person") != set():
                     continue  # its Dezernent may be an entry the directory's errors removed
                 message = f"nobody in the directory is responsible for portfolio {exc.value!r}"
-            elif exc.kind in ("person", "portfolio") and not registry.is_unknown(exc.kind, exc.value):
+            elif (exc.kind in ("person", "portfolio")
+                  and not registry.is_unknown(exc.kind, exc.value)):
                 continue  # an entry the directory's errors removed: reported there
             key = "person" if ref.person else "portfolio" if ref.portfolio else "group"
             known = exc.known if exc.kind != "portfolio" else sorted(index.portfolios)
-            out.add(("approval", "approvers", i, key), message, _suggest(exc.value, known, exc.kind + "s"))
+            out.add(("approval", "approvers", i, key), message,
+                    _suggest(exc.value, known, exc.kind + "s"))
     for i, person_id in enumerate(policy.escalate_to):
         if registry.is_unknown("person", person_id):
-            out.add(("approval", "escalate_to", i), f"unknown person {person_id!r}", _suggest(person_id, index.people, "people"))
+            out.add(("approval", "escalate_to", i), f"unknown person {person_id!r}",
+                    _suggest(person_id, index.people, "people"))
     asked = len({a.person.id for a in resolved})
     if (all_resolved and intact("approval", "quorum") and intact("approval", "mode")
             and policy.mode == ApprovalMode.QUORUM and policy.quorum and policy.quorum > asked):
         asked = len(resolve_approvers(policy, index))
-        out.add(("approval", "quorum"), f"quorum {policy.quorum} is more than the {asked} people asked",
+        out.add(("approval", "quorum"),
+                f"quorum {policy.quorum} is more than the {asked} people asked",
                 f"lower the quorum to at most {asked} or add approvers")
     on_timeout = intact("approval", "on_timeout")
-    if on_timeout and intact("approval", "mode") and policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM and policy.mode != ApprovalMode.QUORUM:
+    if (on_timeout and intact("approval", "mode")
+            and policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM
+            and policy.mode != ApprovalMode.QUORUM):
         out.add(("approval", "on_timeout"), "`publish_if_quorum` needs `mode: quorum`",
                 "set mode: quorum with a quorum, or choose cancel or escalate")
     if on_timeout and policy.escalate_to and policy.on_timeout != TimeoutAction.ESCALATE:
         # Only an escalated deadline tells these people; with any other action nobody would.
         out.add(("approval", "escalate_to"),
-                f"`escalate_to` only applies with `on_timeout: escalate`; with `{policy.on_timeout.value}` "
-                "nobody in it is told",
+                "`escalate_to` only applies with `on_timeout: escalate`; "
+                f"with `{policy.on_timeout.value}` nobody in it is told",
                 "set on_timeout: escalate, or remove escalate_to")
-    if on_timeout and intact("approval", "escalate_to") and policy.on_timeout == TimeoutAction.ESCALATE and not policy.escalate_to:
+    if (on_timeout and intact("approval", "escalate_to")
+            and policy.on_timeout == TimeoutAction.ESCALATE and not policy.escalate_to):
         out.add(("approval", "on_timeout"), "policy escalates but names nobody in `escalate_to`",
                 "list at least one person id under escalate_to (e.g. the OB)", severity="warning")
     if (intact("signatories_in_text") and intact("approval", "mode")
             and source.campaign.signatories_in_text and policy.mode == ApprovalMode.ONE):
-        out.add(("signatories_in_text",), "signatories in the text only make sense when several people sign",
+        out.add(("signatories_in_text",),
+                "signatories in the text only make sense when several people sign",
                 "use mode: all or quorum, or drop signatories_in_text", severity="warning")
     return resolved if all_resolved else None
 
 
-def _check_slots(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector, today: date) -> list[int]:
+def _check_slots(
+    source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector, today: date
+) -> list[int]:
     """The slots' channels and times; the indices of the slots whose times are sound."""
     timed = []
     for i, slot in enumerate(source.campaign.slots or []):
         for j, channel in enumerate(slot.channels):
-            if salvaged.intact("slots", i, "channels", j) and registry.is_unknown("channel", channel):
+            if (salvaged.intact("slots", i, "channels", j)
+                    and registry.is_unknown("channel", channel)):
                 out.add(("slots", i, "channels", j), f"unknown channel {channel!r}",
-                        _suggest(channel, registry.catalog.accounts, "channels (registry/channels.yaml)"))
+                        _suggest(channel, registry.catalog.accounts,
+                                 "channels (registry/channels.yaml)"))
         if not all(salvaged.intact("slots", i, name) for name in _TIMING):
             continue  # a timing field was refused: its default would say something else
         field_name = "at" if slot.at else "yearly" if slot.yearly else "rrule"
@@ -661,24 +717,30 @@ def _check_slots(source: CampaignSource, salvaged: Salvaged, registry: _Registry
                 else:
                     parse_local_datetime(text if len(text) > 10 else text + " 23:59")
             except LocalTimeError:
-                out.add(("slots", i, "until"), f"{slot.until!r} is not a year or date", "write a year (2030) or a date (2030-12-31)")
+                out.add(("slots", i, "until"), f"{slot.until!r} is not a year or date",
+                        "write a year (2030) or a date (2030-12-31)")
                 continue
         try:
             check_slot_times(slot, today)
         except LocalTimeError as exc:
-            where = "start" if slot.rrule and "RRULE" not in str(exc) and "does not exist" not in str(exc) and "twice" not in str(exc) else field_name
+            where = ("start" if slot.rrule and "RRULE" not in str(exc)
+                     and "does not exist" not in str(exc) and "twice" not in str(exc)
+                     else field_name)
             out.add(("slots", i, where), str(exc), exc.hint)
             continue
         timed.append(i)
         if slot.at:
             moment = localize(parse_local_datetime(slot.at))
             if moment.date() < today:
-                out.add(("slots", i, "at"), f"{slot.at} is in the past; this slot will not be published",
+                out.add(("slots", i, "at"),
+                        f"{slot.at} is in the past; this slot will not be published",
                         "move it to a future date or delete the campaign", severity="warning")
     return timed
 
 
-def _check_deadline(source: CampaignSource, salvaged: Salvaged, out: _Collector, timed: list[int]) -> None:
+def _check_deadline(
+    source: CampaignSource, salvaged: Salvaged, out: _Collector, timed: list[int]
+) -> None:
     policy = source.campaign.approval
     if policy is None:
         return
@@ -689,7 +751,8 @@ def _check_deadline(source: CampaignSource, salvaged: Salvaged, out: _Collector,
             out.add(("approval", "deadline_before"), str(exc), exc.hint)
         else:
             if delta.is_zero:
-                out.add(("approval", "deadline_before"), "the deadline must come before the publication",
+                out.add(("approval", "deadline_before"),
+                        "the deadline must come before the publication",
                         "give a positive duration such as 48h")
     if not policy.deadline or not salvaged.intact("approval", "deadline"):
         return
@@ -699,7 +762,8 @@ def _check_deadline(source: CampaignSource, salvaged: Salvaged, out: _Collector,
         out.add(("approval", "deadline"), str(exc), exc.hint)
         return
     slots = source.campaign.slots or []
-    shaped = [s for i, s in enumerate(slots) if all(salvaged.intact("slots", i, n) for n in _TIMING)]
+    shaped = [s for i, s in enumerate(slots)
+              if all(salvaged.intact("slots", i, n) for n in _TIMING)]
     if any(not s.at for s in shaped if not s.on_demand):
         out.add(("approval", "deadline"), "an absolute deadline cannot serve a recurring slot",
                 "use deadline_before (e.g. 72h) so each year's occurrence gets its own deadline")
@@ -711,18 +775,22 @@ def _check_deadline(source: CampaignSource, salvaged: Salvaged, out: _Collector,
     first = min(localize(parse_local_datetime(s.at or "")) for s in sound)
     if deadline >= first:
         out.add(("approval", "deadline"),
-                f"the approval deadline {policy.deadline} is not before the first publication {format_local(first)}",
+                f"the approval deadline {policy.deadline} is not before the first publication "
+                f"{format_local(first)}",
                 "set the deadline before the first slot, leaving time to react to a rejection")
 
 
-def _check_content_refs(source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector) -> None:
+def _check_content_refs(
+    source: CampaignSource, salvaged: Salvaged, registry: _Registry, out: _Collector
+) -> None:
     content = source.campaign.content
     if content is None:
         return
     intact = salvaged.intact
     catalog = registry.catalog
     slots = source.campaign.slots or []
-    used = {c for i, slot in enumerate(slots) for j, c in enumerate(slot.channels) if intact("slots", i, "channels", j)}
+    used = {c for i, slot in enumerate(slots) for j, c in enumerate(slot.channels)
+            if intact("slots", i, "channels", j)}
     all_used_known = intact("slots")
     used_types = {catalog.accounts[c].type.value for c in used if c in catalog.accounts}
     type_names = {t.value for t in ChannelType}
@@ -731,34 +799,46 @@ def _check_content_refs(source: CampaignSource, salvaged: Salvaged, registry: _R
             continue
         if key not in type_names and registry.is_unknown("channel", key):
             out.add(("content", "channels", key), f"unknown channel {key!r}",
-                    _suggest(key, list(catalog.accounts) + sorted(type_names), "channels and channel types"))
-        elif all_used_known and key not in used and key not in used_types and (key in catalog.accounts or key in type_names):
-            out.add(("content", "channels", key), f"content for {key!r}, but no slot publishes there",
+                    _suggest(key, list(catalog.accounts) + sorted(type_names),
+                             "channels and channel types"))
+        elif (all_used_known and key not in used and key not in used_types
+              and (key in catalog.accounts or key in type_names)):
+            out.add(("content", "channels", key),
+                    f"content for {key!r}, but no slot publishes there",
                     "add the channel to a slot or remove this block", severity="warning")
     if (content.template is None and content.text is None
             and intact("content", "template") and intact("content", "text")):
-        missing = [c for c in sorted(used) if c in catalog.accounts and _overrides_intact(salvaged, catalog, c)
+        missing = [c for c in sorted(used)
+                   if c in catalog.accounts and _overrides_intact(salvaged, catalog, c)
                    and not _has_own_text(content, catalog, c)]
         if missing:
             out.add(("content",), f"no text for channels {', '.join(missing)}",
                     "give `content.text` (or `content.template`) or one under content.channels")
-    image_lists: list[tuple[tuple[str | int, ...], list]] = [(("content", "images"), content.images or [])]
-    image_lists += [(("content", "channels", k, "images"), v.images or []) for k, v in content.channels.items()]
+    image_lists: list[tuple[tuple[str | int, ...], list]] = [
+        (("content", "images"), content.images or [])
+    ]
+    image_lists += [(("content", "channels", k, "images"), v.images or [])
+                    for k, v in content.channels.items()]
     for base, images in image_lists:
         for i, image in enumerate(images):
             if image.file and not (catalog.images_dir / image.file).is_file():
-                out.add((*base, i, "file"), f"image file {image.file!r} not found in {relative_path(catalog.images_dir)}",
+                out.add((*base, i, "file"),
+                        f"image file {image.file!r} not found in "
+                        f"{relative_path(catalog.images_dir)}",
                         "put the image into the catalog's images/ folder or fix the name")
             if image.url and not image.url.startswith("https://"):
-                out.add((*base, i, "url"), "image URLs must use https://", "networks fetch images only over HTTPS")
+                out.add((*base, i, "url"), "image URLs must use https://",
+                        "networks fetch images only over HTTPS")
     links = [(("content", "link"), content.link)] + [
         (("content", "channels", k, "link"), v.link) for k, v in content.channels.items()
     ]
     for where, link in links:
         if link and not link.startswith("https://"):
-            out.add(where, f"link {link!r} does not start with https://", "use the https:// address")
+            out.add(where, f"link {link!r} does not start with https://",
+                    "use the https:// address")
     for where, tags in [(("content", "hashtags"), content.hashtags or [])] + [
-        (("content", "channels", k, "hashtags"), v.hashtags or []) for k, v in content.channels.items()
+        (("content", "channels", k, "hashtags"), v.hashtags or [])
+        for k, v in content.channels.items()
     ]:
         for i, tag in enumerate(tags):
             from ..rendering.hashtags import check_hashtag
@@ -798,8 +878,8 @@ def _check_rendered(
     Only what was read whole renders: the sound slots, the known channels, content that
     nothing was removed from; so an error here is the text's own, never an echo.
     """
-    from ..rendering.hashtags import check_hashtag, hashtags_in
     from ..channels import measure_text, requires_image
+    from ..rendering.hashtags import check_hashtag, hashtags_in
     from ..rendering.render import make_environment, render_post, resolve_content
 
     campaign = source.campaign
@@ -827,7 +907,8 @@ def _check_rendered(
         occurrence = past[-1] if past else None
     if occurrence is None:
         if whole:
-            out.add(("slots",), "this campaign never publishes", "check the slots' dates and `until`", severity="warning")
+            out.add(("slots",), "this campaign never publishes",
+                    "check the slots' dates and `until`", severity="warning")
         return
     # Approvers that could not be resolved are missing from {{ signatories }}: a text too
     # long without them is too long with them, but an empty one may not be.
@@ -843,11 +924,12 @@ def _check_rendered(
         account = catalog.accounts[channel]
         if not _content_intact(salvaged, account):
             continue
-        images_sure = salvaged.intact("content", "images") and _overrides_images_intact(salvaged, account)
+        images_sure = (salvaged.intact("content", "images")
+                       and _overrides_images_intact(salvaged, account))
         content = resolve_content(partial, account)
         try:
-            post = render_post(catalog, partial, account, publish_at=at, occurrence_date=occurrence.date,
-                               signatories=names, env=env)
+            post = render_post(catalog, partial, account, publish_at=at,
+                               occurrence_date=occurrence.date, signatories=names, env=env)
         except RenderError as exc:
             key = (exc.template, str(exc))
             if key in reported:
@@ -857,22 +939,29 @@ def _check_rendered(
             continue
         if not post.text.strip():
             if names is None:
-                where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
-                out.add(where, f"the post for {channel!r} is empty: the template printed nothing "
+                where = (content.inline_path if content.inline_text is not None
+                         else (*content.inline_path[:-1], "template"))
+                out.add(where, f"the post for {channel!r} is empty: "
+                        "the template printed nothing "
                         f"(on {occurrence.date.isoformat()})",
-                        "check its {% if %} conditions, or give the channel a text of its own under "
-                        f"content.channels.{channel}")
+                        "check its {% if %} conditions, or give the channel a text of its own "
+                        f"under content.channels.{channel}")
             continue
         if requires_image(account) and not post.media and images_sure:
-            out.add(content.images_path[:2] if content.images_path[:2] != ("content",) else ("content",),
+            out.add(content.images_path[:2] if content.images_path[:2] != ("content",)
+                    else ("content",),
                     f"{account.type.value} needs an image, but channel {channel!r} has none",
-                    "add an image with alt text under content.images or content.channels.instagram.images")
+                    "add an image with alt text under content.images or "
+                    "content.channels.instagram.images")
         for measurement in measure_text(post.text, account, has_image=bool(post.media)):
             if measurement.ok:
                 continue
-            if not images_sure and all(m.ok for m in measure_text(post.text, account, has_image=not post.media)):
+            if not images_sure and all(
+                m.ok for m in measure_text(post.text, account, has_image=not post.media)
+            ):
                 continue  # too long only because a refused image is missing (a caption's limit)
-            where = content.inline_path if content.inline_text is not None else (*content.inline_path[:-1], "template")
+            where = (content.inline_path if content.inline_text is not None
+                     else (*content.inline_path[:-1], "template"))
             out.add(where,
                     f"the post for {channel!r} is too long: {measurement.describe()} "
                     f"(on {occurrence.date.isoformat()})",
@@ -896,7 +985,9 @@ def _resolvable(campaign: Campaign, catalog: Catalog) -> list:
     found = []
     for ref in policy.approvers:
         try:
-            found += resolve_approvers(policy.model_copy(update={"approvers": [ref]}), catalog.index)
+            found += resolve_approvers(
+                policy.model_copy(update={"approvers": [ref]}), catalog.index
+            )
         except UnknownReference:
             pass
     return found
@@ -904,7 +995,8 @@ def _resolvable(campaign: Campaign, catalog: Catalog) -> list:
 
 def _content_intact(salvaged: Salvaged, account) -> bool:
     """Whether the text, template, link and hashtags that apply to ``account`` were read whole."""
-    for base in (("content",), ("content", "channels", account.name), ("content", "channels", account.type.value)):
+    for base in (("content",), ("content", "channels", account.name),
+                 ("content", "channels", account.type.value)):
         for part in ("text", "template", "link", "hashtags"):
             if not salvaged.intact(*base, part):
                 return False
@@ -914,11 +1006,13 @@ def _content_intact(salvaged: Salvaged, account) -> bool:
 
 def _only_images_removed(salvaged: Salvaged, key: str) -> bool:
     base = ("content", "channels", key)
-    return all(gone[: len(base) + 1] == (*base, "images") for gone in salvaged.removed if gone[: len(base)] == base)
+    return all(gone[: len(base) + 1] == (*base, "images")
+               for gone in salvaged.removed if gone[: len(base)] == base)
 
 
 def _overrides_images_intact(salvaged: Salvaged, account) -> bool:
-    return all(salvaged.intact("content", "channels", key, "images") for key in (account.name, account.type.value))
+    return all(salvaged.intact("content", "channels", key, "images")
+               for key in (account.name, account.type.value))
 
 
 def _shorten_hint(measurement, content, channel: str) -> str:
@@ -930,14 +1024,18 @@ def _shorten_hint(measurement, content, channel: str) -> str:
     return hint + f", or give {channel} its own shorter text under content.channels.{channel}"
 
 
-def _report_render_error(exc: RenderError, content, source: CampaignSource, catalog: Catalog, out: _Collector, channel: str) -> None:
+def _report_render_error(
+    exc: RenderError, content, source: CampaignSource, catalog: Catalog, out: _Collector,
+    channel: str,
+) -> None:
     hint = exc.hint
     message = f"{exc} (rendering for {channel!r})"
     if content.template_name:
         template_file = catalog.templates_dir / (exc.template or content.template_name)
         where_file = relative_path(template_file) if template_file.is_file() else out.file
         line = exc.line or (source.line_of("content", "template") if where_file == out.file else 1)
-        out.issues.append(CatalogIssue(where_file, line, message, hint, "" if where_file != out.file else "content.template"))
+        out.issues.append(CatalogIssue(where_file, line, message, hint,
+                                       "" if where_file != out.file else "content.template"))
         return
     line = _inline_line(source, content, exc.line)
     out.issues.append(CatalogIssue(out.file, line, message, hint, _dotted(content.inline_path)))

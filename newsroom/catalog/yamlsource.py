@@ -85,7 +85,9 @@ def parse_yaml(text: str) -> SourceDocument:
             _yaml_hint(problem),
         ) from None
     except yaml.YAMLError as exc:
-        raise YamlProblem(f"YAML error: {exc}", 1, "check the file's indentation and quoting") from None
+        raise YamlProblem(
+            f"YAML error: {exc}", 1, "check the file's indentation and quoting"
+        ) from None
     finally:
         loader.dispose()
     doc = SourceDocument(data=None)

@@ -127,7 +127,8 @@ def check_hashtag(tag: str) -> HashtagProblem | None:
     if not regex.fullmatch(r"[\p{L}\p{N}_]+", bare):
         return HashtagProblem(
             tag,
-            f"hashtag #{bare} contains characters that end a hashtag (spaces, hyphens, punctuation)",
+            f"hashtag #{bare} contains characters that end a hashtag "
+            "(spaces, hyphens, punctuation)",
             "write it in one piece, each word with a capital initial (CamelCase), as in "
             "#NieWiederIstJetzt",
         )

@@ -265,13 +265,17 @@ def media_items(catalog: Catalog, images: tuple[Image, ...]) -> tuple[MediaItem,
         if image.file:
             path = catalog.images_dir / image.file
             digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
-            items.append(MediaItem(source=str(Path("images") / image.file), alt=image.alt, sha256=digest))
+            items.append(
+                MediaItem(source=str(Path("images") / image.file), alt=image.alt, sha256=digest)
+            )
         else:
             items.append(MediaItem(source=image.url or "", alt=image.alt))
     return tuple(items)
 
 
-def default_signatories(catalog: Catalog, source: CampaignSource, day: date | None = None) -> list[str]:
+def default_signatories(
+    catalog: Catalog, source: CampaignSource, day: date | None = None
+) -> list[str]:
     """Everyone who is asked: the longest list, used for previews and length checks."""
     approvers = resolve_approvers(source.campaign.approval, catalog.index, day)
     return [a.person.display for a in approvers]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from apprise.conversion import convert_between
 from approval_testkit import (
     BEFORE,
     DEADLINE,
@@ -23,7 +24,6 @@ from approval_testkit import (
     requests_by_person,
     store_posts,
 )
-from apprise.conversion import convert_between
 from mailkit import parts
 
 from newsroom import approval, store

@@ -83,7 +83,9 @@ class Result:
                 and hint in issue.hint
             ):
                 return issue
-        pytest.fail(f"no error at {file}:{line} with {fragments!r} (hint {hint!r}) in:\n{self.output}")
+        pytest.fail(
+            f"no error at {file}:{line} with {fragments!r} (hint {hint!r}) in:\n{self.output}"
+        )
 
     def expect_ok(self) -> None:
         assert "Traceback" not in self.output, self.output

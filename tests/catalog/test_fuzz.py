@@ -175,7 +175,9 @@ def campaign_with_odd_values(draw: st.DrawFn) -> str:
         else:  # a slot gets another timing field, e.g. `until:` or a second `rrule:`
             slot = [n for n, line in enumerate(lines) if line.startswith("    channels:")]
             field = draw(st.sampled_from(SLOT_FIELDS))
-            lines.insert(draw(st.sampled_from(slot)) + 1, f"    {field}: {_odd_value(draw, field)}\n")
+            lines.insert(
+                draw(st.sampled_from(slot)) + 1, f"    {field}: {_odd_value(draw, field)}\n"
+            )
     return "".join(lines)
 
 

@@ -15,13 +15,15 @@ from .conftest import CatalogCopy, campaign_yaml, filler
 
 TRIKOT = "trikottag.yaml"
 TRIKOT_FILE = "campaigns/trikottag.yaml"
-TRIKOT_TEXT = """\
-  text: |
-    Heute ist Trikottag! ⚽🏀🏐 Zieht das Trikot eures Vereins an – in der Schule, im Büro, im Hörsaal.
-    „Unsere über 200 Sportvereine machen Darmstadt lebendig. Zeigt heute, wofür euer Herz schlägt!“ – {{ signatories_text }}, Sportdezernent
-    {{ link }}
-    {{ hashtags }}
-"""
+TRIKOT_TEXT = (
+    "  text: |\n"
+    "    Heute ist Trikottag! ⚽🏀🏐 Zieht das Trikot eures Vereins an – in der Schule, im Büro, "
+    "im Hörsaal.\n"
+    "    „Unsere über 200 Sportvereine machen Darmstadt lebendig. Zeigt heute, wofür euer Herz "
+    "schlägt!“ – {{ signatories_text }}, Sportdezernent\n"
+    "    {{ link }}\n"
+    "    {{ hashtags }}\n"
+)
 
 
 def replace_trikot_text(catalog: CatalogCopy, *lines: str) -> int:
@@ -136,14 +138,16 @@ def test_yaml_duplicate_key(catalog: CatalogCopy) -> None:
     catalog.edit(TRIKOT, "topic: Sport\n", "topic: Sport\ntopic: Vereine\n")
     result = catalog.invoke(TRIKOT_FILE)
     result.expect_error(
-        TRIKOT_FILE, catalog.line(TRIKOT, "topic: Vereine"), "`topic` is given twice", hint="keep one"
+        TRIKOT_FILE, catalog.line(TRIKOT, "topic: Vereine"), "`topic` is given twice",
+        hint="keep one",
     )
 
 
 def test_yaml_nested_duplicate_key(catalog: CatalogCopy) -> None:
     catalog.edit(TRIKOT, "  mode: one\n", "  mode: one\n  mode: all\n")
     result = catalog.invoke(TRIKOT_FILE)
-    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "mode: all"), "`approval.mode` is given twice")
+    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "mode: all"),
+                        "`approval.mode` is given twice")
 
 
 def test_yaml_document_is_a_list(catalog: CatalogCopy) -> None:
@@ -266,7 +270,8 @@ def test_unknown_person_in_escalate_to(catalog: CatalogCopy) -> None:
     name = "tag-der-kinderhospizarbeit.yaml"
     catalog.edit(name, "escalate_to: [benz]", "escalate_to: [benzz]")
     result = catalog.invoke(f"campaigns/{name}")
-    result.expect_error(f"campaigns/{name}", catalog.line(name, "escalate_to"), "unknown person 'benzz'")
+    result.expect_error(f"campaigns/{name}", catalog.line(name, "escalate_to"),
+                        "unknown person 'benzz'")
 
 
 @pytest.mark.parametrize("on_timeout", ["cancel", "publish_if_quorum"])
@@ -279,7 +284,8 @@ def test_escalate_to_without_escalate_is_refused(catalog: CatalogCopy, on_timeou
     result.expect_error(
         f"campaigns/{name}", catalog.line(name, "escalate_to"),
         "approval.escalate_to: `escalate_to` only applies with `on_timeout: escalate`",
-        f"with `{on_timeout}` nobody in it is told", hint="set on_timeout: escalate, or remove escalate_to",
+        f"with `{on_timeout}` nobody in it is told",
+        hint="set on_timeout: escalate, or remove escalate_to",
     )
     assert len(result.errors) == 1, result.output
 
@@ -334,7 +340,8 @@ def test_rrule_that_cannot_be_read(catalog: CatalogCopy) -> None:
     name = "schadstoffmobil.yaml"
     catalog.edit(name, 'rrule: "FREQ=MONTHLY;BYDAY=1MO"', 'rrule: "FREQ=MONATLICH"')
     result = catalog.invoke(f"campaigns/{name}")
-    result.expect_error(f"campaigns/{name}", catalog.line(name, "rrule:"), "the RRULE cannot be read")
+    result.expect_error(f"campaigns/{name}", catalog.line(name, "rrule:"),
+                        "the RRULE cannot be read")
 
 
 def test_date_that_does_not_exist_at_all(catalog: CatalogCopy) -> None:
@@ -375,7 +382,8 @@ def test_deadline_before_that_is_not_a_duration(catalog: CatalogCopy) -> None:
 
 
 def test_inline_template_syntax_error_points_into_the_text(catalog: CatalogCopy) -> None:
-    key = replace_trikot_text(catalog, "Heute ist Trikottag!", "{% if link %}Mehr:", "{{ link }", "{% endif %}")
+    key = replace_trikot_text(catalog, "Heute ist Trikottag!", "{% if link %}Mehr:", "{{ link }",
+                              "{% endif %}")
     result = catalog.invoke(TRIKOT_FILE)
     result.expect_error(TRIKOT_FILE, key + 3, "content.text: template syntax error")
     assert catalog.line(TRIKOT, "^    {{ link }") == key + 3
@@ -418,7 +426,8 @@ def test_template_file_missing(catalog: CatalogCopy) -> None:
 
 def test_undefined_variable_in_inline_template(catalog: CatalogCopy) -> None:
     # "Sportvereine" contains "ort": the line must come from Jinja, not a text search.
-    catalog.edit(TRIKOT, "    {{ link }}\n    {{ hashtags }}\n  link:", "    {{ ort }}\n    {{ hashtags }}\n  link:")
+    catalog.edit(TRIKOT, "    {{ link }}\n    {{ hashtags }}\n  link:",
+                 "    {{ ort }}\n    {{ hashtags }}\n  link:")
     result = catalog.invoke(TRIKOT_FILE)
     result.expect_error(
         TRIKOT_FILE, catalog.line(TRIKOT, "{{ ort }}"),
@@ -438,13 +447,15 @@ def test_undefined_variable_in_template_file(catalog: CatalogCopy) -> None:
 
 
 def test_undefined_attribute_in_inline_template(catalog: CatalogCopy) -> None:
-    key = replace_trikot_text(catalog, "Heute ist Trikottag!", "Am {{ date.wochentag }}", "{{ link }}")
+    key = replace_trikot_text(catalog, "Heute ist Trikottag!", "Am {{ date.wochentag }}",
+                              "{{ link }}")
     result = catalog.invoke(TRIKOT_FILE)
     result.expect_error(TRIKOT_FILE, key + 2, "undefined variable", "wochentag")
 
 
 def test_template_sandbox_escape_is_refused(catalog: CatalogCopy) -> None:
-    key = replace_trikot_text(catalog, "Heute ist Trikottag!", "{{ link }}", "{{ ''.__class__.__mro__ }}")
+    key = replace_trikot_text(catalog, "Heute ist Trikottag!", "{{ link }}",
+                              "{{ ''.__class__.__mro__ }}")
     result = catalog.run(TRIKOT_FILE)
     issue = result.expect_error(
         TRIKOT_FILE, key + 3, "template tries something templates may not do", "__class__",
@@ -481,7 +492,8 @@ def test_mastodon_counts_urls_as_23(catalog: CatalogCopy, extra: int, ok: bool) 
     else:
         result.expect_error(
             name, catalog.line("laenge.yaml", "^  text: |"),
-            "the post for 'mastodon' is too long: 501/500 characters (graphemes; every URL counts as 23)",
+            "the post for 'mastodon' is too long: 501/500 characters "
+            "(graphemes; every URL counts as 23)",
             hint="shorten the text by 1 character, or give mastodon its own shorter text",
         )
 
@@ -494,7 +506,8 @@ def test_mastodon_limit_from_the_registry(catalog: CatalogCopy) -> None:
     )
     name = length_campaign(catalog, "mastodon", filler(90) + " " + LONG_URL)
     result = catalog.invoke(name)
-    result.expect_error(name, catalog.line("laenge.yaml", "^  text: |"), "101/100 characters (graphemes; every URL counts as 10)")
+    result.expect_error(name, catalog.line("laenge.yaml", "^  text: |"),
+                        "101/100 characters (graphemes; every URL counts as 10)")
 
 
 FAMILY = "👩\u200d👩\u200d👧"  # one grapheme, five code points, 18 UTF-8 bytes
@@ -520,7 +533,8 @@ def test_bluesky_counts_bytes(catalog: CatalogCopy) -> None:
     text = FAMILY * 200  # 200 graphemes, fine; 3600 bytes, too many
     name = length_campaign(catalog, "bluesky", text)
     result = catalog.invoke(name)
-    issue = result.expect_error(name, catalog.line("laenge.yaml", "^  text: |"), "3600/3000 bytes (UTF-8")
+    issue = result.expect_error(name, catalog.line("laenge.yaml", "^  text: |"),
+                                "3600/3000 bytes (UTF-8")
     assert "/300 " not in issue.text and "shorten the text by 600 bytes" in issue.hint
     assert len(result.errors) == 1
 
@@ -536,7 +550,9 @@ def test_bluesky_counts_bytes(catalog: CatalogCopy) -> None:
     ],
     ids=["linkedin", "instagram", "threads", "telegram", "telegram-caption"],
 )
-def test_length_limits(catalog: CatalogCopy, channel: str, limit: int, image: bool, unit: str) -> None:
+def test_length_limits(
+    catalog: CatalogCopy, channel: str, limit: int, image: bool, unit: str
+) -> None:
     name = length_campaign(catalog, channel, filler(limit), image=image)
     catalog.invoke(name).expect_ok()
     name = length_campaign(catalog, channel, filler(limit + 1), image=image)
@@ -551,7 +567,8 @@ def test_too_long_template_file_points_at_the_template_key(catalog: CatalogCopy)
     catalog.edit("templates/kinderhospiz.j2", "Das grüne Band", filler(2200) + " Das grüne Band")
     name = "tag-der-kinderhospizarbeit.yaml"
     result = catalog.invoke(f"campaigns/{name}")
-    result.expect_error(f"campaigns/{name}", catalog.line(name, "template:"), "'instagram' is too long")
+    result.expect_error(f"campaigns/{name}", catalog.line(name, "template:"),
+                        "'instagram' is too long")
 
 
 def test_instagram_needs_an_image(catalog: CatalogCopy) -> None:
@@ -588,14 +605,16 @@ def test_image_with_empty_alt_text(catalog: CatalogCopy, alt: str) -> None:
 def test_image_file_missing(catalog: CatalogCopy) -> None:
     catalog.edit(TRIKOT, "- file: trikottag.jpg", "- file: trikotag.jpg")
     result = catalog.invoke(TRIKOT_FILE)
-    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "trikotag.jpg"), "image file 'trikotag.jpg' not found")
+    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "trikotag.jpg"),
+                        "image file 'trikotag.jpg' not found")
 
 
 # --- hashtags --------------------------------------------------------------------------
 
 
 def test_hashtag_not_in_camel_case_in_the_list(catalog: CatalogCopy) -> None:
-    catalog.edit(TRIKOT, "hashtags: [Trikottag, SportInDarmstadt]", "hashtags:\n    - Trikottag\n    - niewiederistjetzt")
+    catalog.edit(TRIKOT, "hashtags: [Trikottag, SportInDarmstadt]",
+                 "hashtags:\n    - Trikottag\n    - niewiederistjetzt")
     result = catalog.invoke(TRIKOT_FILE)
     result.expect_error(
         TRIKOT_FILE, catalog.line(TRIKOT, "- niewiederistjetzt"),
@@ -605,7 +624,8 @@ def test_hashtag_not_in_camel_case_in_the_list(catalog: CatalogCopy) -> None:
 
 
 def test_hashtag_not_in_camel_case_in_the_text(catalog: CatalogCopy) -> None:
-    key = replace_trikot_text(catalog, "Heute ist Trikottag!", "Gemeinsam gegen Hass #niewiederistjetzt", "{{ link }}")
+    key = replace_trikot_text(catalog, "Heute ist Trikottag!",
+                              "Gemeinsam gegen Hass #niewiederistjetzt", "{{ link }}")
     result = catalog.invoke(TRIKOT_FILE)
     result.expect_error(
         TRIKOT_FILE, key + 2, "hashtag #niewiederistjetzt runs several words together",
@@ -622,9 +642,11 @@ def test_hashtag_in_capitals_in_the_text(catalog: CatalogCopy) -> None:
 
 
 def test_hashtag_with_a_hyphen(catalog: CatalogCopy) -> None:
-    catalog.edit(TRIKOT, "hashtags: [Trikottag, SportInDarmstadt]", "hashtags: [Trikottag, Sport-In-Darmstadt]")
+    catalog.edit(TRIKOT, "hashtags: [Trikottag, SportInDarmstadt]",
+                 "hashtags: [Trikottag, Sport-In-Darmstadt]")
     result = catalog.invoke(TRIKOT_FILE)
-    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "hashtags:"), "contains characters that end a hashtag")
+    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "hashtags:"),
+                        "contains characters that end a hashtag")
 
 
 # --- approval --------------------------------------------------------------------------
@@ -663,13 +685,15 @@ def test_quorum_mode_without_quorum(catalog: CatalogCopy) -> None:
 def test_quorum_without_quorum_mode(catalog: CatalogCopy) -> None:
     catalog.edit(TRIKOT, "  mode: one\n", "  mode: one\n  quorum: 1\n")
     result = catalog.invoke(TRIKOT_FILE)
-    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "approval:"), "`quorum` only applies with `mode: quorum`")
+    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "approval:"),
+                        "`quorum` only applies with `mode: quorum`")
 
 
 def test_publish_if_quorum_needs_quorum_mode(catalog: CatalogCopy) -> None:
     catalog.edit(TRIKOT, "on_timeout: cancel", "on_timeout: publish_if_quorum")
     result = catalog.invoke(TRIKOT_FILE)
-    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "on_timeout"), "`publish_if_quorum` needs `mode: quorum`")
+    result.expect_error(TRIKOT_FILE, catalog.line(TRIKOT, "on_timeout"),
+                        "`publish_if_quorum` needs `mode: quorum`")
 
 
 def test_approval_without_any_deadline(catalog: CatalogCopy) -> None:
@@ -683,6 +707,7 @@ def test_warning_alone_exits_zero_but_strict_fails(catalog: CatalogCopy) -> None
     catalog.path(TRIKOT).unlink()
     result = catalog.invoke("campaigns/anderer-name.yaml")
     assert result.code == 0, result.output
-    assert "campaigns/anderer-name.yaml:3: warning: id: id 'trikottag' differs from the file name" in result.output
+    assert ("campaigns/anderer-name.yaml:3: warning: id: id 'trikottag' differs from the file name"
+            in result.output)
     strict = catalog.invoke("--strict", "campaigns/anderer-name.yaml")
     assert strict.code == 1, strict.output

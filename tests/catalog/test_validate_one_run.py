@@ -61,7 +61,8 @@ def broken(catalog: CatalogCopy) -> CatalogCopy:
     catalog.edit("schadstoffmobil.yaml", "deadline_before: 72h", "deadline_before: drei Tage")
     # The registry: a refused account (used by europawahl-2029) and an unknown deputy.
     catalog.edit("registry/channels.yaml", "    type: linkedin", "    type: linkdin")
-    catalog.edit("registry/people.yaml", "    portfolios: [sport]\n    deputy: akdeniz", "    portfolios: [sport]\n    deputy: akdenitz")
+    catalog.edit("registry/people.yaml", "    portfolios: [sport]\n    deputy: akdeniz",
+                 "    portfolios: [sport]\n    deputy: akdenitz")
     return catalog
 
 
@@ -70,8 +71,10 @@ def test_one_run_reports_every_mistake_of_every_file(broken: CatalogCopy) -> Non
     line = broken.line
     expected = [
         (FILE, line(NAME, "kind:"), ("'sport_day' is not a valid value",)),
-        (FILE, line(NAME, "person: bens"), ("approval.approvers[0].person: unknown person 'bens'",)),
-        (FILE, line(NAME, "escalate_to"), ("`escalate_to` only applies with `on_timeout: escalate`",)),
+        (FILE, line(NAME, "person: bens"),
+         ("approval.approvers[0].person: unknown person 'bens'",)),
+        (FILE, line(NAME, "escalate_to"),
+         ("`escalate_to` only applies with `on_timeout: escalate`",)),
         (FILE, line(NAME, "mastdon"), ("slots[0].channels[1]: unknown channel 'mastdon'",)),
         (FILE, line(NAME, "2027-02-30"), ("slots[1].at:", "is not a valid date and time")),
         (FILE, line(NAME, "hashtags: ["), ("content.hashtags[1]:", "#niewiederistjetzt")),
@@ -107,7 +110,8 @@ def _second_image(catalog: CatalogCopy) -> int:
 def test_fixing_them_all_leaves_a_valid_catalog(broken: CatalogCopy) -> None:
     """The mistakes above are all there is: with each fixed, the catalog is valid."""
     fixed = (EVERYTHING_WRONG.replace("kind: sport_day", "kind: sports_day")
-             .replace("person: bens", "person: benz").replace("on_timeout: cancel", "on_timeout: escalate")
+             .replace("person: bens", "person: benz")
+             .replace("on_timeout: cancel", "on_timeout: escalate")
              .replace("mastodon, mastdon, bluesky", "mastodon, bluesky")
              .replace("2027-02-30", "2027-06-30").replace("niewiederistjetzt", "NieWiederIstJetzt")
              .replace(filler(520), filler(400))
@@ -124,10 +128,12 @@ def test_fixing_them_all_leaves_a_valid_catalog(broken: CatalogCopy) -> None:
 
 
 def test_a_registry_mistake_does_not_hide_a_campaign_mistake(catalog: CatalogCopy) -> None:
-    catalog.edit("registry/people.yaml", "    portfolios: [sport]\n    deputy: akdeniz", "    portfolios: [sport]\n    deputy: akdenitz")
+    catalog.edit("registry/people.yaml", "    portfolios: [sport]\n    deputy: akdeniz",
+                 "    portfolios: [sport]\n    deputy: akdenitz")
     catalog.edit("trikottag.yaml", "channels: [mastodon,", "channels: [mastdon,")
     result = catalog.invoke("campaigns/trikottag.yaml")
-    result.expect_error("campaigns/registry/people.yaml", catalog.line("registry/people.yaml", "akdenitz"),
+    result.expect_error("campaigns/registry/people.yaml",
+                        catalog.line("registry/people.yaml", "akdenitz"),
                         "unknown person 'akdenitz'")
     result.expect_error("campaigns/trikottag.yaml", catalog.line("trikottag.yaml", "mastdon"),
                         "unknown channel 'mastdon'")
@@ -141,6 +147,7 @@ def test_a_refused_person_is_not_unknown_in_the_campaigns(catalog: CatalogCopy) 
     email = text.index("    email:", start)
     catalog.write("registry/people.yaml", text[:email] + text[text.index("\n", email) + 1:])
     result = catalog.invoke("campaigns/")
-    result.expect_error("campaigns/registry/people.yaml", catalog.line("registry/people.yaml", "- id: benz"),
+    result.expect_error("campaigns/registry/people.yaml",
+                        catalog.line("registry/people.yaml", "- id: benz"),
                         "required field `email` is missing")
     assert len(result.errors) == 1, result.output

@@ -203,7 +203,8 @@ def test_hashtag_broken(tag: str) -> None:
 
 
 def test_hashtags_in_text() -> None:
-    text = "Heute #NieWieder und #ÖPNV! Mail: a#b, Link https://example.org/#anker, &#39;\n#Darmstadt"
+    text = ("Heute #NieWieder und #ÖPNV! Mail: a#b, Link https://example.org/#anker, "
+            "&#39;\n#Darmstadt")
     assert hashtags_in(text) == ["NieWieder", "ÖPNV", "Darmstadt"]
 
 
@@ -289,7 +290,8 @@ def test_one_day_with_two_slots_is_one_occurrence() -> None:
         ({"yearly": "03-28 02:30"}, "2027-03-28 02:30 does not exist"),
         ({"yearly": "03-31 02:30"}, "2030-03-31 02:30 does not exist"),  # within ten years
         ({"yearly": "10-27 02:15"}, "2030-10-27 02:15 happens twice"),
-        ({"rrule": "FREQ=WEEKLY;BYDAY=SU", "start": "2027-01-03 02:30"}, "2027-03-28 02:30 does not"),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=SU", "start": "2027-01-03 02:30"},
+         "2027-03-28 02:30 does not"),
         ({"rrule": "FREQ=MONATLICH", "start": "2027-01-03 10:00"}, "the RRULE cannot be read"),
     ],
 )

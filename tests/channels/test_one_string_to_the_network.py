@@ -122,7 +122,8 @@ async def test_every_shipped_post_reaches_its_network_exactly_as_approved(
 
 
 INLINE_IF = """\
-Der Magistrat hat beschlossen{% if signatories %}, unterzeichnet von {{ signatories_text }}{% endif %}.
+Der Magistrat hat beschlossen{% if signatories %}, unterzeichnet von \
+{{ signatories_text }}{% endif %}.
 Weitere Informationen des Magistrats.{% if link %}{% endif %}
 {{ link }}
 {% if signatories %}

@@ -399,7 +399,9 @@ def fresh_app(prepared: Prepared, catalog: Catalog) -> Iterator[PageClient]:
     with tempfile.TemporaryDirectory() as folder:
         for suffix in ("", "-wal", "-shm"):
             if Path(f"{prepared.database}{suffix}").exists():
-                shutil.copyfile(f"{prepared.database}{suffix}", Path(folder) / f"newsroom.db{suffix}")
+                shutil.copyfile(
+                    f"{prepared.database}{suffix}", Path(folder) / f"newsroom.db{suffix}"
+                )
         engine = store.make_engine(f"sqlite:///{Path(folder) / 'newsroom.db'}")
         try:
             app = create_web_app(engine, catalog, Settings(**UNLIMITED), signer=SIGNER)

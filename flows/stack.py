@@ -1,6 +1,8 @@
 """The parts of a running Newsroom beside the Prefect server, each startable on its own.
 
-- :func:`apply_deployments` registers the flows as deployments on a work pool.
+- :func:`apply_deployments` registers the deployments of prefect.yaml (the one definition,
+  also read by ``prefect deploy --all``) on a work pool, and :func:`apply_alert_automation`
+  the automation that tells the office about a failed run.
 - :class:`WorkerThread` runs the in-process Newsroom worker (see ``flows/worker.py``).
 - :class:`WebServer` serves the approval page; a settled gate resumes the waiting run, a
   signature that leaves it open shows on the run (artifact version, log line).
@@ -23,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -32,21 +35,86 @@ from newsroom.runtime import Runtime, get_runtime
 
 logger = logging.getLogger("newsroom.stack")
 
-# (flow module, flow attribute, deployment name, schedule interval in seconds or None)
-DEPLOYMENTS: tuple[tuple[str, str, str | None, float | None], ...] = (
-    ("flows/campaign.py", "campaign", "campaign", None),
-    # No schedule: one long run a day, kept alive by the worker (flows/housekeeping.py).
-    ("flows/housekeeping.py", "housekeeping", "housekeeping", None),
-    # Hourly as a backstop: the housekeeping run starts one within seconds of each edit.
-    ("flows/catalog_sync.py", "catalog_sync", "catalog-sync", 3600.0),
-    ("flows/crisis.py", "crisis", "crisis", None),
-    ("flows/office_requests.py", "request", "request", None),
-    ("flows/retry_publication.py", "retry_publication", "retry-publication", None),
-)
+# The one definition of the deployments: prefect.yaml (what ``prefect deploy --all``
+# reads); ``apply_deployments`` applies the same entries, on the pool it is given.
+PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
+
+
+@dataclass(frozen=True)
+class DeploymentDefinition:
+    """One entry of prefect.yaml's ``deployments``, as both ways of applying it use it."""
+
+    name: str
+    entrypoint: str  # "flows/campaign.py:campaign", relative to the project root
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    # As prefect.yaml writes them (cron/interval/rrule, timezone, slug, active, …).
+    schedules: tuple[dict[str, Any], ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)
+    work_pool: str | None = None
+    work_queue: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.entrypoint.partition(":")[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.entrypoint.partition(":")[2]
+
+
+def load_deployment_definitions(path: Path = PREFECT_YAML
+                                ) -> tuple[DeploymentDefinition, ...]:
+    """The deployments of prefect.yaml at ``path``."""
+    import yaml
+
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    definitions = []
+    for entry in document.get("deployments") or ():
+        pool = entry.get("work_pool") or {}
+        definitions.append(DeploymentDefinition(
+            name=entry["name"], entrypoint=entry["entrypoint"],
+            description=entry.get("description"), tags=tuple(entry.get("tags") or ()),
+            schedules=tuple(dict(s) for s in entry.get("schedules") or ()),
+            parameters=dict(entry.get("parameters") or {}),
+            work_pool=pool.get("name"), work_queue=pool.get("work_queue_name")))
+    return tuple(definitions)
+
+
+DEFINITIONS = load_deployment_definitions()
+# (flow file, flow attribute, deployment name, its schedules): the shape callers unpack.
+DEPLOYMENTS: tuple[tuple[str, str, str, tuple[dict[str, Any], ...]], ...] = tuple(
+    (d.path, d.attribute, d.name, d.schedules) for d in DEFINITIONS)
 # Deployments of earlier versions, deleted when the deployments are applied (their
 # schedules would go on creating runs of flows that are gone): a run a minute each,
 # replaced by the ``housekeeping`` run.
 RETIRED_DEPLOYMENTS = ("approval-deadlines/approval-deadlines", "request-sweep/request-sweep")
+
+
+def deployment_schedules(definition: DeploymentDefinition) -> list[dict[str, Any]]:
+    """The definition's schedules as Prefect's deployment API takes them, built as
+    ``prefect deploy`` builds them from prefect.yaml (a test holds both to the same)."""
+    from datetime import timedelta
+
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+
+    built = []
+    for config in definition.schedules:
+        timezone = {"timezone": config["timezone"]} if config.get("timezone") else {}
+        if config.get("cron"):
+            schedule: Any = CronSchedule(cron=config["cron"], **timezone)
+        elif config.get("interval"):
+            schedule = IntervalSchedule(interval=timedelta(seconds=config["interval"]),
+                                        **timezone)
+        else:
+            raise ValueError(f"deployment {definition.name}: a schedule needs cron or "
+                             f"interval (prefect.yaml): {config}")
+        entry: dict[str, Any] = {"schedule": schedule}
+        if config.get("active") is not None:
+            entry["active"] = config["active"]
+        entry.update({key: config[key] for key in ("slug", "parameters") if config.get(key)})
+        built.append(entry)
+    return built
 
 
 def free_port() -> int:
@@ -56,10 +124,9 @@ def free_port() -> int:
 
 
 async def apply_deployments(work_pool: str, *, schedules: bool = True) -> dict[str, str]:
-    """Create or update every deployment on ``work_pool``; name -> deployment id."""
-    import importlib
-    from datetime import timedelta
-
+    """Create or update every deployment of prefect.yaml on ``work_pool`` (created when
+    missing); name -> deployment id. ``schedules=False`` leaves every deployment without
+    a schedule (tests: nothing starts behind them). Then the alert automation."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -77,17 +144,91 @@ async def apply_deployments(work_pool: str, *, schedules: bool = True) -> dict[s
                     retired)).id)
             except ObjectNotFound:
                 pass
-    ids: dict[str, str] = {}
-    for path, attribute, name, interval in DEPLOYMENTS:
-        module = importlib.import_module(path[:-3].replace("/", "."))
-        flow = getattr(module, attribute)
-        deployment = await flow.ato_deployment(
-            name=name, interval=timedelta(seconds=interval) if (interval and schedules)
-            else None, tags=["newsroom"])
-        deployment.entrypoint = f"{path}:{attribute}"
-        ids[name] = str(await deployment.apply(work_pool_name=work_pool))
+        ids: dict[str, str] = {}
+        for definition in DEFINITIONS:
+            deployment = await definition_flow(definition).ato_deployment(
+                name=definition.name, description=definition.description,
+                tags=list(definition.tags), parameters=dict(definition.parameters),
+                work_queue_name=definition.work_queue)
+            deployment.entrypoint = definition.entrypoint
+            wanted = deployment_schedules(definition) if schedules else []
+            # None keeps what the server has; a slugged schedule is updated in place.
+            deployment_id = await deployment.apply(schedules=wanted or None,
+                                                   work_pool_name=work_pool)
+            if not wanted:  # an empty list would keep slugged schedules: delete them
+                for schedule in await client.read_deployment_schedules(deployment_id):
+                    await client.delete_deployment_schedule(deployment_id, schedule.id)
+            ids[definition.name] = str(deployment_id)
     await apply_alert_automation()
     return ids
+
+
+def definition_flow(definition: DeploymentDefinition) -> Any:
+    """The flow object of the definition's entrypoint (imported as a module)."""
+    import importlib
+
+    module = importlib.import_module(definition.path[:-3].replace("/", "."))
+    return getattr(module, definition.attribute)
+
+
+async def read_deployment_state() -> dict[str, dict[str, Any] | None]:
+    """What the Prefect API has of each defined deployment (None: absent): name -> its
+    id, entrypoint, description, tags, parameters, work pool and queue, and schedules
+    written as prefect.yaml writes them. To tell what applying changed, and for tests."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    state: dict[str, dict[str, Any] | None] = {}
+    async with get_client() as client:
+        for definition in DEFINITIONS:
+            try:
+                found = await client.read_deployment_by_name(
+                    f"{definition_flow(definition).name}/{definition.name}")
+            except ObjectNotFound:
+                state[definition.name] = None
+                continue
+            state[definition.name] = {
+                "id": str(found.id), "entrypoint": found.entrypoint,
+                "description": found.description, "tags": sorted(found.tags),
+                "parameters": found.parameters, "work_pool": found.work_pool_name,
+                "work_queue": found.work_queue_name,
+                "schedules": sorted((_schedule_as_written(s) for s in found.schedules),
+                                    key=repr)}
+    return state
+
+
+def _schedule_as_written(deployment_schedule: Any) -> dict[str, Any]:
+    """A deployment's schedule in prefect.yaml's words (cron/interval/rrule, timezone, …)."""
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+
+    schedule = deployment_schedule.schedule
+    if isinstance(schedule, CronSchedule):
+        written: dict[str, Any] = {"cron": schedule.cron}
+    elif isinstance(schedule, IntervalSchedule):
+        written = {"interval": schedule.interval.total_seconds()}
+    else:
+        written = {"rrule": getattr(schedule, "rrule", repr(schedule))}
+    if schedule.timezone:
+        written["timezone"] = schedule.timezone
+    if deployment_schedule.slug:
+        written["slug"] = deployment_schedule.slug
+    if not deployment_schedule.active:
+        written["active"] = False
+    if deployment_schedule.parameters:
+        written["parameters"] = deployment_schedule.parameters
+    return written
+
+
+async def read_alert_automation() -> dict[str, Any] | None:
+    """The alert automation on the Prefect API (None: absent): its id, how many of that
+    name there are, and what it does (trigger, actions)."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        found = await client.read_automations_by_name(ALERT_AUTOMATION)
+    if not found:
+        return None
+    return {"id": str(found[0].id), "count": len(found), "spec": _automation_spec(found[0])}
 
 
 ALERT_BLOCK = "newsroom-office-alerts"
@@ -99,6 +240,7 @@ async def apply_alert_automation(runtime: Runtime | None = None) -> str:
     ``/hooks/alert``) when a Newsroom flow run fails or crashes; returns its id."""
     from prefect.automations import Automation, EventTrigger, Posture
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.client.orchestration import get_client
     from prefect.events.actions import SendNotification
 
     runtime = runtime or get_runtime()
@@ -108,12 +250,7 @@ async def apply_alert_automation(runtime: Runtime | None = None) -> str:
         json_data={"subject": "{{subject}}", "body": "{{body}}"},
         secrets={"token": runtime.signer.alert_hook_token},
         allow_private_urls=True)
-    block_id = await block.save(ALERT_BLOCK, overwrite=True)
-    try:
-        existing = await Automation.aread(name=ALERT_AUTOMATION)
-        await existing.adelete()
-    except (ValueError, LookupError, Exception):  # noqa: BLE001 - absent is fine
-        pass
+    block_id = await block.save(ALERT_BLOCK, overwrite=True)  # updated in place
     automation = Automation(
         name=ALERT_AUTOMATION,
         description="A Newsroom flow run failed or crashed: the office is told through "
@@ -130,8 +267,27 @@ async def apply_alert_automation(runtime: Runtime | None = None) -> str:
             body=("Der Lauf {{ flow_run.name }} ({{ flow.name }}) endete mit "
                   "{{ flow_run.state.name }}: {{ flow_run.state.message }}\n"
                   "Prefect: {{ flow_run|ui_url }}"))])
-    created = await automation.acreate()
-    return str(created.id)
+    # One automation of this name, kept when it is as defined (applying again changes
+    # nothing), updated in place otherwise.
+    async with get_client() as client:
+        existing = await client.read_automations_by_name(ALERT_AUTOMATION)
+    for duplicate in existing[1:]:
+        await duplicate.adelete()
+    if not existing:
+        return str((await automation.acreate()).id)
+    current = existing[0]
+    if _automation_spec(current) != _automation_spec(automation):
+        automation.id = current.id
+        await automation.aupdate()
+    return str(current.id)
+
+
+def _automation_spec(automation: Any) -> dict[str, Any]:
+    """What an automation does, without its id (to compare the server's with ours)."""
+    from prefect.events.schemas.automations import AutomationCore
+
+    return AutomationCore(**automation.model_dump(exclude={"id", "owner_resource"})
+                          ).model_dump(exclude={"owner_resource"})
 
 
 class _LoopThread(threading.Thread):

@@ -20,6 +20,7 @@ from .catalog import calendar, preview, validate
 from .channels import channels
 from .crisis import crisis
 from .decisions import approve
+from .deploy import deploy
 from .requests import requests
 from .schedule import schedule_command
 from .stack import db, up, web, worker
@@ -33,7 +34,7 @@ def cli() -> None:
 
 # Each command once, in the order ``newsroom --help`` lists them (click sorts by name).
 for _command in (validate, preview, calendar, schedule_command, approve, crisis, requests,
-                channels, audit, db, up, web, worker):
+                channels, audit, db, deploy, up, web, worker):
     cli.add_command(_command)
 
 

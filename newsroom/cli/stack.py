@@ -104,6 +104,26 @@ def _require_protected_prefect(command: str) -> None:
         sys.exit(1)
 
 
+def require_prefect_api() -> str:
+    """The configured Prefect API (PREFECT_API_URL, or the running stack's record), or
+    exit 1 saying what to do when none is configured or nobody answers there."""
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        click.echo("newsroom: no Prefect server configured; start one (prefect server start) "
+                   "and set PREFECT_API_URL (e.g. prefect config set "
+                   "PREFECT_API_URL=http://127.0.0.1:4200/api), or use newsroom up", err=True)
+        sys.exit(1)
+    from flows.embedded import api_reachable
+
+    if not api_reachable(api_url):
+        click.echo(f"newsroom: no Prefect server answers at {api_url}; start it first",
+                   err=True)
+        sys.exit(1)
+    return api_url
+
+
 @click.command()
 @click.option("--port", "--standins-port", "port", default=8900, show_default=True,
               envvar="NEWSROOM_STANDINS_PORT", help="Port of the stand-in channels.")
@@ -286,20 +306,7 @@ def worker(pool: str | None, poll_seconds: float) -> None:
     _require_secret_key(demo=False, command="newsroom worker")
     # Unlike `up`, no stand-in credentials: a real worker takes its channel credentials
     # from the environment or Prefect Secret blocks (the registry says where).
-    from prefect.settings import PREFECT_API_URL
-
-    api_url = PREFECT_API_URL.value()
-    if not api_url:
-        click.echo("newsroom: no Prefect server configured; start one (prefect server start) "
-                   "and set PREFECT_API_URL (e.g. prefect config set "
-                   "PREFECT_API_URL=http://127.0.0.1:4200/api), or use newsroom up", err=True)
-        sys.exit(1)
-    from flows.embedded import api_reachable
-
-    if not api_reachable(api_url):
-        click.echo(f"newsroom: no Prefect server answers at {api_url}; start it first",
-                   err=True)
-        sys.exit(1)
+    api_url = require_prefect_api()
     pool = pool or get_settings().work_pool
     click.echo(f"Newsroom worker on work pool {pool!r} of {api_url} (poll every "
                f"{poll_seconds:g} s); press Ctrl-C to stop")

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
-from html import escape
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
+from newsroom.mail_templates import render_mail_html
 from newsroom.posts import RenderedPost
 from newsroom.rendering.templates import german_date, join_german
 from newsroom.timeutil import format_local_german
@@ -32,7 +28,6 @@ __all__ = [
     "reminder_message",
 ]
 
-_TEMPLATES_DIR = Path(__file__).parent / "templates"
 _MAIL_TEMPLATE = "approval_mail.html"
 
 
@@ -85,12 +80,6 @@ _FOOTER = "Der Link ist persönlich und gilt bis zur Frist. Bitte nicht weiterle
 _SENDER = "Newsroom – Amt für Kommunikation, Wissenschaftsstadt Darmstadt"
 
 
-@cache
-def _mail_environment() -> Environment:
-    return Environment(loader=FileSystemLoader(str(_TEMPLATES_DIR)), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
-
 def _post_text_block(preview: PostPreview) -> str:
     post = preview.post
     lines = [f"--- {preview.channel_name} · {local_when(post.publish_at)} ---", post.text]
@@ -140,8 +129,8 @@ def _html(data: ApprovalMessageData, subject: str, lead: str) -> str:
     posts = [{"channel": p.channel_name, "when": local_when(p.post.publish_at),
               "lines": p.post.text.split("\n"), "alts": [item.alt for item in p.post.media]}
              for p in data.posts]
-    return _mail_environment().get_template(_MAIL_TEMPLATE).render(
-        subject=subject, salutation=data.salutation, lead=lead,
+    return render_mail_html(
+        _MAIL_TEMPLATE, subject=subject, salutation=data.salutation, lead=lead,
         deputy=_deputy_line(data), changed=data.changed, changed_head=_CHANGED_HEAD,
         changed_note=_CHANGED_NOTE,
         link=data.link, button=_BUTTON, facts=_facts(data), joint=data.joint,
@@ -196,9 +185,7 @@ def deadline_message(*, title: str, occurrence_date: date, outcome: str, deadlin
     ]
     text = "\n".join([what, "", *(f"{label}: {value}" for label, value in facts), "",
                       "Newsroom – Wissenschaftsstadt Darmstadt"])
-    html = "\n".join([f"<p>{escape(what)}</p>", "<table>",
-                      *(f"<tr><th align=\"left\">{escape(label)}</th><td>{escape(value)}</td>"
-                        "</tr>" for label, value in facts),
-                      "</table>", "<p>Newsroom – Wissenschaftsstadt Darmstadt</p>"])
+    html = render_mail_html("deadline_mail.html", what=what, facts=facts,
+                            sender="Newsroom – Wissenschaftsstadt Darmstadt")
     head = "Freigabe-Frist abgelaufen" if outcome != "approved" else "Freigabe-Frist erreicht"
     return Message(f"{head}: {title} – {german_date(occurrence_date)}", text, html)

@@ -8,10 +8,10 @@ derives the text part from the HTML).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from newsroom.approval_messages import Message
 from newsroom.catalog.catalog import Catalog
+from newsroom.mail_templates import render_mail_html
 from newsroom.rendering.templates import german_date
 from newsroom.store.models import CampaignRequest, RequestImage
 
@@ -54,28 +54,22 @@ def _facts(request: CampaignRequest, requester_name: str,
 def _render(subject: str, paragraphs: Sequence[str], facts: Sequence[tuple[str, str]] = (),
             text_block: str | None = None, link: tuple[str, str] | None = None) -> Message:
     lines = ["Guten Tag,", ""]
-    html = ["<p>Guten Tag,</p>"]
     for paragraph in paragraphs:
         lines += [paragraph, ""]
-        html.append(f"<p>{escape(paragraph)}</p>")
     if link:
         label, url = link
         lines += [f"{label}:", url, ""]
-        html.append(f'<p>{escape(label)}:<br><a href="{escape(url)}">{escape(url)}</a></p>')
     if facts:
         width = max(len(k) for k, _ in facts)
         lines += [f"{k + ':':<{width + 1}} {v}" for k, v in facts] + [""]
-        html.append("<table>" + "".join(
-            f"<tr><th align='left' valign='top'>{escape(k)}</th><td>{escape(v)}</td></tr>"
-            for k, v in facts) + "</table>")
     if text_block is not None:
         lines += ["Textentwurf:", "---", text_block, "---", ""]
-        html.append("<p><strong>Textentwurf:</strong></p><blockquote>"
-                    + "<br>".join(escape(line) for line in text_block.splitlines())
-                    + "</blockquote>")
     lines += ["Mit freundlichen Grüßen", _SIGNATURE]
-    html.append(f"<p>Mit freundlichen Grüßen<br>{escape(_SIGNATURE)}</p>")
-    return Message(subject, "\n".join(lines), "\n".join(html))
+    html = render_mail_html(
+        "request_mail.html", paragraphs=paragraphs, link=link, facts=facts,
+        text_lines=None if text_block is None else text_block.splitlines(),
+        signature=_SIGNATURE)
+    return Message(subject, "\n".join(lines), html)
 
 
 def office_message(request: CampaignRequest, images: Sequence[RequestImage], requester,

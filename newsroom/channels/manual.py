@@ -10,11 +10,11 @@ the signed confirmation link are the caller's business.
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any, ClassVar
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels.base import AccountCheck, Publisher, PublishResult
+from newsroom.mail_templates import render_mail_html
 from newsroom.posts import RenderedPost
 from newsroom.timeutil import BERLIN, german_clock
 
@@ -74,26 +74,10 @@ def build_manual_notice(post: RenderedPost, account: ChannelAccount, confirm_url
         f"Zuständig: {account.owner}\n"
         f"Beitrag: {post.post_key}\n"
     )
-    images_html = "".join(
-        f"<li><a href=\"{escape(m.source)}\">{escape(m.source)}</a><br>"
-        f"Alternativtext: <q>{escape(m.alt)}</q></li>" for m in post.media
-    ) or "<li>(keine)</li>"
-    link_html = (f"<p>Link: <a href=\"{escape(post.link)}\">{escape(post.link)}</a></p>"
-                 if post.link else "")
-    body_html = (
-        "<!doctype html><html lang=\"de\"><body>"
-        f"<p>Guten Tag,</p><p>für „{escape(account.display_name)}“ ({escape(network)}) gibt "
-        "es keine Schnittstelle. Bitte veröffentlichen Sie den folgenden Beitrag von Hand am "
-        f"<strong>{escape(_when(post))}</strong>.</p>"
-        "<p>Text zum Kopieren:</p>"
-        "<pre style=\"white-space: pre-wrap; border: 1px solid #999; padding: 0.5em\">"
-        f"{escape(post.text)}</pre>"
-        f"<p>Bilder (bitte jeweils mit dem Alternativtext hochladen):</p><ol>{images_html}</ol>"
-        f"{link_html}"
-        f"<p><a href=\"{escape(confirm_url)}\">Beitrag ist online – bestätigen</a></p>"
-        f"<p>Zuständig: {escape(account.owner or '')}<br>Beitrag: {escape(post.post_key)}</p>"
-        "</body></html>"
-    )
+    body_html = render_mail_html(
+        "manual_mail.html", account_name=account.display_name, network=network,
+        when=_when(post), text=post.text, images=post.media, link=post.link,
+        confirm_url=confirm_url, owner=account.owner or "", post_key=post.post_key)
     return subject, body_text, body_html
 
 

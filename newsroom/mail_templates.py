@@ -1,0 +1,27 @@
+"""Newsroom's e-mails are rendered from Jinja templates, like its pages: one environment
+over ``newsroom/templates/`` with autoescaping (nothing a campaign, a request or a person
+wrote can become markup) and undefined names refused. Only rendering; sending is
+``newsroom/notify.py``."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+__all__ = ["TEMPLATES_DIR", "render_mail_html"]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render_mail_html(template: str, **context: Any) -> str:
+    """The HTML part of an e-mail from ``newsroom/templates/<template>``."""
+    return _environment().get_template(template).render(**context)

@@ -4,13 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres chromium lint bench clean
+.PHONY: run test test-postgres chromium lint bench clean lock
 
-$(STAMP): pyproject.toml
+# Every package at the version (and hash) in requirements.lock, the set CI tested; the
+# project itself then without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-lock after a change to pyproject.toml's dependencies: the pins already in the lock are
+# kept where they still fit. LOCK_ARGS passes more to uv, e.g.
+# `make lock LOCK_ARGS="--upgrade-package prefect"` or `make lock LOCK_ARGS=--upgrade`.
+LOCK_ARGS ?=
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.13,<0.14'
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra test --universal --python-version 3.11 \
+	  --generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS) -o requirements.lock
 
 run: $(STAMP)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/newsroom up

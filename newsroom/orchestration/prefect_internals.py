@@ -91,7 +91,7 @@ def load_secret_block(name: str) -> Any:
     """
     from prefect.blocks.system import Secret  # lazily: the domain core does not need Prefect
 
-    return Secret.load(name, _sync=True)
+    return Secret.load(name, _sync=True)  # type: ignore[call-arg]
 
 
 # --- Suspension of running flow runs (flows/suspension.py) --------------------------------
@@ -122,7 +122,7 @@ class SuspensionObserver:
         from prefect._internal.observers import FlowRunSuspendingObserver
 
         self._observer: Any = FlowRunSuspendingObserver(
-            on_suspended=mark_flow_run_suspension_requested)
+            on_suspended=mark_flow_run_suspension_requested)  # type: ignore[arg-type]
         self._entered: Any = None
 
     async def __aenter__(self) -> SuspensionObserver:
@@ -167,7 +167,7 @@ def replace_engine_suspension_observer(
 
 # --- The flow engine (flows/worker.py) ----------------------------------------------------
 
-class HandedBackLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class HandedBackLog(logging.LoggerAdapter):  # type: ignore[type-arg,unused-ignore]
     """The engine's run log once the run is handed back: Prefect ends every run it did
     not see finish with ``ERROR Finished in state Running()`` (the end of
     ``AsyncFlowRunEngine.start``, 3.9.1); a hand-back is no error, so that one line becomes
@@ -197,7 +197,7 @@ def handing_back_engine() -> type[Any]:
     """
     from prefect.flow_engine import AsyncFlowRunEngine
 
-    class HandingBackEngine(AsyncFlowRunEngine):  # type: ignore[type-arg]
+    class HandingBackEngine(AsyncFlowRunEngine):
         __doc__ = handing_back_engine.__doc__
 
         async def handle_crash(self, exc: BaseException) -> None:
@@ -207,8 +207,8 @@ def handing_back_engine() -> type[Any]:
             self.logger.info("the Newsroom worker is stopping: the run is handed back to "
                              "Scheduled for the next worker")
             # Prefect's engine logs its end through ``self.logger`` (flow_engine.py, 3.9).
-            self.logger = HandedBackLog(self.logger, {})
-            self._raised = exc
+            self.logger = HandedBackLog(self.logger, {})  # type: ignore[assignment]
+            self._raised = exc  # type: ignore[assignment]
 
     return HandingBackEngine
 
@@ -241,8 +241,8 @@ def run_sync_flow(flow: Flow[..., Any], flow_run: FlowRun) -> State:
     """
     from prefect.flow_engine import run_flow_sync
 
-    return run_flow_sync(flow, flow_run=flow_run, parameters=dict(flow_run.parameters),
-                         return_type="state")
+    return run_flow_sync(flow, flow_run=flow_run,  # type: ignore[return-value]
+                         parameters=dict(flow_run.parameters), return_type="state")
 
 
 # --- The worker (flows/worker.py) ---------------------------------------------------------
@@ -293,7 +293,7 @@ class WorkerHooks:
     def work_pool_name(self) -> str:
         """The name of the pool the worker was started on (``BaseWorker._work_pool_name``),
         known before the pool itself has been read from the API."""
-        return self._work_pool_name  # type: ignore[attr-defined,no-any-return]
+        return self._work_pool_name  # type: ignore[attr-defined]
 
     async def _sync_and_initialize(self) -> None:
         await super()._sync_and_initialize()  # type: ignore[misc]
@@ -322,7 +322,7 @@ class WorkerHooks:
 
     async def prefect_claim_flow_run(self, flow_run: FlowRun) -> bool:
         """Prefect's own claim: proposes Pending; False when the server refuses."""
-        return await super()._propose_pending_state(flow_run)  # type: ignore[misc,no-any-return]
+        return await super()._propose_pending_state(flow_run)  # type: ignore[misc]
 
 
 # --- The Prefect server's SQLite transactions (flows/prefect_server.py) -------------------

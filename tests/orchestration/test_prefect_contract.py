@@ -171,7 +171,7 @@ def test_the_engine_calls_its_suspension_observer_through_the_replaceable_global
         yield
 
     assert prefect_internals.replace_engine_suspension_observer(recording) is True
-    engine = engine_module.AsyncFlowRunEngine(flow=probe)
+    engine: Any = engine_module.AsyncFlowRunEngine(flow=probe)
     engine.flow_run = a_deployment_run()
     with engine.setup_flow_run_suspension_request() as request:
         assert calls and calls[0] == (engine.flow_run.id, request), changed(
@@ -244,8 +244,12 @@ def test_the_hand_back_engine_takes_a_cancellation_quietly() -> None:
     engine = engine_class(flow=probe, parameters={}, flow_run=a_deployment_run())
     records: list[logging.LogRecord] = []
     log = logging.getLogger("newsroom.test.contract.engine")
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+
+    class Recording(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Recording()
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
     log.propagate = False
@@ -354,15 +358,18 @@ def test_the_worker_mixin_forwards_each_hook() -> None:
             calls.append(("claim", flow_run))
             return await self.prefect_claim_flow_run(flow_run)
 
+    run_id, flow_run = uuid4(), a_deployment_run()
+
     async def scenario() -> bool:
         worker = Worker()
         await worker._sync_and_initialize()
-        await worker._give_worker_labels_to_flow_run("id")
-        return await worker._propose_pending_state("run")
+        await worker._give_worker_labels_to_flow_run(run_id)
+        return await worker._propose_pending_state(flow_run)
 
     assert asyncio.run(scenario()) is True
-    assert calls == [("prefect sync", None), ("synced", None), ("label", "id"),
-                     ("prefect labels", "id"), ("claim", "run"), ("prefect claim", "run")]
+    assert calls == [("prefect sync", None), ("synced", None), ("label", run_id),
+                     ("prefect labels", run_id), ("claim", flow_run),
+                     ("prefect claim", flow_run)]
 
 
 # --- The Prefect server's SQLite transactions ---------------------------------------------
@@ -507,7 +514,7 @@ def _private_uses(tree: ast.Module) -> list[tuple[int, str, str]]:
                     or isinstance(inner.value, ast.Name) and inner.value.id in ("self", "cls")):
                 name = inner.attr
             if name in private:
-                uses.append((inner.lineno, node.name, name))
+                uses.append((getattr(inner, "lineno", 0), node.name, name))
     return uses
 
 

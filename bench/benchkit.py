@@ -27,9 +27,10 @@ def free_port() -> int:
 
 def start_prefect(home: Path, *, database_url: str | None = None) -> tuple[Any, str]:
     """``prefect server start`` on a free port with its own PREFECT_HOME, as ``newsroom up``
-    starts it (flows.embedded.PrefectServer); (server, API URL). ``server.pid`` is the
+    starts it (newsroom.orchestration.embedded.PrefectServer); (server, API URL). ``server.pid`` is
+    the
     process to measure, ``stop(server)`` ends it."""
-    from flows.embedded import PrefectServer, StackError
+    from newsroom.orchestration.embedded import PrefectServer, StackError
 
     server = PrefectServer(home, port=free_port(), database_url=database_url,
                            log_level="WARNING").start()

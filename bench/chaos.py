@@ -13,7 +13,8 @@ all due at one second T_r, a few seconds after the worker (re)started; the kill 
 random moment between the arming of the publications (T_r - 3 s: reserved and claimed)
 and shortly after T_r (requests under way, answers being recorded). Each kill is logged with
 its offset from T_r and how many of the round's posts the stand-ins had at that moment.
-The restarted worker finds the dead worker's runs (flows/recovery.py) and runs them again.
+The restarted worker finds the dead worker's runs (newsroom/orchestration/recovery.py) and runs
+them again.
 
 Before the first round the bench checks its instrument: two creates with one
 Idempotency-Key make two statuses on the compatible server (one on Mastodon), so a
@@ -202,7 +203,7 @@ async def _pool_worker_names(pool: str) -> list[str]:
 def wait_worker_ready(pool: str, pid: int, timeout: float = 90.0) -> float:
     """Until the worker in process ``pid`` sent its first heartbeat (it then also looked
     for orphaned runs); the seconds it took."""
-    from flows.stack import run_async
+    from newsroom.orchestration.stack import run_async
 
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -233,7 +234,7 @@ async def _run_states(ids: list[UUID]) -> dict[UUID, Any]:
 
 
 def wait_runs_final(ids: list[UUID], timeout: float) -> dict[UUID, Any]:
-    from flows.stack import run_async
+    from newsroom.orchestration.stack import run_async
 
     deadline = time.monotonic() + timeout
     while True:
@@ -342,7 +343,7 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
               final_timeout: float = 240.0, echo: Any = print) -> ChaosResult:
     """The chaos run against the Prefect server at ``api_url`` (PREFECT_API_URL must
     point there in this process too); ``work`` is an empty folder."""
-    from flows.stack import MailCatcher, apply_deployments, run_async
+    from newsroom.orchestration.stack import MailCatcher, apply_deployments, run_async
     from newsroom.publishing import send_owed_alerts, unknown_publications
     from newsroom.runtime import get_runtime, reset_runtimes
     from newsroom.standins import StandinControl

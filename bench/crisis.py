@@ -110,8 +110,8 @@ def main() -> None:
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-    from flows.stack import MailCatcher, WorkerThread, apply_deployments, run_async
     from newsroom import crisis
+    from newsroom.orchestration.stack import MailCatcher, WorkerThread, apply_deployments, run_async
     from newsroom.runtime import get_runtime, reset_runtimes
     from newsroom.standins import StandinControl, running_standins
     from newsroom.standins.config import STANDIN_CREDENTIAL_ENV

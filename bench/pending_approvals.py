@@ -4,7 +4,8 @@
 
 Newsroom's processes as they run in production, each on its own: a Prefect server
 (subprocess, SQLite, as ``newsroom up`` starts it), the Newsroom worker
-(``flows.worker.serve_worker`` in a subprocess) and the approval page (``newsroom web``
+(``newsroom.orchestration.worker.serve_worker`` in a subprocess) and the approval page (``newsroom
+web``
 in a subprocess). The instruments run beside them and are not counted: the stand-in
 channels (own process) and the mail catcher (in this process). Then:
 
@@ -128,7 +129,7 @@ async def count_states(ids: list[UUID]) -> dict[str, int]:
 
 # The Newsroom worker in its own process, as `newsroom worker` runs it (with a run limit;
 # no housekeeping run, so that no pass acts on the gates being measured).
-WORKER = ("import asyncio; from flows.worker import serve_worker; "
+WORKER = ("import asyncio; from newsroom.orchestration.worker import serve_worker; "
           "asyncio.run(serve_worker({pool!r}, poll_seconds=0.5, prefetch_seconds=60, "
           "limit={limit}, housekeeping=False))")
 
@@ -185,7 +186,7 @@ def main() -> None:
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-    from flows.stack import MailCatcher, apply_deployments, run_async
+    from newsroom.orchestration.stack import MailCatcher, apply_deployments, run_async
     from newsroom.runtime import reset_runtimes
     from newsroom.standins import StandinControl
     from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
@@ -268,7 +269,7 @@ def main() -> None:
                     while link is None and time.monotonic() < deadline:
                         for message in mail.to(APPROVER):
                             if title in str(message["subject"]):
-                                from flows.stack import text_of
+                                from newsroom.orchestration.stack import text_of
 
                                 link = LINK.search(text_of(message)).group(0)
                         time.sleep(0.1)

@@ -115,7 +115,7 @@ def main() -> None:
     os.environ.update({"PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                        "PREFECT_LOGGING_LEVEL": "WARNING"})
 
-    from flows.stack import MailCatcher, WorkerThread, apply_deployments, run_async
+    from newsroom.orchestration.stack import MailCatcher, WorkerThread, apply_deployments, run_async
     from newsroom.runtime import reset_runtimes
     from newsroom.standins import StandinControl
     from newsroom.standins.config import STANDIN_CREDENTIAL_ENV

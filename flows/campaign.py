@@ -6,7 +6,8 @@
    Markdown artifact "approval-…" shows them in the run's Artifacts tab).
 2. **request-approval** asks the approvers — each person once per content — unless the
    campaign is pre-approved (crisis templates).
-3. The run **suspends** with :class:`~flows.gate.ApprovalInput` until the gate is settled:
+3. The run **suspends** with :class:`~newsroom.orchestration.gate.ApprovalInput` until the gate is
+settled:
    the approval page (or the deadline sweeper) resumes it, or an admin decides in the
    Prefect UI. A resumed run starts again from the top: rendering finds nothing changed,
    nobody is asked twice, and the suspend with the same key returns the input at once.
@@ -29,11 +30,11 @@ from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Completed
 
-from flows import suspension
-from flows.gate import ApprovalInput, token_is_newsroom
 from newsroom.approval import GateOutcome, GateStatus, gate_summary_markdown
 from newsroom.delivery import PreparedOccurrence, grace_ends
 from newsroom.markdown import md_text
+from newsroom.orchestration import suspension
+from newsroom.orchestration.gate import ApprovalInput, token_is_newsroom
 from newsroom.runtime import get_runtime
 from newsroom.timeutil import format_local
 from tasks.campaign import (

@@ -1,5 +1,6 @@
 """Flow: validate the campaign catalog, record it in Newsroom's store, and schedule its
-campaign runs in Prefect (one run per campaign and date; see ``flows/scheduling.py``).
+campaign runs in Prefect (one run per campaign and date; see
+``newsroom/orchestration/scheduling.py``).
 
 While the catalog folder does not validate, the run changes nothing and completes: it
 lists the broken files in its artifact and log (the office is mailed once by the runtime).
@@ -12,9 +13,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from flows.scheduling import summary_markdown, sync_schedules
 from newsroom.catalog.keeper import BrokenCatalog
 from newsroom.markdown import md_text
+from newsroom.orchestration.scheduling import summary_markdown, sync_schedules
 from tasks.catalog import load_valid_catalog, sync_catalog_to_store
 
 

@@ -11,7 +11,7 @@ Each *pass* (every ``every_seconds``, 60 by default, on the minute):
   before it could send its alert (``newsroom.publishing.send_owed_alerts``);
 - sweeps the office's requests: starts the run of a request stored while Prefect was
   unreachable, resumes one whose decision was stored while resuming failed
-  (``flows.office_requests.sweep_requests``).
+  (``newsroom.orchestration.request_runs.sweep_requests``).
 
 Between passes, every 10 s, it looks at the catalog folder (and the stack's overlay): at
 the start and after each edit that validates it starts a ``catalog-sync`` run, which
@@ -35,8 +35,9 @@ The guarantees of a run per minute still hold:
   ends at once (Completed, "… is active"); the worker creates a run only when none is
   scheduled, pending, running or paused, with an idempotency key, so two workers create one.
 - **A stop hands it back.** When the worker stops, the run goes back to Scheduled (not
-  Crashed, no alert) and the next worker continues it (flows/worker.py); a killed worker's
-  run is recovered like any other (flows/recovery.py).
+  Crashed, no alert) and the next worker continues it (newsroom/orchestration/worker.py); a killed
+  worker's
+  run is recovered like any other (newsroom/orchestration/recovery.py).
 - **A failure still alerts.** A pass that raises fails the run — the office's alert
   automation mails about it, as it did about a failed run per minute — and the worker starts
   a new run at its next heartbeat (30 s).
@@ -61,21 +62,17 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
+from newsroom.orchestration.housekeeping_run import FLOW_NAME
 from newsroom.timeutil import BERLIN, format_local, localize
 
 logger = logging.getLogger("newsroom.housekeeping")
 
-FLOW_NAME = DEPLOYMENT_NAME = "housekeeping"
-DEPLOYMENT = f"{FLOW_NAME}/{DEPLOYMENT_NAME}"
 ARTIFACT_KEY = "housekeeping"
 PASS_SECONDS = 60.0
 # How often the catalog folder is looked at between passes: an edit is synced and
 # scheduled within this long (plus the catalog-sync run's few seconds).
 CATALOG_CHECK_SECONDS = 10.0
 CATALOG_SYNC_DEPLOYMENT = "catalog-sync/catalog-sync"
-# A scheduled run due within this long counts as the one that keeps house (a successor
-# waiting for midnight, a run the worker prefetched).
-DUE_SOON = timedelta(minutes=5)
 
 
 def next_midnight(moment: datetime) -> datetime:
@@ -111,9 +108,9 @@ class HousekeepingPass:
 
 async def housekeeping_pass(runtime: Any = None, log: Any = logger) -> HousekeepingPass:
     """One pass: reminders and deadlines, resumes, owed alerts, the request sweep."""
-    from flows.gate import resume_for_gate, resume_waiting_runs
-    from flows.office_requests import sweep_requests
     from newsroom import approval
+    from newsroom.orchestration.gate import resume_for_gate, resume_waiting_runs
+    from newsroom.orchestration.request_runs import sweep_requests
     from newsroom.publishing import send_owed_alerts
     from newsroom.runtime import get_runtime
 
@@ -290,42 +287,4 @@ async def _schedule_successor(client: Any, deployment_id: UUID, every_seconds: f
         deployment_id, parameters={"every_seconds": every_seconds},
         state=Scheduled(scheduled_time=at),
         idempotency_key=f"newsroom-housekeeping-{deployment_id}-{at.isoformat()}")
-    return run.id
-
-
-async def ensure_housekeeping_run(client: Any, work_pool: str) -> UUID | None:
-    """Create a housekeeping run due now when the pool's housekeeping deployment has none
-    scheduled (due soon), pending, running or paused; the run created, or None.
-
-    Called by the Newsroom worker at every heartbeat: it starts the first run, and the
-    next one after a run failed or was cancelled."""
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterDeploymentId,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.exceptions import ObjectNotFound
-
-    try:
-        deployment = await client.read_deployment_by_name(DEPLOYMENT)
-    except ObjectNotFound:
-        return None
-    if deployment.work_pool_name != work_pool:
-        return None
-    mine = FlowRunFilterDeploymentId(any_=[deployment.id])
-    live = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-        deployment_id=mine, state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[
-            StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED,
-            StateType.CANCELLING]))))
-    soon = datetime.now(UTC) + DUE_SOON
-    if any(run.state_type != StateType.SCHEDULED or run.expected_start_time is None
-           or run.expected_start_time <= soon for run in live):
-        return None
-    # Every worker counts the same runs: two workers asking at once create one run.
-    count = await client.count_flow_runs(flow_run_filter=FlowRunFilter(deployment_id=mine))
-    run = await client.create_flow_run_from_deployment(
-        deployment.id, idempotency_key=f"newsroom-housekeeping-{deployment.id}-{count}")
-    logger.info("housekeeping run %s started (none was active)", run.name)
     return run.id

@@ -7,7 +7,8 @@ approval deadline, never in the past. The plan covers a horizon (default 60 days
 yearly campaign's next date is always in it, however far away (27 January seen from
 February), and so is any occurrence whose approval opens within the horizon.
 
-The Prefect side (``flows/scheduling.py``) compares this plan with the scheduled runs of
+The Prefect side (``newsroom/orchestration/scheduling.py``) compares this plan with the scheduled
+runs of
 the ``campaign`` deployment. Nothing here knows Prefect.
 """
 

@@ -16,21 +16,9 @@ from newsroom import approval, delivery
 from newsroom.approval import GateStatus
 from newsroom.catalog.roles import NotPermitted
 from newsroom.delivery import DeliveryReport, PreparedOccurrence
+from newsroom.orchestration.artifacts import approval_artifact, artifact_key
 from newsroom.runtime import get_runtime
 from newsroom.standins.app import post_page_url
-
-
-def _key(*parts: object) -> str:
-    """An artifact key: lowercase letters, digits and dashes only."""
-    text = "-".join(str(p) for p in parts).lower()
-    return "".join(c if c.isalnum() else "-" for c in text).strip("-")[:120]
-
-
-def approval_artifact(campaign_id: str, occurrence_date: date) -> tuple[str, str]:
-    """The key and description of an occurrence's approval artifact; each write under the
-    key is a new version (the UI shows the latest, and every earlier one)."""
-    return (_key("approval", campaign_id, occurrence_date),
-            f"Approval of {campaign_id} {occurrence_date}")
 
 
 async def _show_gate(prepared: PreparedOccurrence, status: GateStatus) -> None:
@@ -131,7 +119,7 @@ async def publish(prepared: PreparedOccurrence, status: GateStatus | None) -> De
     report = await delivery.deliver_occurrence(runtime, prepared, status)
     standins = runtime.settings.standins_url
     await create_markdown_artifact(
-        key=_key("report", prepared.campaign_id, prepared.occurrence_date),
+        key=artifact_key("report", prepared.campaign_id, prepared.occurrence_date),
         markdown=report.markdown(runtime.catalog, status, post_page=(
             partial(post_page_url, standins) if standins else None)),
         description=f"Publication report of {prepared.campaign_id} {prepared.occurrence_date}")

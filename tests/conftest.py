@@ -2,7 +2,8 @@
 browser tests (Playwright's own browser download is not used); one fresh PostgreSQL
 database per session (:mod:`pgkit`); a real Prefect server for the flow tests.
 
-The Prefect server is started as ``newsroom up`` starts it (``flows/prefect_server.py``
+The Prefect server is started as ``newsroom up`` starts it
+(``newsroom/orchestration/prefect_server.py``
 as a subprocess), on a temporary SQLite database by default. With
 ``NEWSROOM_TEST_PREFECT=postgres`` (what ``make test-postgres`` and CI's second pass set)
 it is on a fresh PostgreSQL database, and the flow tests' store is on PostgreSQL too
@@ -89,14 +90,15 @@ ON_POSTGRES = os.environ.get("NEWSROOM_TEST_PREFECT") == "postgres"
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[Any]:
     """A real Prefect server for the session, started as ``newsroom up`` starts it
-    (flows.embedded.PrefectServer: SQLite, or PostgreSQL in the PostgreSQL pass; basic
+    (newsroom.orchestration.embedded.PrefectServer: SQLite, or PostgreSQL in the PostgreSQL pass;
+    basic
     auth on); PREFECT_API_URL and PREFECT_API_AUTH_STRING point at it meanwhile, in every
     thread and in the environment of subprocesses. Yields the server."""
     import prefect.context
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    from flows.embedded import PrefectServer, StackError
-    from flows.stack import free_port
+    from newsroom.orchestration.embedded import PrefectServer, StackError
+    from newsroom.orchestration.stack import free_port
 
     with ExitStack() as stack:
         database_url = (stack.enter_context(fresh_database("prefect_test",

@@ -9,10 +9,10 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flows.embedded import write_demo_campaign
 from newsroom import approval
 from newsroom.catalog.validation import load_catalog
 from newsroom.cli import stack as cli
+from newsroom.orchestration.embedded import write_demo_campaign
 from newsroom.timeutil import after, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]

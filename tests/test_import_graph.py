@@ -214,6 +214,18 @@ def test_the_core_imports_neither_prefect_nor_flows_nor_the_command_line():
     assert not gone, f"no longer imported; remove from CORE_USES_OF_PREFECT: {gone}"
 
 
+def test_only_flows_import_tasks_and_nothing_imports_flows():
+    # flows/ holds the flows and tasks/ their tasks; everything else (the core, the
+    # infrastructure in newsroom.orchestration, the command line, the web app) reaches a
+    # flow only through its deployment (prefect.yaml), never by import.
+    wrong = [f"  {MODULES[edge.source].relative_to(ROOT)}:{edge.line}: {edge.target}"
+             for edge in EDGES
+             if (edge.target.split(".")[0] == "flows" and not edge.source.startswith("flows"))
+             or (edge.target.split(".")[0] == "tasks"
+                 and not edge.source.startswith(("flows", "tasks")))]
+    assert not wrong, "imports of flows/tasks from outside them:\n" + "\n".join(wrong)
+
+
 def test_no_module_imports_another_modules_private_name():
     private = [f"  {MODULES[edge.source].relative_to(ROOT)}:{edge.line}: "
                f"{edge.target}.{name}"

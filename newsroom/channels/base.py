@@ -29,7 +29,8 @@ deterministic record key, the website's keyed webhook) it stays transient and is
 retried. Other 5xx, and 502/504 to preparatory requests (uploads, containers, reads),
 are transient.
 
-:func:`~newsroom.channels.responses.map_error` is the one place where an httpx response or exception becomes one of
+:func:`~newsroom.channels.responses.map_error` is the one place where an httpx response or
+exception becomes one of
 these. :func:`publish_with_retries` is the one retry loop. ``Publisher._request`` is the
 one place a request is sent: it tells a dead pooled connection that never got the request
 in full (sent again) from a request that went out without an answer (ambiguous for the

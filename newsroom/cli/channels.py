@@ -159,7 +159,7 @@ def channels_retry(publication_id: int, by: str | None, even_if_late: bool, dire
     import asyncio
     import os
 
-    from flows.embedded import reachable_prefect_api
+    from newsroom.orchestration.embedded import reachable_prefect_api
 
     from ..retries import RetryRefused, describe_outcome, plan_retry, retry_publication
     from ..runtime import get_runtime

@@ -230,7 +230,7 @@ def crisis_start(campaign: str, assignments: tuple[str, ...], approver: str | No
                                deadline_minutes))
     from prefect.settings import PREFECT_API_URL
 
-    from flows.embedded import reachable_prefect_api
+    from newsroom.orchestration.embedded import reachable_prefect_api
     from newsroom.running_stack import no_api_explanation
 
     api_url = reachable_prefect_api()
@@ -350,7 +350,7 @@ async def _start_campaign_run(campaign_id: str, occurrence_date, occurrence_id: 
                               at: datetime):
     from prefect.deployments import run_deployment
 
-    from flows.scheduling import CAMPAIGN_DEPLOYMENT
+    from newsroom.orchestration.scheduling import CAMPAIGN_DEPLOYMENT
 
     return await run_deployment(
         CAMPAIGN_DEPLOYMENT, timeout=0, as_subflow=False, tags=["rescheduled"],
@@ -375,7 +375,7 @@ def crisis_reschedule(occurrence: int, at_text: str, by: str | None) -> None:
     from newsroom.runtime import get_runtime
 
     at = _parse_new_time(at_text)
-    from flows.embedded import reachable_prefect_api
+    from newsroom.orchestration.embedded import reachable_prefect_api
 
     if reachable_prefect_api() is None:
         click.echo("newsroom: no Prefect API reachable, and the campaign run that publishes "

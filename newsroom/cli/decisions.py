@@ -52,14 +52,14 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str,
     from prefect.settings import PREFECT_API_URL
 
     api_url = PREFECT_API_URL.value()
-    from flows.embedded import api_reachable
+    from newsroom.orchestration.embedded import api_reachable
 
     if not api_url or not api_reachable(api_url):
         click.echo(f"note: no Prefect server reachable ({api_url or 'PREFECT_API_URL unset'}); "
                    "the decision is stored, and housekeeping resumes the "
                    "waiting run within a minute of the stack running again")
         return
-    from flows.gate import resume_for_gate
+    from newsroom.orchestration.gate import resume_for_gate
 
     try:
         resumed = asyncio.run(resume_for_gate(status, runtime))

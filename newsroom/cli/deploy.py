@@ -49,7 +49,7 @@ async def _deploy(pool: str) -> list[str]:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from flows.stack import (
+    from newsroom.orchestration.stack import (
         ALERT_AUTOMATION,
         RETIRED_DEPLOYMENTS,
         apply_deployments,

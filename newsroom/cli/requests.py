@@ -65,15 +65,15 @@ def _runtime():
 
 def _tell_requester(runtime, request_id: int) -> None:
     """Resume (or start) the request's run so it tells the requester."""
-    from flows.embedded import reachable_prefect_api
+    from newsroom.orchestration.embedded import reachable_prefect_api
 
     if not reachable_prefect_api():
         click.echo("note: no Prefect server reachable; the decision is stored and the "
                    "housekeeping run tells the requester once Prefect runs again "
                    "(or run `newsroom requests sweep` then)")
         return
-    from flows.office_requests import after_decision
-    from flows.stack import run_async
+    from newsroom.orchestration.request_runs import after_decision
+    from newsroom.orchestration.stack import run_async
 
     try:
         outcome = run_async(after_decision(request_id, runtime))
@@ -390,14 +390,14 @@ def requests_sweep() -> None:
     """Start the runs of requests stored while Prefect was unreachable (and resume runs
     whose decision was stored meanwhile)."""
     runtime = _runtime()
-    from flows.embedded import reachable_prefect_api
+    from newsroom.orchestration.embedded import reachable_prefect_api
 
     api_url = reachable_prefect_api()
     if not api_url:
         _fail("no Prefect server reachable", "start it (newsroom up) or set PREFECT_API_URL; "
               "the requests stay stored meanwhile")
-    from flows.office_requests import sweep_requests
-    from flows.stack import run_async
+    from newsroom.orchestration.request_runs import sweep_requests
+    from newsroom.orchestration.stack import run_async
 
     done = run_async(sweep_requests(runtime))
     click.echo(f"started {len(done['started'])} run(s) {done['started'] or ''}, resumed "

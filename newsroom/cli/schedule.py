@@ -2,7 +2,8 @@
 
 Prints the plan — each campaign and date, its slots in Darmstadt time, when its run starts
 (= when the approval opens) — and, with a reachable Prefect API, makes the scheduled runs
-of the ``campaign`` deployment match it (``flows/scheduling.py``; the ``catalog-sync``
+of the ``campaign`` deployment match it (``newsroom/orchestration/scheduling.py``; the
+``catalog-sync``
 flow does the same every 15 minutes).
 """
 
@@ -67,7 +68,7 @@ def schedule_command(horizon_days: int | None, dry_run: bool, catalog_dir: Path 
 
     from prefect.settings import PREFECT_API_URL
 
-    from flows.embedded import api_reachable
+    from newsroom.orchestration.embedded import api_reachable
 
     api_url = PREFECT_API_URL.value()
     # An API that refuses our credential, or answers anyone, stops here with what to do.
@@ -80,7 +81,7 @@ def schedule_command(horizon_days: int | None, dry_run: bool, catalog_dir: Path 
 
     import asyncio
 
-    from flows.scheduling import sync_schedules
+    from newsroom.orchestration.scheduling import sync_schedules
 
     try:
         with step("comparing with Prefect" if dry_run else "scheduling", len(plan)) as progress:

@@ -93,7 +93,7 @@ def _require_secret_key(*, demo: bool, command: str) -> None:
 def _require_protected_prefect(command: str) -> None:
     """A configured Prefect API (environment or Prefect profile) must refuse strangers
     (or be allowed to be open)."""
-    from flows.embedded import reachable_prefect_api
+    from newsroom.orchestration.embedded import reachable_prefect_api
 
     from ..prefect_access import PrefectAccessRefused
 
@@ -115,7 +115,7 @@ def require_prefect_api() -> str:
                    "and set PREFECT_API_URL (e.g. prefect config set "
                    "PREFECT_API_URL=http://127.0.0.1:4200/api), or use newsroom up", err=True)
         sys.exit(1)
-    from flows.embedded import api_reachable
+    from newsroom.orchestration.embedded import api_reachable
 
     if not api_reachable(api_url):
         click.echo(f"newsroom: no Prefect server answers at {api_url}; start it first",
@@ -226,7 +226,7 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
     if no_serve:
         return
 
-    from flows.embedded import StackError, StackOptions, run_stack
+    from newsroom.orchestration.embedded import StackError, StackOptions, run_stack
 
     web_host, resolved_web_port = _url_port(settings.web_base_url, 8100)
     smtp_host, resolved_smtp_port = _url_port(settings.smtp_url.get_secret_value(), 8025)
@@ -262,7 +262,7 @@ def web(host: str, port: int | None) -> None:
 
     import uvicorn
 
-    from flows.gate import resume_for_gate, show_decision
+    from newsroom.orchestration.gate import resume_for_gate, show_decision
     from newsroom.runtime import get_runtime
     from newsroom.web.app import create_web_app
 
@@ -278,7 +278,7 @@ def web(host: str, port: int | None) -> None:
         await show_decision(status, runtime)
 
     async def on_request(request_id: int) -> None:
-        from flows.office_requests import start_request_run
+        from newsroom.orchestration.request_runs import start_request_run
 
         await start_request_run(request_id, runtime)
 
@@ -310,7 +310,7 @@ def worker(pool: str | None, poll_seconds: float) -> None:
     pool = pool or get_settings().work_pool
     click.echo(f"Newsroom worker on work pool {pool!r} of {api_url} (poll every "
                f"{poll_seconds:g} s); press Ctrl-C to stop")
-    from flows.worker import serve_worker
+    from newsroom.orchestration.worker import serve_worker
 
     async def serve() -> None:
         task = asyncio.current_task()

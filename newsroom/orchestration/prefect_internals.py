@@ -4,8 +4,10 @@ Newsroom leans on a few parts of Prefect that are not its public API: private ho
 the worker, the flow engine's classes, the observer of suspended runs, the server's SQLite
 configuration and a private keyword of ``Block.load``. Each is wrapped here in a small named
 function, class or constant whose docstring says what it wraps, since which Prefect version
-it is known to work and why Newsroom needs it. The rest of Newsroom (flows/worker.py,
-flows/suspension.py, flows/prefect_server.py, newsroom/channels/credentials.py) uses only
+it is known to work and why Newsroom needs it. The rest of Newsroom
+(newsroom/orchestration/worker.py,
+newsroom/orchestration/suspension.py, newsroom/orchestration/prefect_server.py,
+newsroom/channels/credentials.py) uses only
 these names.
 
 ``tests/orchestration/test_prefect_contract.py`` checks every wrapped symbol against the
@@ -94,7 +96,7 @@ def load_secret_block(name: str) -> Any:
     return Secret.load(name, _sync=True)  # type: ignore[call-arg]
 
 
-# --- Suspension of running flow runs (flows/suspension.py) --------------------------------
+# --- Suspension of running flow runs (newsroom/orchestration/suspension.py) -----------------------
 
 ENGINE_SUSPENSION_OBSERVER = "observe_flow_run_suspension"
 """The name, in ``prefect.flow_engine``, of the per-run suspension observer (3.9.1)."""
@@ -110,7 +112,8 @@ class SuspensionObserver:
     3.9.1). The callback finds the suspension request the engine registered for the run
     (``register_flow_run_suspension_request``) and marks it; the engine then raises
     ``Pause`` at the next orchestration boundary. Newsroom needs it because Prefect's
-    per-run observer is a thread, loop, client and websocket per run (flows/suspension.py
+    per-run observer is a thread, loop, client and websocket per run
+    (newsroom/orchestration/suspension.py
     keeps one of these for all runs of a worker).
 
     Use it on the loop that watches: ``async with SuspensionObserver() as observer``, then
@@ -155,7 +158,7 @@ def replace_engine_suspension_observer(
     ``observe_flow_run_suspension(flow_run_id, suspension_request)`` and enters as a context
     manager around the run (known to work: 3.9.1). ``observe`` takes the same arguments
     (and ``polling_interval``). Newsroom needs it so that the worker's runs share one
-    :class:`SuspensionObserver` instead of a thread each (flows/suspension.py).
+    :class:`SuspensionObserver` instead of a thread each (newsroom/orchestration/suspension.py).
     """
     import prefect.flow_engine as engine
 
@@ -165,7 +168,7 @@ def replace_engine_suspension_observer(
     return True
 
 
-# --- The flow engine (flows/worker.py) ----------------------------------------------------
+# --- The flow engine (newsroom/orchestration/worker.py) -------------------------------------------
 
 class HandedBackLog(logging.LoggerAdapter):  # type: ignore[type-arg,unused-ignore]
     """The engine's run log once the run is handed back: Prefect ends every run it did
@@ -189,11 +192,12 @@ def handing_back_engine() -> type[Any]:
     the Newsroom worker a run's asyncio task is cancelled only when the worker stops (its
     task group is cancelled). Prefect's engine takes that cancellation for a crash: it logs
     "Crash detected!" and forces the run "Crashed" — an event the office's alert
-    automation mails about (flows/stack.py) — before the worker sets it back to Scheduled.
+    automation mails about (newsroom/orchestration/stack.py) — before the worker sets it back to
+    Scheduled.
     Here that cancellation proposes no state at all: the worker hands the run back
     (``NewsroomWorker._reschedule``). Any other crash is Prefect's as before, and a worker
     killed outright (SIGKILL) runs no code at all: its runs are recovered by the next
-    worker (flows/recovery.py).
+    worker (newsroom/orchestration/recovery.py).
     """
     from prefect.flow_engine import AsyncFlowRunEngine
 
@@ -245,7 +249,7 @@ def run_sync_flow(flow: Flow[..., Any], flow_run: FlowRun) -> State:
                          parameters=dict(flow_run.parameters), return_type="state")
 
 
-# --- The worker (flows/worker.py) ---------------------------------------------------------
+# --- The worker (newsroom/orchestration/worker.py) ------------------------------------------------
 
 WORKER_HOOKS = ("_sync_and_initialize", "_give_worker_labels_to_flow_run",
                 "_propose_pending_state")
@@ -325,7 +329,7 @@ class WorkerHooks:
         return await super()._propose_pending_state(flow_run)  # type: ignore[misc]
 
 
-# --- The Prefect server's SQLite transactions (flows/prefect_server.py) -------------------
+# --- The Prefect server's SQLite transactions (newsroom/orchestration/prefect_server.py) ----------
 
 SQLITE_PATCH_MARKER = "_newsroom_immediate_writes"
 """Set on ``AioSqliteConfiguration`` once :func:`make_sqlite_transactions_immediate` ran."""
@@ -347,7 +351,7 @@ def immediate_begin_transaction() -> Callable[..., Any]:
             SQLITE_BEGIN_MODE.reset(token)
 
     begin_transaction.__doc__ = ("Prefect's SQLite transaction, always BEGIN IMMEDIATE "
-                                 "(flows/prefect_server.py)")
+                                 "(newsroom/orchestration/prefect_server.py)")
     return begin_transaction
 
 
@@ -361,7 +365,7 @@ def make_sqlite_transactions_immediate() -> bool:
     context variable that ``begin_sqlite_stmt`` turns into the ``BEGIN`` statement (known to
     work: 3.9.1). Newsroom needs it because Prefect's ``BEGIN DEFERRED`` fails at once with
     ``SQLITE_BUSY_SNAPSHOT`` when another writer committed meanwhile, which the API answers
-    with 503 (flows/prefect_server.py says more).
+    with 503 (newsroom/orchestration/prefect_server.py says more).
     """
     from prefect.server.database.configurations import AioSqliteConfiguration
 

@@ -1,6 +1,6 @@
 """``POST /hooks/alert``: alerts for the communications office, from Prefect.
 
-A Prefect automation (created with the deployments, see ``flows/stack.py``) sends a
+A Prefect automation (created with the deployments, see ``newsroom/orchestration/stack.py``) sends a
 notification through a "Custom Webhook" block to this endpoint when a Newsroom flow run
 fails or crashes (a publication left "unknown" fails its campaign run too). Newsroom
 passes it on through apprise to everyone tagged ``newsroom-alerts`` (the office).

@@ -97,7 +97,7 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Callable[[int, int, str], str | None]],
-                                            "asyncio.Future[DyingServer]"]]:
+                                            asyncio.Future[DyingServer]]]:
     servers: list[asyncio.AbstractServer] = []
 
     async def start(fate: Callable[[int, int, str], str | None]) -> DyingServer:

@@ -22,7 +22,7 @@ from uuid import UUID
 
 import pytest
 
-from flows.stack import (
+from newsroom.orchestration.stack import (
     MailCatcher,
     WebServer,
     WorkerThread,

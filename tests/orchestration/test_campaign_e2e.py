@@ -23,8 +23,8 @@ from flow_testkit import (
     write_campaign,
 )
 
-from flows.stack import WorkerThread, run_async, text_of
 from newsroom import store
+from newsroom.orchestration.stack import WorkerThread, run_async, text_of
 from newsroom.runtime import get_runtime
 from newsroom.timeutil import BERLIN
 
@@ -299,7 +299,7 @@ async def _task_states(run_id: UUID, prefix: str) -> list[str]:
 def test_edited_campaign_voids_the_link_and_asks_again(stack):
     """The campaign file is edited while its run waits: the sweeper resumes the run, which
     renders the new text and asks again; the first link is refused with a clear page."""
-    from flows.gate import resume_waiting_runs
+    from newsroom.orchestration.gate import resume_waiting_runs
 
     slot = (datetime.now(UTC) + timedelta(minutes=40)).replace(microsecond=0)
     day = slot.astimezone(BERLIN).date().isoformat()
@@ -392,7 +392,8 @@ def test_a_stopping_worker_hands_its_waiting_run_back(stack):
 
 def test_running_campaigns_share_one_suspension_watcher(stack):
     """Three runs waiting for their second in the worker: one shared watcher of external
-    suspensions (flows/suspension.py), not Prefect's thread, loop and websocket per run."""
+    suspensions (newsroom/orchestration/suspension.py), not Prefect's thread, loop and websocket
+    per run."""
     import threading
 
     slot = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)

@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 from flow_testkit import create_run, flow_stack, run_state, wait_for, write_campaign
 
-from flows.stack import run_async
+from newsroom.orchestration.stack import run_async
 
 pytestmark = pytest.mark.slow
 

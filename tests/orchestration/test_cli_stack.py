@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.stack import free_port
+from newsroom.orchestration.stack import free_port
 from newsroom.running_stack import STACK_FILE
 from newsroom.standins import StandinControl
 from newsroom.timeutil import BERLIN

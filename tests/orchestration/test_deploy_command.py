@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.stack import (
+from newsroom.orchestration.stack import (
     ALERT_AUTOMATION,
     DEFINITIONS,
     apply_deployments,

@@ -1,5 +1,5 @@
 """prefect.yaml is the one definition of the deployments: what ``newsroom up`` and
-``newsroom deploy`` apply (flows/stack.py ``DEFINITIONS``, read from it) is what
+``newsroom deploy`` apply (newsroom/orchestration/stack.py ``DEFINITIONS``, read from it) is what
 ``prefect deploy --all`` reads — same names, entrypoints, tags, schedules. (On a real
 server: tests/orchestration/test_deploy_command.py.)"""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.stack import (
+from newsroom.orchestration.stack import (
     DEFINITIONS,
     DEPLOYMENTS,
     PREFECT_YAML,

@@ -27,9 +27,9 @@ from flow_testkit import (
     write_campaign,
 )
 
-from flows.housekeeping import ensure_housekeeping_run
-from flows.stack import WorkerThread, run_async
 from newsroom import store
+from newsroom.orchestration.housekeeping_run import ensure_housekeeping_run
+from newsroom.orchestration.stack import WorkerThread, run_async
 from newsroom.runtime import get_runtime
 from newsroom.timeutil import BERLIN
 
@@ -120,7 +120,8 @@ def test_one_run_keeps_house_and_a_stop_hands_it_back(stack):
     stack.worker.start()
     wait_for_state(successor, {"Running"}, 30)
     assert len(run_async(_runs(deployment))) == 3
-    # The gate's cancellation was told to the office; no run alert (flows/stack.py) came.
+    # The gate's cancellation was told to the office; no run alert
+    # (newsroom/orchestration/stack.py) came.
     subjects = [str(m["subject"]) for m in stack.mail.to(OFFICE)]
     assert not [s for s in subjects if "Crashed" in s or "Failed" in s], subjects
 

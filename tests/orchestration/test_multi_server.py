@@ -58,7 +58,8 @@ from flow_testkit import (
 )
 from pgkit import fresh_database
 
-from flows.stack import (
+from newsroom import store
+from newsroom.orchestration.stack import (
     DEPLOYMENTS,
     MailCatcher,
     WorkerThread,
@@ -66,7 +67,6 @@ from flows.stack import (
     free_port,
     run_async,
 )
-from newsroom import store
 from newsroom.runtime import get_runtime, reset_runtimes
 from newsroom.standins import StandinControl, running_standins
 from newsroom.standins.config import STANDIN_CREDENTIAL_ENV

@@ -17,7 +17,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from flows.stack import free_port
+from newsroom.orchestration.stack import free_port
 from newsroom.running_stack import STACK_FILE
 
 ROOT = Path(__file__).resolve().parents[2]

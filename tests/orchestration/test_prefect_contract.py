@@ -158,8 +158,9 @@ def test_the_engine_calls_its_suspension_observer_through_the_replaceable_global
                                          "replaces with one shared observer")
     assert parameters(original) == ["flow_run_id", "suspension_request",
                                     "polling_interval"], changed(
-        symbol, "called as (flow_run_id, suspension_request); flows/suspension.py's "
-        "SharedSuspensionObserver.observe takes the same arguments")
+        symbol, "called as (flow_run_id, suspension_request); "
+        "newsroom/orchestration/suspension.py's SharedSuspensionObserver.observe takes the "
+        "same arguments")
     monkeypatch.setattr(engine_module, name, original)  # restored after the test
     calls: list[tuple[Any, Any]] = []
 
@@ -230,8 +231,9 @@ def test_the_engine_ends_through_self_logger_and_handle_crash() -> None:
         "engine keeps a stopping worker's run from ending Crashed")
     assert "self.logger.log(" in source and 'msg=f"Finished in state {display_state}"' in (
         source), changed(symbol, "the run's last line, 'Finished in state …' through "
-                         "self.logger, which HandedBackLog and flows/suspension.py's "
-                         "WaitIsNotAnError lower from ERROR to INFO")
+                         "self.logger, which HandedBackLog and "
+                         "newsroom/orchestration/suspension.py's WaitIsNotAnError lower "
+                         "from ERROR to INFO")
     assert "logging.ERROR" in source, changed(
         symbol, "an unfinished run's last line is at ERROR (else nothing to lower)")
 
@@ -306,7 +308,7 @@ def test_the_worker_hook_exists_and_is_called(hook: str) -> None:
 def test_the_worker_private_attributes() -> None:
     from prefect.workers.base import BaseWorker
 
-    from flows.worker import NewsroomWorker
+    from newsroom.orchestration.worker import NewsroomWorker
 
     worker = NewsroomWorker(work_pool_name="newsroom-contract-pool", housekeeping=False)
     symbol = "prefect.workers.base.BaseWorker"

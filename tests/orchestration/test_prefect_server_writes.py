@@ -1,4 +1,5 @@
-"""The Prefect server Newsroom starts (flows/prefect_server.py) lets concurrent writers
+"""The Prefect server Newsroom starts (newsroom/orchestration/prefect_server.py) lets concurrent
+writers
 queue on SQLite instead of answering 503.
 
 Stock ``prefect server start`` on SQLite, measured with this test's burst: 190 of 200
@@ -51,5 +52,5 @@ def test_concurrent_run_creation_never_answers_503(prefect_server):
     assert len(statuses) == 160
     assert [s for s in statuses if s != 201] == [], (
         "the Prefect server refused concurrent writers; is it started through "
-        "flows/prefect_server.py?")
+        "newsroom/orchestration/prefect_server.py?")
 

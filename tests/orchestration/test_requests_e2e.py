@@ -24,11 +24,11 @@ from flow_testkit import (
     wait_for_state,
 )
 
-from flows.stack import run_async, text_of
 from newsroom import requests as domain
 from newsroom import store
 from newsroom.catalog.validation import load_catalog
 from newsroom.cli import cli
+from newsroom.orchestration.stack import run_async, text_of
 from newsroom.runtime import get_runtime
 from newsroom.store import requests_crud as crud
 from newsroom.store.models import CampaignRequest
@@ -331,7 +331,7 @@ def test_the_sweep_starts_and_resumes_runs_and_the_resume_form_decides(stack):
     run could not be resumed is picked up by the sweep."""
     from prefect.flow_runs import aresume_flow_run
 
-    from flows.office_requests import sweep_requests
+    from newsroom.orchestration.request_runs import sweep_requests
 
     runtime = get_runtime()
     forum, fest = _stored_without_run("Jugendforum"), _stored_without_run("Jugendfest")

@@ -12,9 +12,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from flows.stack import apply_deployments, run_async
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.validation import load_catalog
+from newsroom.orchestration.stack import apply_deployments, run_async
 from newsroom.planning import next_runs, plan_runs
 from newsroom.runtime import reset_runtimes
 from newsroom.timeutil import BERLIN, localize, parse_duration
@@ -187,7 +187,7 @@ def env(deployments, tmp_path):
 
 
 def sync(catalog: Path, **kwargs):
-    from flows.scheduling import sync_schedules
+    from newsroom.orchestration.scheduling import sync_schedules
 
     return run_async(sync_schedules(load(catalog), **kwargs))
 

@@ -45,7 +45,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from flow_testkit import ROOT, run_state, start_campaign, wait_for_state, write_campaign
 
-from flows.stack import (
+from newsroom.channels.email import SmtpSettings
+from newsroom.orchestration.stack import (
     MailCatcher,
     WebServer,
     WorkerThread,
@@ -54,7 +55,6 @@ from flows.stack import (
     run_async,
     text_of,
 )
-from newsroom.channels.email import SmtpSettings
 from newsroom.runtime import get_runtime, reset_runtimes
 from newsroom.standins import StandinControl, running_standins
 from newsroom.standins.config import StandinConfig

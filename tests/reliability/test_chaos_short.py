@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from chaos import CHANNELS, COMPATIBLE, run_chaos  # noqa: E402
 
-from flows.recovery import (  # noqa: E402
+from newsroom.orchestration.recovery import (  # noqa: E402
     instance_name,
     judge,
     parse_instance,
@@ -67,7 +67,7 @@ def test_worker_killed_during_publication_loses_nothing_and_repeats_nothing(
                if state in ("Completed", "Failed")) == 10, report
 
 
-# --- the judgement of flows/recovery.py, without servers ------------------------------------
+# --- the judgement of newsroom/orchestration/recovery.py, without servers -------------------------
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -142,7 +142,7 @@ def test_a_worker_writes_its_name_on_its_runs_that_lack_it(prefect_server):
     from prefect.client.orchestration import get_client
     from prefect.states import Running
 
-    from flows.worker import NewsroomWorker
+    from newsroom.orchestration.worker import NewsroomWorker
 
     @flow(name="chaos-label-probe")
     def probe() -> None:

@@ -31,9 +31,9 @@ from flow_testkit import (  # noqa: E402
     write_campaign,
 )
 
-from flows.embedded import PrefectServer  # noqa: E402
-from flows.stack import WebServer, free_port, text_of  # noqa: E402
 from newsroom import store  # noqa: E402
+from newsroom.orchestration.embedded import PrefectServer  # noqa: E402
+from newsroom.orchestration.stack import WebServer, free_port, text_of  # noqa: E402
 from newsroom.runtime import get_runtime  # noqa: E402
 from newsroom.timeutil import BERLIN  # noqa: E402
 
@@ -145,7 +145,7 @@ def test_prefect_outage_longer_than_the_worker_tolerates(own_prefect, tmp_path):
         temporary_settings,
     )
 
-    from flows.stack import run_async
+    from newsroom.orchestration.stack import run_async
 
     campaign = "neustart-lange-pause"
     with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0,

@@ -16,13 +16,13 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from flows.stack import MailCatcher, free_port, text_of
 from newsroom import requests as domain
 from newsroom import store
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.validation import load_catalog
 from newsroom.cli import cli
 from newsroom.notify import AppriseNotifier
+from newsroom.orchestration.stack import MailCatcher, free_port, text_of
 from newsroom.requests import ImageUpload, InvalidRequest, NotifyContext
 from newsroom.signing import APPROVAL, Signer
 from newsroom.store import make_engine, upgrade_database

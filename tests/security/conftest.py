@@ -39,7 +39,7 @@ class _OpenApi(BaseHTTPRequestHandler):
 @pytest.fixture
 def open_api() -> Iterator[str]:
     """The API URL of a server on 127.0.0.1 that answers anyone (see :class:`_OpenApi`)."""
-    from flows.stack import free_port
+    from newsroom.orchestration.stack import free_port
 
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), _OpenApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "approval"))
 
 from approval_testkit import CAMPAIGN, THREE, build_catalog, store_posts  # noqa: E402
 
-from flows.stack import MailCatcher, WebServer, free_port, run_async, text_of  # noqa: E402
 from newsroom import approval, store  # noqa: E402
 from newsroom.catalog.keeper import CatalogKeeper  # noqa: E402
 from newsroom.cli import cli  # noqa: E402
 from newsroom.errors import CatalogError  # noqa: E402
+from newsroom.orchestration.stack import MailCatcher, WebServer, free_port, run_async, text_of  # noqa: E402
 from newsroom.runtime import Runtime  # noqa: E402
 from newsroom.settings import Settings  # noqa: E402
 from newsroom.signing import Signer  # noqa: E402

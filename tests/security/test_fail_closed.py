@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.stack import free_port
+from newsroom.orchestration.stack import free_port
 from newsroom.signing import Signer
 from newsroom.web.hooks import hook_token
 
@@ -92,9 +92,9 @@ def test_a_placeholder_signed_invitation_and_hook_call_are_refused(tmp_path) -> 
     with the public placeholder opens nothing, stores nothing and mails nobody."""
     from sqlmodel import select
 
-    from flows.stack import MailCatcher, WebServer
     from newsroom import requests as office_requests
     from newsroom.catalog.validation import load_catalog
+    from newsroom.orchestration.stack import MailCatcher, WebServer
     from newsroom.runtime import Runtime
     from newsroom.settings import Settings
     from newsroom.store import make_engine, session_scope, upgrade_database

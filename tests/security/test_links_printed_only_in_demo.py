@@ -13,8 +13,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from flows.embedded import MailWatcher
-from flows.stack import MailCatcher, free_port
+from newsroom.orchestration.embedded import MailWatcher
+from newsroom.orchestration.stack import MailCatcher, free_port
 
 LINK = "http://127.0.0.1:8100/freigabe/eyJwIjoiYXBwcm92YWwifQ.c2lnbmF0dXJl"
 

@@ -36,12 +36,12 @@ from flow_testkit import (
 )
 from requests_testkit import copy_catalog
 
-from flows.stack import run_async
 from newsroom import crisis, store
 from newsroom import requests as domain
 from newsroom.catalog.roles import NotPermitted, Permission, authorize
 from newsroom.catalog.validation import load_catalog
 from newsroom.cli import cli
+from newsroom.orchestration.stack import run_async
 from newsroom.runtime import get_runtime
 from newsroom.store import requests_crud as crud
 from newsroom.timeutil import BERLIN
@@ -237,7 +237,7 @@ def test_a_crisis_created_through_the_api_without_the_role_publishes_nothing(sta
 
 @pytest.mark.slow
 def test_a_request_decided_in_the_resume_form_needs_the_role(stack):
-    from flows.office_requests import start_request_run
+    from newsroom.orchestration.request_runs import start_request_run
 
     runtime = get_runtime()
     requester = domain.requester_for(runtime.catalog, "portfolio", "sport")

@@ -1,5 +1,6 @@
 """The Prefect API keeps strangers out: every route, the websockets and the UI ask for the
-credential that Newsroom starts its server with (flows.embedded.PrefectServer, the same
+credential that Newsroom starts its server with (newsroom.orchestration.embedded.PrefectServer, the
+same
 class `newsroom up` runs).
 
 Found by the security test of the landed stack: one unauthenticated POST resumed an
@@ -21,8 +22,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from flows.embedded import server_environment
-from flows.stack import free_port
+from newsroom.orchestration.embedded import server_environment
+from newsroom.orchestration.stack import free_port
 from newsroom.prefect_access import ApiAccess, auth_header, probe
 
 pytestmark = pytest.mark.slow

@@ -25,10 +25,10 @@ from security_testkit import SECRET, make_site, requests_by_person, row_counts
 from sqlmodel import select
 from webkit import serving
 
-from flows.stack import MailCatcher, free_port
 from newsroom import approval, store
 from newsroom import requests as domain
 from newsroom.notify import AppriseNotifier
+from newsroom.orchestration.stack import MailCatcher, free_port
 from newsroom.settings import Settings
 from newsroom.store.models import CampaignRequest
 from newsroom.web.app import create_web_app

@@ -1,0 +1,114 @@
+"""The approval gate: who must approve an occurrence's posts, and whether they have.
+
+One gate per occurrence asks about exactly one bundle of posts (``gate_bundle_hash``):
+
+    open_gate          ask every approver (deputies for the absent) about the current bundle
+    notify_approvers   e-mail each asked person their personal link, once
+    decide             a person's decision from the approval page (signed link)
+    admin_decision     an admin settles the gate (Prefect UI form or CLI)
+    evaluate_gate      what the requests and decisions amount to, deadline included
+    process_deadlines  reminders before, expiry and escalation at the deadline
+
+A changed bundle is a new question: ``open_gate`` voids the pending requests of the old
+one and asks again. Once settled, an outcome never changes (an admin may settle an open
+or escalated gate). Nothing here sends unless told to, and nothing imports Prefect.
+
+The modules, one concern each:
+
+    errors     what a genuine link points at (LinkTarget); the refused link's errors
+    policy     the campaign's rule and the people and channels it names (catalog only)
+    status     GateOutcome, GateDecision, GateStatus
+    rules      the rule and the quorum: what a tally of decisions amounts to (pure)
+    gate       the gate in the store: read, settle (evaluate_gate), open (open_gate)
+    links      the personal link: issue it (approval_link), check it (check_link)
+    decisions  a person's decision (decide), an admin's (admin_decision)
+    versions   the earlier version decided on (previous_version), word_diff
+    mail       the approval mails' data, sending, the first mail (notify_approvers)
+    deadlines  reminders, expiry and escalation (process_deadlines)
+    page       what a link's holder is told (link_state)
+    summary    the gate as Markdown for the Prefect UI (gate_summary_markdown)
+
+Imports point one way: a module imports only modules drawn below it (and never this
+package module, which only re-exports)::
+
+    summary    page    deadlines    decisions
+                           │
+                          mail
+               ┌───────────┼───────────┐
+              gate       links      versions
+               │
+             rules
+               │
+             status
+               │
+             policy
+               │
+             errors
+"""
+
+from .deadlines import process_deadlines, reminder_times
+from .decisions import MAX_COMMENT, admin_decision, decide
+from .errors import (
+    ApprovalError,
+    ApprovalLinkError,
+    ContentChanged,
+    GateClosed,
+    InvalidDecision,
+    LinkAlreadyUsed,
+    LinkExpired,
+    LinkForged,
+    LinkNotFound,
+    LinkTarget,
+    WrongPerson,
+)
+from .gate import evaluate_gate, open_gate
+from .links import approval_link, check_link
+from .mail import notify_approvers
+from .page import LinkState, link_state
+from .policy import ADMIN_PREFIX, channel_label, gate_deadline, salutation
+
+# newsroom.web.approval reads these under their former, private spelling.
+from .policy import campaign_of as _campaign  # noqa: F401
+from .policy import display_name as _display  # noqa: F401
+from .policy import requested_by as _requested_by  # noqa: F401
+from .policy import rule_german as _rule_german  # noqa: F401
+from .status import GateDecision, GateOutcome, GateStatus
+from .summary import gate_summary_markdown, gate_summary_of
+from .versions import previous_version, word_diff
+
+__all__ = [
+    "ADMIN_PREFIX",
+    "MAX_COMMENT",
+    "ApprovalError",
+    "ApprovalLinkError",
+    "ContentChanged",
+    "GateClosed",
+    "GateDecision",
+    "GateOutcome",
+    "GateStatus",
+    "InvalidDecision",
+    "LinkAlreadyUsed",
+    "LinkExpired",
+    "LinkForged",
+    "LinkNotFound",
+    "LinkState",
+    "LinkTarget",
+    "WrongPerson",
+    "admin_decision",
+    "approval_link",
+    "channel_label",
+    "check_link",
+    "decide",
+    "evaluate_gate",
+    "gate_deadline",
+    "gate_summary_markdown",
+    "gate_summary_of",
+    "link_state",
+    "notify_approvers",
+    "open_gate",
+    "previous_version",
+    "process_deadlines",
+    "reminder_times",
+    "salutation",
+    "word_diff",
+]

@@ -1,0 +1,119 @@
+"""The gate's deadline, swept: reminders before it; expiry, cancellation or escalation
+at it, and the communications office (and whom the policy escalates to) told."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from newsroom import store
+from newsroom.approval_messages import deadline_message, reminder_message
+from newsroom.catalog.catalog import Catalog
+from newsroom.signing import Signer
+from newsroom.store import ApprovalStatus, Occurrence
+from newsroom.timeutil import Duration, before, parse_duration
+
+from .errors import ApprovalError
+from .gate import audit, evaluate, occurrence_of, read_tally
+from .links import approval_link
+from .mail import message_data, send_message
+from .policy import campaign_of, display_name, rule_german, utc_now
+from .status import GateOutcome, GateStatus
+
+logger = logging.getLogger("newsroom.approval")
+
+# Elapsed hours (see timeutil.before): 24 h and 2 h before the deadline, across DST too.
+DEFAULT_REMINDERS = (parse_duration("24h"), parse_duration("2h"))
+
+
+def process_deadlines(engine: Engine, catalog: Catalog, *, notifier: Any, signer: Signer,
+                      base_url: str, now: datetime | None = None,
+                      reminders: Sequence[Duration] = DEFAULT_REMINDERS) -> list[GateStatus]:
+    """Reminders before the deadline; expiry, cancellation or escalation at it.
+
+    Returns the gates this call settled or escalated (their flow runs can resume).
+    """
+    now = utc_now(now)
+    changed_gates: list[GateStatus] = []
+    with store.session_scope(engine) as session:
+        gate_ids = [o.id for o in store.open_gates(session)]
+    for occurrence_id in gate_ids:
+        try:
+            with store.session_scope(engine) as session:
+                occurrence = occurrence_of(session, occurrence_id)
+                if occurrence.gate_outcome is not None:
+                    continue
+                _remind(session, catalog, occurrence, notifier, signer, base_url, now,
+                        reminders)
+                status, changed = evaluate(session, catalog, occurrence_id, now)
+                if changed:
+                    changed_gates.append(status)
+                    if now >= status.deadline and status.outcome in (
+                            GateOutcome.ESCALATED, GateOutcome.CANCELLED, GateOutcome.APPROVED):
+                        _tell_office(session, catalog, occurrence, status, notifier, now)
+        except ApprovalError as exc:
+            logger.warning("gate of occurrence %s skipped: %s", occurrence_id, exc)
+    return changed_gates
+
+
+def reminder_times(deadline: datetime, reminders: Sequence[Duration] = DEFAULT_REMINDERS
+                   ) -> list[datetime]:
+    """When the reminders for ``deadline`` are due (UTC), in order: each one ``before``
+    the deadline, as every "before" in a campaign file."""
+    return sorted(before(deadline, mark) for mark in reminders)
+
+
+def _remind(session: Session, catalog: Catalog, occurrence: Occurrence, notifier: Any,
+            signer: Signer, base_url: str, now: datetime, reminders: Sequence[Duration]) -> None:
+    if occurrence.bundle_hash != occurrence.gate_bundle_hash:
+        return
+    tally = read_tally(session, occurrence)
+    asked = [r.person_id for r in tally.asked]
+    for request in tally.asked:
+        if (request.status != ApprovalStatus.PENDING.value or request.notified_at is None
+                or now >= request.deadline):
+            continue
+        due = [at for at in reminder_times(request.deadline, reminders) if at <= now]
+        if len(due) <= request.reminders_sent:
+            continue
+        new = due[request.reminders_sent:]
+        if any(mark > request.notified_at for mark in new):
+            link = approval_link(signer, request, base_url)
+            message = reminder_message(
+                message_data(session, catalog, occurrence, request, link, asked))
+            if not send_message(notifier, request.person_id, message):
+                continue
+            audit(session, occurrence, action="approval.reminded",
+                  content_hash=request.bundle_hash, channel="email", at=now,
+                  detail={"person": request.person_id, "request_id": request.id,
+                          "reminder": len(due)})
+        store.set_reminders_sent(session, request_id=request.id, count=len(due))
+
+
+def _tell_office(session: Session, catalog: Catalog, occurrence: Occurrence,
+                 status: GateStatus, notifier: Any, now: datetime) -> None:
+    campaign = campaign_of(catalog, occurrence.campaign_id)
+    policy = campaign.approval
+    message = deadline_message(
+        title=campaign.title, occurrence_date=occurrence.occurrence_date,
+        outcome=status.outcome.value, deadline=status.deadline,
+        approved=[display_name(catalog, p) for p in status.approved],
+        declined=[display_name(catalog, p)
+                  for p in (*status.rejected, *status.changes_requested)],
+        missing=[display_name(catalog, p) for p in status.asked
+                 if p not in status.approved and p not in status.rejected
+                 and p not in status.changes_requested],
+        rule=rule_german(policy, len(status.asked)))
+    tags = [catalog.directory.communications_office]
+    if status.outcome == GateOutcome.ESCALATED:
+        tags += [p for p in policy.escalate_to if p not in tags]
+    for tag in tags:
+        ok = send_message(notifier, tag, message)
+        audit(session, occurrence, action="approval.deadline_notice",
+              content_hash=status.bundle_hash, channel="email", at=now,
+              detail={"tag": tag, "outcome": status.outcome.value, "delivered": ok})

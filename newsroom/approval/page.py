@@ -1,0 +1,127 @@
+"""What a link's holder is told on the approval page: their request, the gate's current
+question and how it stands, and what became of the posts. Reads only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from newsroom import store
+from newsroom.catalog.catalog import Catalog
+from newsroom.store import ApprovalRequest, Occurrence, PostRecord, Publication
+
+from .errors import ApprovalError, LinkTarget
+from .gate import deadline_of, gate_requests, gate_status, occurrence_of, read_tally
+from .policy import campaign_of, utc_now
+from .rules import collects_until_deadline, outcome_after_deadline, rule_outcome
+from .status import GateOutcome, GateStatus
+
+
+@dataclass(frozen=True)
+class ChannelOutcome:
+    """One channel of an occurrence as published (or not yet)."""
+
+    channel: str
+    publish_at: datetime
+    status: str | None  # the publication's status; None: not attempted yet
+    url: str | None  # the post on the network (http or https only)
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What is true of one approval request and its gate, for the page its holder sees.
+
+    Read only: a deadline that has passed but was not yet applied by the deadline sweeper
+    is read as applied (``gate`` is what the sweeper will store), nothing is written.
+    """
+
+    request: ApprovalRequest
+    gate: GateStatus  # the gate's current question (the latest version of the posts)
+    superseded: bool  # the request asked about an earlier version than the gate does
+    # This person's request about the gate's version (``request`` itself unless
+    # superseded); None when they are not asked about it.
+    current_request: ApprovalRequest | None
+    deadline_passed: bool
+    quorum_met: bool  # enough approvals for the rule (the gate may still be collecting)
+    # Quorum met, and approvals still count (and name their signers) until the deadline.
+    collecting: bool
+    joint: bool  # the post names those who approved (signatories_in_text)
+    channels: tuple[ChannelOutcome, ...]
+
+    @property
+    def published(self) -> tuple[ChannelOutcome, ...]:
+        return tuple(c for c in self.channels if c.status == "published")
+
+
+def _peek(session: Session, catalog: Catalog, occurrence: Occurrence,
+          now: datetime) -> GateStatus:
+    """The gate's status now, a passed deadline applied, without writing anything."""
+    policy = campaign_of(catalog, occurrence.campaign_id).approval
+    tally = read_tally(session, occurrence)
+    if occurrence.gate_outcome is not None:
+        return gate_status(catalog, occurrence, tally, GateOutcome(occurrence.gate_outcome),
+                           "settled")
+    if (occurrence.gate_bundle_hash is None
+            or occurrence.bundle_hash != occurrence.gate_bundle_hash):
+        return gate_status(catalog, occurrence, tally, GateOutcome.PENDING, "not asked yet")
+    outcome, reason = rule_outcome(policy, tally)
+    if outcome == GateOutcome.PENDING and now >= deadline_of(catalog, occurrence, tally):
+        tally = replace(tally, pending_expired=True)
+        outcome, reason = outcome_after_deadline(policy, tally)
+    return gate_status(catalog, occurrence, tally, outcome, reason)
+
+
+def _web_url(value: str | None) -> str | None:
+    return value if value and value.split(":", 1)[0].lower() in ("http", "https") else None
+
+
+def _channel_outcome(post: PostRecord, publication: Publication | None) -> ChannelOutcome:
+    """One post of the occurrence and its publication, if one was attempted."""
+    if publication is None:
+        return ChannelOutcome(channel=post.channel, publish_at=post.publish_at, status=None,
+                              url=None, published_at=None)
+    return ChannelOutcome(channel=post.channel, publish_at=post.publish_at,
+                          status=publication.status, url=_web_url(publication.remote_url),
+                          published_at=publication.published_at)
+
+
+def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
+               now: datetime | None = None) -> LinkState:
+    """What became of ``target``'s request, its gate and its posts (reads only).
+
+    Only for a genuine link bound to its request (:func:`check_link` gives ``target``
+    with the errors it raises for such a link): it tells the request's own person.
+    """
+    now = utc_now(now)
+    with store.session_scope(engine) as session:
+        occurrence = occurrence_of(session, target.occurrence.id)
+        request = session.get(ApprovalRequest, target.request.id, populate_existing=True)
+        if request is None:
+            raise ApprovalError(f"no approval request {target.request.id}")
+        campaign = campaign_of(catalog, occurrence.campaign_id)
+        gate = _peek(session, catalog, occurrence, now)
+        superseded = (occurrence.gate_bundle_hash is not None
+                      and request.bundle_hash != occurrence.gate_bundle_hash)
+        current = request
+        if superseded:
+            current = next((r for r in gate_requests(session, occurrence)
+                            if r.person_id == request.person_id), None)
+        publications = {publication.channel: publication for publication, _ in
+                        store.occurrence_publications(session, occurrence_id=occurrence.id)}
+        channels = tuple(
+            _channel_outcome(row, publications.get(row.channel))
+            for row in sorted(store.current_posts(session, occurrence_id=occurrence.id),
+                              key=lambda r: (r.publish_at, r.channel)))
+        session.expunge_all()
+    quorum_met = bool(gate.asked) and gate.needed > 0 and len(gate.approved) >= gate.needed
+    return LinkState(
+        request=request, gate=gate, superseded=superseded, current_request=current,
+        deadline_passed=now >= gate.deadline, quorum_met=quorum_met,
+        collecting=(quorum_met and gate.outcome == GateOutcome.PENDING
+                    and collects_until_deadline(campaign.approval)
+                    and now < gate.deadline),
+        joint=campaign.signatories_in_text, channels=channels)

@@ -203,7 +203,7 @@ def format_calendar(entries: list[CalendarEntry],
     rows: list[tuple[datetime, tuple[str, ...], list[str]]] = []
     for entry in entries:
         local = entry.at.astimezone(BERLIN)
-        cells = (
+        cells: tuple[str, ...] = (
             local.strftime("%a %Y-%m-%d"),
             format_local_clock(local),
             entry.campaign_id,
@@ -222,7 +222,7 @@ def format_calendar(entries: list[CalendarEntry],
         )
         rows.append((local, cells, []))
     rows.sort(key=lambda row: row[0].astimezone(UTC))  # stable: posts before a deadline
-    header = ("Date", "Time", "Campaign", "Channels", "Holiday (Hessen)")
+    header: tuple[str, ...] = ("Date", "Time", "Campaign", "Channels", "Holiday (Hessen)")
     widths = [max(len(r[i]) for r in [header, *(c for _, c, _ in rows)])
               for i in range(len(header) - 1)]
 

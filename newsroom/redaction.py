@@ -54,7 +54,7 @@ class RedactSecrets(logging.Filter):
             if isinstance(record.msg, str):
                 record.msg = self._clean(record.msg)
             if isinstance(record.args, tuple):  # keep the shape: formatters unpack it
-                args = []
+                args: list[object] = []
                 for value in record.args:
                     if isinstance(value, (int, float)) or value is None:
                         args.append(value)

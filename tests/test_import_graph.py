@@ -226,6 +226,37 @@ def test_only_flows_import_tasks_and_nothing_imports_flows():
     assert not wrong, "imports of flows/tasks from outside them:\n" + "\n".join(wrong)
 
 
+def _module_aliases(module: str, tree: ast.Module) -> dict[str, str]:
+    """Names in ``module`` bound to a project module by an import (``from newsroom import
+    approval``, ``import newsroom.store as store``)."""
+    aliases = {}
+    for node in _imports(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MODULES:
+                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name
+            continue
+        for (name, names), alias in zip(_targets(module, node), node.names, strict=True):
+            if not names and name in MODULES:
+                aliases[alias.asname or alias.name] = name
+    return aliases
+
+
+def test_no_module_reads_another_modules_private_name():
+    found = []
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        aliases = _module_aliases(module, tree)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                found.append(f"  {path.relative_to(ROOT)}:{node.lineno}: "
+                             f"{aliases[node.value.id]}.{node.attr}")
+    assert not found, "make the name public where another module needs it:\n" + "\n".join(
+        found)
+
+
 def test_no_module_imports_another_modules_private_name():
     private = [f"  {MODULES[edge.source].relative_to(ROOT)}:{edge.line}: "
                f"{edge.target}.{name}"

@@ -65,19 +65,26 @@ from .gate import evaluate_gate, open_gate
 from .links import approval_link, check_link
 from .mail import notify_approvers
 from .page import LinkState, link_state
-from .policy import ADMIN_PREFIX, channel_label, gate_deadline, salutation
-
-# newsroom.web.approval reads these under their former, private spelling.
-from .policy import campaign_of as _campaign  # noqa: F401
-from .policy import display_name as _display  # noqa: F401
-from .policy import requested_by as _requested_by  # noqa: F401
-from .policy import rule_german as _rule_german  # noqa: F401
+from .policy import (
+    ADMIN_PREFIX,
+    campaign_of,
+    channel_label,
+    display_name,
+    gate_deadline,
+    requested_by,
+    rule_german,
+    salutation,
+)
 from .status import GateDecision, GateOutcome, GateStatus
 from .summary import gate_summary_markdown, gate_summary_of
 from .versions import previous_version, word_diff
 
 __all__ = [
     "ADMIN_PREFIX",
+    "campaign_of",
+    "display_name",
+    "requested_by",
+    "rule_german",
     "MAX_COMMENT",
     "ApprovalError",
     "ApprovalLinkError",

@@ -31,6 +31,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,7 +188,7 @@ class SnapshotStore:
     def discard(self, stage: Stage) -> None:
         shutil.rmtree(stage.path, ignore_errors=True)
 
-    def prune(self, keep: set[Path] = frozenset()) -> None:
+    def prune(self, keep: AbstractSet[Path] = frozenset()) -> None:
         """Remove old snapshots and stages left by a crash (both older than PRUNE_AGE)."""
         now = time.time()
         current = self.current()

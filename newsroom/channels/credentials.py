@@ -83,9 +83,10 @@ def _secret_value(block: Any) -> SecretStr:
 def _block_error(account: ChannelAccount, exc: Exception) -> Exception:
     if isinstance(exc, ValueError):  # Prefect: "Unable to find block document named …"
         return _missing(account, " (not found)")
+    block = account.credential.secret_block if account.credential else None
     return TransientPublishError(
         f"{account.name}: could not read Prefect Secret block "
-        f"{account.credential.secret_block!r} ({type(exc).__name__}); is the Prefect API "
+        f"{block!r} ({type(exc).__name__}); is the Prefect API "
         "reachable (PREFECT_API_URL)?",
         channel=account.name,
     )

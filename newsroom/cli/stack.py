@@ -314,6 +314,7 @@ def worker(pool: str | None, poll_seconds: float) -> None:
 
     async def serve() -> None:
         task = asyncio.current_task()
+        assert task is not None  # inside asyncio.run
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

@@ -500,6 +500,7 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
              "10–60 s, depending on the machine's load) …")
         server.start()
         _timed(stack, "Prefect server", lambda: _stop_server(server, echo), echo)
+        assert server.process is not None  # started just above
         echo(f"Prefect server pid {server.process.pid}")
         with step("Prefect server starting") as progress:
             took = server.wait_healthy(on_wait=lambda: progress.advance(0))

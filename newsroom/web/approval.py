@@ -178,7 +178,7 @@ def _plain_refusal(context: WebContext, exc: ApprovalLinkError) -> Response:
 
 
 def _names(catalog: Any, person_ids: tuple[str, ...] | list[str]) -> str:
-    return join_german([approval._display(catalog, p) for p in person_ids])
+    return join_german([approval.display_name(catalog, p) for p in person_ids])
 
 
 def _tally_german(catalog: Any, state: LinkState) -> str:
@@ -212,7 +212,7 @@ def _gate_german(catalog: Any, state: LinkState) -> list[str]:
                                              GateOutcome.CHANGES_REQUESTED):
         decided = {GateOutcome.APPROVED: "freigegeben", GateOutcome.REJECTED: "abgelehnt",
                    GateOutcome.CHANGES_REQUESTED: "zur Überarbeitung zurückgegeben"}[outcome]
-        return [tally, f"{approval._display(catalog, gate.decided_by_admin)} (Amt für "
+        return [tally, f"{approval.display_name(catalog, gate.decided_by_admin)} (Amt für "
                        f"Kommunikation) hat die Beiträge {decided}."]
     if outcome == GateOutcome.APPROVED:
         if state.quorum_met and gate.mode == "quorum":
@@ -354,7 +354,7 @@ def _state_page(context: WebContext, exc: ApprovalLinkError, state: LinkState) -
     status = exc.status_code
     return context.pages.render("approval_state.html", {
         "title": title, "said": said, "channels": channels, "published": bool(published),
-        "todo": todo, "campaign": approval._campaign(catalog, state.gate.campaign_id).title,
+        "todo": todo, "campaign": approval.campaign_of(catalog, state.gate.campaign_id).title,
     }, status=status)
 
 
@@ -450,7 +450,7 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
         state = {"approved": "hat freigegeben", "rejected": "hat abgelehnt",
                  "changes_requested": "hat Änderungen angefordert",
                  "expired": "hat nicht rechtzeitig geantwortet"}.get(r.status, "noch offen")
-        people.append({"name": approval._display(catalog, r.person_id),
+        people.append({"name": approval.display_name(catalog, r.person_id),
                        "state": state, "me": r.id == request.id})
     state = approval.link_state(context.engine, catalog, target)
     standing = _gate_german(catalog, state)
@@ -460,16 +460,16 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
         "standing": standing + ([late] if late else []),
         "quorum_met": state.quorum_met,
         "date": local_when(occurrence.first_publish_at),
-        "requested_by": approval._requested_by(catalog, campaign),
+        "requested_by": approval.requested_by(catalog, campaign),
         "salutation": approval.salutation(catalog, request.person_id),
         "deadline": local_when(request.deadline),
         "deadline_iso": request.deadline.isoformat(),
-        "rule": approval._rule_german(campaign.approval, len(requests)),
+        "rule": approval.rule_german(campaign.approval, len(requests)),
         "joint": campaign.signatories_in_text,
         "posts": posts,
         "people": people,
         "changed": previous is not None,
-        "previous_by": [approval._display(catalog, p) for p in previous.decided_by]
+        "previous_by": [approval.display_name(catalog, p) for p in previous.decided_by]
         if previous else [],
         "removed_channels": removed,
     }

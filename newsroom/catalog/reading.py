@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ class Read:
 def model_from(model: type[BaseModel], doc: SourceDocument, collector: Collector) -> Read | None:
     """Report every shape error of ``doc``; what could still be read, or None."""
     salvaged = salvage(model, doc.data)
+    errors: list[Any]
     if salvaged is not None:
         errors = salvaged.errors
     else:
@@ -116,14 +118,14 @@ def model_from(model: type[BaseModel], doc: SourceDocument, collector: Collector
 
 
 def _report_pydantic(
-    error: dict, model: type[BaseModel], doc: SourceDocument, out: Collector
+    error: Mapping[str, Any], model: type[BaseModel], doc: SourceDocument, out: Collector
 ) -> None:
     loc = tuple(p for p in error["loc"] if isinstance(p, (str, int)))
     kind = error["type"]
     name = str(loc[-1]) if loc else ""
     if kind == "missing":
-        allowed = _fields_at(model, loc[:-1])
-        description = allowed.get(name, "")
+        fields = _fields_at(model, loc[:-1])
+        description = fields.get(name, "")
         out.add(
             loc[:-1] if loc[:-1] else 1,
             f"required field `{name}` is missing"

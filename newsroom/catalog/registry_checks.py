@@ -6,6 +6,7 @@ far as they could be read, with the ids that the registry's errors removed.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,12 +31,13 @@ class Registry:
     doubtful: dict[str, set[str] | None]
 
     def is_unknown(self, kind: str, value: str) -> bool:
-        known = {
+        tables: dict[str, Mapping[str, object]] = {
             "person": self.catalog.index.people,
             "portfolio": self.catalog.index.portfolios,
             "office": self.catalog.index.offices,
             "channel": self.catalog.accounts,
-        }[kind]
+        }
+        known = tables[kind]
         if value in known:
             return False
         doubtful = self.doubtful.get(kind, set())
@@ -136,7 +138,7 @@ def check_registry(
     return collector.issues
 
 
-def suggest(value: str, known: set[str] | list[str], what: str) -> str:
+def suggest(value: str, known: Collection[str], what: str) -> str:
     close = difflib.get_close_matches(value, list(known), n=1)
     listed = ", ".join(sorted(known))
     return (f"did you mean {close[0]!r}? " if close else "") + f"known {what}: {listed}"

@@ -42,7 +42,14 @@ from newsroom.publishing.occurrence import ReadySends, ready_occurrence, send_re
 from newsroom.publishing.outcomes import OccurrencePublication, manual_confirm_url
 from newsroom.rendering.render import render_occurrence
 from newsroom.runtime import Runtime
-from newsroom.store import Occurrence, OccurrenceStatus, PostRecord, Publication, PublicationStatus
+from newsroom.store import (
+    Occurrence,
+    OccurrenceStatus,
+    PostRecord,
+    Publication,
+    PublicationStatus,
+    stored_id,
+)
 from newsroom.sync import sync_campaign
 from newsroom.timeutil import BERLIN, after, format_local, parse_duration
 
@@ -91,7 +98,7 @@ def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date
         occurrence = store.get_or_create_occurrence(
             session, campaign_id=campaign_id, occurrence_date=occurrence_date,
             first_publish_at=min(p.publish_at for p in posts))
-        sent = {c: p for c, p in _published_channels(session, occurrence.id).items()
+        sent = {c: p for c, p in _published_channels(session, stored_id(occurrence)).items()
                 if p.status != PublicationStatus.RESERVED}
         moved = {channel: datetime.fromisoformat(at)
                  for channel, at in (occurrence.moved_to or {}).items()}
@@ -113,7 +120,7 @@ def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date
                     f"{campaign_id} {occurrence_date.isoformat()} was published already and "
                     "its campaign file changed since; the change is not published. Create a "
                     "new campaign or occurrence for a correction")
-            store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=posts)
+            store.store_rendered_posts(session, occurrence_id=stored_id(occurrence), posts=posts)
             store.record_audit(session, campaign_id=campaign_id, occurrence_date=occurrence_date,
                                actor=ACTOR, action="posts.rendered",
                                content_hash=rendered_bundle,
@@ -121,10 +128,11 @@ def prepare_occurrence(runtime: Runtime, campaign_id: str, occurrence_date: date
                                        "previous_bundle": occurrence.bundle_hash})
             changed = True
         if flow_run_id and occurrence.flow_run_id != flow_run_id:
-            store.set_flow_run(session, occurrence_id=occurrence.id, flow_run_id=flow_run_id)
+            store.set_flow_run(session, occurrence_id=stored_id(occurrence),
+                               flow_run_id=flow_run_id)
         campaign = catalog.campaign(campaign_id).campaign
         return PreparedOccurrence(
-            occurrence_id=occurrence.id, campaign_id=campaign_id,
+            occurrence_id=stored_id(occurrence), campaign_id=campaign_id,
             occurrence_date=occurrence_date, bundle_hash=rendered_bundle,
             first_publish_at=first, pre_approved=campaign.approval.pre_approved,
             changed=changed, posts=tuple(posts))
@@ -135,7 +143,7 @@ def _changed_after_publication(session: Session, occurrence: Occurrence,
     """Whether ``posts`` change what a partly published occurrence says: a post differs
     from the stored one in more than the time the office moved it to."""
     stored = {row.channel: row.to_rendered()
-              for row in store.current_posts(session, occurrence_id=occurrence.id)}
+              for row in store.current_posts(session, occurrence_id=stored_id(occurrence))}
     if set(stored) != {post.channel for post in posts}:
         return True
     for post in posts:
@@ -198,8 +206,8 @@ class DeliveryReport:
                 md_link("live post", post_page(url) if post_page else url) if url else "")
         for channel in self.awaiting_manual:
             row(channel, "awaiting manual post (owner notified)")
-        for channel, status in sorted(self.already.items()):
-            row(channel, f"already {md_text(status)}")
+        for channel, already in sorted(self.already.items()):
+            row(channel, f"already {md_text(already)}")
         for channel, reason in sorted(self.skipped.items()):
             row(channel, f"skipped: {md_text(reason, limit=500)}")
         for channel, reason in sorted(self.held.items()):
@@ -307,7 +315,7 @@ async def deliver_occurrence(
                                        "signatories": status.signatory_names(catalog)
                                        if status else []})
         rows = store.current_posts(session, occurrence_id=prepared.occurrence_id)
-        return {row.channel: row.id for row in rows}, done
+        return {row.channel: stored_id(row) for row in rows}, done
 
     post_ids, done = await asyncio.to_thread(_in_session, runtime, store_final)
     for channel, publication in done.items():
@@ -453,15 +461,16 @@ def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[
         for post in store.current_posts(session, occurrence_id=prepared.occurrence_id):
             if post.channel not in channels:
                 continue
-            publication = store.get_publication(session, post_id=post.id, channel=post.channel)
+            publication = store.get_publication(session, post_id=stored_id(post),
+                                                channel=post.channel)
             if publication is not None and publication.status == PublicationStatus.RESERVED:
-                store.mark_skipped(session, publication_id=publication.id, reason=reason)
+                store.mark_skipped(session, publication_id=stored_id(publication), reason=reason)
             elif publication is not None and publication.status == PublicationStatus.PUBLISHING:
                 error = (f"{post.channel}: an earlier attempt was interrupted after it may have "
                          f"sent the post; too late to repeat it ({reason}). Look at the "
                          f"account, then `newsroom channels resolve {publication.id} "
                          "--published --url URL` or `--not-published`")
-                store.mark_unknown(session, publication_id=publication.id, error=error)
+                store.mark_unknown(session, publication_id=stored_id(publication), error=error)
                 store.record_audit(session, campaign_id=prepared.campaign_id,
                                    occurrence_date=prepared.occurrence_date, actor=ACTOR,
                                    action="publication.unknown", channel=post.channel,

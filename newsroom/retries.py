@@ -38,7 +38,7 @@ from newsroom.catalog.models import CampaignKind, ChannelAccount
 from newsroom.errors import NewsroomError
 from newsroom.publishing import PublicationOutcome, manual_confirm_url, publish_post
 from newsroom.runtime import Runtime
-from newsroom.store import Occurrence, PostRecord, Publication, PublicationStatus
+from newsroom.store import Occurrence, PostRecord, Publication, PublicationStatus, stored_id
 from newsroom.timeutil import format_local
 
 __all__ = ["RETRIED", "RetryPlan", "RetryRefused", "describe_outcome", "plan_retry",
@@ -177,7 +177,7 @@ async def retry_publication(
     await asyncio.to_thread(_with_session, runtime, audit)
     catalog = runtime.catalog
     return await publish_post(
-        engine=runtime.engine, post_id=plan.post.id, account=plan.account,
+        engine=runtime.engine, post_id=stored_id(plan.post), account=plan.account,
         client=client or account_client(plan.account), notifier=runtime.notifier,
         confirm_url_for=manual_confirm_url(runtime.base_url), signer=runtime.signer,
         media_root=catalog.root, publisher_options=publisher_options, retry_failed=True,

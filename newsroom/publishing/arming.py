@@ -17,7 +17,7 @@ from sqlmodel import Session
 from newsroom import store
 from newsroom.errors import AlreadyReserved, StoreError
 from newsroom.posts import RenderedPost
-from newsroom.store import PostRecord, Publication, PublicationStatus
+from newsroom.store import PostRecord, Publication, PublicationStatus, stored_id
 
 from .outcomes import ACTOR, idempotency_key_for
 
@@ -46,18 +46,19 @@ def arm_occurrence(engine: Engine, *, occurrence_id: int, channels: Iterable[str
             posts.append(post)
             rendered = post.to_rendered()
             key = idempotency_key_for(rendered.post_key, post.content_hash)
-            publication = store.get_publication(session, post_id=post.id, channel=post.channel)
+            publication = store.get_publication(session, post_id=stored_id(post),
+                                                channel=post.channel)
             if publication is None:
                 try:
                     publication = store.reserve_publication(
-                        session, post_id=post.id, channel=post.channel, idempotency_key=key)
+                        session, post_id=stored_id(post), channel=post.channel, idempotency_key=key)
                 except AlreadyReserved:
                     continue
                 _audit_armed(session, rendered, post, publication, key, "publication.reserved")
             if publication.status != PublicationStatus.RESERVED:
                 continue
             try:
-                publication = store.mark_publishing(session, publication_id=publication.id)
+                publication = store.mark_publishing(session, publication_id=stored_id(publication))
             except StoreError:
                 session.rollback()
                 continue
@@ -72,7 +73,7 @@ def disarm(engine: Engine, armed: Mapping[str, Publication], reason: str) -> Non
     with store.session_scope(engine) as session:
         for publication in armed.values():
             try:
-                store.unmark_publishing(session, publication_id=publication.id)
+                store.unmark_publishing(session, publication_id=stored_id(publication))
             except StoreError:
                 session.rollback()
                 continue

@@ -24,7 +24,7 @@ from newsroom.catalog.models import ChannelAccount
 from newsroom.errors import StoreError
 from newsroom.notify import Notifier
 from newsroom.signing import Signer
-from newsroom.store import PostRecord, Publication
+from newsroom.store import PostRecord, Publication, stored_id
 
 from .arming import armed_for
 from .outcomes import OccurrencePublication, PublicationOutcome
@@ -80,7 +80,7 @@ async def ready_occurrence(
                                  "add it to registry/channels.yaml or render the occurrence "
                                  "again")
             job: PublishJob | Exception = await make_job(
-                engine=engine, post_id=post.id, account=account, client=client_for(account),
+                engine=engine, post_id=stored_id(post), account=account, client=client_for(account),
                 credential=(credentials or {}).get(post.channel), notifier=notifier,
                 confirm_url_for=confirm_url_for, sleep=sleep, signer=signer,
                 media_root=media_root,

@@ -76,7 +76,7 @@ from newsroom.notify import ALERT_TAG, Notifier
 from newsroom.posts import RenderedPost
 from newsroom.redaction import redact
 from newsroom.signing import MANUAL_CONFIRM, Signer
-from newsroom.store import PostRecord, Publication, PublicationStatus
+from newsroom.store import PostRecord, Publication, PublicationStatus, stored_id
 
 from .alerts import ALERTED, alert_message, failed_alert_words, unknown_alert_words
 from .burst import current_traffic
@@ -148,7 +148,8 @@ class PublishJob:
         )
 
     def _reload(self, session: Session) -> Publication:
-        publication = store.get_publication(session, post_id=self.post.id, channel=self.channel)
+        publication = store.get_publication(session, post_id=stored_id(self.post),
+                                            channel=self.channel)
         if publication is None:
             raise StoreError(f"publication of post {self.post.id} on {self.channel} vanished")
         return publication
@@ -201,7 +202,8 @@ class PublishJob:
     def _reserve(self, session: Session) -> tuple[Publication, bool]:
         """The publication, reserved now if new; second item: another worker reserved it
         between our look and our insert (so that worker is alive and at it)."""
-        existing = store.get_publication(session, post_id=self.post.id, channel=self.channel)
+        existing = store.get_publication(session, post_id=stored_id(self.post),
+                                         channel=self.channel)
         if existing is not None:
             return existing, False
         if self.post.superseded_at is not None:
@@ -210,7 +212,8 @@ class PublishJob:
                 "content; publish the occurrence's current post instead")
         try:
             publication = store.reserve_publication(
-                session, post_id=self.post.id, channel=self.channel, idempotency_key=self.key)
+                session, post_id=stored_id(self.post), channel=self.channel,
+                                           idempotency_key=self.key)
         except AlreadyReserved:
             return self._reload(session), True
         self._audit(session, publication, "publication.reserved")
@@ -218,7 +221,7 @@ class PublishJob:
 
     def _retryable(self, session: Session, publication: Publication) -> bool:
         for event in reversed(publication_events(session, self.rendered.campaign_id,
-                                                 publication.id)):
+                                                 stored_id(publication))):
             if "retryable" in event.detail:
                 return bool(event.detail["retryable"])
         return False
@@ -227,7 +230,7 @@ class PublishJob:
         """What the latest attempt that recorded any progress had achieved (see
         ``PublishError.progress``); empty if none did."""
         for event in reversed(publication_events(session, self.rendered.campaign_id,
-                                                 publication.id)):
+                                                 stored_id(publication))):
             progress = event.detail.get("progress")
             if isinstance(progress, dict) and progress:
                 return progress
@@ -235,7 +238,7 @@ class PublishJob:
 
     def _claim(self, session: Session, publication: Publication) -> Publication | None:
         try:
-            claimed = store.mark_publishing(session, publication_id=publication.id)
+            claimed = store.mark_publishing(session, publication_id=stored_id(publication))
         except StoreError:
             session.rollback()
             return None
@@ -264,7 +267,7 @@ class PublishJob:
         def last_attempt(session: Session) -> datetime:
             moments = [publication.reserved_at] + [
                 e.at for e in publication_events(session, self.rendered.campaign_id,
-                                                 publication.id)
+                                                 stored_id(publication))
                 if e.action == "publication.attempt"]
             return max(moments)
 
@@ -360,7 +363,7 @@ class PublishJob:
         publication's outcome: published, with its remote id and URL."""
         published, _ = await self._transition(
             publication,
-            lambda s: store.mark_published(s, publication_id=publication.id,
+            lambda s: store.mark_published(s, publication_id=stored_id(publication),
                                            remote_id=result.remote_id or None,
                                            remote_url=result.url),
             "publication.published", remote_id=result.remote_id, remote_url=result.url,
@@ -391,7 +394,7 @@ class PublishJob:
         # must fix the cause first (the network's words are in last_error).
         retryable = isinstance(exc, TransientPublishError)
         failed, ours = await self._transition(
-            publication, lambda s: store.mark_failed(s, publication_id=publication.id,
+            publication, lambda s: store.mark_failed(s, publication_id=stored_id(publication),
                                                      error=str(exc)),
             "publication.failed", retryable=retryable, error=str(exc),
             status_code=exc.status_code, retry_after=exc.retry_after,
@@ -408,7 +411,7 @@ class PublishJob:
                        network_called: bool = False,
                        progress: Mapping[str, Any] | None = None) -> PublicationOutcome:
         unknown, ours = await self._transition(
-            publication, lambda s: store.mark_unknown(s, publication_id=publication.id,
+            publication, lambda s: store.mark_unknown(s, publication_id=stored_id(publication),
                                                       error=error),
             "publication.unknown", reason=reason, error=error, retryable=False,
             **({"progress": dict(progress)} if progress else {}),
@@ -436,7 +439,8 @@ class PublishJob:
         if not notified:
             note = f"the message asking {owner} to post it by hand could not be sent"
         waiting, ours = await self._transition(
-            publication, lambda s: store.mark_awaiting_manual(s, publication_id=publication.id,
+            publication, lambda s: store.mark_awaiting_manual(s,
+                                                              publication_id=stored_id(publication),
                                                               note=note),
             "publication.awaiting_manual", owner=owner, notified=notified,
             token_nonce=claims.nonce, link_expires_at=claims.expires_at.isoformat(),

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from newsroom import store
 from newsroom.catalog.models import ChannelAccount
 from newsroom.notify import ALERT_TAG, Notifier
-from newsroom.store import PostRecord, Publication, PublicationStatus
+from newsroom.store import PostRecord, Publication, PublicationStatus, stored_id
 
 from .alerts import ALERTED, alert_message, unknown_alert_words
 from .outcomes import ACTOR
@@ -89,5 +89,5 @@ def send_owed_alerts(engine: Engine, accounts: Mapping[str, ChannelAccount],
         logger.warning("alerted the office about publication %s (%s %s, %s): it was "
                        "unknown without an alert", publication.id, rendered.campaign_id,
                        rendered.occurrence, post.channel)
-        alerted.append(publication.id)
+        alerted.append(stored_id(publication))
     return alerted

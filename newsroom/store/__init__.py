@@ -86,9 +86,11 @@ from newsroom.store.models import (
     Publication,
     PublicationStatus,
     UTCDateTime,
+    stored_id,
 )
 
 __all__ = [
+    "stored_id",
     "ApprovalDecision",
     "ApprovalRequest",
     "ApprovalStatus",

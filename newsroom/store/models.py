@@ -30,6 +30,14 @@ SQLModel.metadata.naming_convention = {
 }
 
 
+def stored_id(row: Any) -> int:
+    """The primary key of a row that is in the database (read, or flushed after an
+    insert); SQLModel types it ``int | None`` because a new row has none yet."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: it was never stored")
+    return int(row.id)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

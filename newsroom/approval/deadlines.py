@@ -15,7 +15,7 @@ from newsroom import store
 from newsroom.approval_messages import deadline_message, reminder_message
 from newsroom.catalog.catalog import Catalog
 from newsroom.signing import Signer
-from newsroom.store import ApprovalStatus, Occurrence
+from newsroom.store import ApprovalStatus, Occurrence, stored_id
 from newsroom.timeutil import Duration, before, parse_duration
 
 from .errors import ApprovalError
@@ -41,7 +41,7 @@ def process_deadlines(engine: Engine, catalog: Catalog, *, notifier: Any, signer
     now = utc_now(now)
     changed_gates: list[GateStatus] = []
     with store.session_scope(engine) as session:
-        gate_ids = [o.id for o in store.open_gates(session)]
+        gate_ids = [stored_id(o) for o in store.open_gates(session)]
     for occurrence_id in gate_ids:
         try:
             with store.session_scope(engine) as session:
@@ -92,7 +92,7 @@ def _remind(session: Session, catalog: Catalog, occurrence: Occurrence, notifier
                   content_hash=request.bundle_hash, channel="email", at=now,
                   detail={"person": request.person_id, "request_id": request.id,
                           "reminder": len(due)})
-        store.set_reminders_sent(session, request_id=request.id, count=len(due))
+        store.set_reminders_sent(session, request_id=stored_id(request), count=len(due))
 
 
 def _tell_office(session: Session, catalog: Catalog, occurrence: Occurrence,

@@ -18,7 +18,7 @@ from newsroom import store
 from newsroom.catalog.approvers import required_approvals, resolve_approvers
 from newsroom.catalog.catalog import Catalog
 from newsroom.posts import RenderedPost
-from newsroom.store import ApprovalDecision, ApprovalRequest, ApprovalStatus, Occurrence
+from newsroom.store import ApprovalDecision, ApprovalRequest, ApprovalStatus, Occurrence, stored_id
 
 from .errors import ApprovalError
 from .policy import ACTOR, ADMIN_PREFIX, campaign_of, gate_deadline, utc_now
@@ -71,7 +71,8 @@ def read_tally(session: Session, occurrence: Occurrence) -> Tally:
 
 def gate_posts(session: Session, occurrence: Occurrence) -> list[RenderedPost]:
     """The occurrence's current posts (what the gate asks about)."""
-    return [row.to_rendered() for row in store.current_posts(session, occurrence_id=occurrence.id)]
+    rows = store.current_posts(session, occurrence_id=stored_id(occurrence))
+    return [row.to_rendered() for row in rows]
 
 
 def deadline_of(catalog: Catalog, occurrence: Occurrence, tally: Tally) -> datetime:
@@ -87,7 +88,7 @@ def gate_status(catalog: Catalog, occurrence: Occurrence, tally: Tally, outcome:
     policy = campaign_of(catalog, occurrence.campaign_id).approval
     admin = tally.admin.decided_by.removeprefix(ADMIN_PREFIX) if tally.admin else None
     return GateStatus(
-        occurrence_id=occurrence.id,
+        occurrence_id=stored_id(occurrence),
         campaign_id=occurrence.campaign_id,
         occurrence_date=occurrence.occurrence_date,
         bundle_hash=occurrence.gate_bundle_hash or occurrence.bundle_hash or "",
@@ -163,7 +164,7 @@ def evaluate(session: Session, catalog: Catalog, occurrence_id: int,
     if outcome == GateOutcome.PENDING:
         return gate_status(catalog, occurrence, tally, outcome, reason), False
     occurrence, changed = store.settle_gate(
-        session, occurrence_id=occurrence.id, bundle_hash=occurrence.gate_bundle_hash,
+        session, occurrence_id=stored_id(occurrence), bundle_hash=occurrence.gate_bundle_hash,
         outcome=outcome.value, at=now)
     status = gate_status(catalog, occurrence, tally, outcome, reason)
     if changed:

@@ -24,7 +24,7 @@ from newsroom.signing import (
     is_short_token,
     short_token_ref,
 )
-from newsroom.store import ApprovalRequest, ApprovalStatus, Occurrence
+from newsroom.store import ApprovalRequest, ApprovalStatus, Occurrence, stored_id
 
 from .errors import (
     ApprovalLinkError,
@@ -45,7 +45,7 @@ def approval_link(signer: Signer, request: ApprovalRequest, base_url: str) -> st
     token (:meth:`Signer.issue_short`) bound to the request's nonce, person and content.
     It holds until the request's deadline and while the request is pending; every mail
     about the request (the first, the reminders) carries the same link."""
-    token = signer.issue_short(purpose=APPROVAL, ref=request.id,
+    token = signer.issue_short(purpose=APPROVAL, ref=stored_id(request),
                                binding=_short_binding(request))
     return f"{base_url.rstrip('/')}/freigabe/{token}"
 

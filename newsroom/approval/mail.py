@@ -24,7 +24,7 @@ from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.models import Campaign
 from newsroom.posts import RenderedPost
 from newsroom.signing import Signer
-from newsroom.store import ApprovalRequest, ApprovalStatus, Occurrence
+from newsroom.store import ApprovalRequest, ApprovalStatus, Occurrence, stored_id
 
 from .gate import audit, gate_posts, occurrence_of, read_tally
 from .links import approval_link
@@ -109,7 +109,7 @@ def notify_approvers(engine: Engine, catalog: Catalog, *, occurrence_id: int, no
             link = approval_link(signer, request, base_url)
             message = approval_request_message(
                 message_data(session, catalog, occurrence, request, link, asked))
-            outbox.append((request.id, request.person_id, request.bundle_hash, message))
+            outbox.append((stored_id(request), request.person_id, request.bundle_hash, message))
     for request_id, person_id, bundle, message in outbox:
         if not send_message(notifier, person_id, message):
             continue

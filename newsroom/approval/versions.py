@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from newsroom import store
 from newsroom.posts import RenderedPost
-from newsroom.store import ApprovalDecision, ApprovalRequest, Occurrence
+from newsroom.store import ApprovalDecision, ApprovalRequest, Occurrence, stored_id
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def previous_version(session: Session, *, occurrence: Occurrence,
             hashes = dict(event.detail.get("posts") or {})
             break
     posts: dict[str, RenderedPost] = {}
-    for row in store.post_history(session, occurrence_id=occurrence.id):
+    for row in store.post_history(session, occurrence_id=stored_id(occurrence)):
         if hashes.get(row.channel) == row.content_hash:
             posts[row.channel] = row.to_rendered()
     return PreviousVersion(bundle, deciders, posts)

@@ -68,6 +68,7 @@ from newsroom.store import (
     PostRecord,
     Publication,
     PublicationStatus,
+    stored_id,
 )
 from newsroom.timeutil import BERLIN, format_local
 
@@ -216,6 +217,7 @@ def authorize_start(runtime: Runtime, campaign_id: str, by: str, *, via: str,
     try:
         return authorize(runtime.catalog.index, by, Permission.START_CRISIS).id
     except NotPermitted as exc:
+        event: dict[str, Any]
         event = dict(campaign_id=campaign_id,
                      occurrence_date=_utcnow().astimezone(BERLIN).date(),
                      actor=f"refused:{via}", action="crisis.refused",
@@ -300,26 +302,28 @@ def start_crisis(runtime: Runtime, campaign_id: str, variables: dict[str, Any], 
             trigger_key=trigger_key)
         changed = False
         if occurrence.bundle_hash != bundle:
-            store.store_rendered_posts(session, occurrence_id=occurrence.id, posts=posts)
+            store.store_rendered_posts(session, occurrence_id=stored_id(occurrence), posts=posts)
             store.record_audit(session, campaign_id=campaign_id, occurrence_date=day,
                                actor=ACTOR, action="posts.rendered", content_hash=bundle,
                                detail={"channels": sorted(p.channel for p in posts),
                                        "crisis_id": record.id, "trigger_key": trigger_key})
             changed = True
         if flow_run_id and occurrence.flow_run_id != flow_run_id:
-            store.set_flow_run(session, occurrence_id=occurrence.id, flow_run_id=flow_run_id)
+            store.set_flow_run(session, occurrence_id=stored_id(occurrence),
+                               flow_run_id=flow_run_id)
         row = session.get(CrisisRecord, record.id)
         if row is not None and row.occurrence_id != occurrence.id:
             row.occurrence_id = occurrence.id
             session.add(row)
             session.commit()
         prepared = PreparedOccurrence(
-            occurrence_id=occurrence.id, campaign_id=campaign_id, occurrence_date=day,
+            occurrence_id=stored_id(occurrence), campaign_id=campaign_id, occurrence_date=day,
             bundle_hash=bundle, first_publish_at=first, pre_approved=pre_approved,
             changed=changed, posts=tuple(posts))
-    return CrisisStart(crisis_id=record.id, trigger_key=trigger_key, campaign_id=campaign_id,
-                       started_at=record.started_at, pre_approved=pre_approved,
-                       approver=record.approver, created=created, prepared=prepared)
+    return CrisisStart(crisis_id=stored_id(record), trigger_key=trigger_key,
+                       campaign_id=campaign_id, started_at=record.started_at,
+                       pre_approved=pre_approved, approver=record.approver, created=created,
+                       prepared=prepared)
 
 
 # --- the fast path: one approver, a short deadline ---------------------------------------
@@ -340,10 +344,10 @@ def ask_approver(runtime: Runtime, start: CrisisStart, *, deadline_minutes: floa
         occurrence = session.get(Occurrence, prepared.occurrence_id)
         assert occurrence is not None
         if occurrence.gate_outcome is None:
-            store.set_gate_bundle(session, occurrence_id=occurrence.id,
+            store.set_gate_bundle(session, occurrence_id=stored_id(occurrence),
                                   bundle_hash=prepared.bundle_hash)
             request, created = store.ensure_approval_request(
-                session, occurrence_id=occurrence.id, person_id=start.approver,
+                session, occurrence_id=stored_id(occurrence), person_id=start.approver,
                 bundle_hash=prepared.bundle_hash, deadline=deadline)
             if created:
                 store.record_audit(
@@ -395,7 +399,7 @@ def end_if_nowhere_online(runtime: Runtime, start: CrisisStart) -> bool:
     when this call ended it."""
     with store.session_scope(runtime.engine) as session:
         online = session.exec(
-            select(Publication.id).join(PostRecord, PostRecord.id == Publication.post_id)
+            select(Publication.id).join(PostRecord, col(PostRecord.id) == Publication.post_id)
             .where(PostRecord.occurrence_id == start.prepared.occurrence_id,
                    col(Publication.status).in_(_MAY_BE_ONLINE))).first()
     if online is not None:
@@ -474,14 +478,14 @@ def held_publications(runtime: Runtime, *, now: datetime | None = None) -> list[
                 .where(PostRecord.occurrence_id == occurrence.id))
                 if p.status != PublicationStatus.RESERVED.value}
             posts = [(p.channel, p.publish_at) for p in
-                     store.current_posts(session, occurrence_id=occurrence.id)
+                     store.current_posts(session, occurrence_id=stored_id(occurrence))
                      if p.channel not in published]
             try:
                 late = min((late_reason(runtime.catalog, occurrence.campaign_id, due, now)
                             for _, due in posts), key=lambda r: r is not None, default=None)
             except LookupError:
                 late = "the campaign is no longer in the catalog"
-            result.append(HeldOccurrence(occurrence.id, occurrence.campaign_id,
+            result.append(HeldOccurrence(stored_id(occurrence), occurrence.campaign_id,
                                          occurrence.occurrence_date,
                                          tuple(sorted(posts, key=lambda p: (p[1], p[0]))),
                                          late))

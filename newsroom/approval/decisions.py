@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -13,7 +14,7 @@ from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.roles import NotPermitted, Permission, authorize
 from newsroom.errors import StoreError
 from newsroom.signing import Signer
-from newsroom.store import DecisionVia
+from newsroom.store import DecisionVia, stored_id
 
 from .errors import ApprovalError, InvalidDecision, LinkAlreadyUsed
 from .gate import audit, evaluate, evaluate_gate, occurrence_of
@@ -38,12 +39,12 @@ def decide(engine: Engine, catalog: Catalog, *, token: str, decision: str, comme
     comment = comment.replace("\x00", "").strip()
     # Apply a passed deadline first, so a late click meets an expired request.
     target = check_link(engine, signer, token, now=now, require_pending=False)
-    evaluate_gate(engine, catalog, occurrence_id=target.occurrence.id, now=now)
+    evaluate_gate(engine, catalog, occurrence_id=stored_id(target.occurrence), now=now)
     target = check_link(engine, signer, token, now=now)
     request = target.request
     with store.session_scope(engine) as session:
         try:
-            store.record_decision(session, request_id=request.id, decision=decision,
+            store.record_decision(session, request_id=stored_id(request), decision=decision,
                                   decided_by=request.person_id, via=DecisionVia.LINK.value,
                                   bundle_hash=request.bundle_hash, comment=comment,
                                   decided_at=now)
@@ -82,6 +83,7 @@ def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, deci
     except NotPermitted as exc:
         with store.session_scope(engine) as session:
             occurrence = occurrence_of(session, occurrence_id)
+            event: dict[str, Any]
             event = dict(campaign_id=occurrence.campaign_id,
                          occurrence_date=occurrence.occurrence_date, actor=f"refused:{via}",
                          action="approval.admin_refused",
@@ -110,7 +112,7 @@ def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, deci
         request, _ = store.ensure_approval_request(
             session, occurrence_id=occurrence_id, person_id=decided_by,
             bundle_hash=occurrence.gate_bundle_hash, deadline=status.deadline)
-        store.record_decision(session, request_id=request.id, decision=decision,
+        store.record_decision(session, request_id=stored_id(request), decision=decision,
                               decided_by=decided_by, via=via,
                               bundle_hash=occurrence.gate_bundle_hash, comment=comment,
                               decided_at=now)

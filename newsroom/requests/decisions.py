@@ -69,6 +69,7 @@ def authorize_decision(engine: Engine, catalog: Catalog, request_id: int, by: st
     try:
         return f"admin:{authorize(catalog.index, by, Permission.DECIDE_REQUEST).id}"
     except NotPermitted as exc:
+        event: dict[str, Any]
         event = dict(campaign_id=crud.audit_key(request_id), actor=f"refused:{via}",
                      action="request.decision_refused",
                      detail={"named": " ".join((by or "").split())[:100], "via": via,

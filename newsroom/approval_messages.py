@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from newsroom.mail_templates import render_mail_html
+from newsroom.html_templates import render_html
 from newsroom.posts import RenderedPost
 from newsroom.rendering.templates import german_date, join_german
 from newsroom.timeutil import format_local_german
@@ -129,7 +129,7 @@ def _html(data: ApprovalMessageData, subject: str, lead: str) -> str:
     posts = [{"channel": p.channel_name, "when": local_when(p.post.publish_at),
               "lines": p.post.text.split("\n"), "alts": [item.alt for item in p.post.media]}
              for p in data.posts]
-    return render_mail_html(
+    return render_html(
         _MAIL_TEMPLATE, subject=subject, salutation=data.salutation, lead=lead,
         deputy=_deputy_line(data), changed=data.changed, changed_head=_CHANGED_HEAD,
         changed_note=_CHANGED_NOTE,
@@ -185,7 +185,7 @@ def deadline_message(*, title: str, occurrence_date: date, outcome: str, deadlin
     ]
     text = "\n".join([what, "", *(f"{label}: {value}" for label, value in facts), "",
                       "Newsroom – Wissenschaftsstadt Darmstadt"])
-    html = render_mail_html("deadline_mail.html", what=what, facts=facts,
+    html = render_html("deadline_mail.html", what=what, facts=facts,
                             sender="Newsroom – Wissenschaftsstadt Darmstadt")
     head = "Freigabe-Frist abgelaufen" if outcome != "approved" else "Freigabe-Frist erreicht"
     return Message(f"{head}: {title} – {german_date(occurrence_date)}", text, html)

@@ -15,7 +15,6 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from .approval import gate_deadline
@@ -30,13 +29,13 @@ from .catalog.schedule import (
 )
 from .channels import Measurement, measure_text, requires_image
 from .channels._text import find_links
+from .html_templates import html_environment
 from .posts import MediaItem, RenderedPost
 from .rendering.hashtags import HASHTAG_IN_TEXT
 from .rendering.render import render_occurrence, render_post
 from .rendering.templates import make_environment
 from .timeutil import BERLIN, format_local
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 HTML_TEMPLATE = "preview.html"
 NEXT_DATES_SHOWN = 3
 ON_DEMAND_PREVIEW_TIME = time(12, 0)  # a crisis template previewed for a given day
@@ -413,19 +412,9 @@ def _card(item: PreviewPost, embed: _ImageEmbedder) -> dict[str, Any]:
     }
 
 
-def _html_environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR)),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_preview_html(preview: Preview) -> str:
     embed = _ImageEmbedder(preview.images_dir)
-    template = _html_environment().get_template(HTML_TEMPLATE)
+    template = html_environment().get_template(HTML_TEMPLATE)
     return template.render(
         campaign=preview.campaign,
         day=preview.day.isoformat(),

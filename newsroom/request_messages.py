@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from newsroom.approval_messages import Message
 from newsroom.catalog.catalog import Catalog
-from newsroom.mail_templates import render_mail_html
+from newsroom.html_templates import render_html
 from newsroom.rendering.templates import german_date
 from newsroom.store.models import CampaignRequest, RequestImage
 
@@ -65,7 +65,7 @@ def _render(subject: str, paragraphs: Sequence[str], facts: Sequence[tuple[str, 
     if text_block is not None:
         lines += ["Textentwurf:", "---", text_block, "---", ""]
     lines += ["Mit freundlichen Grüßen", _SIGNATURE]
-    html = render_mail_html(
+    html = render_html(
         "request_mail.html", paragraphs=paragraphs, link=link, facts=facts,
         text_lines=None if text_block is None else text_block.splitlines(),
         signature=_SIGNATURE)

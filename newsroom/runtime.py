@@ -157,13 +157,13 @@ _RUNTIMES_LOCK = threading.Lock()
 
 def get_runtime(settings: Settings | None = None) -> Runtime:
     """The process's runtime for ``settings`` (default: from the environment)."""
-    install_log_redaction()
     settings = settings or get_settings()
     url = settings.resolved_database_url()
     key = (str(settings.catalog_dir), str(settings.catalog_overlay), url)
     with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(key)
         if runtime is None:
+            install_log_redaction()  # once per runtime, not on every lookup
             store.upgrade_database(url)
             runtime = Runtime(settings=settings, engine=store.make_engine(url),
                               signer=Signer.from_settings(settings))

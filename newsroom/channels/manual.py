@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels.base import AccountCheck, Publisher, PublishResult
-from newsroom.mail_templates import render_mail_html
+from newsroom.html_templates import render_html
 from newsroom.posts import RenderedPost
 from newsroom.timeutil import BERLIN, german_clock
 
@@ -74,7 +74,7 @@ def build_manual_notice(post: RenderedPost, account: ChannelAccount, confirm_url
         f"Zuständig: {account.owner}\n"
         f"Beitrag: {post.post_key}\n"
     )
-    body_html = render_mail_html(
+    body_html = render_html(
         "manual_mail.html", account_name=account.display_name, network=network,
         when=_when(post), text=post.text, images=post.media, link=post.link,
         confirm_url=confirm_url, owner=account.owner or "", post_key=post.post_key)

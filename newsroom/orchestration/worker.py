@@ -131,8 +131,8 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
         self.keeps_house = housekeeping
         self._flows: dict[str, Flow[..., Any]] = {}
         self._entrypoints: dict[Any, str] = {}
-        self._executing: set[Any] = set()  # flow run ids running in this worker now
-        self._scopes: dict[Any, anyio.CancelScope] = {}  # the same runs' cancel scopes
+        # The flow runs executing in this worker now, each with its cancel scope.
+        self._scopes: dict[Any, anyio.CancelScope] = {}
         self._cancelled: set[Any] = set()  # runs cancelled in Prefect, being stopped here
         self._cancel_watch: asyncio.Task[None] | None = None
         self.recovered: list[Any] = []  # orphaned runs this worker scheduled again
@@ -191,7 +191,7 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
             with anyio.fail_after(60):
                 recovered = await recover_orphaned_runs(
                     self.client, self.work_pool_name, me=self.name,
-                    executing=set(self._executing))
+                    executing=set(self._scopes))
         except Exception as exc:  # noqa: BLE001 - the next heartbeat tries again
             logger.warning("looking for orphaned flow runs failed: %s", exc)
             return []
@@ -203,7 +203,7 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
         server): write it now, so no other worker takes them for orphans."""
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-        executing = list(self._executing)
+        executing = list(self._scopes)
         for start in range(0, len(executing), 200):  # one request per 200 runs
             runs = await self.client.read_flow_runs(flow_run_filter=FlowRunFilter(
                 id=FlowRunFilterId(any_=executing[start:start + 200])))
@@ -278,7 +278,6 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
                   ) -> NewsroomWorkerResult:
         if task_status is not None:
             task_status.started(os.getpid())
-        self._executing.add(flow_run.id)
         scope = self._scopes[flow_run.id] = anyio.CancelScope()
         try:
             with scope:
@@ -286,7 +285,6 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
             # Only a cancellation in Prefect gets here (the scope swallowed it).
             return NewsroomWorkerResult(identifier=str(flow_run.id), status_code=1)
         finally:
-            self._executing.discard(flow_run.id)
             self._scopes.pop(flow_run.id, None)
             self._cancelled.discard(flow_run.id)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from uuid import uuid4
 
+import anyio
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -154,7 +155,7 @@ def test_a_worker_writes_its_name_on_its_runs_that_lack_it(prefect_server):
             await client.set_flow_run_state(run.id, Running(), force=True)
         async with NewsroomWorker(work_pool_name=f"chaos-labels-{uuid4().hex[:8]}") as worker:
             before = (await worker.client.read_flow_run(run.id)).labels or {}
-            worker._executing.add(run.id)
+            worker._scopes[run.id] = anyio.CancelScope()  # as if executing here
             recovered = await worker.recover_orphans()
             after = (await worker.client.read_flow_run(run.id)).labels or {}
             return before, after | {"me": worker.name}, recovered

@@ -124,6 +124,34 @@ def create_run(deployment_id: str, parameters: dict[str, Any]) -> UUID:
     return run_async(create())
 
 
+def deployment_runs(deployment_id: str) -> list:
+    """Every run of the deployment, whatever its pool."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+
+    async def read() -> list:
+        async with get_client() as client:
+            return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployment_id)])))
+
+    return run_async(read())
+
+
+def delete_deployment_runs(*deployment_ids: str) -> None:
+    """Delete the runs of these deployments: a deployment is shared by name by every
+    module's stack on the session's Prefect server, and a module counting its runs must
+    not count another module's (left Late in that module's pool)."""
+    from prefect.client.orchestration import get_client
+
+    async def delete(run_ids: list[UUID]) -> None:
+        async with get_client() as client:
+            for run_id in run_ids:
+                await client.delete_flow_run(run_id)
+
+    run_async(delete([run.id for deployment_id in deployment_ids
+                      for run in deployment_runs(deployment_id)]))
+
+
 def start_campaign(stack: SimpleNamespace, campaign_id: str, occurrence_date: str) -> UUID:
     """A run of the stack's campaign deployment for one occurrence, due now."""
     return create_run(stack.deployments["campaign"], {"campaign_id": campaign_id,

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
 
 import pytest
-from flow_testkit import create_run, flow_stack, run_state, wait_for, write_campaign
+from flow_testkit import (
+    create_run,
+    delete_deployment_runs,
+    deployment_runs,
+    flow_stack,
+    run_state,
+    wait_for,
+    write_campaign,
+)
 
 from newsroom.orchestration.stack import run_async
 
@@ -24,20 +31,14 @@ OFFICE = "kommunikation@example.org"
 @pytest.fixture(scope="module")
 def stack(prefect_server, tmp_path_factory):
     with flow_stack(tmp_path_factory.mktemp("catalog-changes"), POOL) as ns:
+        # Other modules' housekeeping runs started catalog-sync runs on these shared
+        # deployments; this story counts its own.
+        delete_deployment_runs(ns.deployments["catalog-sync"], ns.deployments["housekeeping"])
         yield ns
 
 
-async def _runs(deployment_id: str) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
-
-    async with get_client() as client:
-        return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployment_id)])))
-
-
 def _syncs(stack) -> list:
-    return sorted(run_async(_runs(stack.deployments["catalog-sync"])),
+    return sorted(deployment_runs(stack.deployments["catalog-sync"]),
                   key=lambda run: run.created)
 
 
@@ -46,7 +47,7 @@ def _completed_syncs(stack) -> int:
 
 
 def _campaign_runs(stack, campaign_id: str) -> list:
-    return [run for run in run_async(_runs(stack.deployments["campaign"]))
+    return [run for run in deployment_runs(stack.deployments["campaign"])
             if run.parameters.get("campaign_id") == campaign_id]
 
 

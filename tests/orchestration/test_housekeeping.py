@@ -17,6 +17,8 @@ import pytest
 from flow_testkit import (
     ON_POSTGRES,
     create_run,
+    delete_deployment_runs,
+    deployment_runs,
     flow_stack,
     run_state,
     start_campaign,
@@ -46,25 +48,8 @@ def stack(prefect_server, tmp_path_factory, request):
                     web=True) as ns:
         # The deployment is shared by name with other modules' stacks on this Prefect
         # server: their runs are not this story's.
-        run_async(_delete_runs(ns.deployments["housekeeping"]))
+        delete_deployment_runs(ns.deployments["housekeeping"])
         yield ns
-
-
-async def _runs(deployment_id: str) -> list:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
-
-    async with get_client() as client:
-        return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployment_id)])))
-
-
-async def _delete_runs(deployment_id: str) -> None:
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        for run in await _runs(deployment_id):
-            await client.delete_flow_run(run.id)
 
 
 async def _ensure() -> UUID | None:
@@ -90,7 +75,7 @@ def test_one_run_keeps_house_and_a_stop_hands_it_back(stack):
     until = datetime.now(UTC) + timedelta(seconds=3)
     first = create_run(deployment, {"every_seconds": 1, "until": until.isoformat()})
     assert "passes" in wait_done(first, 60)
-    successor = wait_for(lambda: [r.id for r in run_async(_runs(deployment))
+    successor = wait_for(lambda: [r.id for r in deployment_runs(deployment)
                                   if r.id != first])[0]
     wait_for_state(successor, {"Running"}, 30)
 
@@ -119,7 +104,7 @@ def test_one_run_keeps_house_and_a_stop_hands_it_back(stack):
     stack.worker = WorkerThread(POOL, poll_seconds=0.5, housekeeping=True)
     stack.worker.start()
     wait_for_state(successor, {"Running"}, 30)
-    assert len(run_async(_runs(deployment))) == 3
+    assert len(deployment_runs(deployment)) == 3
     # The gate's cancellation was told to the office; no run alert
     # (newsroom/orchestration/stack.py) came.
     subjects = [str(m["subject"]) for m in stack.mail.to(OFFICE)]
@@ -134,4 +119,4 @@ def test_one_run_keeps_house_and_a_stop_hands_it_back(stack):
     assert run_state(successor).name == "Cancelled"
     created = run_async(_ensure())
     assert created is not None and run_async(_ensure()) is None
-    assert len(run_async(_runs(deployment))) == 4
+    assert len(deployment_runs(deployment)) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -47,7 +48,7 @@ def upsert_campaign(
     """
     digest = definition_hash(definition)
     definition = json.loads(json.dumps(definition))  # a private copy, as stored
-    values = {
+    values: dict[str, Any] = {
         "title": title,
         "kind": kind,
         "topic": topic,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from enum import Enum
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +28,7 @@ def require_aware(value: datetime, name: str) -> None:
         raise StoreError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
 
 
-def check_choice(value: str, allowed: type, name: str) -> str:
+def check_choice(value: str, allowed: type[Enum], name: str) -> str:
     try:
         return allowed(value).value
     except ValueError:

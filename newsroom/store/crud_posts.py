@@ -65,11 +65,11 @@ def store_rendered_posts(
     now = utcnow()
     dirty = False
 
-    for channel, row in current.items():
+    for channel, live in current.items():
         wanted = by_channel.get(channel)
-        if wanted is None or wanted.content_hash != row.content_hash:
-            row.superseded_at = now
-            session.add(row)
+        if wanted is None or wanted.content_hash != live.content_hash:
+            live.superseded_at = now
+            session.add(live)
             dirty = True
     for channel, post in by_channel.items():
         digest = post.content_hash

@@ -330,7 +330,7 @@ def _refuse_audit_delete(mapper: Any, connection: Any, target: AuditEvent) -> No
     raise StoreError("the audit trail is append-only: an AuditEvent cannot be deleted")
 
 
-TABLES = (
+TABLES: tuple[type[SQLModel], ...] = (
     CampaignRecord,
     Occurrence,
     PostRecord,

@@ -30,7 +30,7 @@ from newsroom.catalog.keeper import (
 )
 from newsroom.notify import ALERT_TAG, AppriseNotifier, Notifier
 from newsroom.redaction import install_log_redaction
-from newsroom.settings import Settings, get_settings
+from newsroom.settings import Settings, get_settings, reread_settings
 from newsroom.signing import Signer
 
 logger = logging.getLogger("newsroom.runtime")
@@ -177,4 +177,4 @@ def reset_runtimes() -> None:
         for runtime in _RUNTIMES.values():
             runtime.engine.dispose()
         _RUNTIMES.clear()
-    get_settings.cache_clear()
+    reread_settings()

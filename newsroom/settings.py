@@ -1,4 +1,13 @@
-"""Newsroom's settings, read from the environment (prefix ``NEWSROOM_``) in one place."""
+"""Newsroom's settings: one :class:`Settings` object per process.
+
+Read from the environment (prefix ``NEWSROOM_``, or a ``.env`` file) once, by
+:func:`get_settings`; a command that decides settings itself (``newsroom up`` sets the
+approval page's and the mail catcher's addresses, the stack's catalog overlay) builds its
+object with :meth:`Settings.model_copy` and hands it to the process with
+:func:`use_settings` instead of writing the environment. Functions that take a
+``settings`` argument use the one they are given; the others (a flow run in the worker, a
+route of the web app) ask :func:`get_settings`.
+"""
 
 from __future__ import annotations
 
@@ -81,6 +90,19 @@ class Settings(BaseSettings):
             return None
         return self.catalog_overlay
 
+    def as_environment(self, *names: str) -> dict[str, str]:
+        """The settings ``names`` (unset ones left out) as the ``NEWSROOM_*`` variables
+        another process reads them from (the running stack's record for second shells)."""
+        environment = {}
+        for name in names:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            environment[f"NEWSROOM_{name.upper()}"] = str(value)
+        return environment
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -88,6 +110,27 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'newsroom.db'}"
 
 
+_chosen: Settings | None = None
+
+
 @lru_cache
-def get_settings() -> Settings:
+def _settings_from_environment() -> Settings:
     return Settings()
+
+
+def get_settings() -> Settings:
+    """The process's settings: those given to :func:`use_settings`, else the environment's
+    (read once; :func:`reread_settings` reads it again)."""
+    return _chosen if _chosen is not None else _settings_from_environment()
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make ``settings`` the process's settings (None: the environment's again)."""
+    global _chosen
+    _chosen = settings
+
+
+def reread_settings() -> None:
+    """Read the environment again at the next :func:`get_settings` (after it changed:
+    tests, the running stack's record applied by the CLI)."""
+    _settings_from_environment.cache_clear()

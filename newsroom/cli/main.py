@@ -14,7 +14,7 @@ import click
 
 from ..errors import NewsroomError
 from ..redaction import install_log_redaction
-from ..settings import get_settings
+from ..settings import get_settings, reread_settings
 from .audit import audit
 from .catalog import calendar, preview, validate
 from .channels import channels
@@ -50,7 +50,7 @@ def _connect_to_stack(args: list[str]) -> None:
     for warning in connect(os.environ, data_dir=get_settings().data_dir,
                            use_record=command != "up"):
         click.echo(f"newsroom: warning: {warning}", err=True)
-    get_settings.cache_clear()  # the record may have set Newsroom's settings
+    reread_settings()  # the record may have set Newsroom's settings
 
 
 def main() -> None:

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
+from pydantic import SecretStr
 
 from ..errors import NewsroomError, RenderError, relative_path
-from ..settings import get_settings
+from ..settings import Settings, get_settings, use_settings
 from ..timeutil import BERLIN, Duration
 from .common import catalog_option, catalog_or_exit
 
@@ -50,25 +51,44 @@ def _url_port(url: str, default: int) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or default
 
 
-def _configure_embedded(*, web_port: int | None, smtp_port: int | None) -> None:
-    """Environment for the embedded stack, before settings and Prefect are read."""
-    import os
+# What `newsroom up` decides itself, on top of the environment's settings; recorded for the
+# commands of a second shell (newsroom/running_stack.py) as the NEWSROOM_* variables.
+STACK_SETTINGS = ("web_base_url", "smtp_url", "catalog_overlay", "standins_url")
 
+
+def embedded_settings(base: Settings, *, web_port: int | None,
+                      smtp_port: int | None) -> Settings:
+    """The embedded stack's settings: ``base`` with the approval page on ``web_port`` and
+    Newsroom's mail to the mail catcher on ``smtp_port`` (each when given)."""
+    update: dict[str, object] = {}
+    if web_port is not None:
+        update["web_base_url"] = f"http://127.0.0.1:{web_port}"
+    if smtp_port is not None:
+        update["smtp_url"] = SecretStr(
+            f"smtp://127.0.0.1:{smtp_port}?from=newsroom@darmstadt.example.org")
+    return base.model_copy(update=update)
+
+
+def demo_credentials(settings: Settings) -> dict[str, str]:
+    """The channel credentials the demo stack publishes with, by the names the registry's
+    accounts read them from (registry/channels.yaml): the stand-ins' tokens, and for the
+    press e-mail (``presse`` reads NEWSROOM_SMTP_URL) the mail server Newsroom's own mail
+    goes to. Credentials come from the environment (or Prefect Secret blocks) in every
+    deployment; the demo's are put there like a real one's would be."""
     from ..standins.config import STANDIN_CREDENTIAL_ENV
 
-    if web_port is not None:
-        os.environ["NEWSROOM_WEB_BASE_URL"] = f"http://127.0.0.1:{web_port}"
-    # The mail catcher's address, for Newsroom's mail and the press e-mail channel alike
-    # (registry/channels.yaml: `presse` reads NEWSROOM_SMTP_URL), unless mail goes elsewhere.
-    catcher = f"smtp://127.0.0.1:{smtp_port or 8025}?from=newsroom@darmstadt.example.org"
-    if smtp_port is not None:
-        os.environ["NEWSROOM_SMTP_URL"] = catcher
-    else:
-        os.environ.setdefault("NEWSROOM_SMTP_URL", catcher)
-    for name, value in STANDIN_CREDENTIAL_ENV.items():
+    return {**STANDIN_CREDENTIAL_ENV, "NEWSROOM_SMTP_URL": settings.smtp_url.get_secret_value()}
+
+
+def provide_demo_credentials(settings: Settings) -> None:
+    """Put :func:`demo_credentials` into this process's environment; a stand-in token set
+    there already is kept, the press e-mail's server is always ``settings``' mail server."""
+    import os
+
+    credentials = demo_credentials(settings)
+    os.environ["NEWSROOM_SMTP_URL"] = credentials.pop("NEWSROOM_SMTP_URL")
+    for name, value in credentials.items():
         os.environ.setdefault(name, value)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    get_settings.cache_clear()
 
 
 def _require_secret_key(*, demo: bool, command: str) -> None:
@@ -163,7 +183,10 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
         from ..running_stack import refuse_second_stack
 
         refuse_second_stack(get_settings().data_dir)
-        _configure_embedded(web_port=web_port, smtp_port=smtp_port)
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # Prefect's own
+        settings = embedded_settings(get_settings(), web_port=web_port, smtp_port=smtp_port)
+        provide_demo_credentials(settings)
+        use_settings(settings)
         _require_secret_key(demo=demo_after is not None, command="newsroom up")
         from ..catalog.overlay import (
             STACK_OVERLAY_DIR,
@@ -172,7 +195,6 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
             write_registry_overlay,
         )
 
-        settings = get_settings()
         catalog_dir = (catalog_dir or settings.catalog_dir).resolve()
         # The stack runs on the catalog people edit; what is this stack's own (its accounts
         # at this run's stand-ins, the demo campaign) goes into an overlay in the data dir.
@@ -181,11 +203,11 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
         standins_url = f"http://127.0.0.1:{port}"
         write_registry_overlay(overlay, standin_connections(registry.accounts.values(),
                                                             standins_url))
-        os.environ["NEWSROOM_CATALOG_DIR"] = str(catalog_dir)
-        os.environ["NEWSROOM_CATALOG_OVERLAY"] = str(overlay)
         # The report links each live post to the stand-ins' own page of it.
-        os.environ["NEWSROOM_STANDINS_URL"] = standins_url
-        get_settings.cache_clear()
+        settings = settings.model_copy(update={
+            "catalog_dir": catalog_dir, "catalog_overlay": overlay,
+            "standins_url": standins_url})
+        use_settings(settings)
         click.echo(f"catalog: {relative_path(catalog_dir)} (accounts at the stand-ins "
                    f"{standins_url}: {relative_path(overlay)})")
 
@@ -236,8 +258,9 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
         prefect_port=prefect_port, web_port=resolved_web_port,
         smtp_host="127.0.0.1", smtp_port=resolved_smtp_port if local_mail else None,
         standins_port=port, demo_in=demo_after,
-        overlay_dir=get_settings().catalog_overlay,
-        worker_poll=poll_seconds)
+        overlay_dir=settings.catalog_overlay,
+        worker_poll=poll_seconds, settings=settings,
+        recorded_settings=settings.as_environment(*STACK_SETTINGS))
     if web_host not in ("127.0.0.1", "localhost"):
         click.echo(f"note: NEWSROOM_WEB_BASE_URL is {settings.web_base_url}; the approval "
                    f"page listens on 127.0.0.1:{resolved_web_port}")
@@ -246,6 +269,8 @@ def up(port: int, prefect_port: int, web_port: int | None, smtp_port: int | None
     except StackError as exc:
         click.echo(f"newsroom: {exc}", err=True)
         sys.exit(1)
+    finally:
+        use_settings(None)
     sys.exit(code)
 
 

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from newsroom.running_stack import (
     remove_record,
     write_record,
 )
+from newsroom.settings import Settings, get_settings
 from newsroom.timeutil import Duration, after
 
 logger = logging.getLogger("newsroom.embedded")
@@ -230,8 +231,6 @@ def api_reachable(api_url: str, timeout: float = 3.0) -> bool:
     Raises :class:`~newsroom.prefect_access.PrefectAccessRefused` (with what to do) when it
     refuses our credential or answers anyone: nothing then falls back to working without
     Prefect as if the server were down."""
-    from newsroom.settings import get_settings
-
     return require_usable_api(api_url, _client_auth_string(), timeout=timeout,
                               allow_open=get_settings().prefect_allow_unauthenticated)
 
@@ -429,6 +428,10 @@ class StackOptions:
     demo_in: Duration | None = None  # from now, as timeutil.after counts
     overlay_dir: Path | None = None  # the stack's catalog overlay: the demo goes there
     worker_poll: float = 0.5
+    # The stack's settings (the process's, see newsroom.settings.use_settings), and those of
+    # them a second shell's commands need, as NEWSROOM_* variables for the stack's record.
+    settings: Settings | None = None
+    recorded_settings: dict[str, str] = field(default_factory=dict)
 
 
 def _install_signal_handlers(state: dict[str, bool], echo: Callable[[str], None]) -> None:
@@ -527,7 +530,8 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
     )
     from newsroom.runtime import get_runtime, reset_runtimes
 
-    reset_runtimes()  # settings may have changed (catalog, URLs) since the CLI read them
+    reset_runtimes()  # a runtime the CLI built before the stack's settings were decided
+    settings = options.settings or get_settings()
     deployments = run_async(apply_deployments(options.work_pool))
     echo(f"deployments on work pool {options.work_pool!r}: {', '.join(sorted(deployments))}")
 
@@ -543,14 +547,15 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
         mail = None
     standins = StandinsThread(host, options.standins_port).start()
     _timed(stack, "stand-ins", standins.stop, echo)
-    web = WebServer(get_runtime(), host=host, port=options.web_port)
+    web = WebServer(get_runtime(settings), host=host, port=options.web_port)
     web.start()
     _timed(stack, "approval page", web.stop, echo)
     worker = WorkerThread(options.work_pool, poll_seconds=options.worker_poll,
                           housekeeping=True)
     worker.start()
     _timed(stack, "worker", worker.stop, echo)
-    record = _record_stack(options.data_dir, api_url, ui_url, get_runtime().catalog)
+    record = _record_stack(options.data_dir, api_url, ui_url, get_runtime(settings).catalog,
+                           options.recorded_settings)
     # Removed first when stopping: a second shell then hears "no stack", not a half one.
     stack.callback(remove_record, options.data_dir, os.getpid())
 
@@ -572,7 +577,7 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
 
         slot = after(datetime.now(UTC), options.demo_in).replace(microsecond=0)
         demo = write_demo_campaign(options.overlay_dir, slot)
-        runtime = get_runtime()
+        runtime = get_runtime(settings)
         with store.session_scope(runtime.engine) as session:
             sync_catalog(session, runtime.catalog)
         run_id, run_name = run_async(create_campaign_run(
@@ -590,16 +595,18 @@ def _start(options: StackOptions, stack: ExitStack, echo: Callable[[str], None])
     echo("")
 
 
-def _record_stack(data_dir: Path, api_url: str, ui_url: str, catalog: Any) -> Path:
+def _record_stack(data_dir: Path, api_url: str, ui_url: str, catalog: Any,
+                  settings: Mapping[str, str]) -> Path:
     """Tell other shells where this stack is and what its worker publishes with
-    (newsroom/running_stack.py)."""
+    (newsroom/running_stack.py): the environment's Newsroom settings and channel
+    credentials, and ``settings`` (what the stack decided itself) over them."""
     credential_names = {account.credential.env for account in catalog.accounts.values()
                         if account.credential and account.credential.env}
     return write_record(data_dir, StackRecord(
         api_url=api_url, ui_url=ui_url, pid=os.getpid(),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         prefect_auth_string=_client_auth_string(),
-        environment=publishing_environment(os.environ, credential_names)))
+        environment={**publishing_environment(os.environ, credential_names), **settings}))
 
 
 def _timed(stack: ExitStack, name: str, stop: Callable[[], Any],

@@ -16,7 +16,7 @@ from publishing_testkit import CREDENTIAL_ENV, Inbox, free_port, publication, st
 from newsroom import store
 from newsroom.cli import cli
 from newsroom.publishing import idempotency_key_for
-from newsroom.settings import get_settings
+from newsroom.settings import reread_settings
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +43,9 @@ def environment(tmp_path: Path, smtp_url: str, monkeypatch: pytest.MonkeyPatch
               "NEWSROOM_DATA_DIR": str(tmp_path / "var")}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    reread_settings()
     yield values
-    get_settings.cache_clear()
+    reread_settings()
 
 
 def lines_by_account(output: str) -> dict[str, str]:
@@ -89,7 +89,7 @@ def test_check_says_what_is_wrong_and_what_to_do(catalog_dir, environment, tmp_p
 def test_unknown_lists_and_resolve_decides(database_url, engine, catalog, environment,
                                            monkeypatch) -> None:
     monkeypatch.setenv("NEWSROOM_DATABASE_URL", database_url)
-    get_settings.cache_clear()
+    reread_settings()
     post = stored_post(engine, catalog, "telegram")
     key = idempotency_key_for(post.to_rendered().post_key, post.content_hash)
     with store.session_scope(engine) as session:

@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel, select
 
 from newsroom.errors import AlreadyReserved, StoreError
 from newsroom.posts import RenderedPost, bundle_hash
-from newsroom.settings import get_settings
+from newsroom.settings import reread_settings
 from newsroom.store import (
     ApprovalDecision,
     AuditEvent,
@@ -168,11 +168,11 @@ def test_upgrade_without_url_uses_the_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NEWSROOM_DATABASE_URL", f"sqlite:///{tmp_path / 'from-settings.db'}")
-    get_settings.cache_clear()
+    reread_settings()
     try:
         upgrade_database()
     finally:
-        get_settings.cache_clear()
+        reread_settings()
     engine = make_engine(f"sqlite:///{tmp_path / 'from-settings.db'}")
     try:
         assert TABLES <= set(inspect(engine).get_table_names())

@@ -331,8 +331,9 @@ class BlueskyPublisher(Publisher):
                 message=f"the session's scope is {scope}, which may not create records",
                 fix="log in with an app password of an active account")
         return AccountCheck(channel=self.channel, ok=True, identity=identity, raw=raw,
-                            details=(SESSION_SCOPES.get(scope, "the session's scope is not "
-                                     "told (the access token is not a JWT)"),))
+                            details=(SESSION_SCOPES[scope] if scope is not None else
+                                     "the session's scope is not told (the access token is "
+                                     "not a JWT)",))
 
 
 def _token_scope(token: str) -> str | None:

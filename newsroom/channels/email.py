@@ -288,8 +288,8 @@ class EmailPublisher(Publisher):
         server = f"the mail server {self.smtp.host}:{self.smtp.port}"
         nobody = (f"{not_sent} of {len(self.account.recipients)} recipients did not get the "
                   "press release")
-        details = {"channel": self.channel, "status_code": reply.code,
-                   "network_message": reply.text, "progress": progress}
+        details: dict[str, Any] = {"channel": self.channel, "status_code": reply.code,
+                                   "network_message": reply.text, "progress": progress}
         if reply.command == "AUTH":
             return CredentialRefused(
                 f"{self.channel}: {server} refused the login of {self.smtp.user} "
@@ -355,12 +355,14 @@ class EmailPublisher(Publisher):
                             recipients[index:], f"not reached ({type(exc).__name__})"))
                         break
 
-                    def tracking_send(data: Any, send: Any = server.send) -> None:
+                    # ``s``: the name of SMTP.send's parameter, which it stands in for.
+                    def tracking_send(s: Any, send: Any = server.send) -> None:
                         nonlocal handed_over
-                        send(data)
-                        if isinstance(data, bytes) and data.endswith(b"\r\n.\r\n"):
+                        send(s)
+                        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
                             handed_over = True  # the end of DATA is out
 
+                    # Wrapping a method of this one connection on purpose.
                     server.send = tracking_send  # type: ignore[method-assign]
                 try:
                     server.send_message(self._message(post, recipient),
@@ -382,7 +384,8 @@ class EmailPublisher(Publisher):
                         delivery.unsure.append(recipient)
                     else:
                         delivery.passing[recipient] = f"not reached ({type(exc).__name__})"
-                    server = _close(server)  # the connection is gone: a new one
+                    _close(server)  # the connection is gone: a new one
+                    server = None
                     continue
                 if server.sock is None:  # smtplib closed it after a 421: a new one
                     server = None
@@ -418,8 +421,10 @@ class EmailPublisher(Publisher):
         try:
             await asyncio.to_thread(self._login)
         except smtplib.SMTPAuthenticationError as exc:
+            words = exc.smtp_error  # bytes as smtplib raises it (typed bytes | str)
             return AccountCheck(channel=self.channel, ok=False, identity=identity,
-                                message=exc.smtp_error.decode("utf-8", "replace"))
+                                message=words.decode("utf-8", "replace")
+                                if isinstance(words, bytes) else words)
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientPublishError(
                 f"{self.channel}: cannot reach the mail server {self.smtp.host}:"
@@ -429,11 +434,10 @@ class EmailPublisher(Publisher):
 
 
 def _close(server: smtplib.SMTP | None) -> None:
-    """Say goodbye if the connection still stands; always None (the new state)."""
+    """Say goodbye if the connection still stands."""
     if server is None:
-        return None
+        return
     try:
         server.quit()
     except (OSError, smtplib.SMTPException):
         server.close()
-    return None

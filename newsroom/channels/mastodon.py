@@ -105,7 +105,7 @@ def recognises_repeats(software: str, version: str) -> bool:
         match = re.match(r"(\d+)\.(\d+)", version.strip())
     else:
         match = _PLAIN_MASTODON_VERSION.fullmatch(version.strip())
-    return bool(match) and (int(match[1]), int(match[2])) >= IDEMPOTENCY_SINCE
+    return match is not None and (int(match[1]), int(match[2])) >= IDEMPOTENCY_SINCE
 
 
 def grants(scopes: Iterable[str], needed: str) -> bool:
@@ -152,8 +152,10 @@ class MastodonPublisher(Publisher):
         self._discovery_lock = asyncio.Lock()
         self._account_id: str | None = None
 
-    @property  # type: ignore[override]
-    def idempotent_retries(self) -> bool:  # per account, not per network: see above
+    # Per account, not per network (see above): a property where the base class has a
+    # class-level bool; reading it gives a bool either way.
+    @property
+    def idempotent_retries(self) -> bool:  # type: ignore[override]
         if self.account.idempotency != "auto":
             return self.account.idempotency == "recognised"
         return self._facts is not None and self._facts.repeats_recognised

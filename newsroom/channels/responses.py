@@ -192,8 +192,8 @@ def _map_response(
     body = _json_body(response)
     said = redact(network_message(body, response.text), secrets)
     retry_after = parse_retry_after(response, body, now=now)
-    kwargs = dict(channel=channel, status_code=status, network_message=said,
-                  retry_after=retry_after)
+    kwargs: dict[str, Any] = dict(channel=channel, status_code=status, network_message=said,
+                                  retry_after=retry_after)
     where = redact(f"{response.request.method} {response.request.url.path}", secrets)
 
     meta = body.get("error") if isinstance(body, dict) else None

@@ -93,7 +93,9 @@ def _multipart(content_type: str, body: bytes) -> Payload:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        data = part.get_payload(decode=True) or b""
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):  # None for a nested multipart part
+            data = b""
         filename = part.get_filename()
         if filename is not None:
             payload.files[str(name)] = Upload(filename=filename,

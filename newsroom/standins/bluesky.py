@@ -230,9 +230,9 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         rkey = body.get("rkey") or _tid_now()
         if not _TID.match(rkey):
             return _error("InvalidRequest", f"Invalid TID: {rkey}")
-        problem = invalid_post(body.get("record"))
-        if problem:
-            return _error("InvalidRequest", f"Invalid app.bsky.feed.post record: {problem}")
+        invalid = invalid_post(body.get("record"))
+        if invalid:
+            return _error("InvalidRequest", f"Invalid app.bsky.feed.post record: {invalid}")
         if (did, collection, rkey) in records:
             # What the reference PDS does for an existing key: an unhandled error.
             return _error("InternalServerError", "Internal Server Error", 500)

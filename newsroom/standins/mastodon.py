@@ -37,6 +37,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from newsroom.standins._http import bearer, json_response, payload_of
 from newsroom.standins.config import StandinConfig
@@ -71,7 +72,7 @@ _PROFILE = re.compile(r"^/mastodon/~([a-z0-9+-]+)(/.*)?$")
 GOTOSOCIAL_VERSION = "0.19.1 git-8f2a1c3"
 
 
-def select_profile(scope: dict[str, Any]) -> frozenset[str]:
+def select_profile(scope: Scope) -> frozenset[str]:
     """Take a ``/mastodon/~QUIRK+QUIRK`` prefix off the request path into the scope
     (``standin.quirks``, ``standin.server``); the quirks (empty: plain Mastodon)."""
     match = _PROFILE.match(scope.get("path", ""))
@@ -109,7 +110,7 @@ def fault_response(rule: FaultRule, quirks: frozenset[str] = frozenset()) -> Res
 def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     ids = itertools.count(113_500_000_000_000_001)
     statuses: dict[str, dict[str, Any]] = {}
-    idempotency: dict[tuple[str, str], str] = {}
+    idempotency: dict[tuple[str, str, str], str] = {}  # (server, token, key) → status id
     media: dict[str, dict[str, Any]] = {}
 
     def reset() -> None:

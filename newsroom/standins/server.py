@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import Scope
 
 from newsroom.redaction import install_log_redaction
 from newsroom.standins.app import StandinApp, create_app
@@ -30,7 +31,7 @@ class _UvicornDropper:
     def __init__(self, server: uvicorn.Server):
         self.server = server
 
-    async def __call__(self, scope: dict[str, Any], reset: bool) -> bool:
+    async def __call__(self, scope: Scope, reset: bool) -> bool:
         client = tuple(scope.get("client") or ())
         for protocol in list(self.server.server_state.connections):
             if getattr(protocol, "client", None) != client:

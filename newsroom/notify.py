@@ -52,13 +52,15 @@ _OWN_TEXT: dict[str, list[str]] = {}
 _OWN_TEXT_LOCK = threading.Lock()
 
 
-def _text_of_html(source: str, target: str, body: str, *args: object, **kwargs: object) -> str:
-    if source == apprise.NotifyFormat.HTML and target == apprise.NotifyFormat.TEXT:
+# Its parameters are named as apprise's, so a caller may pass them by name too.
+def _text_of_html(from_format: str, to_format: str, content: str, *args: object,
+                  **kwargs: object) -> str:
+    if from_format == apprise.NotifyFormat.HTML and to_format == apprise.NotifyFormat.TEXT:
         with _OWN_TEXT_LOCK:
-            own = _OWN_TEXT.get(body)
+            own = _OWN_TEXT.get(content)
         if own:
             return own[-1]
-    return convert_between(source, target, body, *args, **kwargs)
+    return convert_between(from_format, to_format, content, *args, **kwargs)
 
 
 def _use_own_text_parts() -> None:

@@ -203,12 +203,12 @@ def connect(environ: MutableMapping[str, str], *, data_dir: Path,
     if api_url and urlsplit(api_url).hostname not in _LOCAL_HOSTS:
         return warnings  # never hand the local credential to another machine
     try:
-        value = read_auth_string(data_dir / "prefect" / AUTH_STRING_FILE)
+        auth_string = read_auth_string(data_dir / "prefect" / AUTH_STRING_FILE)
     except CredentialFileError as exc:
         warnings.append(str(exc))
         return warnings
-    if value:
-        environ["PREFECT_API_AUTH_STRING"] = value
+    if auth_string:
+        environ["PREFECT_API_AUTH_STRING"] = auth_string
     return warnings
 
 

@@ -98,7 +98,8 @@ def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
     """
     now = utc_now(now)
     with store.session_scope(engine) as session:
-        occurrence = occurrence_of(session, target.occurrence.id)
+        occurrence_id = store.stored_id(target.occurrence)
+        occurrence = occurrence_of(session, occurrence_id)
         request = session.get(ApprovalRequest, target.request.id, populate_existing=True)
         if request is None:
             raise ApprovalError(f"no approval request {target.request.id}")
@@ -106,15 +107,15 @@ def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
         gate = _peek(session, catalog, occurrence, now)
         superseded = (occurrence.gate_bundle_hash is not None
                       and request.bundle_hash != occurrence.gate_bundle_hash)
-        current = request
+        current: ApprovalRequest | None = request
         if superseded:
             current = next((r for r in gate_requests(session, occurrence)
                             if r.person_id == request.person_id), None)
         publications = {publication.channel: publication for publication, _ in
-                        store.occurrence_publications(session, occurrence_id=occurrence.id)}
+                        store.occurrence_publications(session, occurrence_id=occurrence_id)}
         channels = tuple(
             _channel_outcome(row, publications.get(row.channel))
-            for row in sorted(store.current_posts(session, occurrence_id=occurrence.id),
+            for row in sorted(store.current_posts(session, occurrence_id=occurrence_id),
                               key=lambda r: (r.publish_at, r.channel)))
         session.expunge_all()
     quorum_met = bool(gate.asked) and gate.needed > 0 and len(gate.approved) >= gate.needed

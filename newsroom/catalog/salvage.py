@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError, create_model
+from pydantic_core import ErrorDetails
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -35,7 +36,7 @@ class Salvaged(Generic[M]):
     """``model`` built from what was left; ``removed`` in the file's own paths."""
 
     model: M
-    errors: list[dict[str, Any]]  # pydantic's errors of the file as written
+    errors: list[ErrorDetails]  # pydantic's errors of the file as written
     removed: set[Path_] = field(default_factory=set)
     # For each list that lost items (by its path in the file): the file's index of each
     # item the model still has, so `model.slots[1]` can be reported as `slots[2]`.
@@ -185,7 +186,7 @@ def _remove(work: Any, path: Path_, result: Salvaged) -> None:
     for part in path[:-1]:
         container = container[part]
     last = path[-1]
-    if isinstance(container, list):
+    if isinstance(container, list) and isinstance(last, int):
         original = result.original(path[:-1])
         kept = result.kept.setdefault(original, list(range(len(container))))
         kept.pop(last)

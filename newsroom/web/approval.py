@@ -396,11 +396,12 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
     catalog = context.catalog
     occurrence = target.occurrence
     request = target.request
+    occurrence_id = store.stored_id(occurrence)
     with store.session_scope(context.engine) as session:
-        rows = store.current_posts(session, occurrence_id=occurrence.id)
+        rows = store.current_posts(session, occurrence_id=occurrence_id)
         previous = approval.previous_version(session, occurrence=occurrence,
                                              person_id=request.person_id)
-        requests = [r for r in store.approval_requests(session, occurrence_id=occurrence.id)
+        requests = [r for r in store.approval_requests(session, occurrence_id=occurrence_id)
                     if r.bundle_hash == request.bundle_hash
                     and not r.person_id.startswith(approval.ADMIN_PREFIX)
                     and r.status != ApprovalStatus.VOID.value]
@@ -447,11 +448,11 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
                if previous else [])
     people = []
     for r in requests:
-        state = {"approved": "hat freigegeben", "rejected": "hat abgelehnt",
+        answer = {"approved": "hat freigegeben", "rejected": "hat abgelehnt",
                  "changes_requested": "hat Änderungen angefordert",
                  "expired": "hat nicht rechtzeitig geantwortet"}.get(r.status, "noch offen")
         people.append({"name": approval.display_name(catalog, r.person_id),
-                       "state": state, "me": r.id == request.id})
+                       "state": answer, "me": r.id == request.id})
     state = approval.link_state(context.engine, catalog, target)
     standing = _gate_german(catalog, state)
     late = _late_signature_german(state)
@@ -508,7 +509,8 @@ async def image(token: str, channel: str, index: int, context: Context) -> Respo
 
     def load() -> tuple[bytes, Any]:
         with store.session_scope(context.engine) as session:
-            rows = store.current_posts(session, occurrence_id=target.occurrence.id)
+            rows = store.current_posts(session,
+                                       occurrence_id=store.stored_id(target.occurrence))
         post = next((r.to_rendered() for r in rows if r.channel == channel), None)
         if post is None or not 0 <= index < len(post.media):
             return b"", None

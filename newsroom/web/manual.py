@@ -136,7 +136,7 @@ def _page(context: WebContext, target: _Target, token: str, csrf: str, *,
     display = account.display_name if account else post.channel
     network = account.network if account and account.network else "manuell"
     local = post.publish_at.astimezone(BERLIN)
-    media = []
+    media: list[dict[str, str | None]] = []
     for index, item in enumerate(post.media):
         if _media_path(context, item.source) is not None:
             src = f"/manual/{token}/bild/{index}"
@@ -203,7 +203,7 @@ async def image(token: str, index: int, request: Request,
     data = await run_in_threadpool(path.read_bytes) if path is not None else b""
     item = media[index] if path is not None else None
     content_type = sniff_image_type(data) if data else None
-    if item is None or content_type is None or (
+    if path is None or item is None or content_type is None or (
             item.sha256 and hashlib.sha256(data).hexdigest() != item.sha256):
         return context.pages.error(404, "Bild nicht gefunden",
                                    "Dieses Bild gibt es nicht (mehr) in der freigegebenen "
@@ -227,7 +227,7 @@ def _valid_url(value: str) -> bool:
 
 def _confirm(context: WebContext, target: _Target, remote_url: str | None) -> bool:
     """Mark the publication published; False if it was not awaiting confirmation."""
-    publication_id = target.publication.id
+    publication_id = store.stored_id(target.publication)
     with store.session_scope(context.engine) as session:
         current = session.get(Publication, publication_id, with_for_update=True,
                               populate_existing=True)

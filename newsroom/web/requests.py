@@ -28,6 +28,7 @@ import logging
 import re
 import secrets
 import tempfile
+from email.message import EmailMessage
 from email.parser import BytesFeedParser
 from typing import IO, Annotated, Any
 from urllib.parse import parse_qs
@@ -37,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from newsroom import invitations
+from newsroom import invitations, store
 from newsroom import requests as domain
 from newsroom.approval import channel_label
 from newsroom.errors import NewsroomError
@@ -131,7 +132,8 @@ def parse_multipart(content_type: str, body: bytes | IO[bytes]
             content_type:
         raise FormUnreadable("not multipart/form-data")
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    parser = BytesFeedParser(policy=email.policy.HTTP)
+    # The HTTP policy makes EmailMessages; typeshed learns that only from the factory.
+    parser = BytesFeedParser(EmailMessage, policy=email.policy.HTTP)
     parser.feed(header)
     if isinstance(body, bytes):
         parser.feed(body)
@@ -150,7 +152,9 @@ def parse_multipart(content_type: str, body: bytes | IO[bytes]
         if not isinstance(name, str):
             continue
         name = _text(name)
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):  # None for a nested multipart part
+            payload = b""
         filename = part.get_param("filename", header="content-disposition")
         if filename is not None:
             if isinstance(filename, tuple):  # RFC 2231 encoded
@@ -328,7 +332,7 @@ def _check_answer(context: WebContext, token: str):
         raise InviteRefused("too long", reason="forged")
     row, nonce = domain.check_answer_link(context.signer, context.engine, token)
     requester = domain.requester_for(context.catalog, row.requester_kind, row.requester_id)
-    _, images = domain.load_request(context.engine, row.id)
+    _, images = domain.load_request(context.engine, store.stored_id(row))
     return row, images, requester, nonce
 
 

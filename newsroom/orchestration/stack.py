@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,6 @@ RETIRED_DEPLOYMENTS = ("approval-deadlines/approval-deadlines", "request-sweep/r
 def deployment_schedules(definition: DeploymentDefinition) -> list[dict[str, Any]]:
     """The definition's schedules as Prefect's deployment API takes them, built as
     ``prefect deploy`` builds them from prefect.yaml (a test holds both to the same)."""
-    from datetime import timedelta
-
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
     built = []
@@ -244,13 +243,15 @@ async def apply_alert_automation(runtime: Runtime | None = None) -> str:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
     from prefect.client.orchestration import get_client
     from prefect.events.actions import SendNotification
+    from prefect.types import SecretDict
 
     runtime = runtime or get_runtime()
     block = CustomWebhookNotificationBlock(
         name="Newsroom office alerts", url=f"{runtime.base_url}/hooks/alert", method="POST",
         headers={"Authorization": "Bearer {{token}}"},
+        cookies=None,  # its default, spelled out: mypy does not read Field(None, …) as one
         json_data={"subject": "{{subject}}", "body": "{{body}}"},
-        secrets={"token": runtime.signer.alert_hook_token},
+        secrets=SecretDict({"token": runtime.signer.alert_hook_token}),
         allow_private_urls=True)
     block_id = await block.save(ALERT_BLOCK, overwrite=True)  # updated in place
     automation = Automation(
@@ -262,7 +263,7 @@ async def apply_alert_automation(runtime: Runtime | None = None) -> str:
             match={"prefect.resource.id": "prefect.flow-run.*"},
             match_related={"prefect.resource.role": "tag",
                            "prefect.resource.id": "prefect.tag.newsroom"},
-            posture=Posture.Reactive, threshold=1, within=0),
+            posture=Posture.Reactive, threshold=1, within=timedelta(0)),
         actions=[SendNotification(
             block_document_id=block_id,
             subject="Newsroom: {{ flow.name }} / {{ flow_run.name }} – {{ flow_run.state.name }}",
@@ -270,11 +271,12 @@ async def apply_alert_automation(runtime: Runtime | None = None) -> str:
                   "{{ flow_run.state.name }}: {{ flow_run.state.message }}\n"
                   "Prefect: {{ flow_run|ui_url }}"))])
     # One automation of this name, kept when it is as defined (applying again changes
-    # nothing), updated in place otherwise.
+    # nothing), updated in place otherwise. The client reads plain automation models
+    # (prefect.events.schemas), which have no delete method of their own.
     async with get_client() as client:
         existing = await client.read_automations_by_name(ALERT_AUTOMATION)
-    for duplicate in existing[1:]:
-        await duplicate.adelete()
+        for duplicate in existing[1:]:
+            await client.delete_automation(duplicate.id)
     if not existing:
         return str((await automation.acreate()).id)
     current = existing[0]
@@ -427,7 +429,7 @@ class MailCatcher:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
         logger.info("mail to %s: %s", ", ".join(envelope.rcpt_tos), message["subject"])
         return "250 OK"
 

@@ -16,6 +16,7 @@ import yaml
 from newsroom.orchestration.stack import (
     ALERT_AUTOMATION,
     DEFINITIONS,
+    apply_alert_automation,
     apply_deployments,
     free_port,
     read_alert_automation,
@@ -173,3 +174,26 @@ def test_newsroom_deploy_refuses_without_a_reachable_prefect(env):
     assert result.returncode == 1
     assert f"no Prefect server answers at {nobody}" in result.stderr
     assert "deployment" not in result.stdout
+
+
+def test_applying_the_automation_deletes_another_of_its_name(deployed):
+    """Two automations of the alert's name (two deploys at once, say): applying again
+    leaves one, as defined. (The duplicates the API returns are plain models, without
+    a delete method of their own: this raised AttributeError.)"""
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+
+    _, _, automation = deployed
+
+    async def add_another_then_apply() -> str:
+        async with get_client() as client:
+            first = (await client.read_automations_by_name(ALERT_AUTOMATION))[0]
+            await client.create_automation(AutomationCore.model_validate(
+                first.model_dump(include=set(AutomationCore.model_fields))))
+            assert len(await client.read_automations_by_name(ALERT_AUTOMATION)) == 2
+        return await apply_alert_automation()
+
+    kept = run_async(add_another_then_apply())
+    after = run_async(read_alert_automation())
+    assert after is not None and after["count"] == 1
+    assert after["id"] == kept and after["spec"] == automation["spec"]

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from prefect import flow, get_run_logger, suspend_flow_run
-from prefect.deployments import run_deployment
+from prefect import asuspend_flow_run, flow, get_run_logger
+from prefect.deployments import arun_deployment
 from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Completed
@@ -93,7 +93,7 @@ async def wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> Gat
                     prepared.occurrence_date, status.reason)
         key = f"gate-{prepared.bundle_hash[:20]}-{rounds}" + (f"-r{refused}" if refused else "")
         suspension.log_waits_as_info()  # the wait ends the run: INFO, not ERROR
-        received = await suspend_flow_run(
+        received = await asuspend_flow_run(
             wait_for_input=ApprovalInput.with_initial_data(description=description),
             key=key, timeout=_suspend_timeout(prepared))
         status = await gate_status(prepared.occurrence_id)
@@ -154,7 +154,7 @@ async def campaign(campaign_id: str, occurrence_date: date):
     if (prepared.first_publish_at - _now() > lead and current_deployment.id
             and not is_publication_run):
         start = prepared.first_publish_at - timedelta(seconds=settings.publish_preroll_seconds)
-        run = await run_deployment(
+        run = await arun_deployment(
             current_deployment.id, parameters={"campaign_id": campaign_id,
                                                "occurrence_date": occurrence_date.isoformat()},
             scheduled_time=start, timeout=0, as_subflow=False,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run as current_run
 from prefect.states import Completed, Failed
 
@@ -68,7 +68,7 @@ async def publish_crisis(start: CrisisStart, status: GateStatus | None
     runtime = get_runtime()
     report = await crisis_domain.publish_crisis(runtime, start, status)
     if report is not None:
-        await create_markdown_artifact(
+        await acreate_markdown_artifact(
             key=f"crisis-{start.crisis_id}",
             markdown=report.markdown(runtime.catalog),
             description=f"Crisis {start.campaign_id} #{start.crisis_id}")

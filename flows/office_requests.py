@@ -28,7 +28,7 @@ import logging
 from datetime import timedelta
 from typing import Literal
 
-from prefect import flow, get_run_logger, suspend_flow_run
+from prefect import asuspend_flow_run, flow, get_run_logger
 from prefect.input import RunInput
 from prefect.states import Completed
 from pydantic import Field
@@ -116,7 +116,7 @@ async def request(request_id: int):
             + current.summary)
         key = f"request-{request_id}-{revision}-{waits}" + (f"-r{refused}" if refused else "")
         suspension.log_waits_as_info()  # the wait ends the run: INFO, not ERROR
-        received = await suspend_flow_run(
+        received = await asuspend_flow_run(
             wait_for_input=RequestDecisionInput.with_initial_data(description=description),
             key=key, timeout=SUSPEND_TIMEOUT)
         runtime = get_runtime()

@@ -12,7 +12,7 @@ says what happened.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.states import Completed, Failed
 
 from newsroom import retries
@@ -40,7 +40,7 @@ async def retry_publication(publication_id: int, by: str, even_if_late: bool = F
         return Failed(message=f"not retried: {exc}")
     done, said = retries.describe_outcome(outcome)
     link = md_link("live post", outcome.remote_url) if outcome.remote_url else ""
-    await create_markdown_artifact(
+    await acreate_markdown_artifact(
         key=f"retry-publication-{publication_id}",
         markdown=(f"# Retry of publication {publication_id}\n\n"
                   "| channel | result | link |\n|---|---|---|\n"

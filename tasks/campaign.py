@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from functools import partial
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run as current_run
 
 from newsroom import approval, delivery
@@ -24,7 +24,7 @@ from newsroom.standins.app import post_page_url
 async def _show_gate(prepared: PreparedOccurrence, status: GateStatus) -> None:
     runtime = get_runtime()
     key, description = approval_artifact(prepared.campaign_id, prepared.occurrence_date)
-    await create_markdown_artifact(
+    await acreate_markdown_artifact(
         key=key, description=description,
         markdown=approval.gate_summary_markdown(status, runtime.catalog, prepared.posts))
 
@@ -118,7 +118,7 @@ async def publish(prepared: PreparedOccurrence, status: GateStatus | None) -> De
     runtime = get_runtime()
     report = await delivery.deliver_occurrence(runtime, prepared, status)
     standins = runtime.settings.standins_url
-    await create_markdown_artifact(
+    await acreate_markdown_artifact(
         key=artifact_key("report", prepared.campaign_id, prepared.occurrence_date),
         markdown=report.markdown(runtime.catalog, status, post_page=(
             partial(post_page_url, standins) if standins else None)),

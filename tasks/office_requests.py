@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run as current_run
 
 from newsroom import requests as domain
@@ -92,7 +92,7 @@ async def read_request(request_id: int, record_run: bool = False) -> RequestSnap
 @task(name="describe-request", task_run_name="describe request {current.request_id}")
 async def describe_request(current: RequestSnapshot) -> None:
     """The request as a Markdown artifact of the run (Artifacts tab of the Prefect UI)."""
-    await create_markdown_artifact(
+    await acreate_markdown_artifact(
         key=f"request-{current.request_id}-r{current.revision}", markdown=current.summary,
         description=f"Request #{current.request_id} (revision {current.revision})")
 

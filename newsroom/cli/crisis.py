@@ -23,6 +23,7 @@ import getpass
 import sys
 import time
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -53,10 +54,10 @@ def _parse_sets(assignments: tuple[str, ...]) -> dict[str, str]:
 
 
 async def _trigger_run(parameters: dict, trigger_key: str):
-    from prefect.deployments import run_deployment
+    from prefect.deployments import arun_deployment
 
-    return await run_deployment(DEPLOYMENT, parameters=parameters, timeout=0,
-                                idempotency_key=f"crisis-{trigger_key}", as_subflow=False)
+    return await arun_deployment(DEPLOYMENT, parameters=parameters, timeout=0,
+                                 idempotency_key=f"crisis-{trigger_key}", as_subflow=False)
 
 
 async def _run_state(run_id):
@@ -98,6 +99,7 @@ def _publish_direct(runtime, start, deadline_minutes: float) -> int:
                        err=True)
         raise
     if report is None:
+        assert status is not None  # publish_crisis returns None only for a gate it was given
         click.echo(f"not published: approval {status.outcome.value}; the crisis ended")
         return 1
     _echo_report(report)
@@ -134,14 +136,14 @@ async def _cancel_unstarted(run_id) -> bool:
     """Cancel the run unless a worker has taken it; True when it was cancelled."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
     from prefect.states import Cancelled
 
     async with get_client() as client:
         state = (await client.read_flow_run(run_id)).state
         if state is not None and state.type not in (StateType.SCHEDULED, StateType.PENDING):
             return False
-        result = await client.set_flow_run_state(
+        result: OrchestrationResult[Any] = await client.set_flow_run_state(
             run_id, Cancelled(message="no worker started it in time; nothing was published"))
     return result.status == SetStateStatus.ACCEPT
 
@@ -348,11 +350,11 @@ def _parse_new_time(value: str) -> datetime:
 
 async def _start_campaign_run(campaign_id: str, occurrence_date, occurrence_id: int,
                               at: datetime):
-    from prefect.deployments import run_deployment
+    from prefect.deployments import arun_deployment
 
     from newsroom.orchestration.scheduling import CAMPAIGN_DEPLOYMENT
 
-    return await run_deployment(
+    return await arun_deployment(
         CAMPAIGN_DEPLOYMENT, timeout=0, as_subflow=False, tags=["rescheduled"],
         parameters={"campaign_id": campaign_id,
                     "occurrence_date": occurrence_date.isoformat()},

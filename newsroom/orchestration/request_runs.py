@@ -64,15 +64,15 @@ async def start_request_run(request_id: int, runtime: Runtime | None = None, *,
     The idempotency key makes a second call for the same state return the same run;
     ``fresh`` (the sweep, after a run ended without finishing) makes a new one.
     """
-    from prefect.deployments import run_deployment
+    from prefect.deployments import arun_deployment
 
     runtime = runtime or get_runtime()
     row = await asyncio.to_thread(_read, runtime, request_id)
     key = f"request-{request_id}-{row.revision}-{row.status}"
     if fresh:
         key += f"-{secrets.token_hex(4)}"
-    run = await run_deployment(DEPLOYMENT, parameters={"request_id": request_id}, timeout=0,
-                               as_subflow=False, idempotency_key=key)
+    run = await arun_deployment(DEPLOYMENT, parameters={"request_id": request_id}, timeout=0,
+                                as_subflow=False, idempotency_key=key)
 
     def record() -> None:
         with session_scope(runtime.engine) as session:

@@ -53,8 +53,7 @@ test-postgres: $(STAMP) chromium
 lint: $(STAMP)
 	$(BIN)/ruff check newsroom flows tasks tests bench
 
-# mypy on newsroom, flows and tasks ([tool.mypy] in pyproject.toml: the modules not yet
-# enforced are listed there, and that list only shrinks).
+# mypy on newsroom, flows and tasks ([tool.mypy] in pyproject.toml; every module enforced).
 typecheck: $(STAMP)
 	$(BIN)/mypy
 

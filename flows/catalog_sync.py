@@ -15,7 +15,7 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 
 from newsroom.catalog.keeper import BrokenCatalog
 from newsroom.markdown import md_text
-from newsroom.orchestration.scheduling import summary_markdown, sync_schedules
+from newsroom.orchestration.scheduling import ScheduleSummary, summary_markdown, sync_schedules
 from tasks.catalog import load_valid_catalog, sync_catalog_to_store
 
 
@@ -49,7 +49,8 @@ def catalog_sync(catalog_dir: str | None = None, database_url: str | None = None
     outcome = {k: getattr(result, k) for k in ("added", "changed", "removed", "unchanged")}
     if schedule:
         # A broken catalog returned above: no run is removed because a file does not parse.
-        summary = run_coro_as_sync(sync_schedules(catalog))
+        # Annotated: mypy cannot solve Prefect's infer_variance TypeVar in run_coro_as_sync.
+        summary: ScheduleSummary = run_coro_as_sync(sync_schedules(catalog))
         get_run_logger().info("scheduled runs: %s%s", summary.counts(),
                               f" ({summary.skipped})" if summary.skipped else "")
         markdown += "\n\n## Scheduled campaign runs\n\n" + summary_markdown(summary)

@@ -229,10 +229,12 @@ async def housekeeping(every_seconds: float = PASS_SECONDS, until: datetime | No
     from prefect.artifacts import acreate_markdown_artifact
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import ArtifactUpdate
-    from prefect.context import get_run_context
+    from prefect.context import FlowRunContext
 
     log = get_run_logger()
-    me = get_run_context().flow_run
+    context = FlowRunContext.get()
+    assert context is not None and context.flow_run is not None  # in this flow's own run
+    me = context.flow_run
     start = me.expected_start_time
     if start is not None and start > datetime.now(UTC):  # prefetched: wait for our time
         await asyncio.sleep((start - datetime.now(UTC)).total_seconds())

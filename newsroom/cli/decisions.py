@@ -77,7 +77,7 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str,
 def _occurrence_to_decide(session, campaign: str, occurrence_date, crisis_id: int | None):
     """(occurrence id, None) or (None, what is wrong): the dated occurrence, or with
     ``crisis_id`` the occurrence of that crisis trigger."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from .. import store
 
@@ -97,7 +97,7 @@ def _occurrence_to_decide(session, campaign: str, occurrence_date, crisis_id: in
     if occurrence is not None:
         return occurrence.id, None
     triggered = session.exec(select(store.CrisisRecord.id).join(
-        store.Occurrence, store.Occurrence.id == store.CrisisRecord.occurrence_id).where(
+        store.Occurrence, col(store.Occurrence.id) == store.CrisisRecord.occurrence_id).where(
         store.Occurrence.campaign_id == campaign,
         store.Occurrence.occurrence_date == occurrence_date)).all()
     if triggered:

@@ -129,9 +129,12 @@ async def show_decision(status: GateStatus, runtime: Runtime | None = None) -> b
         await client.create_artifact(ArtifactCreate(
             key=key, type="markdown", data=markdown, description=description,
             flow_run_id=UUID(run_id)))
+        # LogCreate's timestamp is typed as Prefect's DateTime (pendulum on Python 3.11);
+        # its pydantic validation takes any aware datetime.
         await client.create_logs([LogCreate(
             name="newsroom.approval", level=logging.INFO, message=line,
-            timestamp=status.decisions[-1].decided_at, flow_run_id=UUID(run_id))])
+            timestamp=status.decisions[-1].decided_at,  # type: ignore[arg-type]
+            flow_run_id=UUID(run_id))])
     return True
 
 

@@ -39,7 +39,7 @@ def main() -> None:
     from prefect.cli import app
 
     sys.argv[0] = "prefect"
-    sys.exit(app())
+    app()  # exits through SystemExit on failure, like the ``prefect`` command
 
 
 if __name__ == "__main__":

@@ -147,7 +147,10 @@ async def _campaign_runs(client: PrefectClient, deployment_id: UUID, now: dateti
     runs: list[FlowRun] = []
     flow_filter = FlowRunFilter(
         deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
-        expected_start_time=FlowRunFilterExpectedStartTime(after_=now - LOOKBACK))
+        # after_ is typed as Prefect's DateTime (pendulum on Python 3.11); its pydantic
+        # validation takes any aware datetime.
+        expected_start_time=FlowRunFilterExpectedStartTime(
+            after_=now - LOOKBACK))  # type: ignore[arg-type]
     offset = 0
     while True:
         page = await client.read_flow_runs(flow_run_filter=flow_filter, sort=FlowRunSort.ID_DESC,

@@ -32,6 +32,10 @@ account (each account's posts are recorded under its own label at the stand-ins)
   ``newsroom channels unknown``), each of which must have alerted the office by e-mail
   (by its run, or — a kill between "unknown" and the alert — by the owed-alerts sweep the
   housekeeping run does every minute, which the bench runs once at the end);
+  ``unknown_never_sent``: of those, the ones whose request never reached the network —
+  the goal is 0: a worker killed between arming and the burst's mark ("a request may
+  leave now", a moment before the second) leaves its posts provably unsent, and the
+  next run sends them;
 - ``confirmed``: at the network and recorded "published" in Newsroom's store.
 
 Prints one JSON line at the end, with these counts also per account (``accounts``: posts,
@@ -145,6 +149,9 @@ class ChaosResult:
                 "unknown_alerted_by_runs": self.unknown_alerted_by_runs,
                 "owed_alerts_sent": self.owed_alerts_sent,
                 "unknown_at_network": self.unknown_at_network,
+                # unknown although no request had reached the network: the goal is 0 (a
+                # worker killed before its second leaves posts to be sent, not checked)
+                "unknown_never_sent": self.unknown - self.unknown_at_network,
                 "recorded_but_absent": self.recorded_but_absent,
                 "kills_during_publication": sum(k.during_publication for k in self.kills),
                 "kills": [f"{k.mode} {k.offset_s:+.2f}s sent {k.posts_at_kill}/{k.expected} "

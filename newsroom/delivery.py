@@ -38,6 +38,7 @@ from newsroom.freeze import hold_if_frozen
 from newsroom.markdown import md_link, md_text
 from newsroom.posts import RenderedPost, bundle_hash
 from newsroom.publishing.arming import arm_occurrence, disarm
+from newsroom.publishing.burst import mark_for_sending
 from newsroom.publishing.occurrence import ReadySends, ready_occurrence, send_ready
 from newsroom.publishing.outcomes import OccurrencePublication, manual_confirm_url
 from newsroom.rendering.render import render_occurrence
@@ -368,6 +369,13 @@ async def deliver_occurrence(
             held = await asyncio.to_thread(hold_if_frozen, runtime, prepared, channels,
                                            moment)
             if held is None:
+                # The durable note that the requests may leave now, with the whole burst.
+                ours = await mark_for_sending(runtime.engine, armed)
+                for channel in [c for c, p in armed.items() if stored_id(p) not in ours]:
+                    del armed[channel]  # taken over by another run, which sends it
+                    ready.jobs = [(post, job) for post, job in ready.jobs
+                                  if post.channel != channel]
+                    report.already[channel] = PublicationStatus.PUBLISHING
                 await wait(moment)
                 reason = late_reason(catalog, prepared.campaign_id, moment, clock())
         if reason is not None:
@@ -455,7 +463,8 @@ async def close_shared_client() -> None:
 def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[str],
                  reason: str) -> dict[str, str]:
     """Skip the late channels; those an interrupted earlier attempt left "publishing" (a
-    killed worker: the post may be out) become "unknown" instead; channel -> why."""
+    killed worker) after a request may have left become "unknown" instead (channel ->
+    why); one it left armed and never sent is skipped like the rest."""
     interrupted: dict[str, str] = {}
     with store.session_scope(runtime.engine) as session:
         for post in store.current_posts(session, occurrence_id=prepared.occurrence_id):
@@ -466,6 +475,9 @@ def _record_skip(runtime: Runtime, prepared: PreparedOccurrence, channels: list[
             if publication is not None and publication.status == PublicationStatus.RESERVED:
                 store.mark_skipped(session, publication_id=stored_id(publication), reason=reason)
             elif publication is not None and publication.status == PublicationStatus.PUBLISHING:
+                if store.skip_unsent(session, publication_id=stored_id(publication),
+                                     reason=reason) is not None:
+                    continue  # armed by a run that died before its second: never sent
                 error = (f"{post.channel}: an earlier attempt was interrupted after it may have "
                          f"sent the post; too late to repeat it ({reason}). Look at the "
                          f"account, then `newsroom channels resolve {publication.id} "

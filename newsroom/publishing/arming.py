@@ -31,10 +31,15 @@ def arm_occurrence(engine: Engine, *, occurrence_id: int, channels: Iterable[str
     publication that is new or still "reserved" is reserved and marked "publishing" (an
     attempt, audited with ``armed``) now; pass the result to :func:`publish_occurrence`
     as ``armed`` (and the posts, second item, as ``posts``). Publications in any other
-    state are not armed (publishing them takes the normal path). What is armed and then
-    not sent must be :func:`disarm`-ed; a crash in between leaves it "publishing", which
-    the next run treats as possibly sent (Mastodon and Bluesky repeat it harmlessly,
-    elsewhere a person decides).
+    state are not armed (publishing them takes the normal path).
+
+    An armed publication is provably unsent until it is marked for sending
+    (:func:`~newsroom.publishing.burst.mark_for_sending`, a moment before the second, one
+    transaction per burst); what is armed and then not sent must be :func:`disarm`-ed. A
+    crash before the mark leaves it "publishing" and unsent: the next run takes the claim
+    over and sends it (:func:`newsroom.store.take_over_unsent`). A crash after the mark
+    leaves it possibly sent: repeated where the network recognises a repeat (Mastodon,
+    Bluesky), elsewhere a person decides.
     """
     wanted = set(channels) if channels is not None else None
     armed: dict[str, Publication] = {}
@@ -58,7 +63,8 @@ def arm_occurrence(engine: Engine, *, occurrence_id: int, channels: Iterable[str
             if publication.status != PublicationStatus.RESERVED:
                 continue
             try:
-                publication = store.mark_publishing(session, publication_id=stored_id(publication))
+                publication = store.mark_publishing(
+                    session, publication_id=stored_id(publication), armed=True)
             except StoreError:
                 session.rollback()
                 continue
@@ -69,11 +75,13 @@ def arm_occurrence(engine: Engine, *, occurrence_id: int, channels: Iterable[str
 
 
 def disarm(engine: Engine, armed: Mapping[str, Publication], reason: str) -> None:
-    """Return armed publications that were not sent (held, too late) to "reserved"."""
+    """Return armed publications this run did not send (held, too late) to "reserved";
+    one another run took over meanwhile is that run's and stays as it is."""
     with store.session_scope(engine) as session:
         for publication in armed.values():
             try:
-                store.unmark_publishing(session, publication_id=stored_id(publication))
+                store.unmark_publishing(session, publication_id=stored_id(publication),
+                                        claim_token=publication.claim_token)
             except StoreError:
                 session.rollback()
                 continue

@@ -12,7 +12,11 @@ with the store as the memory that makes repeats harmless::
 - The reservation (UNIQUE in the database) is committed before any network call; the
   idempotency key is derived from the post's ``post_key`` and ``content_hash``.
 - Only the caller that moves the publication from ``reserved``/``failed`` to
-  ``publishing`` (a locked transition) calls the network. Found in ``publishing`` — an
+  ``publishing`` (a locked transition) calls the network. Found in ``publishing`` with
+  no request out yet (``send_started_at`` unset: armed ahead of its second by a run that
+  died, or is slower), the claim is taken over (compare-and-set on its token) and the
+  post sent; the first claimant, should it wake, finds the claim gone and sends nothing.
+  Found in ``publishing`` after a request may have left — an
   earlier run died mid-call, or another worker is at it — the post is sent again only
   where the network recognises a repeat (``Publisher.idempotent_retries``: Mastodon,
   within its one-hour key window, and Bluesky); elsewhere the publication becomes
@@ -183,6 +187,16 @@ class PublishJob:
         if status == PublicationStatus.PUBLISHING:
             if lost_race:  # reserved by another worker a moment ago: it is at work
                 return self._outcome(publication)
+            if publication.send_started_at is None:
+                # Armed by a run that died before its second (or is slower than this one):
+                # provably unsent. Take the claim over and send; a claimant that marks it
+                # for sending first keeps it, and it is treated as possibly sent below.
+                taken = await run_in_session(self.engine, lambda s: self._take_over(s, publication))
+                if taken is not None:
+                    return await self._send(taken)
+                publication = await run_in_session(self.engine, self._reload)
+                if publication.status != PublicationStatus.PUBLISHING:
+                    return self._outcome(publication)
             # An earlier attempt died between sending and recording, or runs elsewhere.
             if not await self._repeat_is_harmless(publication):
                 return await self._interrupted(publication)
@@ -244,6 +258,14 @@ class PublishJob:
             return None
         self._audit(session, claimed, "publication.attempt", attempt=claimed.attempts)
         return claimed
+
+    def _take_over(self, session: Session, publication: Publication) -> Publication | None:
+        taken = store.take_over_unsent(session, publication_id=stored_id(publication),
+                                       claim_token=publication.claim_token)
+        if taken is not None:
+            self._audit(session, taken, "publication.attempt", attempt=taken.attempts,
+                        taken_over=True)
+        return taken
 
     def _resend(self, session: Session, publication: Publication) -> Publication:
         self._audit(session, publication, "publication.attempt", attempt=publication.attempts,

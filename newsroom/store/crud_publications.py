@@ -4,6 +4,8 @@ skipped)."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -90,10 +92,18 @@ def _transition(
     return publication
 
 
-def mark_publishing(session: Session, *, publication_id: int) -> Publication:
-    """About to call the network: allowed from reserved or failed; counts an attempt.
+def new_claim_token() -> str:
+    return secrets.token_hex(16)
 
-    Never from ``unknown``: the earlier attempt may have gone out, a human must check.
+
+def mark_publishing(session: Session, *, publication_id: int, armed: bool = False
+                    ) -> Publication:
+    """About to call the network: allowed from reserved or failed; counts an attempt and
+    takes a new claim token.
+
+    A request may leave from now on (``send_started_at``), unless ``armed``: claimed
+    ahead of its second, it stays provably unsent until :func:`mark_sending`. Never from
+    ``unknown``: the earlier attempt may have gone out, a human must check.
     """
     publication = _transition(
         session,
@@ -102,17 +112,97 @@ def mark_publishing(session: Session, *, publication_id: int) -> Publication:
         {PublicationStatus.RESERVED, PublicationStatus.FAILED},
     )
     publication.attempts += 1
+    publication.claim_token = new_claim_token()
+    publication.send_started_at = None if armed else utcnow()
     session.add(publication)
     session.commit()
     return publication
 
 
-def unmark_publishing(session: Session, *, publication_id: int) -> Publication:
+def mark_sending(session: Session, *, claims: Mapping[int, str]) -> set[int]:
+    """The armed publications of ``claims`` (publication id -> the claim token it was
+    armed with) are about to be sent: from now on a request may leave. One transaction
+    for a whole burst; committed before returning.
+
+    Returns the ids that are the caller's to send: still "publishing" under that claim.
+    One taken over meanwhile (:func:`take_over_unsent`) or settled is left out.
+    """
+    if not claims:
+        return set()
+    query = (select(Publication).where(col(Publication.id).in_(list(claims)))
+             .with_for_update().execution_options(populate_existing=True))
+    now = utcnow()
+    ours: set[int] = set()
+    for publication in session.exec(query):
+        assert publication.id is not None  # a stored row
+        if (publication.status != PublicationStatus.PUBLISHING
+                or publication.claim_token != claims[publication.id]):
+            continue
+        if publication.send_started_at is None:
+            publication.send_started_at = now
+            session.add(publication)
+        ours.add(publication.id)
+    session.commit()
+    return ours
+
+
+def take_over_unsent(session: Session, *, publication_id: int, claim_token: str | None
+                     ) -> Publication | None:
+    """Take the claim of a publication another run armed and never sent (it died before
+    its second, or is slower than this one), to send it now; counts an attempt.
+
+    Compare-and-set on the claim seen (``claim_token``): None, and nothing changed, when
+    the publication is no longer "publishing" unsent under that claim — its claimant
+    marked it for sending (:func:`mark_sending`) or another run took it over first.
+    """
+    publication = get_row(session, Publication, publication_id, lock=True)
+    if (publication.status != PublicationStatus.PUBLISHING
+            or publication.send_started_at is not None
+            or publication.claim_token != claim_token):
+        session.rollback()
+        return None
+    publication.attempts += 1
+    publication.claim_token = new_claim_token()
+    publication.send_started_at = utcnow()
+    session.add(publication)
+    session.commit()
+    return publication
+
+
+def unmark_publishing(session: Session, *, publication_id: int, claim_token: str | None
+                      ) -> Publication:
     """Back from publishing to reserved, for an attempt that was armed ahead of its time
-    but provably never sent (held by a crisis freeze, or too late). Uncounts the attempt."""
-    publication = _transition(session, publication_id, PublicationStatus.RESERVED,
-                              {PublicationStatus.PUBLISHING})
+    and that its claimant did not send (held by a crisis freeze, or too late). Uncounts
+    the attempt.
+
+    Raises StoreError when the claim is not ``claim_token`` any more (taken over by
+    another run, which may be sending it)."""
+    publication = get_row(session, Publication, publication_id, lock=True)
+    if (publication.status != PublicationStatus.PUBLISHING
+            or publication.claim_token != claim_token):
+        raise StoreError(f"publication {publication_id} is no longer this run's unsent claim "
+                         f"({publication.status}); it cannot become reserved")
+    publication.status = PublicationStatus.RESERVED.value
     publication.attempts = max(0, publication.attempts - 1)
+    publication.claim_token = None
+    publication.send_started_at = None
+    session.add(publication)
+    session.commit()
+    return publication
+
+
+def skip_unsent(session: Session, *, publication_id: int, reason: str) -> Publication | None:
+    """Skip a publication left "publishing" that provably never went out (armed by a run
+    that died before its second), now too late; None (nothing changed) when a request may
+    have left meanwhile."""
+    publication = get_row(session, Publication, publication_id, lock=True)
+    if (publication.status != PublicationStatus.PUBLISHING
+            or publication.send_started_at is not None):
+        session.rollback()
+        return None
+    publication.status = PublicationStatus.SKIPPED.value
+    publication.last_error = reason
+    publication.claim_token = None
     session.add(publication)
     session.commit()
     return publication

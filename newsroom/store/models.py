@@ -277,6 +277,14 @@ class Publication(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     reserved_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who holds the "publishing" claim: a new random token at every claim, so that a
+    # claim taken over (a dead worker's armed post sent by the next run) is no longer the
+    # first claimant's to send or hand back.
+    claim_token: str | None = None
+    # From when a request for this publication may have left for the network: set when a
+    # claim is about to send (just before the second, for a burst's armed posts: one
+    # transaction for the burst). "publishing" without it was provably never sent.
+    send_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuditEvent(SQLModel, table=True):

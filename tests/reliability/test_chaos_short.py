@@ -180,9 +180,13 @@ def runtime(tmp_path: Path, standins_url: str, engine, monkeypatch):
 
 
 def _killed_mid_publication(runtime, campaign_id: str, slot: datetime):
-    """The store as a worker killed after arming (claiming) the posts leaves it."""
+    """The store as a worker killed while sending leaves it: the posts armed (claimed) and
+    marked for sending (a request may have left). Killed before the mark, the posts are
+    provably unsent and the next run just sends them
+    (tests/publishing/test_publishing_takeover.py)."""
     from publishing_testkit import write_service_campaign
 
+    from newsroom import store
     from newsroom.delivery import prepare_occurrence
     from newsroom.publishing import arm_occurrence
     from newsroom.timeutil import BERLIN
@@ -191,6 +195,9 @@ def _killed_mid_publication(runtime, campaign_id: str, slot: datetime):
     ready = prepare_occurrence(runtime, campaign_id, slot.astimezone(BERLIN).date())
     armed, _ = arm_occurrence(runtime.engine, occurrence_id=ready.occurrence_id)
     assert sorted(armed) == ["mastodon", "telegram"]
+    with store.session_scope(runtime.engine) as session:
+        claims = {p.id: p.claim_token for p in armed.values()}
+        assert store.mark_sending(session, claims=claims) == set(claims)
     return ready
 
 

@@ -41,6 +41,7 @@ from newsroom.store import (
     mark_failed,
     mark_published,
     mark_publishing,
+    mark_sending,
     mark_unknown,
     normalize_url,
     post_history,
@@ -48,7 +49,10 @@ from newsroom.store import (
     record_decision,
     reserve_publication,
     session_scope,
+    skip_unsent,
     store_rendered_posts,
+    take_over_unsent,
+    unmark_publishing,
     upgrade_database,
     upsert_campaign,
     void_requests_for_bundle,
@@ -145,7 +149,7 @@ def test_upgrade_head_from_nothing_matches_the_models(
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, SQLModel.metadata) == []
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-            assert context.get_current_revision() == head == "0006"
+            assert context.get_current_revision() == head == "0007"
     finally:
         engine.dispose()
 
@@ -512,6 +516,58 @@ def test_publication_states(session: Session) -> None:
     assert stored.published_at.tzinfo is UTC
     with pytest.raises(StoreError, match="published"):
         mark_failed(session, publication_id=publication.id, error="late error")
+
+
+def test_an_armed_claim_is_unsent_until_marked_and_taken_over_by_compare_and_set(
+        session: Session) -> None:
+    post = add_post(session)
+    publication = reserve_publication(session, post_id=post.id, channel="telegram",
+                                      idempotency_key="k-armed")
+    armed = mark_publishing(session, publication_id=publication.id, armed=True)
+    first_claim = armed.claim_token
+    assert armed.send_started_at is None and first_claim  # provably unsent
+    assert mark_sending(session, claims={armed.id: "not-the-claim"}) == set()
+    assert session.get(Publication, armed.id).send_started_at is None
+
+    # The next run takes the dead claimant's post over; the claimant, should it wake,
+    # neither sends it nor hands it back.
+    taken = take_over_unsent(session, publication_id=armed.id, claim_token=first_claim)
+    assert taken is not None and taken.claim_token != first_claim
+    assert (taken.attempts, taken.send_started_at is not None) == (2, True)
+    assert take_over_unsent(session, publication_id=armed.id, claim_token=first_claim) is None
+    assert mark_sending(session, claims={armed.id: first_claim}) == set()
+    with pytest.raises(StoreError, match="no longer this run's unsent claim"):
+        unmark_publishing(session, publication_id=armed.id, claim_token=first_claim)
+    # Sent meanwhile as far as anyone knows: not skipped, not taken over again.
+    assert skip_unsent(session, publication_id=armed.id, reason="too late") is None
+    assert take_over_unsent(session, publication_id=armed.id,
+                            claim_token=taken.claim_token) is None
+    assert session.get(Publication, armed.id).status == "publishing"
+
+
+def test_a_burst_is_marked_in_one_call_and_an_unsent_claim_can_be_handed_back_or_skipped(
+        session: Session) -> None:
+    claims = {}
+    post = add_post(session)
+    for channel in ("mastodon", "bluesky", "telegram"):
+        publication = reserve_publication(session, post_id=post.id, channel=channel,
+                                          idempotency_key=f"k-{channel}")
+        armed = mark_publishing(session, publication_id=publication.id, armed=True)
+        claims[armed.id] = armed.claim_token
+    mastodon, bluesky, telegram = claims
+    assert mark_sending(session, claims={mastodon: claims[mastodon],
+                                         bluesky: claims[bluesky]}) == {mastodon, bluesky}
+    session.expire_all()
+    marked = [session.get(Publication, i).send_started_at for i in (mastodon, bluesky)]
+    assert marked[0] is not None and marked[0] == marked[1]  # one transaction, one instant
+    assert skip_unsent(session, publication_id=mastodon, reason="too late") is None
+
+    back = unmark_publishing(session, publication_id=telegram, claim_token=claims[telegram])
+    assert (back.status, back.attempts, back.claim_token) == ("reserved", 0, None)
+    assert mark_publishing(session, publication_id=telegram, armed=True).claim_token
+    skipped = skip_unsent(session, publication_id=telegram, reason="zu spät")
+    assert skipped is not None and (skipped.status, skipped.last_error) == ("skipped", "zu spät")
+    assert skipped.claim_token is None
 
 
 # --- approvals ---------------------------------------------------------------------------

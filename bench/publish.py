@@ -3,8 +3,9 @@
     .venv/bin/python bench/publish.py [--posts 500] [--rounds 3] [--database-url URL]
 
 Starts the stand-ins on 127.0.0.1 and a store (a fresh SQLite file, or a fresh database
-on the PostgreSQL server of ``--database-url``, dropped afterwards), then alternates rounds
-of N posts, one after another on one HTTP client:
+on the PostgreSQL server of ``--database-url``, dropped afterwards), then runs rounds of N
+posts of each kind (in turns, the order turning each round), one after another on one
+HTTP client:
 
 - ``bare``: N bare ``httpx`` POSTs of the same status to the same endpoint (the floor);
 - ``publisher``: N posts through ``publish_with_retries(MastodonPublisher, …)``, no store;
@@ -16,7 +17,8 @@ Then one more ``path`` round, not timed with the others, counts the database
 transactions and statements per post and splits its time into store (the state
 machine's sessions, with their worker-thread hops), network (the publisher's call) and
 the rest. Prints one JSON line: the median round of each, ``overhead_ratio``
-(publisher / bare) and ``path_ratio`` (path / bare), and the breakdown.
+(publisher / bare) and ``path_ratio`` (path / bare), the same two in CPU time of the
+process (``cpu_*``: less disturbed by other work on the machine), and the breakdown.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import statistics
 import tempfile
@@ -163,7 +166,8 @@ async def _rounds(base_url: str, engine: Engine, posts: int, rounds: int
     credential = SecretStr(MASTODON_TOKEN)
     stored = iter(store_posts(engine, WARM_UP + posts * (rounds + 1)))
     statements = Statements(engine)
-    times: dict[str, list[float]] = {"bare": [], "publisher": [], "path": []}
+    times: dict[str, list[float]] = {name: [] for kind in ("bare", "publisher", "path")
+                                     for name in (kind, f"{kind}_cpu")}
     statuses: dict[str, int] = {}
     async with httpx.AsyncClient(timeout=10) as client:
         publisher = publisher_for(account, client=client, credential=credential)
@@ -197,11 +201,13 @@ async def _rounds(base_url: str, engine: Engine, posts: int, rounds: int
         await bare(WARM_UP)  # warm up: connection, instance limits, code paths, the store
         await via_publisher(WARM_UP)
         await path(WARM_UP)
-        for _ in range(rounds):
-            for name, run in (("bare", bare), ("publisher", via_publisher), ("path", path)):
-                start = time.perf_counter()
+        kinds = [("bare", bare), ("publisher", via_publisher), ("path", path)]
+        for round_no in range(rounds):  # the order turns, so no kind always follows another
+            for name, run in kinds[round_no % 3:] + kinds[:round_no % 3]:
+                start, cpu = time.perf_counter(), time.process_time()
                 await run(posts)
                 times[name].append(time.perf_counter() - start)
+                times[f"{name}_cpu"].append(time.process_time() - cpu)
 
         # The breakdown, in a round of its own (the timers cost a little).
         totals = {"store": 0.0, "network": 0.0}
@@ -232,6 +238,7 @@ def main() -> None:
                              "postgresql+psycopg://postgres@127.0.0.1:5432/test; "
                              "default: a SQLite file")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with fresh_store(args.database_url) as database_url, running_standins() as base_url:
         engine = store.make_engine(database_url)
         try:
@@ -254,10 +261,17 @@ def main() -> None:
         "bare_ms_per_post": round(median["bare"] / args.posts * 1000, 3),
         "publisher_ms_per_post": round(median["publisher"] / args.posts * 1000, 3),
         "path_ms_per_post": round(median["path"] / args.posts * 1000, 3),
+        # The same rounds in CPU time of this process (the stand-in included), which the
+        # other processes on the machine disturb less than the wall clock.
+        "cpu_overhead_ratio": round(median["publisher_cpu"] / median["bare_cpu"], 3),
+        "cpu_path_ratio": round(median["path_cpu"] / median["bare_cpu"], 3),
+        "bare_cpu_ms_per_post": round(median["bare_cpu"] / args.posts * 1000, 3),
+        "path_cpu_ms_per_post": round(median["path_cpu"] / args.posts * 1000, 3),
         "path_breakdown": extra["breakdown"],
         "path_published": published,
         "path_not_published": sum(extra["statuses"].values()) - published,
         "posts_recorded": recorded,
+        "load_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
     }))
 
 

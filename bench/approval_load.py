@@ -10,8 +10,19 @@ The mix: opening a real approval link (GET, the page with every post; writes
 "approval.viewed" to the audit trail), deciding with a wrong CSRF token (POST, refused),
 and garbled, truncated or made-up tokens (GET and POST, refused). Every answer is
 checked: the expected status, a German page, no traceback; afterwards the store must
-hold no decision. Last line: JSON with requests per second, p50/p99 latency in ms,
-errors (5xx, failed connections, wrong answers) and the counts per kind.
+hold no decision. The catalog is served as ``newsroom web`` serves it: from its folder
+through the catalog keeper, which looks for edited files.
+
+The floor: first the same load process, the same clients, against a trivial page of the
+same server (``/bench-floor``: through the same middleware, no store, no catalog), for
+a third of the time (at most 10 s). What the loopback, the framework and the load
+client sharing the two cores cost; ``rps_to_floor`` is the approval page's share of it.
+
+Last line: JSON with requests per second (``rps``), p50/p99 latency in ms, the page
+opens' p50/p99 (``page_p50_ms``, ``page_p99_ms``), the server's CPU time per request
+(``server_cpu_ms``; the floor's ``floor_server_cpu_ms``), errors (5xx, failed connections,
+wrong answers), the counts per kind, ``floor_rps``/``floor_p99_ms`` and the load average
+before and after.
 
 The store is SQLite (as ``newsroom up``); ``--database-url`` takes another.
 """
@@ -38,7 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 KINDS = {"page": 0.6, "wrong_csrf": 0.15, "bad_token_get": 0.15, "bad_token_post": 0.1}
-EXPECTED = {"page": 200, "wrong_csrf": 400, "bad_token_get": 400, "bad_token_post": 400}
+EXPECTED = {"page": 200, "wrong_csrf": 400, "bad_token_get": 400, "bad_token_post": 400,
+            "floor": 200}
+FLOOR_PATH = "/bench-floor"
 
 
 # --- the load process ------------------------------------------------------------------
@@ -57,21 +70,21 @@ def _garble(token: str, rng: random.Random) -> str:
 
 
 async def _client(base: str, links: list[str], until: float, seed: int,
-                  results: list[tuple[str, float, int, str]]) -> None:
+                  results: list[tuple[str, float, int, str]], floor: bool = False) -> None:
     import httpx
 
     rng = random.Random(seed)
     kinds, weights = list(KINDS), list(KINDS.values())
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         while time.monotonic() < until:
-            kind = rng.choices(kinds, weights)[0]
+            kind = "floor" if floor else rng.choices(kinds, weights)[0]
             token = rng.choice(links)
             if kind.startswith("bad_token"):
                 token = _garble(token, rng)
-            path = "/freigabe/" + token
+            path = FLOOR_PATH if floor else "/freigabe/" + token
             started = time.perf_counter()
             try:
-                if kind in ("page", "bad_token_get"):
+                if kind in ("page", "bad_token_get", "floor"):
                     response = await http.get(path)
                 else:
                     response = await http.post(path, data={
@@ -99,10 +112,12 @@ def _check(kind: str, status: int, html: str) -> str:
     return ""
 
 
-async def _load(base: str, links: list[str], seconds: float, clients: int) -> list:
+async def _load(base: str, links: list[str], seconds: float, clients: int,
+                floor: bool = False) -> list:
     results: list[tuple[str, float, int, str]] = []
     until = time.monotonic() + seconds
-    await asyncio.gather(*(_client(base, links, until, n, results) for n in range(clients)))
+    await asyncio.gather(*(_client(base, links, until, n, results, floor)
+                           for n in range(clients)))
     return results
 
 
@@ -110,7 +125,8 @@ def load_process_main() -> None:
     """``--load-process``: read the job from stdin, write the raw results to stdout."""
     job = json.loads(sys.stdin.read())
     started = time.monotonic()
-    results = asyncio.run(_load(job["base"], job["links"], job["seconds"], job["clients"]))
+    results = asyncio.run(_load(job["base"], job["links"], job["seconds"], job["clients"],
+                                job.get("floor", False)))
     json.dump({"wall": time.monotonic() - started, "results": results}, sys.stdout)
 
 
@@ -121,7 +137,10 @@ def prepare(workdir: Path, database_url: str | None, gates: int) -> tuple[object
                                                                           str]:
     """A store with ``gates`` occurrences waiting for the Magistrat; the web app and its
     approval links (path tokens)."""
+    from starlette.responses import HTMLResponse
+
     from newsroom import approval, store
+    from newsroom.catalog.keeper import CatalogKeeper
     from newsroom.catalog.validation import load_catalog
     from newsroom.rendering.render import render_occurrence
     from newsroom.settings import Settings
@@ -159,7 +178,15 @@ def prepare(workdir: Path, database_url: str | None, gates: int) -> tuple[object
     # rate limits (newsroom/web/guard.py), which would refuse most of it with 429.
     unlimited = {name: "" for name in ("rate_limit_address", "rate_limit_address_posts",
                                        "rate_limit_link_views", "rate_limit_link_posts")}
-    app = create_web_app(engine, catalog, Settings(**unlimited), signer=signer)
+    # As `newsroom web` serves it: the keeper's current catalog (it looks at the folder).
+    keeper = CatalogKeeper(catalog_dir, workdir / "snapshots")
+    app = create_web_app(engine, lambda: keeper.catalog()[0], Settings(**unlimited),
+                         signer=signer)
+
+    async def floor() -> HTMLResponse:  # the trivial page the floor is measured on
+        return HTMLResponse('<!doctype html><html lang="de"><title>ok</title></html>')
+
+    app.add_api_route(FLOOR_PATH, floor, methods=["GET"])
     return app, tokens, url
 
 
@@ -207,21 +234,37 @@ def decisions(database_url: str) -> int:
         engine.dispose()
 
 
+def _load_process(job: dict) -> dict:
+    load = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--load-process"],
+        input=json.dumps(job), capture_output=True, text=True,
+        timeout=job["seconds"] + 120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if load.returncode != 0:
+        raise RuntimeError(f"the load process failed: {load.stderr[-2000:]}")
+    return json.loads(load.stdout)
+
+
+def _load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def run(seconds: float = 30.0, clients: int = 32, gates: int = 5,
-        database_url: str | None = None) -> dict:
-    """Serve, load from a separate process, check; the figures."""
+        database_url: str | None = None, floor_seconds: float | None = None) -> dict:
+    """Serve, measure the floor, load from a separate process, check; the figures."""
+    if floor_seconds is None:
+        floor_seconds = min(10.0, seconds / 3)
+    load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="approval-load-") as tmp:
         app, tokens, url = prepare(Path(tmp), database_url, gates)
         with Server(app) as server:
             job = {"base": f"http://127.0.0.1:{server.port}", "links": tokens,
                    "seconds": seconds, "clients": clients}
-            load = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--load-process"],
-                input=json.dumps(job), capture_output=True, text=True,
-                timeout=seconds + 120, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if load.returncode != 0:
-            raise RuntimeError(f"the load process failed: {load.stderr[-2000:]}")
-        data = json.loads(load.stdout)
+            cpu = time.process_time()  # the server's: this process only waits meanwhile
+            floor = (_load_process({**job, "seconds": floor_seconds, "floor": True})
+                     if floor_seconds > 0 else None)
+            floor_cpu, cpu = time.process_time() - cpu, time.process_time()
+            data = _load_process(job)
+            cpu = time.process_time() - cpu
         decided = decisions(url)
     results = data["results"]
     latencies = sorted(r[1] for r in results)
@@ -230,11 +273,30 @@ def run(seconds: float = 30.0, clients: int = 32, gates: int = 5,
     for kind, *_ in results:
         by_kind[kind] = by_kind.get(kind, 0) + 1
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    rps = round(len(results) / data["wall"], 1)
+    page = _p50_p99([r[1] for r in results if r[0] == "page"])
+    floor_figures: dict = {"floor_rps": None, "floor_p99_ms": None, "rps_to_floor": None,
+                           "floor_errors": None}
+    if floor is not None:
+        floor_rps = round(len(floor["results"]) / floor["wall"], 1)
+        floor_figures = {
+            "floor_rps": floor_rps,
+            "floor_p99_ms": (_p50_p99([r[1] for r in floor["results"]]) or [None, None])[1],
+            "rps_to_floor": round(rps / floor_rps, 3) if floor_rps else None,
+            "floor_errors": sum(1 for r in floor["results"] if r[3]),
+            "floor_server_cpu_ms": round(floor_cpu * 1000 / max(1, len(floor["results"])), 2),
+        }
     return {
         "seconds": round(data["wall"], 2), "clients": clients, "links": len(tokens),
-        "requests": len(results), "rps": round(len(results) / data["wall"], 1),
+        "requests": len(results), "rps": rps,
         "p50_ms": round(quantiles[49] * 1000, 1), "p99_ms": round(quantiles[98] * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        "page_p50_ms": page[0] if page else None, "page_p99_ms": page[1] if page else None,
+        # The server's CPU time per request (both cores' worth, all its threads): what the
+        # page costs, less dependent on what else the machine runs than the rates.
+        "server_cpu_ms": round(cpu * 1000 / max(1, len(results)), 2),
+        **floor_figures,
+        "load_average": {"before": load_before, "after": _load_average()},
         "errors": len(problems),
         "server_errors": sum(1 for r in problems if r[2] >= 500),
         "error_samples": sorted({f"{r[0]}: {r[3]}" for r in problems})[:5],
@@ -261,8 +323,12 @@ def main() -> None:
     parser.add_argument("--gates", type=int, default=5,
                         help="occurrences waiting for approval (7 links each)")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--floor-seconds", type=float, default=None,
+                        help="the floor's run (default: a third of --seconds, at most 10; "
+                             "0: none)")
     args = parser.parse_args()
-    figures = run(args.seconds, args.clients, args.gates, args.database_url)
+    figures = run(args.seconds, args.clients, args.gates, args.database_url,
+                  args.floor_seconds)
     print(json.dumps(figures, ensure_ascii=False))
 
 

@@ -91,6 +91,36 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def make_read_engine(engine: Engine) -> Engine:
+    """An engine for reads only beside ``engine`` (on the same database), for pages that
+    are read often and write rarely: on a SQLite file its transactions begin deferred, so
+    readers of the WAL database neither queue behind the writer nor behind each other
+    (``BEGIN IMMEDIATE`` would take the write lock for every read), and its connections
+    are ``query_only``: a write through it fails, never happens. Elsewhere (PostgreSQL,
+    an in-memory SQLite) ``engine`` itself."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or (
+            "mode=memory" in url.render_as_string()):
+        return engine
+    reader = create_engine(url.render_as_string(hide_password=False))
+    event.listen(reader, "connect", _sqlite_on_connect_reading)
+    event.listen(reader, "begin", _sqlite_on_begin_reading)
+    return reader
+
+
+def _sqlite_on_connect_reading(dbapi_connection: Any, connection_record: Any) -> None:
+    _sqlite_on_connect(dbapi_connection, connection_record)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin_reading(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""

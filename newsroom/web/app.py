@@ -29,6 +29,7 @@ from newsroom.catalog.catalog import Catalog
 from newsroom.redaction import install_log_redaction
 from newsroom.settings import Settings, get_settings
 from newsroom.signing import Signer
+from newsroom.store.db import make_read_engine
 from newsroom.web import approval, hooks, manual
 from newsroom.web import requests as office_requests
 from newsroom.web.guard import RequestGuard
@@ -71,7 +72,7 @@ def create_web_app(
     context = WebContext(engine=engine, catalog_source=catalog, settings=settings,
                          signer=signer or Signer.from_settings(settings), pages=pages,
                          on_gate_settled=on_gate_settled, on_gate_decided=on_gate_decided,
-                         notifier=notifier)
+                         notifier=notifier, reader=make_read_engine(engine))
     app = FastAPI(title="Newsroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.newsroom = context
     app.state.on_request_submitted = on_request_submitted

@@ -35,10 +35,13 @@ import logging
 import re
 import secrets
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Depends
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,7 +65,7 @@ from newsroom.approval_messages import local_when
 from newsroom.media import sniff_image_type
 from newsroom.posts import RenderedPost
 from newsroom.rendering.templates import join_german
-from newsroom.store import ApprovalStatus
+from newsroom.store import ApprovalStatus, AuditEvent
 from newsroom.web.pages import WebContext, get_context
 
 logger = logging.getLogger("newsroom.web.approval")
@@ -128,7 +131,7 @@ def refusal(context: WebContext, exc: ApprovalLinkError) -> Response:
     """
     if exc.target is not None and type(exc) in _STATE_TITLES:
         try:
-            state = approval.link_state(context.engine, context.catalog, exc.target)
+            state = approval.link_state(context.read_engine, context.catalog, exc.target)
         except (ApprovalError, LookupError) as error:  # e.g. a campaign gone from the catalog
             logger.warning("approval link state unavailable: %s", error)
         else:
@@ -360,21 +363,32 @@ def _state_page(context: WebContext, exc: ApprovalLinkError, state: LinkState) -
 
 def _check(context: WebContext, token: str, *, require_pending: bool = True
            ) -> LinkTarget | Response:
+    """The link's request, or the refusal page. Reads only (a POST's decision checks the
+    link again in its own transaction: :func:`newsroom.approval.decide`)."""
     if not isinstance(token, str) or len(token) > 4096:
         return refusal(context, LinkForged("too long"))
     try:
-        return approval.check_link(context.engine, context.signer, token,
+        return approval.check_link(context.read_engine, context.signer, token,
                                    require_pending=require_pending)
     except ApprovalLinkError as exc:
         return refusal(context, exc)
 
 
-def _media_ok(context: WebContext, source: str):
+@lru_cache(maxsize=1024)
+def _inside(root: Path, source: str) -> Path | None:
+    """``source`` resolved under the catalog folder ``root``; None for a URL or a path
+    that leads out of it. Cached: resolving walks every component of the path (links
+    in a catalog change only with the catalog, whose root is part of the key)."""
     if urlsplit(source).scheme:
         return None
-    root = context.catalog.root.resolve()
-    path = (root / source).resolve()
-    return path if path.is_relative_to(root) and path.is_file() else None
+    resolved = root.resolve()
+    path = (resolved / source).resolve()
+    return path if path.is_relative_to(resolved) else None
+
+
+def _media_ok(catalog: Any, source: str) -> Path | None:
+    path = _inside(catalog.root, source)
+    return path if path is not None and path.is_file() else None
 
 
 def _diff_runs(runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -391,13 +405,43 @@ def viewed_key(nonce: str, now: datetime) -> str:
     return f"approval.viewed:{nonce}:{int(now.timestamp()) // 60}"
 
 
+def _viewed_already(session: Any, once_key: str) -> bool:
+    query = select(AuditEvent.id).where(AuditEvent.once_key == once_key)
+    return session.exec(query).first() is not None
+
+
+def _record_viewed(context: WebContext, target: LinkTarget, once_key: str) -> None:
+    """``approval.viewed`` (the store's unique ``once_key`` decides: two web processes on
+    one database record it once too). Committed before the page is answered."""
+    occurrence, request = target.occurrence, target.request
+    with store.session_scope(context.engine) as session:
+        store.record_audit_once(
+            session, once_key=once_key,
+            campaign_id=occurrence.campaign_id, occurrence_date=occurrence.occurrence_date,
+            actor=request.person_id, action="approval.viewed",
+            content_hash=request.bundle_hash,
+            detail={"request_id": request.id, "token_nonce": target.claims.nonce})
+
+
+def _page(context: WebContext, token: str) -> tuple[LinkTarget, dict[str, Any]] | Response:
+    """The link checked and the page's view, in one trip off the event loop."""
+    target = _check(context, token)
+    if isinstance(target, Response):
+        return target
+    return target, _view(context, target, token)
+
+
 def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]:
     """Everything the page shows; reads only (and writes ``approval.viewed``)."""
     catalog = context.catalog
     occurrence = target.occurrence
     request = target.request
     occurrence_id = store.stored_id(occurrence)
-    with store.session_scope(context.engine) as session:
+    # Once per link and minute: a link scanner's (or a reloading browser's) GETs do not
+    # grow the audit trail without bound. Read first, so the burst's other GETs of the
+    # minute take no write lock; written (and committed) before the page is answered.
+    once_key = viewed_key(target.claims.nonce, datetime.now(UTC))
+    with store.session_scope(context.read_engine) as session:
         rows = store.current_posts(session, occurrence_id=occurrence_id)
         previous = approval.previous_version(session, occurrence=occurrence,
                                              person_id=request.person_id)
@@ -405,15 +449,9 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
                     if r.bundle_hash == request.bundle_hash
                     and not r.person_id.startswith(approval.ADMIN_PREFIX)
                     and r.status != ApprovalStatus.VOID.value]
-        # Once per link and minute: a link scanner's (or a reloading browser's) GETs
-        # do not grow the audit trail without bound; the store decides, so two web
-        # processes on one database record it once too.
-        store.record_audit_once(
-            session, once_key=viewed_key(target.claims.nonce, datetime.now(UTC)),
-            campaign_id=occurrence.campaign_id, occurrence_date=occurrence.occurrence_date,
-            actor=request.person_id, action="approval.viewed",
-            content_hash=request.bundle_hash,
-            detail={"request_id": request.id, "token_nonce": target.claims.nonce})
+        viewed = _viewed_already(session, once_key)
+    if not viewed:
+        _record_viewed(context, target, once_key)
     campaign = catalog.campaign(occurrence.campaign_id).campaign
     posts: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda r: (r.publish_at, r.channel)):
@@ -421,7 +459,7 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
         media = []
         for index, item in enumerate(post.media):
             src = (f"/freigabe/{token}/bild/{quote(post.channel)}/{index}"
-                   if _media_ok(context, item.source) else None)
+                   if _media_ok(catalog, item.source) else None)
             media.append({"src": src, "alt": item.alt})
         diff = None
         if previous is not None:
@@ -453,7 +491,7 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
                  "expired": "hat nicht rechtzeitig geantwortet"}.get(r.status, "noch offen")
         people.append({"name": approval.display_name(catalog, r.person_id),
                        "state": answer, "me": r.id == request.id})
-    state = approval.link_state(context.engine, catalog, target)
+    state = approval.link_state(context.read_engine, catalog, target)
     standing = _gate_german(catalog, state)
     late = _late_signature_german(state)
     return {
@@ -485,10 +523,10 @@ def _csrf_cookie(request: Request) -> tuple[str, bool]:
 
 @router.get("/{token}")
 async def show(token: str, request: Request, context: Context) -> Response:
-    target = await run_in_threadpool(_check, context, token)
-    if isinstance(target, Response):
-        return target
-    view = await run_in_threadpool(_view, context, target, token)
+    checked = await run_in_threadpool(_page, context, token)
+    if isinstance(checked, Response):
+        return checked
+    target, view = checked
     cookie, new = _csrf_cookie(request)
     response = context.pages.render("approval.html", {
         **view, "action": f"/freigabe/{token}",
@@ -508,14 +546,14 @@ async def image(token: str, channel: str, index: int, context: Context) -> Respo
         return target
 
     def load() -> tuple[bytes, Any]:
-        with store.session_scope(context.engine) as session:
+        with store.session_scope(context.read_engine) as session:
             rows = store.current_posts(session,
                                        occurrence_id=store.stored_id(target.occurrence))
         post = next((r.to_rendered() for r in rows if r.channel == channel), None)
         if post is None or not 0 <= index < len(post.media):
             return b"", None
         item = post.media[index]
-        path = _media_ok(context, item.source)
+        path = _media_ok(context.catalog, item.source)
         data = path.read_bytes() if path is not None else b""
         if item.sha256 and hashlib.sha256(data).hexdigest() != item.sha256:
             return b"", None

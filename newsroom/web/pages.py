@@ -9,8 +9,10 @@ tokens that must not travel to other sites in a Referer header — and a strict 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +52,10 @@ class Pages:
     """Renders the templates into responses with their security headers."""
 
     def __init__(self, templates_dir: Path = TEMPLATES_DIR):
+        # The templates ship with the package: not looked at again at every render.
         self.env = Environment(loader=FileSystemLoader(templates_dir), autoescape=True,
-                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                               auto_reload=False)
 
     def render(self, name: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)
@@ -64,6 +68,13 @@ class Pages:
     def error(self, status: int, title: str, message: str, todo: str = "") -> HTMLResponse:
         return self.render("error.html", {"title": title, "message": message, "todo": todo},
                            status=status)
+
+
+# How long the web app uses a catalog before it looks at the folder again: looking
+# stats every catalog file (milliseconds), which each request of a burst would repeat.
+# An edit is seen by the pages within this time (the keeper waits 0.25 s for files being
+# written to settle anyway); the flows and the CLI look at every access.
+CATALOG_RECHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -79,12 +90,41 @@ class WebContext:
     on_gate_decided: Callable[[Any], Any] | None = None
     # Returns the notifier for alerts to the office (the /hooks/alert endpoint).
     notifier: Callable[[], Any] | None = None
+    # For reads only (the pages, the checks of a link): on SQLite they then neither wait
+    # for the write lock nor hold it; see store.db.make_read_engine. Default: ``engine``.
+    reader: Engine | None = None
+    _catalog: tuple[float, Catalog] | None = field(default=None, init=False, repr=False)
+    _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                          repr=False)
+
+    @property
+    def read_engine(self) -> Engine:
+        return self.reader or self.engine
 
     @property
     def catalog(self) -> Catalog:
-        """The catalog now (a running server sees edited campaign files)."""
+        """The catalog now: a running server sees edited campaign files (within
+        :data:`CATALOG_RECHECK_SECONDS`). While one request looks at the folder, the others
+        use the catalog it had; the first request waits for it."""
         source = self.catalog_source
-        return source if isinstance(source, Catalog) else source()
+        if isinstance(source, Catalog):
+            return source
+        cached = self._catalog
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < CATALOG_RECHECK_SECONDS:
+            return cached[1]
+        if not self._catalog_lock.acquire(blocking=cached is None):
+            assert cached is not None
+            return cached[1]
+        try:
+            cached = self._catalog
+            if cached is not None and time.monotonic() - cached[0] < CATALOG_RECHECK_SECONDS:
+                return cached[1]
+            catalog = source()
+            self._catalog = (time.monotonic(), catalog)
+            return catalog
+        finally:
+            self._catalog_lock.release()
 
 
 def get_context(request: Request) -> WebContext:

@@ -78,11 +78,18 @@ content:
 """
 
 
-def copy_catalog(target: Path, standins_url: str) -> Path:
+def copy_catalog(target: Path, standins: str | StandinFleet) -> Path:
+    """A copy of the seed catalog at ``target`` whose accounts publish to ``standins``
+    (one stand-in process's URL, or a fleet: each network's accounts to its process)."""
     shutil.copytree(ROOT / "campaigns", target)
     registry = target / "registry" / "channels.yaml"
-    registry.write_text(registry.read_text(encoding="utf-8").replace(
-        "http://127.0.0.1:8900", standins_url), encoding="utf-8")
+    text = registry.read_text(encoding="utf-8")
+    if isinstance(standins, StandinFleet):
+        for network, url in standins.urls.items():
+            text = text.replace(f"http://127.0.0.1:8900/{network}", f"{url}/{network}")
+    else:
+        text = text.replace("http://127.0.0.1:8900", standins)
+    registry.write_text(text, encoding="utf-8")
     return target
 
 
@@ -129,58 +136,144 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def start_standins() -> tuple[subprocess.Popen, str]:
-    """The stand-in channels in their own process (they must not share this process's
-    GIL with the code being measured); (process, base URL)."""
+def _start_standin_process(*, quiet: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "newsroom.standins", "--port", str(port)],
+    command = [sys.executable, "-m", "newsroom.standins", "--port", str(port)]
+    process = subprocess.Popen(command + (["--quiet"] if quiet else []),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _wait_serving(process: subprocess.Popen, url: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             httpx.get(f"{url}/_standin/posts", timeout=1)
-            return process, url
+            return
         except httpx.HTTPError:
             time.sleep(0.2)
     process.kill()
     raise SystemExit("the stand-ins did not start")
 
 
-def standin_floor(url: str, posts: int, *, clients: int = 5) -> dict[str, float]:
-    """How fast the stand-in itself records ``posts`` Mastodon posts sent at once by bare
-    httpx clients (``clients`` of them, one per channel account as Newsroom sends): the
-    measuring instrument's own limit on this machine. Times are from the start of the
-    burst to each post's record at the stand-in (its clock, this machine's)."""
+def start_standins() -> tuple[subprocess.Popen, str]:
+    """The stand-in channels in their own process (they must not share this process's
+    GIL with the code being measured); (process, base URL)."""
+    process, url = _start_standin_process()
+    _wait_serving(process, url)
+    return process, url
+
+
+# The networks of the stand-ins (newsroom.standins.NETWORKS), as the seed registry's base
+# URLs name them: http://127.0.0.1:8900/<network>.
+STANDIN_NETWORKS = ("mastodon", "bluesky", "graph", "linkedin", "telegram", "cms")
+
+
+class StandinFleet:
+    """The stand-ins as one process per network, each without an access log: a burst to
+    five networks is served by five processes, not queued in one (one Python process
+    served 200 simultaneous posts at p95 0.41-0.48 s, 1,000 at 2.4 s on two cores: the
+    instrument's limit, not Newsroom's).
+
+    Each process is the whole stand-in app, and each network is used in its own process
+    only (the catalog copy points each network's accounts there): a network's state — its
+    ids, idempotency keys, sessions and posts — lives in one process, as before. Only the
+    fault rules and the reset are per process: :meth:`control` gives each network's."""
+
+    def __init__(self, networks: tuple[str, ...] = STANDIN_NETWORKS) -> None:
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.urls: dict[str, str] = {}
+        try:
+            for network in networks:  # all started, then waited for: they boot at once
+                self.processes[network], self.urls[network] = _start_standin_process(
+                    quiet=True)
+            for network in networks:
+                _wait_serving(self.processes[network], self.urls[network])
+        except BaseException:
+            self.stop()
+            raise
+
+    def posts(self, network: str) -> list[dict[str, Any]]:
+        """The posts ``network``'s stand-in made (its own process's record)."""
+        return httpx.get(f"{self.urls[network]}/_standin/posts", params={"network": network},
+                         timeout=30).json()["posts"]
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            stop(process)
+
+
+def percentile_s(values: list[float], q: float) -> float | None:
+    return round(percentile(values, q), 3) if values else None
+
+
+def standin_floor(url: str | StandinFleet, posts: int | dict[str, int], *,
+                  clients: int = 5) -> dict[str, Any]:
+    """How fast the stand-ins themselves record ``posts`` posts sent at once by bare httpx
+    clients: the measuring instrument's own limit on this machine, to print beside a
+    bench's figures (and its result as a ratio to it).
+
+    ``url`` is one stand-in process (``posts`` a number: all to its Mastodon, over
+    ``clients`` clients, one per channel account as Newsroom sends), or a
+    :class:`StandinFleet` with ``posts`` per network (network -> count): each network's
+    share goes to that network's process, through a client of its own with Newsroom's
+    connection limits (newsroom.delivery.shared_client), as Mastodon statuses (every
+    process serves every network's API; a bare call needs no session). Times are from the
+    start of the burst to each post's record at the stand-in (CLOCK_MONOTONIC: one clock
+    for all processes of this machine)."""
     import asyncio
 
+    from newsroom.delivery import KEEPALIVE_PER_ACCOUNT
     from newsroom.standins.config import MASTODON_TOKEN
 
-    async def flood() -> tuple[float, set[str]]:
-        pool = [httpx.AsyncClient(limits=httpx.Limits(max_connections=posts + 10,
-                                                      max_keepalive_connections=8),
-                                  timeout=30) for _ in range(clients)]
+    # Each post: (the client it goes through, the stand-in process it goes to).
+    if isinstance(url, StandinFleet):
+        assert isinstance(posts, dict), "a fleet's floor takes posts per network"
+        bases = {network: url.urls[network] for network in posts}
+        sends = [(network, bases[network]) for network, count in posts.items()
+                 for _ in range(count)]
+    else:
+        count = posts if isinstance(posts, int) else sum(posts.values())
+        bases = {f"client-{i}": url for i in range(clients)}
+        sends = [(f"client-{i % clients}", url) for i in range(count)]
+
+    async def flood() -> tuple[float, str]:
+        pool = {share: httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=200,
+                                max_keepalive_connections=KEEPALIVE_PER_ACCOUNT),
+            timeout=30) for share in bases}
         marker = f"floor-{time.time_ns()}"
+        # Every connection made before the burst, as Newsroom's warmed-up clients have.
+        await asyncio.gather(*(client.get(f"{bases[share]}/_standin/faults")
+                               for share, client in pool.items()))
         started = time.monotonic()
 
         async def one(i: int) -> None:
-            await pool[i % clients].post(
-                f"{url}/mastodon/api/v1/statuses",
+            share, base = sends[i]
+            await pool[share].post(
+                f"{base}/mastodon/api/v1/statuses",
                 headers={"Authorization": f"Bearer {MASTODON_TOKEN}",
                          "Idempotency-Key": f"{marker}-{i}"},
-                data={"status": f"Messung {marker} {i}", "language": "de"})
+                json={"status": f"Messung {marker} {i}", "language": "de",
+                      "visibility": "public"})
 
         try:
-            await asyncio.gather(*(one(i) for i in range(posts)))
+            await asyncio.gather(*(one(i) for i in range(len(sends))))
         finally:
-            for client in pool:
+            for client in pool.values():
                 await client.aclose()
-        return started, {marker}
+        return started, marker
 
-    started, (marker,) = asyncio.run(flood())
-    recorded = sorted(p["created_at"]["monotonic"] - started
-                      for p in httpx.get(f"{url}/_standin/posts", params={"network": "mastodon"},
-                                         timeout=30).json()["posts"]
-                      if marker in str(p))
-    return {"posts": len(recorded), "p50_s": round(percentile(recorded, 0.5), 3),
-            "p95_s": round(percentile(recorded, 0.95), 3), "max_s": round(recorded[-1], 3)}
+    started, marker = asyncio.run(flood())
+    recorded: list[float] = []
+    for base in set(bases.values()):
+        recorded += [p["created_at"]["monotonic"] - started
+                     for p in httpx.get(f"{base}/_standin/posts",
+                                        params={"network": "mastodon"},
+                                        timeout=30).json()["posts"]
+                     if marker in str(p)]
+    recorded.sort()
+    return {"posts": len(recorded), "p50_s": percentile_s(recorded, 0.5),
+            "p95_s": percentile_s(recorded, 0.95),
+            "max_s": round(recorded[-1], 3) if recorded else None,
+            "processes": len(set(bases.values()))}

@@ -67,11 +67,15 @@ def hold_if_frozen(runtime: Runtime, prepared: PreparedOccurrence, channels: lis
 
     Returns the reason (and records the hold) or None when the post may go out.
     """
-    campaign = runtime.catalog.campaign(prepared.campaign_id).campaign
-    if campaign.kind == CampaignKind.CRISIS or any(s.on_demand for s in campaign.slots):
-        return None
+    # The crisis first: the burst's occurrences share its cached look, and only while a
+    # crisis is active does the campaign matter (reading the catalog looks at every file
+    # of the folder: 40 occurrences of a burst asking at once queued 0.2-0.4 s for it,
+    # past their second).
     active = active_crisis_now(runtime.engine)
     if not active:
+        return None
+    campaign = runtime.catalog.campaign(prepared.campaign_id).campaign
+    if campaign.kind == CampaignKind.CRISIS or any(s.on_demand for s in campaign.slots):
         return None
     names = ", ".join(f"{c.campaign_id} (#{c.id})" for c in active)
     reason = (f"held: crisis {names} is active; after `newsroom crisis end` the office "

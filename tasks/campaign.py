@@ -118,9 +118,12 @@ async def publish(prepared: PreparedOccurrence, status: GateStatus | None) -> De
     runtime = get_runtime()
     report = await delivery.deliver_occurrence(runtime, prepared, status)
     standins = runtime.settings.standins_url
+    # In a thread: reading the catalog looks at every file of the folder, and this event
+    # loop carries the rest of the burst's sends and records meanwhile.
+    catalog = await asyncio.to_thread(lambda: runtime.catalog)
     await acreate_markdown_artifact(
         key=artifact_key("report", prepared.campaign_id, prepared.occurrence_date),
-        markdown=report.markdown(runtime.catalog, status, post_page=(
+        markdown=report.markdown(catalog, status, post_page=(
             partial(post_page_url, standins) if standins else None)),
         description=f"Publication report of {prepared.campaign_id} {prepared.occurrence_date}")
     return report

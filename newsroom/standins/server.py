@@ -67,11 +67,13 @@ def standin_server(app: StandinApp, *, host: str, port: int, quiet: bool) -> uvi
 
 
 def run_standins(host: str = "127.0.0.1", port: int = 8900,
-                 config: StandinConfig | None = None) -> None:
-    """Serve all stand-ins in the foreground until interrupted."""
+                 config: StandinConfig | None = None, *, quiet: bool = False) -> None:
+    """Serve all stand-ins in the foreground until interrupted. ``quiet``: no access log
+    (a bench's burst: writing a log line per request is a good part of the stand-in's
+    own cost)."""
     app = create_app(config)
     print(f"Newsroom stand-ins on http://{host}:{port}/  (admin page at /)", flush=True)
-    standin_server(app, host=host, port=port, quiet=False).run()
+    standin_server(app, host=host, port=port, quiet=quiet).run()
 
 
 @contextlib.contextmanager

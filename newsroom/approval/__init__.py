@@ -64,7 +64,7 @@ from .errors import (
 from .gate import evaluate_gate, open_gate
 from .links import approval_link, check_link
 from .mail import notify_approvers
-from .page import LinkState, link_state
+from .page import LinkState, link_state, read_link_state
 from .policy import (
     ADMIN_PREFIX,
     campaign_of,
@@ -111,6 +111,7 @@ __all__ = [
     "gate_summary_markdown",
     "gate_summary_of",
     "link_state",
+    "read_link_state",
     "notify_approvers",
     "open_gate",
     "previous_version",

@@ -36,10 +36,18 @@ def occurrence_of(session: Session, occurrence_id: int) -> Occurrence:
     return occurrence
 
 
-def gate_requests(session: Session, occurrence: Occurrence) -> list[ApprovalRequest]:
-    """The requests about the gate's bundle, people first, admins last (not void)."""
+def gate_requests(session: Session, occurrence: Occurrence,
+                  requests: Iterable[ApprovalRequest] | None = None) -> list[ApprovalRequest]:
+    """The requests about the gate's bundle, people first, admins last (not void).
+
+    ``requests``: all of the occurrence's requests, read already in this session (then
+    they are filtered, not read again)."""
     if occurrence.gate_bundle_hash is None:
         return []
+    if requests is not None:
+        return sorted((r for r in requests if r.occurrence_id == occurrence.id
+                       and r.bundle_hash == occurrence.gate_bundle_hash
+                       and r.status != ApprovalStatus.VOID.value), key=stored_id)
     query = (
         select(ApprovalRequest)
         .where(ApprovalRequest.occurrence_id == occurrence.id,
@@ -59,9 +67,11 @@ def _decisions(session: Session,
     return {d.request_id: d for d in session.exec(query)}
 
 
-def read_tally(session: Session, occurrence: Occurrence) -> Tally:
-    """The gate's requests and decisions as the rule reads them."""
-    requests = gate_requests(session, occurrence)
+def read_tally(session: Session, occurrence: Occurrence,
+               requests: Iterable[ApprovalRequest] | None = None) -> Tally:
+    """The gate's requests and decisions as the rule reads them (``requests``: see
+    :func:`gate_requests`)."""
+    requests = gate_requests(session, occurrence, requests)
     people = [r for r in requests if not r.person_id.startswith(ADMIN_PREFIX)]
     decisions = _decisions(session, requests)
     admin = [decisions[r.id] for r in requests

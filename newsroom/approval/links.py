@@ -9,9 +9,12 @@ raises the :class:`ApprovalLinkError` that says why not.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from newsroom import store
 from newsroom.signing import (
@@ -54,21 +57,32 @@ def _short_binding(request: ApprovalRequest) -> tuple[str, ...]:
     return (request.token_nonce, request.person_id, request.bundle_hash)
 
 
+@contextmanager
+def _reading(engine: Engine, session: Session | None) -> Iterator[Session]:
+    if session is not None:
+        yield session
+    else:
+        with store.session_scope(engine) as own:
+            yield own
+
+
 def check_link(engine: Engine, signer: Signer, token: str, *,
-               now: datetime | None = None, require_pending: bool = True) -> LinkTarget:
+               now: datetime | None = None, require_pending: bool = True,
+               session: Session | None = None) -> LinkTarget:
     """The request a genuine, current link points at; else an :class:`ApprovalLinkError`.
 
     ``token`` is a short token (what the mails carry) or a long signed one (what they
-    carried before, still valid until its deadline)."""
+    carried before, still valid until its deadline). With ``session`` the request is
+    read in that session's transaction (the caller's), else in one of its own."""
     now = utc_now(now)
     if is_short_token(token):
-        target = _short_target(engine, signer, token)
+        target = _short_target(engine, signer, token, session)
         if now >= target.request.deadline:
             expired = LinkExpired(f"the link expired at {target.request.deadline.isoformat()}")
             expired.target = target
             raise expired
     else:
-        target = _signed_target(engine, signer, token, now)
+        target = _signed_target(engine, signer, token, now, session)
     request, occurrence = target.request, target.occurrence
     refused: ApprovalLinkError | None = None
     if request.status == ApprovalStatus.VOID.value or (
@@ -90,11 +104,12 @@ def check_link(engine: Engine, signer: Signer, token: str, *,
     return target
 
 
-def _short_target(engine: Engine, signer: Signer, token: str) -> LinkTarget:
+def _short_target(engine: Engine, signer: Signer, token: str,
+                  session: Session | None = None) -> LinkTarget:
     """The request a short token is bound to. A request that does not exist and a MAC
     that does not match are the same :class:`LinkForged`: trying ids learns nothing."""
     request_id = short_token_ref(token)
-    with store.session_scope(engine) as session:
+    with _reading(engine, session) as session:
         request = session.get(ApprovalRequest, request_id)
         occurrence = session.get(Occurrence, request.occurrence_id) if request else None
     if request is None or occurrence is None:
@@ -112,7 +127,8 @@ def _short_target(engine: Engine, signer: Signer, token: str) -> LinkTarget:
     return LinkTarget(claims, request, occurrence)
 
 
-def _signed_target(engine: Engine, signer: Signer, token: str, now: datetime) -> LinkTarget:
+def _signed_target(engine: Engine, signer: Signer, token: str, now: datetime,
+                   session: Session | None = None) -> LinkTarget:
     """The request a long signed token points at (its person, its content); else the
     error that says why not."""
     try:
@@ -120,14 +136,14 @@ def _signed_target(engine: Engine, signer: Signer, token: str, now: datetime) ->
     except Expired as exc:
         # Genuine but expired: bound to its request, it may still say what became of it.
         expired = LinkExpired(str(exc))
-        expired.target = _bound_target(engine, exc.claims)
+        expired.target = _bound_target(engine, exc.claims, session)
         raise expired from None
     except (BadSignature, WrongPurpose) as exc:
         raise LinkForged(str(exc)) from None
     request_id = claims.subject.get("request")
     if not isinstance(request_id, int) or isinstance(request_id, bool):
         raise LinkForged("the link names no approval request")
-    with store.session_scope(engine) as session:
+    with _reading(engine, session) as session:
         request = session.get(ApprovalRequest, request_id)
         occurrence = session.get(Occurrence, request.occurrence_id) if request else None
     if request is None or occurrence is None or (
@@ -141,13 +157,14 @@ def _signed_target(engine: Engine, signer: Signer, token: str, now: datetime) ->
     return LinkTarget(claims, request, occurrence)
 
 
-def _bound_target(engine: Engine, claims: TokenClaims) -> LinkTarget | None:
+def _bound_target(engine: Engine, claims: TokenClaims,
+                  session: Session | None = None) -> LinkTarget | None:
     """The request a genuine (expired) token is bound to: same request, nonce, person and
     content; else None, and the page says no more than "expired"."""
     request_id = claims.subject.get("request")
     if not isinstance(request_id, int) or isinstance(request_id, bool):
         return None
-    with store.session_scope(engine) as session:
+    with _reading(engine, session) as session:
         request = session.get(ApprovalRequest, request_id)
         occurrence = session.get(Occurrence, request.occurrence_id) if request else None
     if (request is None or occurrence is None

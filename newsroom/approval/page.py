@@ -58,10 +58,10 @@ class LinkState:
 
 
 def _peek(session: Session, catalog: Catalog, occurrence: Occurrence,
-          now: datetime) -> GateStatus:
+          now: datetime, requests: list[ApprovalRequest] | None = None) -> GateStatus:
     """The gate's status now, a passed deadline applied, without writing anything."""
     policy = campaign_of(catalog, occurrence.campaign_id).approval
-    tally = read_tally(session, occurrence)
+    tally = read_tally(session, occurrence, requests)
     if occurrence.gate_outcome is not None:
         return gate_status(catalog, occurrence, tally, GateOutcome(occurrence.gate_outcome),
                            "settled")
@@ -96,28 +96,48 @@ def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
     Only for a genuine link bound to its request (:func:`check_link` gives ``target``
     with the errors it raises for such a link): it tells the request's own person.
     """
-    now = utc_now(now)
     with store.session_scope(engine) as session:
-        occurrence_id = store.stored_id(target.occurrence)
+        state = read_link_state(session, catalog, target, now=now)
+        session.expunge_all()
+    return state
+
+
+def read_link_state(session: Session, catalog: Catalog, target: LinkTarget, *,
+                    now: datetime | None = None,
+                    requests: list[ApprovalRequest] | None = None,
+                    channels: bool = True, checked_here: bool = False) -> LinkState:
+    """:func:`link_state` in ``session`` (the caller's transaction, so what it reads
+    beside is of the same moment). ``requests``: all of the occurrence's requests, read
+    in ``session`` already (they are not read again). Without ``channels`` the state's
+    channels are empty (the posts and their publications are not read).
+    ``checked_here``: ``target`` was read in this transaction (``check_link(...,
+    session=session)``), so its request and occurrence are not read again."""
+    now = utc_now(now)
+    occurrence_id = store.stored_id(target.occurrence)
+    request: ApprovalRequest | None
+    if checked_here:
+        occurrence, request = target.occurrence, target.request
+    else:
         occurrence = occurrence_of(session, occurrence_id)
         request = session.get(ApprovalRequest, target.request.id, populate_existing=True)
-        if request is None:
-            raise ApprovalError(f"no approval request {target.request.id}")
-        campaign = campaign_of(catalog, occurrence.campaign_id)
-        gate = _peek(session, catalog, occurrence, now)
-        superseded = (occurrence.gate_bundle_hash is not None
-                      and request.bundle_hash != occurrence.gate_bundle_hash)
-        current: ApprovalRequest | None = request
-        if superseded:
-            current = next((r for r in gate_requests(session, occurrence)
-                            if r.person_id == request.person_id), None)
+    if request is None:
+        raise ApprovalError(f"no approval request {target.request.id}")
+    campaign = campaign_of(catalog, occurrence.campaign_id)
+    gate = _peek(session, catalog, occurrence, now, requests)
+    superseded = (occurrence.gate_bundle_hash is not None
+                  and request.bundle_hash != occurrence.gate_bundle_hash)
+    current: ApprovalRequest | None = request
+    if superseded:
+        current = next((r for r in gate_requests(session, occurrence, requests)
+                        if r.person_id == request.person_id), None)
+    outcomes: tuple[ChannelOutcome, ...] = ()
+    if channels:
         publications = {publication.channel: publication for publication, _ in
                         store.occurrence_publications(session, occurrence_id=occurrence_id)}
-        channels = tuple(
+        outcomes = tuple(
             _channel_outcome(row, publications.get(row.channel))
             for row in sorted(store.current_posts(session, occurrence_id=occurrence_id),
                               key=lambda r: (r.publish_at, r.channel)))
-        session.expunge_all()
     quorum_met = bool(gate.asked) and gate.needed > 0 and len(gate.approved) >= gate.needed
     return LinkState(
         request=request, gate=gate, superseded=superseded, current_request=current,
@@ -125,4 +145,4 @@ def link_state(engine: Engine, catalog: Catalog, target: LinkTarget, *,
         collecting=(quorum_met and gate.outcome == GateOutcome.PENDING
                     and collects_until_deadline(campaign.approval)
                     and now < gate.deadline),
-        joint=campaign.signatories_in_text, channels=channels)
+        joint=campaign.signatories_in_text, channels=outcomes)

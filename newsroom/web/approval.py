@@ -34,6 +34,8 @@ import inspect
 import logging
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -61,9 +63,10 @@ from newsroom.approval import (
     LinkTarget,
     WrongPerson,
 )
+from newsroom.approval.versions import PreviousVersion
 from newsroom.approval_messages import local_when
 from newsroom.media import sniff_image_type
-from newsroom.posts import RenderedPost
+from newsroom.posts import RenderedPost, bundle_hash
 from newsroom.rendering.templates import join_german
 from newsroom.store import ApprovalStatus, AuditEvent
 from newsroom.web.pages import WebContext, get_context
@@ -405,9 +408,59 @@ def viewed_key(nonce: str, now: datetime) -> str:
     return f"approval.viewed:{nonce}:{int(now.timestamp()) // 60}"
 
 
-def _viewed_already(session: Any, once_key: str) -> bool:
+class _Lru:
+    """A small thread-safe LRU mapping (the page's caches below)."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+class _PageCaches:
+    """What the approval page keeps between requests: only what a content hash, or the
+    store having it, makes true for good. Never the link's request, its gate, the
+    decisions or the audit trail's absence: those are read at every request."""
+
+    def __init__(self) -> None:
+        # (occurrence id, bundle hash) -> the posts with exactly that bundle hash, in order
+        self.posts = _Lru(256)
+        # (token, bundle hash, previous bundle hash) -> (catalog, the posts as shown, their
+        # HTML)
+        self.shown = _Lru(1024)
+        # once_key -> True: this ``approval.viewed`` is in the store (the trail only grows)
+        self.viewed = _Lru(4096)
+
+
+def _caches(context: WebContext) -> _PageCaches:
+    caches = context.caches.get("approval")
+    if caches is None:
+        caches = context.caches.setdefault("approval", _PageCaches())
+    return caches
+
+
+def _viewed_already(session: Any, caches: _PageCaches, once_key: str) -> bool:
+    if caches.viewed.get(once_key):
+        return True
     query = select(AuditEvent.id).where(AuditEvent.once_key == once_key)
-    return session.exec(query).first() is not None
+    if session.exec(query).first() is None:
+        return False
+    caches.viewed.put(once_key, True)
+    return True
 
 
 def _record_viewed(context: WebContext, target: LinkTarget, once_key: str) -> None:
@@ -421,41 +474,45 @@ def _record_viewed(context: WebContext, target: LinkTarget, once_key: str) -> No
             actor=request.person_id, action="approval.viewed",
             content_hash=request.bundle_hash,
             detail={"request_id": request.id, "token_nonce": target.claims.nonce})
+    _caches(context).viewed.put(once_key, True)
 
 
 def _page(context: WebContext, token: str) -> tuple[LinkTarget, dict[str, Any]] | Response:
-    """The link checked and the page's view, in one trip off the event loop."""
-    target = _check(context, token)
-    if isinstance(target, Response):
-        return target
-    return target, _view(context, target, token)
-
-
-def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]:
-    """Everything the page shows; reads only (and writes ``approval.viewed``)."""
-    catalog = context.catalog
-    occurrence = target.occurrence
-    request = target.request
-    occurrence_id = store.stored_id(occurrence)
-    # Once per link and minute: a link scanner's (or a reloading browser's) GETs do not
-    # grow the audit trail without bound. Read first, so the burst's other GETs of the
-    # minute take no write lock; written (and committed) before the page is answered.
-    once_key = viewed_key(target.claims.nonce, datetime.now(UTC))
+    """The link checked and the page's view: in one trip off the event loop, and read in
+    one transaction (what the page says of the request is what its check found)."""
+    if not isinstance(token, str) or len(token) > 4096:
+        return refusal(context, LinkForged("too long"))
     with store.session_scope(context.read_engine) as session:
-        rows = store.current_posts(session, occurrence_id=occurrence_id)
-        previous = approval.previous_version(session, occurrence=occurrence,
-                                             person_id=request.person_id)
-        requests = [r for r in store.approval_requests(session, occurrence_id=occurrence_id)
-                    if r.bundle_hash == request.bundle_hash
-                    and not r.person_id.startswith(approval.ADMIN_PREFIX)
-                    and r.status != ApprovalStatus.VOID.value]
-        viewed = _viewed_already(session, once_key)
-    if not viewed:
-        _record_viewed(context, target, once_key)
-    campaign = catalog.campaign(occurrence.campaign_id).campaign
-    posts: list[dict[str, Any]] = []
-    for row in sorted(rows, key=lambda r: (r.publish_at, r.channel)):
-        post: RenderedPost = row.to_rendered()
+        try:
+            target = approval.check_link(context.read_engine, context.signer, token,
+                                         session=session)
+        except ApprovalLinkError as exc:
+            refused = exc
+        else:
+            return target, _view(context, target, token, session)
+    return refusal(context, refused)
+
+
+def _current_posts(session: Any, caches: _PageCaches, occurrence: Any) -> list[RenderedPost]:
+    """The occurrence's current posts in page order. Kept by their bundle hash: posts
+    with the same hash are the same posts (what, where, when)."""
+    key = (occurrence.id, occurrence.bundle_hash)
+    cached = caches.posts.get(key)
+    if cached is not None:
+        return cached
+    posts = sorted((row.to_rendered() for row in
+                    store.current_posts(session, occurrence_id=occurrence.id)),
+                   key=lambda p: (p.publish_at, p.channel))
+    if occurrence.bundle_hash and bundle_hash(posts) == occurrence.bundle_hash:
+        caches.posts.put(key, posts)
+    return posts
+
+
+def _posts_shown(catalog: Any, token: str, posts: list[RenderedPost],
+                 previous: PreviousVersion | None) -> list[dict[str, Any]]:
+    """The posts as the page shows them (with what changed since ``previous``)."""
+    shown: list[dict[str, Any]] = []
+    for post in posts:
         media = []
         for index, item in enumerate(post.media):
             src = (f"/freigabe/{token}/bild/{quote(post.channel)}/{index}"
@@ -470,7 +527,7 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
                 diff = _diff_runs(approval.word_diff(old.text, post.text))
             else:
                 diff = []
-        posts.append({
+        shown.append({
             "channel": approval.channel_label(catalog, post.channel),
             "when": local_when(post.publish_at),
             "iso": post.publish_at.isoformat(),
@@ -481,8 +538,54 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
             "media_changed": previous is not None and post.channel in previous.posts
             and previous.posts[post.channel].media != post.media,
         })
+    return shown
+
+
+def _view(context: WebContext, target: LinkTarget, token: str, session: Any) -> dict[str, Any]:
+    """Everything the page shows; reads only (and writes ``approval.viewed``).
+
+    Read in ``session``, the transaction ``target`` was checked in: the occurrence's
+    requests are read once for the people, the gate's tally and whether an earlier
+    version exists; the posts come by their bundle hash from the cache when they were
+    read before."""
+    catalog = context.catalog
+    caches = _caches(context)
+    request = target.request
+    occurrence_id = store.stored_id(target.occurrence)
+    now = datetime.now(UTC)
+    # Once per link and minute: a link scanner's (or a reloading browser's) GETs do not
+    # grow the audit trail without bound. Read first, so the burst's other GETs of the
+    # minute take no write lock; written (and committed) before the page is answered.
+    once_key = viewed_key(target.claims.nonce, now)
+    occurrence = target.occurrence
+    every = store.approval_requests(session, occurrence_id=occurrence_id)
+    state = approval.read_link_state(session, catalog, target, now=now, requests=every,
+                                     channels=False, checked_here=True)
+    gate = occurrence.gate_bundle_hash
+    # previous_version reads the requests about another bundle than the gate's.
+    previous = (approval.previous_version(session, occurrence=occurrence,
+                                          person_id=request.person_id)
+                if gate is not None and any(r.bundle_hash != gate for r in every)
+                else None)
+    posts = _current_posts(session, caches, occurrence)
+    viewed = _viewed_already(session, caches, once_key)
+    if not viewed:
+        _record_viewed(context, target, once_key)
+    requests = [r for r in every
+                if r.bundle_hash == request.bundle_hash
+                and not r.person_id.startswith(approval.ADMIN_PREFIX)
+                and r.status != ApprovalStatus.VOID.value]
+    campaign = catalog.campaign(occurrence.campaign_id).campaign
+    key = (token, occurrence.bundle_hash, previous.bundle_hash if previous else None)
+    cached = caches.shown.get(key)
+    if cached is not None and cached[0] is catalog:
+        _, shown, posts_html = cached
+    else:
+        shown = _posts_shown(catalog, token, posts, previous)
+        posts_html = context.pages.fragment("approval_posts.html", {"posts": shown})
+        caches.shown.put(key, (catalog, shown, posts_html))
     removed = ([approval.channel_label(catalog, c)
-                for c in previous.posts if c not in {r.channel for r in rows}]
+                for c in previous.posts if c not in {p.channel for p in posts}]
                if previous else [])
     people = []
     for r in requests:
@@ -491,7 +594,6 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
                  "expired": "hat nicht rechtzeitig geantwortet"}.get(r.status, "noch offen")
         people.append({"name": approval.display_name(catalog, r.person_id),
                        "state": answer, "me": r.id == request.id})
-    state = approval.link_state(context.read_engine, catalog, target)
     standing = _gate_german(catalog, state)
     late = _late_signature_german(state)
     return {
@@ -505,7 +607,8 @@ def _view(context: WebContext, target: LinkTarget, token: str) -> dict[str, Any]
         "deadline_iso": request.deadline.isoformat(),
         "rule": approval.rule_german(campaign.approval, len(requests)),
         "joint": campaign.signatories_in_text,
-        "posts": posts,
+        "posts": shown,
+        "posts_html": posts_html,
         "people": people,
         "changed": previous is not None,
         "previous_by": [approval.display_name(catalog, p) for p in previous.decided_by]

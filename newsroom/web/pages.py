@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -65,6 +66,10 @@ class Pages:
         response.headers["content-security-policy"] = content_security_policy(nonce)
         return response
 
+    def fragment(self, name: str, context: dict[str, Any]) -> Markup:
+        """A part of a page (autoescaped like the page), to be placed into one."""
+        return Markup(self.env.get_template(name).render(**context))
+
     def error(self, status: int, title: str, message: str, todo: str = "") -> HTMLResponse:
         return self.render("error.html", {"title": title, "message": message, "todo": todo},
                            status=status)
@@ -93,6 +98,8 @@ class WebContext:
     # For reads only (the pages, the checks of a link): on SQLite they then neither wait
     # for the write lock nor hold it; see store.db.make_read_engine. Default: ``engine``.
     reader: Engine | None = None
+    # What the pages keep between requests, by page (e.g. "approval"); see there.
+    caches: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _catalog: tuple[float, Catalog] | None = field(default=None, init=False, repr=False)
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                           repr=False)

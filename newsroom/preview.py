@@ -33,7 +33,7 @@ from .html_templates import html_environment
 from .posts import MediaItem, RenderedPost
 from .rendering.hashtags import HASHTAG_IN_TEXT
 from .rendering.render import render_occurrence, render_post
-from .rendering.templates import make_environment
+from .rendering.templates import shared_environment
 from .timeutil import BERLIN, format_local
 
 HTML_TEMPLATE = "preview.html"
@@ -175,7 +175,7 @@ def build_preview(
     if channel is not None:
         _check_channel(channel, occurrence, catalog)
     if on_demand:
-        env = make_environment(catalog.templates_dir)
+        env = shared_environment(catalog.templates_dir)
         posts = [
             render_post(
                 catalog,

@@ -39,7 +39,7 @@ def check_rendered(
     """
     from ..channels import measure_text, requires_image
     from ..rendering.hashtags import check_hashtag, hashtags_in
-    from ..rendering.render import make_environment, render_post, resolve_content
+    from ..rendering.render import render_post, resolve_content, shared_environment
 
     campaign = source.campaign
     if campaign.content is None or not all(salvaged.intact(*path) for path in _RENDER_NEEDS):
@@ -77,7 +77,7 @@ def check_rendered(
         names = []
     else:
         names = [a.person.display for a in _resolvable(campaign, catalog)]
-    env = make_environment(catalog.templates_dir)
+    env = shared_environment(catalog.templates_dir)
     reported: set[tuple[str, str]] = set()
     for channel, at in occurrence.channel_times().items():
         account = catalog.accounts[channel]

@@ -5,7 +5,7 @@ How long a text is for a network is the channel's to say: :func:`newsroom.channe
 
 from .hashtags import HashtagProblem, check_hashtag
 from .render import RenderContext, render_occurrence, render_post
-from .templates import make_environment
+from .templates import make_environment, shared_environment
 
 __all__ = [
     "HashtagProblem",
@@ -14,4 +14,5 @@ __all__ = [
     "make_environment",
     "render_occurrence",
     "render_post",
+    "shared_environment",
 ]

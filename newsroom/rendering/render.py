@@ -31,8 +31,8 @@ from .templates import (
     german_time,
     hashtag_line,
     join_german,
-    make_environment,
     render_deadline,
+    shared_environment,
 )
 
 
@@ -291,7 +291,7 @@ def render_post(
     signatories: list[str] | None = None,
     env: SandboxedEnvironment | None = None,
 ) -> RenderedPost:
-    env = env or make_environment(catalog.templates_dir)
+    env = env or shared_environment(catalog.templates_dir)
     content = resolve_content(source, account)
     if signatories is None:
         signatories = default_signatories(catalog, source, occurrence_date)
@@ -329,7 +329,7 @@ def render_occurrence(
             f"campaign {campaign_id!r} publishes nothing on {day.isoformat()}",
             hint="run `newsroom calendar` to see its dates",
         )
-    env = make_environment(catalog.templates_dir)
+    env = shared_environment(catalog.templates_dir)
     posts = []
     for channel, at in occurrence.channel_times().items():
         if channels and channel not in channels:

@@ -6,6 +6,9 @@ loopback.
     python bench/approval_load.py                       # 30 s, 32 clients
     python bench/approval_load.py --seconds 10 --clients 16
 
+The load client is a lean keep-alive HTTP/1.1 client over asyncio streams
+(``--client httpx`` for httpx, which costs the shared cores more per request).
+
 The mix: opening a real approval link (GET, the page with every post; writes
 "approval.viewed" to the audit trail), deciding with a wrong CSRF token (POST, refused),
 and garbled, truncated or made-up tokens (GET and POST, refused). Every answer is
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -42,8 +46,11 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,13 +76,101 @@ def _garble(token: str, rng: random.Random) -> str:
     return token.split(".")[0] + ".bm90LXRoZS1zaWduYXR1cmU"
 
 
+class LeanClient:
+    """One kept-alive HTTP/1.1 connection over asyncio streams, a request at a time: what
+    the load client needs and no more (httpx costs the client some milliseconds of CPU
+    per request, on the same two cores as the server). Keeps the CSRF cookie as a
+    browser would; answers are read by their Content-Length."""
+
+    def __init__(self, base: str, timeout: float = 30.0):
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.timeout = timeout
+        self.cookies: dict[str, str] = {}
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def __aenter__(self) -> LeanClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._streams is not None:
+            writer = self._streams[1]
+            self._streams = None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def get(self, path: str) -> LeanResponse:
+        return await asyncio.wait_for(self._request("GET", path, b"", ""), self.timeout)
+
+    async def post(self, path: str, data: dict[str, str]) -> LeanResponse:
+        body = urlencode(data).encode()
+        return await asyncio.wait_for(
+            self._request("POST", path, body, "application/x-www-form-urlencoded"),
+            self.timeout)
+
+    async def _request(self, method: str, path: str, body: bytes,
+                       content_type: str) -> LeanResponse:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        head = [f"{method} {path} HTTP/1.1", f"host: {self.host}:{self.port}",
+                "user-agent: approval-load"]
+        if self.cookies:
+            head.append("cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if method != "GET":
+            head += [f"content-type: {content_type}", f"content-length: {len(body)}"]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        try:
+            status_line = await reader.readline()
+            if not status_line:
+                raise ConnectionError("the server closed the connection")
+            status = int(status_line.split()[1])
+            length, close = 0, False
+            while True:
+                line = (await reader.readline()).decode("latin-1")
+                if line in ("\r\n", "\n", ""):
+                    break
+                name, _, value = line.partition(":")
+                name, value = name.strip().lower(), value.strip()
+                if name == "content-length":
+                    length = int(value)
+                elif name == "connection" and value.lower() == "close":
+                    close = True
+                elif name == "set-cookie":
+                    key, _, rest = value.partition("=")
+                    self.cookies[key.strip()] = rest.split(";", 1)[0]
+                elif name == "transfer-encoding":
+                    raise ConnectionError(f"unexpected transfer-encoding {value}")
+            payload = await reader.readexactly(length) if length else b""
+        except BaseException:
+            await self._close()
+            raise
+        if close:
+            await self._close()
+        return LeanResponse(status, payload.decode("utf-8", "replace"))
+
+
+@dataclass
+class LeanResponse:
+    status_code: int
+    text: str
+
+
 async def _client(base: str, links: list[str], until: float, seed: int,
-                  results: list[tuple[str, float, int, str]], floor: bool = False) -> None:
+                  results: list[tuple[str, float, int, str]], floor: bool = False,
+                  lean: bool = True) -> None:
     import httpx
 
     rng = random.Random(seed)
     kinds, weights = list(KINDS), list(KINDS.values())
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    errors = (httpx.HTTPError, OSError, ConnectionError, asyncio.TimeoutError,
+              asyncio.IncompleteReadError, ValueError, IndexError)
+    http: Any = (LeanClient(base) if lean else httpx.AsyncClient(base_url=base, timeout=30))
+    async with http:
         while time.monotonic() < until:
             kind = "floor" if floor else rng.choices(kinds, weights)[0]
             token = rng.choice(links)
@@ -93,7 +188,7 @@ async def _client(base: str, links: list[str], until: float, seed: int,
                 elapsed = time.perf_counter() - started
                 problem = _check(kind, response.status_code, response.text)
                 results.append((kind, elapsed, response.status_code, problem))
-            except httpx.HTTPError as exc:
+            except errors as exc:
                 results.append((kind, time.perf_counter() - started, 0,
                                 f"{type(exc).__name__}: {exc}"))
 
@@ -113,10 +208,10 @@ def _check(kind: str, status: int, html: str) -> str:
 
 
 async def _load(base: str, links: list[str], seconds: float, clients: int,
-                floor: bool = False) -> list:
+                floor: bool = False, lean: bool = True) -> list:
     results: list[tuple[str, float, int, str]] = []
     until = time.monotonic() + seconds
-    await asyncio.gather(*(_client(base, links, until, n, results, floor)
+    await asyncio.gather(*(_client(base, links, until, n, results, floor, lean)
                            for n in range(clients)))
     return results
 
@@ -126,7 +221,7 @@ def load_process_main() -> None:
     job = json.loads(sys.stdin.read())
     started = time.monotonic()
     results = asyncio.run(_load(job["base"], job["links"], job["seconds"], job["clients"],
-                                job.get("floor", False)))
+                                job.get("floor", False), job.get("lean", True)))
     json.dump({"wall": time.monotonic() - started, "results": results}, sys.stdout)
 
 
@@ -249,7 +344,8 @@ def _load_average() -> list[float]:
 
 
 def run(seconds: float = 30.0, clients: int = 32, gates: int = 5,
-        database_url: str | None = None, floor_seconds: float | None = None) -> dict:
+        database_url: str | None = None, floor_seconds: float | None = None,
+        client: str = "lean") -> dict:
     """Serve, measure the floor, load from a separate process, check; the figures."""
     if floor_seconds is None:
         floor_seconds = min(10.0, seconds / 3)
@@ -258,7 +354,7 @@ def run(seconds: float = 30.0, clients: int = 32, gates: int = 5,
         app, tokens, url = prepare(Path(tmp), database_url, gates)
         with Server(app) as server:
             job = {"base": f"http://127.0.0.1:{server.port}", "links": tokens,
-                   "seconds": seconds, "clients": clients}
+                   "seconds": seconds, "clients": clients, "lean": client == "lean"}
             cpu = time.process_time()  # the server's: this process only waits meanwhile
             floor = (_load_process({**job, "seconds": floor_seconds, "floor": True})
                      if floor_seconds > 0 else None)
@@ -287,7 +383,8 @@ def run(seconds: float = 30.0, clients: int = 32, gates: int = 5,
             "floor_server_cpu_ms": round(floor_cpu * 1000 / max(1, len(floor["results"])), 2),
         }
     return {
-        "seconds": round(data["wall"], 2), "clients": clients, "links": len(tokens),
+        "seconds": round(data["wall"], 2), "clients": clients, "client": client,
+        "links": len(tokens),
         "requests": len(results), "rps": rps,
         "p50_ms": round(quantiles[49] * 1000, 1), "p99_ms": round(quantiles[98] * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
@@ -326,9 +423,12 @@ def main() -> None:
     parser.add_argument("--floor-seconds", type=float, default=None,
                         help="the floor's run (default: a third of --seconds, at most 10; "
                              "0: none)")
+    parser.add_argument("--client", choices=("lean", "httpx"), default="lean",
+                        help="the load client: a lean HTTP/1.1 one over asyncio streams, or "
+                             "httpx (as the figures before 2026-12 were measured)")
     args = parser.parse_args()
     figures = run(args.seconds, args.clients, args.gates, args.database_url,
-                  args.floor_seconds)
+                  args.floor_seconds, args.client)
     print(json.dumps(figures, ensure_ascii=False))
 
 

@@ -135,6 +135,9 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
         self._scopes: dict[Any, anyio.CancelScope] = {}
         self._cancelled: set[Any] = set()  # runs cancelled in Prefect, being stopped here
         self._cancel_watch: asyncio.Task[None] | None = None
+        # Runs labelled at their claim, whose second labelling by Prefect (right after,
+        # when it submits them) would write the same labels again.
+        self._labelled: set[Any] = set()
         self.recovered: list[Any] = []  # orphaned runs this worker scheduled again
 
     async def setup(self) -> None:
@@ -216,26 +219,51 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
                     logger.debug("labels of flow run %s not repaired: %s", run.id, exc)
 
     async def label_flow_run(self, flow_run_id: Any) -> None:
+        """Prefect labels a run when it submits it, right after the claim: a run labelled
+        at its claim (:meth:`claim_flow_run`) is not written again."""
+        if flow_run_id in self._labelled:
+            self._labelled.discard(flow_run_id)
+            return
+        await self._label_with_retries(flow_run_id)
+
+    async def _label_with_retries(self, flow_run_id: Any) -> bool:
         """The worker's labels on the run are for display only: a busy server (SQLite
         answers 503 under load) must not make the worker give up the run — the stock
-        worker then marks it "Crashed" and nothing starts it again."""
+        worker then marks it "Crashed" and nothing starts it again. Whether written."""
         for attempt in range(3):
             try:
                 await self.prefect_label_flow_run(flow_run_id)
-                return
+                return True
             except Exception as exc:  # noqa: BLE001 - cosmetic; the run goes on
                 if attempt == 2:
                     logger.warning("flow run %s runs without worker labels: %s",
                                    flow_run_id, exc)
                 else:
                     await asyncio.sleep(0.5 * (attempt + 1))
+        return False
 
     async def claim_flow_run(self, flow_run: FlowRun) -> bool:
         """Claim the run with this worker's name already on it: killed between the claim
         and Prefect's labelling (right after), the run would carry no worker at all and
         recovery would have to wait for its timeout (see newsroom/orchestration/recovery.py)."""
-        await self.label_flow_run(flow_run.id)
-        return await self.prefect_claim_flow_run(flow_run)
+        labelled = await self._label_with_retries(flow_run.id)
+        claimed = await self.prefect_claim_flow_run(flow_run)
+        if labelled and claimed and self.has_client:
+            self._labelled.add(flow_run.id)
+        return claimed
+
+    async def mark_submitting(self, flow_run: FlowRun) -> None:
+        """No "Submitting" state: the run starts in this process at once (Prefect's stock
+        workers show it while they create a process or container), and it saves a state
+        transaction per run. The run goes from Pending to Running."""
+
+    def poll_limit(self) -> int | None:
+        """With a run limit, a poll fetches no more runs than there are free slots (none
+        when the limit is reached); without one, what Prefect fetches."""
+        limiter = self.run_limiter
+        if limiter is None:
+            return None
+        return int(limiter.available_tokens)
 
     async def _entrypoint(self, flow_run: FlowRun) -> str:
         if flow_run.deployment_id is None:
@@ -287,6 +315,7 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
         finally:
             self._scopes.pop(flow_run.id, None)
             self._cancelled.discard(flow_run.id)
+            self._labelled.discard(flow_run.id)
 
     async def _run(self, flow_run: FlowRun) -> NewsroomWorkerResult:
         entrypoint = await self._entrypoint(flow_run)

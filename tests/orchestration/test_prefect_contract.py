@@ -286,6 +286,8 @@ WORKER_HOOK_PARAMETERS = {
     "_sync_and_initialize": [],
     "_give_worker_labels_to_flow_run": ["flow_run_id"],
     "_propose_pending_state": ["flow_run"],
+    "_propose_submitting_state": ["flow_run"],
+    "_get_scheduled_flow_runs": [],
 }
 
 
@@ -322,6 +324,59 @@ def test_the_worker_private_attributes() -> None:
         symbol + "._description", "get_description() returns the class's _description")
 
 
+def test_the_worker_attributes_of_the_limited_poll() -> None:
+    from newsroom.orchestration.worker import NewsroomWorker
+
+    worker = NewsroomWorker(work_pool_name="newsroom-contract-pool", housekeeping=False,
+                            prefetch_seconds=42, limit=3)
+    symbol = "prefect.workers.base.BaseWorker"
+    assert getattr(worker, "_prefetch_seconds", None) == 42, changed(
+        symbol + "._prefetch_seconds", "the prefetch the worker polls with")
+    assert getattr(worker, "_work_queues", None) == set(), changed(
+        symbol + "._work_queues", "the set of queue names the worker polls (empty: all)")
+    assert getattr(worker, "_submitting_flow_run_ids", None) == set(), changed(
+        symbol + "._submitting_flow_run_ids", "the runs being submitted (skipped by a poll)")
+    assert "_limiter" in vars(worker) and worker.run_limiter is None, changed(
+        symbol + "._limiter", "None until setup(), then a CapacityLimiter of the limit")
+
+
+def test_a_poll_fetches_no_more_runs_than_free_slots() -> None:
+    import anyio
+
+    from newsroom.orchestration.worker import NewsroomWorker
+
+    bodies: list[dict[str, Any]] = []
+
+    class Response:
+        def json(self) -> list[Any]:
+            return []
+
+    class Client:
+        async def request(self, method: str, path: str, **kwargs: Any) -> Response:
+            assert (method, path) == ("POST", "/work_pools/{name}/get_scheduled_flow_runs")
+            assert kwargs["path_params"] == {"name": "newsroom-contract-pool"}
+            bodies.append(kwargs["json"])
+            return Response()
+
+    async def scenario() -> list[list[Any]]:
+        worker = NewsroomWorker(work_pool_name="newsroom-contract-pool", housekeeping=False,
+                                prefetch_seconds=30, limit=2)
+        worker._client = Client()  # type: ignore[assignment]
+        worker._limiter = anyio.CapacityLimiter(2)
+        fetched = [await worker._get_scheduled_flow_runs()]
+        worker._limiter.acquire_on_behalf_of_nowait("a")
+        worker._submitting_flow_run_ids.add(uuid4())
+        fetched.append(await worker._get_scheduled_flow_runs())
+        worker._limiter.acquire_on_behalf_of_nowait("b")
+        fetched.append(await worker._get_scheduled_flow_runs())  # full: no request
+        return fetched
+
+    assert asyncio.run(scenario()) == [[], [], []]
+    assert [body["limit"] for body in bodies] == [2, 2]  # free slots (+ one being submitted)
+    assert all("scheduled_before" in body and "work_queue_names" not in body
+               for body in bodies)
+
+
 def test_the_worker_mixin_shadows_nothing_of_prefect() -> None:
     from prefect.workers.base import BaseWorker
 
@@ -348,6 +403,13 @@ def test_the_worker_mixin_forwards_each_hook() -> None:
             calls.append(("prefect claim", flow_run))
             return True
 
+        async def _propose_submitting_state(self, flow_run: Any) -> None:
+            calls.append(("prefect submitting", flow_run))
+
+        async def _get_scheduled_flow_runs(self) -> list[Any]:
+            calls.append(("prefect poll", None))
+            return []
+
     class Worker(prefect_internals.WorkerHooks, Prefects):
         async def on_synced(self) -> None:
             calls.append(("synced", None))
@@ -366,12 +428,16 @@ def test_the_worker_mixin_forwards_each_hook() -> None:
         worker = Worker()
         await worker._sync_and_initialize()
         await worker._give_worker_labels_to_flow_run(run_id)
-        return await worker._propose_pending_state(flow_run)
+        claimed = await worker._propose_pending_state(flow_run)
+        await worker._propose_submitting_state(flow_run)
+        assert await worker._get_scheduled_flow_runs() == []  # poll_limit None: Prefect's
+        return claimed
 
     assert asyncio.run(scenario()) is True
     assert calls == [("prefect sync", None), ("synced", None), ("label", run_id),
                      ("prefect labels", run_id), ("claim", flow_run),
-                     ("prefect claim", flow_run)]
+                     ("prefect claim", flow_run), ("prefect submitting", flow_run),
+                     ("prefect poll", None)]
 
 
 # --- The Prefect server's SQLite transactions ---------------------------------------------

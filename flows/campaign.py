@@ -129,12 +129,16 @@ async def campaign(campaign_id: str, occurrence_date: date):
     prepared = await render_posts(campaign_id, occurrence_date)
     status: GateStatus | None = None
     if not prepared.pre_approved:
-        requested = await request_approval(prepared)
+        # Prefect types an async task's return_state call as the State itself; it is
+        # awaited like the task's other calls.
+        asked = await request_approval(prepared, return_state=True)  # type: ignore[misc]
+        requested: GateStatus = await asked.aresult()
         status = requested
-        if not status.settled:
-            # request-approval may be Cached from an earlier run of this occurrence (a
+        if not status.settled and asked.name == "Cached":
+            # request-approval is Cached from an earlier run of this occurrence (a
             # resumed run, or the publication run scheduled after approval): read the
-            # gate as it is now before waiting.
+            # gate as it is now before waiting. A request that ran just now read it
+            # last (a task run less per waiting campaign).
             status = await gate_status(prepared.occurrence_id)
         if status != requested and (status.settled
                                     or status.outcome == GateOutcome.ESCALATED):

@@ -644,25 +644,40 @@ async def show(token: str, request: Request, context: Context) -> Response:
 
 @router.get("/{token}/bild/{channel}/{index}")
 async def image(token: str, channel: str, index: int, context: Context) -> Response:
-    target = await run_in_threadpool(_check, context, token, require_pending=False)
-    if isinstance(target, Response):
-        return target
-
-    def load() -> tuple[bytes, Any]:
+    def load() -> tuple[bytes, Path | None] | Response:
+        """The link checked and the image read: one trip off the event loop, one read
+        transaction (the posts by their bundle hash, as on the page)."""
+        if len(token) > 4096:
+            return refusal(context, LinkForged("too long"))
+        refused: ApprovalLinkError | None = None
+        posts: list[RenderedPost] = []
         with store.session_scope(context.read_engine) as session:
-            rows = store.current_posts(session,
-                                       occurrence_id=store.stored_id(target.occurrence))
-        post = next((r.to_rendered() for r in rows if r.channel == channel), None)
+            try:
+                target = approval.check_link(context.read_engine, context.signer, token,
+                                             require_pending=False, session=session)
+            except ApprovalLinkError as exc:
+                refused = exc
+            else:
+                posts = _current_posts(session, _caches(context), target.occurrence)
+        if refused is not None:
+            return refusal(context, refused)
+        post = next((p for p in posts if p.channel == channel), None)
         if post is None or not 0 <= index < len(post.media):
             return b"", None
         item = post.media[index]
         path = _media_ok(context.catalog, item.source)
-        data = path.read_bytes() if path is not None else b""
+        try:
+            data = path.read_bytes() if path is not None else b""
+        except OSError:  # gone since it was looked at
+            return b"", None
         if item.sha256 and hashlib.sha256(data).hexdigest() != item.sha256:
             return b"", None
         return data, path
 
-    data, path = await run_in_threadpool(load)
+    loaded = await run_in_threadpool(load)
+    if isinstance(loaded, Response):
+        return loaded
+    data, path = loaded
     content_type = sniff_image_type(data) if data else None
     if path is None or content_type is None:
         return context.pages.error(404, "Bild nicht gefunden",

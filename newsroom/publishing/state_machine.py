@@ -80,7 +80,8 @@ from newsroom.notify import ALERT_TAG, Notifier
 from newsroom.posts import RenderedPost
 from newsroom.redaction import redact
 from newsroom.signing import MANUAL_CONFIRM, Signer
-from newsroom.store import PostRecord, Publication, PublicationStatus, stored_id
+from newsroom.store import AuditEvent, PostRecord, Publication, PublicationStatus, stored_id
+from newsroom.store.models import utcnow
 
 from .alerts import ALERTED, alert_message, failed_alert_words, unknown_alert_words
 from .burst import current_traffic
@@ -142,6 +143,15 @@ class PublishJob:
                     "idempotency_key": self.key, **detail},
         )
 
+    def _event(self, publication: Publication, action: str, **detail: Any) -> AuditEvent:
+        """The audit event of a step, to be written in the step's own transaction."""
+        return AuditEvent(
+            at=utcnow(), campaign_id=self.rendered.campaign_id,
+            occurrence_date=self.rendered.occurrence, actor=ACTOR, action=action,
+            channel=self.channel, content_hash=self.post.content_hash,
+            detail={"publication_id": publication.id, "post_id": self.post.id,
+                    "idempotency_key": self.key, **detail})
+
     def _outcome(self, publication: Publication, **extra: Any) -> PublicationOutcome:
         return PublicationOutcome(
             channel=self.channel, status=publication.status, post_id=self.post.id or 0,
@@ -165,12 +175,12 @@ class PublishJob:
 
         def work(session: Session) -> tuple[Publication, bool]:
             try:
-                changed = change(session)
+                changed = change(session)  # not committed: with its audit event below
             except StoreError:  # someone else settled it meanwhile
                 session.rollback()
                 return self._reload(session), False
-            self._audit(session, changed, action, **detail)
-            return changed, True
+            store.add_audit_events(session, [self._event(changed, action, **detail)])
+            return changed, True  # committed by run_in_session
 
         return await run_in_session(self.engine, work)
 
@@ -179,7 +189,9 @@ class PublishJob:
     async def run(self) -> PublicationOutcome:
         if self.armed is not None:  # reserved and claimed before its second: just send
             return await self._send(self.armed)
-        publication, lost_race = await run_in_session(self.engine, self._reserve)
+        publication, lost_race, ours = await run_in_session(self.engine, self._reserve)
+        if ours:  # new: reserved and claimed in one transaction, committed
+            return await self._send(publication)
         status = PublicationStatus(publication.status)
         if status in SETTLED or status == PublicationStatus.UNKNOWN or (
                 self.failed_only and status != PublicationStatus.FAILED):
@@ -213,25 +225,34 @@ class PublishJob:
             publication = claimed
         return await self._send(publication)
 
-    def _reserve(self, session: Session) -> tuple[Publication, bool]:
+    def _reserve(self, session: Session) -> tuple[Publication, bool, bool]:
         """The publication, reserved now if new; second item: another worker reserved it
-        between our look and our insert (so that worker is alive and at it)."""
-        existing = store.get_publication(session, post_id=stored_id(self.post),
-                                         channel=self.channel)
-        if existing is not None:
-            return existing, False
+        between our look and our insert (so that worker is alive and at it); third: it was
+        new and is claimed for sending by this call (one transaction with its audit
+        events, committed before returning: before any request leaves)."""
+        if store.publication_exists(session, post_id=stored_id(self.post), channel=self.channel):
+            return self._reload(session), False, False
         if self.post.superseded_at is not None:
             raise StoreError(
                 f"post {self.post.id} ({self.rendered.post_key}) was replaced by newer "
                 "content; publish the occurrence's current post instead")
         try:
-            publication = store.reserve_publication(
+            if self.failed_only:  # the office's retry of a failed one: reserved, not sent
+                publication = store.reserve_publication(
+                    session, post_id=stored_id(self.post), channel=self.channel,
+                    idempotency_key=self.key)
+                self._audit(session, publication, "publication.reserved")
+                return publication, False, False
+            publication = store.reserve_for_sending(
                 session, post_id=stored_id(self.post), channel=self.channel,
-                                           idempotency_key=self.key)
+                idempotency_key=self.key, commit=False)
         except AlreadyReserved:
-            return self._reload(session), True
-        self._audit(session, publication, "publication.reserved")
-        return publication, False
+            return self._reload(session), True, False
+        store.add_audit_events(session, [
+            self._event(publication, "publication.reserved"),
+            self._event(publication, "publication.attempt", attempt=publication.attempts)])
+        session.commit()
+        return publication, False, True
 
     def _retryable(self, session: Session, publication: Publication) -> bool:
         for event in reversed(publication_events(session, self.rendered.campaign_id,
@@ -387,7 +408,7 @@ class PublishJob:
             publication,
             lambda s: store.mark_published(s, publication_id=stored_id(publication),
                                            remote_id=result.remote_id or None,
-                                           remote_url=result.url),
+                                           remote_url=result.url, commit=False),
             "publication.published", remote_id=result.remote_id, remote_url=result.url,
             **audit)
         return self._outcome(published, network_called=True)
@@ -417,7 +438,7 @@ class PublishJob:
         retryable = isinstance(exc, TransientPublishError)
         failed, ours = await self._transition(
             publication, lambda s: store.mark_failed(s, publication_id=stored_id(publication),
-                                                     error=str(exc)),
+                                                     error=str(exc), commit=False),
             "publication.failed", retryable=retryable, error=str(exc),
             status_code=exc.status_code, retry_after=exc.retry_after,
             **({"progress": exc.progress} if exc.progress else {}),
@@ -434,7 +455,7 @@ class PublishJob:
                        progress: Mapping[str, Any] | None = None) -> PublicationOutcome:
         unknown, ours = await self._transition(
             publication, lambda s: store.mark_unknown(s, publication_id=stored_id(publication),
-                                                      error=error),
+                                                      error=error, commit=False),
             "publication.unknown", reason=reason, error=error, retryable=False,
             **({"progress": dict(progress)} if progress else {}),
         )
@@ -463,7 +484,7 @@ class PublishJob:
         waiting, ours = await self._transition(
             publication, lambda s: store.mark_awaiting_manual(s,
                                                               publication_id=stored_id(publication),
-                                                              note=note),
+                                                              note=note, commit=False),
             "publication.awaiting_manual", owner=owner, notified=notified,
             token_nonce=claims.nonce, link_expires_at=claims.expires_at.isoformat(),
         )

@@ -30,7 +30,12 @@ from newsroom.store.crud_approvals import (
     void_requests_for_bundle,
     void_stale_requests,
 )
-from newsroom.store.crud_audit import audit_trail, record_audit, record_audit_once
+from newsroom.store.crud_audit import (
+    add_audit_events,
+    audit_trail,
+    record_audit,
+    record_audit_once,
+)
 from newsroom.store.crud_campaigns import (
     active_campaigns,
     definition_hash,
@@ -62,6 +67,8 @@ from newsroom.store.crud_publications import (
     mark_unknown,
     new_claim_token,
     occurrence_publications,
+    publication_exists,
+    reserve_for_sending,
     reserve_publication,
     skip_unsent,
     take_over_unsent,
@@ -113,6 +120,7 @@ __all__ = [
     "active_campaigns",
     "alembic_config",
     "approval_requests",
+    "add_audit_events",
     "audit_trail",
     "create_approval_request",
     "current_posts",
@@ -135,6 +143,8 @@ __all__ = [
     "mark_published",
     "mark_publishing",
     "mark_sending",
+    "publication_exists",
+    "reserve_for_sending",
     "new_claim_token",
     "skip_unsent",
     "take_over_unsent",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -74,3 +76,18 @@ def audit_trail(session: Session, *, campaign_id: str) -> list[AuditEvent]:
         .order_by(col(AuditEvent.at), col(AuditEvent.id))
     )
     return list(session.exec(query))
+
+
+_AUDIT_TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_AUDIT_COLUMNS = tuple(c.name for c in _AUDIT_TABLE.c if c.name != "id")
+
+
+def add_audit_events(session: Session, events: Iterable[AuditEvent]) -> None:
+    """Insert ``events`` (new, unsaved) in the session's transaction, in one statement;
+    does not commit: they are committed with the change they record."""
+    rows = []
+    for event in events:
+        require_aware(event.at, "at")
+        rows.append({name: getattr(event, name) for name in _AUDIT_COLUMNS})
+    if rows:
+        session.execute(insert(_AUDIT_TABLE), rows)

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
+from sqlalchemy import Table, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -76,6 +77,75 @@ def reserve_publication(
         raise AlreadyReserved(message) from None
     session.commit()
     return publication
+
+
+# The table itself, for the statements of the hot path (Core: no unit of work to flush).
+_TABLE: Table = Publication.__table__  # type: ignore[attr-defined]
+_COLUMNS = tuple(c.name for c in _TABLE.c if c.name != "id")
+
+
+def publication_exists(session: Session, *, post_id: int, channel: str) -> bool:
+    """Whether the post has a publication on ``channel`` (one cheap statement)."""
+    query = select(_TABLE.c.id).where(_TABLE.c.post_id == post_id, _TABLE.c.channel == channel)
+    return session.execute(query).first() is not None
+
+
+def reserve_for_sending(
+    session: Session, *, post_id: int, channel: str, idempotency_key: str, commit: bool = True
+) -> Publication:
+    """Reserve a new publication and claim it for sending at once: inserted "publishing"
+    (attempt 1, a new claim token, a request may leave from now on) in one INSERT;
+    committed before returning unless ``commit`` is False (then the caller adds its audit
+    events and commits, before any request leaves).
+
+    Raises :class:`AlreadyReserved` like :func:`reserve_publication` (the UNIQUE
+    constraints decide). The caller's transaction must not hold anything else: an
+    insert refused rolls it back.
+    """
+    now = utcnow()
+    publication = Publication(
+        post_id=post_id, channel=channel, idempotency_key=idempotency_key,
+        status=PublicationStatus.PUBLISHING.value, attempts=1, claim_token=new_claim_token(),
+        reserved_at=now, send_started_at=now)
+    values = {name: getattr(publication, name) for name in _COLUMNS}
+    try:
+        publication.id = session.execute(
+            insert(_TABLE).values(values).returning(_TABLE.c.id)).scalar_one()
+    except IntegrityError as exc:
+        session.rollback()  # PostgreSQL: the transaction is aborted; nothing else was in it
+        existing = get_publication(
+            session, post_id=post_id, channel=channel
+        ) or get_publication_by_key(session, idempotency_key=idempotency_key)
+        if existing is None:
+            session.rollback()
+            raise StoreError(f"cannot reserve post {post_id} on {channel!r}: {exc.orig}") from exc
+        session.rollback()
+        raise AlreadyReserved(
+            f"post {post_id} on channel {channel!r} is reserved already "
+            f"(publication {existing.id}, key {existing.idempotency_key!r}, "
+            f"status {existing.status})") from None
+    if commit:
+        session.commit()
+    return publication
+
+
+def _settle(session: Session, publication_id: int, status: PublicationStatus,
+            values: Mapping[str, object], *, commit: bool) -> Publication:
+    """Compare-and-set: the publication becomes ``status`` with ``values`` unless it is
+    settled (published, skipped); one UPDATE. StoreError when it is."""
+    final = [s.value for s in _FINAL_PUBLICATION]
+    row = session.execute(
+        update(_TABLE).where(_TABLE.c.id == publication_id, _TABLE.c.status.not_in(final))
+        .values(status=status.value, **values).returning(*_TABLE.c)).first()
+    if row is None:
+        current = session.get(Publication, publication_id)
+        if current is None:
+            raise StoreError(f"no Publication with id {publication_id!r}")
+        raise StoreError(
+            f"publication {publication_id} is {current.status}; it cannot become {status.value}")
+    if commit:
+        session.commit()
+    return Publication(**row._mapping)
 
 
 def _transition(
@@ -215,43 +285,41 @@ def mark_published(
     remote_id: str | None,
     remote_url: str | None,
     published_at: datetime | None = None,
+    commit: bool = True,
 ) -> Publication:
     published_at = published_at or utcnow()
     require_aware(published_at, "published_at")
-    publication = _transition(session, publication_id, PublicationStatus.PUBLISHED)
-    publication.remote_id = remote_id
-    publication.remote_url = remote_url
-    publication.published_at = published_at
-    publication.last_error = None
-    session.add(publication)
-    session.commit()
-    return publication
+    return _settle(session, publication_id, PublicationStatus.PUBLISHED,
+                   {"remote_id": remote_id, "remote_url": remote_url,
+                    "published_at": published_at, "last_error": None}, commit=commit)
 
 
 def _mark_with_error(
-    session: Session, publication_id: int, status: PublicationStatus, error: str | None
+    session: Session, publication_id: int, status: PublicationStatus, error: str | None,
+    *, commit: bool = True,
 ) -> Publication:
-    publication = _transition(session, publication_id, status)
-    publication.last_error = error
-    session.add(publication)
-    session.commit()
-    return publication
+    return _settle(session, publication_id, status, {"last_error": error}, commit=commit)
 
 
-def mark_failed(session: Session, *, publication_id: int, error: str) -> Publication:
+def mark_failed(session: Session, *, publication_id: int, error: str,
+                commit: bool = True) -> Publication:
     """The network refused; nothing went out. May be retried via :func:`mark_publishing`."""
-    return _mark_with_error(session, publication_id, PublicationStatus.FAILED, error)
+    return _mark_with_error(session, publication_id, PublicationStatus.FAILED, error,
+                            commit=commit)
 
 
-def mark_unknown(session: Session, *, publication_id: int, error: str) -> Publication:
+def mark_unknown(session: Session, *, publication_id: int, error: str,
+                 commit: bool = True) -> Publication:
     """The request may have reached the network: a human must check before any retry."""
-    return _mark_with_error(session, publication_id, PublicationStatus.UNKNOWN, error)
+    return _mark_with_error(session, publication_id, PublicationStatus.UNKNOWN, error,
+                            commit=commit)
 
 
-def mark_awaiting_manual(session: Session, *, publication_id: int, note: str = "") -> Publication:
+def mark_awaiting_manual(session: Session, *, publication_id: int, note: str = "",
+                         commit: bool = True) -> Publication:
     """A person has to post this one by hand (manual channel, or after ``unknown``)."""
     return _mark_with_error(
-        session, publication_id, PublicationStatus.AWAITING_MANUAL, note or None
+        session, publication_id, PublicationStatus.AWAITING_MANUAL, note or None, commit=commit
     )
 
 

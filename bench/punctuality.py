@@ -1,21 +1,24 @@
 """Exact-time publishing: 40 campaigns × 5 channels due at the same second.
 
-    .venv/bin/python bench/punctuality.py [--campaigns 40] [--lead 150]
+    .venv/bin/python bench/punctuality.py [--campaigns 40] [--preroll 45] [--spread 240]
 
-The real Prefect path: a Prefect server (subprocess, SQLite), the ``campaign``
-deployment, and the in-process Newsroom worker; the channels are the stand-ins over HTTP.
-Each campaign is pre-approved (this measures publishing, not people) and due at the same
-instant T, ``--lead`` seconds ahead. One run per campaign is scheduled like the catalog
-sync does for an approved occurrence: shortly before T; the worker picks it up (prefetch)
-and the flow waits for T to the second. Lateness is measured where it matters — at the
-stand-in servers (their own process): the time each post was recorded minus T. A post
-recorded before T is "early". Also counts runs that Prefect marked "Late", and measures
-``standin_floor``: the same number of posts, as many per network, fired at the same
-stand-ins at once by bare httpx clients after the burst — the instrument's own limit on
-this machine in this run — printed as ``floor_p95_s`` beside ``p95_s``, and their ratio
-``ratio_p95`` (the goal: at most 1.5). The stand-ins run one process per network
-(benchkit.StandinFleet): in one process they took 0.41-0.48 s at p95 for 200 posts and
-2.4 s for 1,000.
+The real Prefect path: a Prefect server (subprocess, SQLite, or ``--prefect-database``),
+the ``campaign`` deployment, and the in-process Newsroom worker; the channels are the
+stand-ins over HTTP. Each campaign is pre-approved (this measures publishing, not people)
+and due at the same instant T, ``--lead`` seconds ahead. One run per campaign is
+scheduled as the campaign flow schedules the publication run of an occurrence approved
+well ahead: ``--preroll`` before T and up to ``--spread`` earlier, fixed per campaign
+(newsroom.planning.publication_run_start); the worker picks it up (prefetch) and the flow
+waits for T to the second.
+
+Lateness is measured where it matters — at the stand-in servers (their own processes):
+the time each post was recorded minus T; a post recorded before T is "early". Also counts
+runs that Prefect marked "Late", and measures ``standin_floor``: the same number of
+posts, as many per network, fired at the same stand-ins at once by bare httpx clients in
+one process after the burst — the instrument's own limit on this machine in this run —
+printed as ``floor_p95_s`` beside ``p95_s``, and their ratio ``ratio_p95`` (the goal: at
+most 1.5). The stand-ins run one process per network (benchkit.StandinFleet): in one
+process they took 0.41-0.48 s at p95 for 200 posts and 2.4 s for 1,000.
 
 ``--campaigns 200`` is the burst of issue 18: 1,000 posts (5 channels per campaign).
 
@@ -58,13 +61,14 @@ def campaign_yaml(campaign_id: str, slot_local: str) -> str:
     return service_campaign_yaml(campaign_id, slot_local, CHANNELS, title="Pünktlichkeit")
 
 
-async def schedule_runs(deployment_id: str, params: list[dict], when: datetime) -> list[UUID]:
+async def schedule_runs(deployment_id: str, params: list[dict], whens: list[datetime]
+                        ) -> list[UUID]:
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
 
     ids = []
     async with get_client() as client:
-        for parameters in params:
+        for parameters, when in zip(params, whens, strict=True):
             run = await client.create_flow_run_from_deployment(
                 UUID(deployment_id), parameters=parameters,
                 state=Scheduled(scheduled_time=when))
@@ -110,19 +114,31 @@ def _by_network(received: list[dict], due: datetime) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campaigns", type=int, default=40)
-    parser.add_argument("--lead", type=float, default=150.0,
-                        help="seconds from now to the instant all posts are due")
+    parser.add_argument("--lead", type=float, default=None,
+                        help="seconds from now to the instant all posts are due "
+                             "(default: pre-roll + spread + 60)")
     parser.add_argument("--preroll", type=float, default=45.0,
                         help="the runs are scheduled this many seconds before the instant")
+    parser.add_argument("--spread", type=float, default=240.0,
+                        help="... and up to this many seconds earlier, fixed per campaign, "
+                             "as the campaign flow schedules publication runs "
+                             "(newsroom.planning.publication_run_start; 0: all at the "
+                             "pre-roll)")
+    parser.add_argument("--prefect-database", default=None, metavar="URL",
+                        help="the Prefect server's database (default: SQLite in a temporary "
+                             "folder), e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/x")
     args = parser.parse_args()
+    if args.lead is None:
+        args.lead = args.preroll + args.spread + 60
     load_before = os.getloadavg()[0]  # other work on the machine makes every figure worse
 
     work = Path(tempfile.mkdtemp(prefix="newsroom-punctuality-"))
-    server, api_url = start_prefect(work / "prefect")
+    server, api_url = start_prefect(work / "prefect", database_url=args.prefect_database)
     os.environ.update({"PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                        "PREFECT_LOGGING_LEVEL": "WARNING"})
 
     from newsroom.orchestration.stack import MailCatcher, WorkerThread, apply_deployments, run_async
+    from newsroom.planning import publication_run_start
     from newsroom.runtime import reset_runtimes
     from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
     from newsroom.timeutil import BERLIN
@@ -148,10 +164,14 @@ def main() -> None:
         worker = WorkerThread("bench-punctuality", poll_seconds=1.0, prefetch_seconds=90)
         worker.start()
         day = due.astimezone(BERLIN).date().isoformat()
+        # Each campaign's run starts as its publication run would (the index stands in
+        # for the occurrence's id: the same hash spread).
         runs = run_async(schedule_runs(
             deployments["campaign"],
             [{"campaign_id": c, "occurrence_date": day} for c in ids_],
-            due - timedelta(seconds=args.preroll)))
+            [publication_run_start(due, index, preroll=timedelta(seconds=args.preroll),
+                                   spread=timedelta(seconds=args.spread))
+             for index in range(1, len(ids_) + 1)]))
         expected = args.campaigns * len(CHANNELS)
         if os.environ.get("BENCH_PYSPY"):  # profile this process around the second
             import subprocess
@@ -212,6 +232,9 @@ def main() -> None:
         "runs_completed": completed,
         "runs_marked_late": late_runs,
         "standin_floor": floor,
+        "prefect_database": "postgresql" if args.prefect_database else "sqlite",
+        "preroll_s": args.preroll,
+        "spread_s": args.spread,
         "load_before": load_before,
     }
     print(json.dumps(result))

@@ -35,6 +35,7 @@ from newsroom.delivery import PreparedOccurrence, grace_ends
 from newsroom.markdown import md_text
 from newsroom.orchestration import suspension
 from newsroom.orchestration.gate import ApprovalInput, token_is_newsroom
+from newsroom.planning import publication_run_start
 from newsroom.runtime import get_runtime
 from newsroom.timeutil import format_local
 from tasks.campaign import (
@@ -48,8 +49,9 @@ from tasks.campaign import (
 
 # Publish in this run when the first post is due within the lead (settings:
 # publish_lead_seconds, default 10 min); else schedule a run that starts the pre-roll
-# (publish_preroll_seconds, 45 s) before the time; the worker prefetches it and the flow
-# waits to the second.
+# (publish_preroll_seconds, 45 s) before the time, or up to publish_spread_seconds (4 min)
+# earlier, fixed per occurrence (many due at one second start one after another); the
+# worker prefetches it and the flow waits to the second.
 MAX_GATE_ROUNDS = 25
 # Refused admin inputs (a name without the office role) do not end the wait; past this many
 # the run stops (each resume replays every earlier input).
@@ -157,7 +159,10 @@ async def campaign(campaign_id: str, occurrence_date: date):
     is_publication_run = "publish" in (current_flow_run.tags or [])
     if (prepared.first_publish_at - _now() > lead and current_deployment.id
             and not is_publication_run):
-        start = prepared.first_publish_at - timedelta(seconds=settings.publish_preroll_seconds)
+        preroll = timedelta(seconds=settings.publish_preroll_seconds)
+        start = publication_run_start(
+            prepared.first_publish_at, prepared.occurrence_id, preroll=preroll,
+            spread=min(timedelta(seconds=settings.publish_spread_seconds), lead - preroll))
         run = await arun_deployment(
             current_deployment.id, parameters={"campaign_id": campaign_id,
                                                "occurrence_date": occurrence_date.isoformat()},

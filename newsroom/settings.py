@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # schedules a publication run `publish_preroll_seconds` before the post's time.
     publish_lead_seconds: float = 600.0
     publish_preroll_seconds: float = 45.0
+    # ... and up to this much earlier, by an offset fixed per occurrence, so that many
+    # publication runs due at one second start one after another
+    # (newsroom.planning.publication_run_start); at most publish_lead - publish_preroll.
+    publish_spread_seconds: float = 240.0
     # Prefect work pool the deployments run on; its type decides the worker.
     work_pool: str = "newsroom"
     # Catalog sync / `newsroom schedule`: how far ahead campaign runs are created in Prefect

@@ -18,6 +18,7 @@ Three layers:
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -415,3 +416,22 @@ def test_the_gate_of_the_issue_asks_and_signs_until_27_march_10_00(
     with pytest.raises(approval.LinkExpired):
         approval.check_link(sqlite_engine, signer, token,
                             now=datetime(2027, 3, 27, 9, 0, tzinfo=UTC))
+
+
+def test_publication_runs_due_at_one_second_start_spread_over_the_window():
+    """200 occurrences due at one second: their publication runs start within
+    [T - preroll - spread, T - preroll], each always at the same time, and spread out —
+    no 10-second stretch holds more than three times its share (all at the pre-roll,
+    200 runs started after their second on a 2-core machine)."""
+    from newsroom.planning import publication_run_start
+
+    due = datetime(2027, 6, 9, 8, 0, tzinfo=BERLIN)
+    preroll, spread = timedelta(seconds=45), timedelta(seconds=240)
+    starts = [publication_run_start(due, occurrence, preroll=preroll, spread=spread)
+              for occurrence in range(1, 201)]
+    assert all(due - preroll - spread <= s <= due - preroll for s in starts)
+    assert starts == [publication_run_start(due, o, preroll=preroll, spread=spread)
+                      for o in range(1, 201)]
+    buckets = Counter(int((due - preroll - s).total_seconds() // 10) for s in starts)
+    assert len(buckets) == 24 and max(buckets.values()) <= 3 * 200 / 24, buckets
+    assert publication_run_start(due, 7, preroll=preroll, spread=timedelta(0)) == due - preroll

@@ -377,11 +377,9 @@ def _check(context: WebContext, token: str, *, require_pending: bool = True
         return refusal(context, exc)
 
 
-@lru_cache(maxsize=1024)
-def _inside(root: Path, source: str) -> Path | None:
+def _resolve_inside(root: Path, source: str) -> Path | None:
     """``source`` resolved under the catalog folder ``root``; None for a URL or a path
-    that leads out of it. Cached: resolving walks every component of the path (links
-    in a catalog change only with the catalog, whose root is part of the key)."""
+    that leads out of it."""
     if urlsplit(source).scheme:
         return None
     resolved = root.resolve()
@@ -389,8 +387,14 @@ def _inside(root: Path, source: str) -> Path | None:
     return path if path.is_relative_to(resolved) else None
 
 
-def _media_ok(catalog: Any, source: str) -> Path | None:
-    path = _inside(catalog.root, source)
+# Cached for the page, which only says whether it shows an image: resolving walks every
+# component of the path. Not for serving one: a file can become a link out of the catalog
+# while the catalog's root (the key) stays the same.
+_inside = lru_cache(maxsize=1024)(_resolve_inside)
+
+
+def _media_ok(catalog: Any, source: str, *, serving: bool = False) -> Path | None:
+    path = (_resolve_inside if serving else _inside)(catalog.root, source)
     return path if path is not None and path.is_file() else None
 
 
@@ -665,7 +669,7 @@ async def image(token: str, channel: str, index: int, context: Context) -> Respo
         if post is None or not 0 <= index < len(post.media):
             return b"", None
         item = post.media[index]
-        path = _media_ok(context.catalog, item.source)
+        path = _media_ok(context.catalog, item.source, serving=True)
         try:
             data = path.read_bytes() if path is not None else b""
         except OSError:  # gone since it was looked at

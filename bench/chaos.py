@@ -137,6 +137,9 @@ class ChaosResult:
     # channel account -> posts, confirmed, unknown, unknown_at_network, found_by_lookup,
     # duplicates, lost
     accounts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # kill mode of the round (armed, sending) -> unknown publications of which no request
+    # reached the network
+    unknown_never_sent_by_mode: dict[str, int] = field(default_factory=dict)
     kills: list[Kill] = field(default_factory=list)
     lost_posts: list[str] = field(default_factory=list)
     duplicate_posts: list[str] = field(default_factory=list)
@@ -152,6 +155,9 @@ class ChaosResult:
                 # unknown although no request had reached the network: the goal is 0 (a
                 # worker killed before its second leaves posts to be sent, not checked)
                 "unknown_never_sent": self.unknown - self.unknown_at_network,
+                # armed: must be 0 (the send mark); sending: a request killed in flight,
+                # or marked with its burst but not yet out, cannot be told from one sent
+                "unknown_never_sent_by_mode": self.unknown_never_sent_by_mode,
                 "recorded_but_absent": self.recorded_but_absent,
                 "kills_during_publication": sum(k.during_publication for k in self.kills),
                 "kills": [f"{k.mode} {k.offset_s:+.2f}s sent {k.posts_at_kill}/{k.expected} "
@@ -485,6 +491,9 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
         }
 
     run_counts = Counter(s.name if s is not None else "none" for s in states.values())
+    mode_of_round = {kill.round: kill.mode for kill in kills}  # chaos-<round>-<i>
+    never_sent_by_mode = Counter(mode_of_round.get(int(c.split("-")[1]), "last worker")
+                                 for c, ch in unknown & wanted if not seen.get((c, ch)))
     return ChaosResult(
         rounds=rounds, posts=len(expected),
         duplicates=sum(seen[(c, ch)] - 1 for (c, ch) in wanted if seen.get((c, ch), 0) > 1),
@@ -493,7 +502,8 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
         owed_alerts_sent=len(swept), recorded_but_absent=absent, runs=dict(run_counts),
         unknown_at_network=sum(1 for key in unknown & wanted if seen.get(key)),
         accounts={channel: account_counts(channel) for channel in CHANNELS},
-        kills=kills, lost_posts=lost, duplicate_posts=duplicates,
+        unknown_never_sent_by_mode=dict(never_sent_by_mode), kills=kills, lost_posts=lost,
+        duplicate_posts=duplicates,
         seconds=time.monotonic() - started)
 
 

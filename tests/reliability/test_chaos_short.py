@@ -47,6 +47,10 @@ def test_worker_killed_during_publication_loses_nothing_and_repeats_nothing(
     # The kills really landed during publication: after the arming, before the end.
     assert all(k.during_publication for k in result.kills), report
     assert result.kills[1].posts_at_kill > 0, report
+    if result.kills[0].offset_s < -0.3:  # before the burst's send mark (T - 0.2 s)
+        # Killed armed, nothing sent: the next run took every claim over and sent it,
+        # also to LinkedIn and Telegram — none left "unknown" for a person to check.
+        assert result.unknown_never_sent_by_mode.get("armed", 0) == 0, report
     assert result.duplicates == 0, f"{result.duplicate_posts}\n{report}"
     assert result.lost == 0, f"{result.lost_posts}\n{report}"
     assert result.recorded_but_absent == 0, report

@@ -28,6 +28,9 @@ which delivers it under the campaign's late policy — inside its grace window i
 published (once), outside it is skipped and reported.
 
 Nothing here imports Prefect (``flows/crisis.py`` wraps these functions).
+
+Its size (about 600 lines): triggering, the freeze it starts, its end and the release of
+held posts are one life cycle with one audit story.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Ctrl-C (SIGINT) or SIGTERM stops all of it, the Prefect server last (terminate, 
 
 Nothing here imports Prefect at module level: the Prefect API URL is put into the
 environment before the first Prefect import (Prefect reads its settings then).
+
+Its size (about 640 lines): the start, the health checks and the orderly stop of the
+stack's processes and threads belong together (a stop undoes a start in reverse order).
 """
 
 from __future__ import annotations

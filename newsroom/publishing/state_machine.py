@@ -37,6 +37,10 @@ with the store as the memory that makes repeats harmless::
 Every step is written to the audit trail (actor "publisher"). Within one event loop,
 concurrent calls for the same post share one attempt. Alerts and the manual owner's
 message go through a :class:`~newsroom.notify.Notifier`; texts for people are German.
+
+Its size (about 650 lines): the transitions of one publication and their audit events are
+kept in one module on purpose, so that the exactly-once rules can be read (and reviewed)
+in one place; the burst, arming, alerts and resolving are modules of their own.
 """
 
 from __future__ import annotations

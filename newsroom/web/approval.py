@@ -25,6 +25,10 @@ the bundle of posts they are asked about, and expires at the deadline.
 - ``GET /freigabe/{token}/bild/{channel}/{n}`` serves an image of the posts.
 
 CSRF: a signed double-submit cookie as in :mod:`newsroom.web.manual`.
+
+Its size (about 650 lines): the page's three routes share the link check, the German
+refusal and state pages and the CSRF handling, which make sense only together; what the
+page keeps between requests is in :mod:`newsroom.web.approval_caches`.
 """
 
 from __future__ import annotations
@@ -34,16 +38,12 @@ import inspect
 import logging
 import re
 import secrets
-import threading
-from collections import OrderedDict
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends
-from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -66,9 +66,16 @@ from newsroom.approval import (
 from newsroom.approval.versions import PreviousVersion
 from newsroom.approval_messages import local_when
 from newsroom.media import sniff_image_type
-from newsroom.posts import RenderedPost, bundle_hash
+from newsroom.posts import RenderedPost
 from newsroom.rendering.templates import join_german
-from newsroom.store import ApprovalStatus, AuditEvent
+from newsroom.store import ApprovalStatus
+from newsroom.web.approval_caches import (
+    current_posts,
+    media_path,
+    page_caches,
+    viewed_already,
+    viewed_key,
+)
 from newsroom.web.pages import WebContext, get_context
 
 logger = logging.getLogger("newsroom.web.approval")
@@ -377,27 +384,6 @@ def _check(context: WebContext, token: str, *, require_pending: bool = True
         return refusal(context, exc)
 
 
-def _resolve_inside(root: Path, source: str) -> Path | None:
-    """``source`` resolved under the catalog folder ``root``; None for a URL or a path
-    that leads out of it."""
-    if urlsplit(source).scheme:
-        return None
-    resolved = root.resolve()
-    path = (resolved / source).resolve()
-    return path if path.is_relative_to(resolved) else None
-
-
-# Cached for the page, which only says whether it shows an image: resolving walks every
-# component of the path. Not for serving one: a file can become a link out of the catalog
-# while the catalog's root (the key) stays the same.
-_inside = lru_cache(maxsize=1024)(_resolve_inside)
-
-
-def _media_ok(catalog: Any, source: str, *, serving: bool = False) -> Path | None:
-    path = (_resolve_inside if serving else _inside)(catalog.root, source)
-    return path if path is not None and path.is_file() else None
-
-
 def _diff_runs(runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The diff as the template shows it: a removed or added run that is only white space
     (a line break, a space) gets a visible mark, else it could not be seen."""
@@ -405,66 +391,6 @@ def _diff_runs(runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
              "mark": "↵" if "\n" in text else "␣"}
             if kind != "same" and not text.strip() else {"kind": kind, "text": text, "mark": ""}
             for kind, text in runs]
-
-
-def viewed_key(nonce: str, now: datetime) -> str:
-    """The ``once_key`` of an ``approval.viewed`` event: one per link and minute."""
-    return f"approval.viewed:{nonce}:{int(now.timestamp()) // 60}"
-
-
-class _Lru:
-    """A small thread-safe LRU mapping (the page's caches below)."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-
-
-class _PageCaches:
-    """What the approval page keeps between requests: only what a content hash, or the
-    store having it, makes true for good. Never the link's request, its gate, the
-    decisions or the audit trail's absence: those are read at every request."""
-
-    def __init__(self) -> None:
-        # (occurrence id, bundle hash) -> the posts with exactly that bundle hash, in order
-        self.posts = _Lru(256)
-        # (token, bundle hash, previous bundle hash) -> (catalog, the posts as shown, their
-        # HTML)
-        self.shown = _Lru(1024)
-        # once_key -> True: this ``approval.viewed`` is in the store (the trail only grows)
-        self.viewed = _Lru(4096)
-
-
-def _caches(context: WebContext) -> _PageCaches:
-    caches = context.caches.get("approval")
-    if caches is None:
-        caches = context.caches.setdefault("approval", _PageCaches())
-    return caches
-
-
-def _viewed_already(session: Any, caches: _PageCaches, once_key: str) -> bool:
-    if caches.viewed.get(once_key):
-        return True
-    query = select(AuditEvent.id).where(AuditEvent.once_key == once_key)
-    if session.exec(query).first() is None:
-        return False
-    caches.viewed.put(once_key, True)
-    return True
 
 
 def _record_viewed(context: WebContext, target: LinkTarget, once_key: str) -> None:
@@ -478,7 +404,7 @@ def _record_viewed(context: WebContext, target: LinkTarget, once_key: str) -> No
             actor=request.person_id, action="approval.viewed",
             content_hash=request.bundle_hash,
             detail={"request_id": request.id, "token_nonce": target.claims.nonce})
-    _caches(context).viewed.put(once_key, True)
+    page_caches(context).viewed.put(once_key, True)
 
 
 def _page(context: WebContext, token: str) -> tuple[LinkTarget, dict[str, Any]] | Response:
@@ -497,21 +423,6 @@ def _page(context: WebContext, token: str) -> tuple[LinkTarget, dict[str, Any]] 
     return refusal(context, refused)
 
 
-def _current_posts(session: Any, caches: _PageCaches, occurrence: Any) -> list[RenderedPost]:
-    """The occurrence's current posts in page order. Kept by their bundle hash: posts
-    with the same hash are the same posts (what, where, when)."""
-    key = (occurrence.id, occurrence.bundle_hash)
-    cached = caches.posts.get(key)
-    if cached is not None:
-        return cached
-    posts = sorted((row.to_rendered() for row in
-                    store.current_posts(session, occurrence_id=occurrence.id)),
-                   key=lambda p: (p.publish_at, p.channel))
-    if occurrence.bundle_hash and bundle_hash(posts) == occurrence.bundle_hash:
-        caches.posts.put(key, posts)
-    return posts
-
-
 def _posts_shown(catalog: Any, token: str, posts: list[RenderedPost],
                  previous: PreviousVersion | None) -> list[dict[str, Any]]:
     """The posts as the page shows them (with what changed since ``previous``)."""
@@ -520,7 +431,7 @@ def _posts_shown(catalog: Any, token: str, posts: list[RenderedPost],
         media = []
         for index, item in enumerate(post.media):
             src = (f"/freigabe/{token}/bild/{quote(post.channel)}/{index}"
-                   if _media_ok(catalog, item.source) else None)
+                   if media_path(catalog, item.source) else None)
             media.append({"src": src, "alt": item.alt})
         diff = None
         if previous is not None:
@@ -553,7 +464,7 @@ def _view(context: WebContext, target: LinkTarget, token: str, session: Any) -> 
     version exists; the posts come by their bundle hash from the cache when they were
     read before."""
     catalog = context.catalog
-    caches = _caches(context)
+    caches = page_caches(context)
     request = target.request
     occurrence_id = store.stored_id(target.occurrence)
     now = datetime.now(UTC)
@@ -571,8 +482,8 @@ def _view(context: WebContext, target: LinkTarget, token: str, session: Any) -> 
                                           person_id=request.person_id)
                 if gate is not None and any(r.bundle_hash != gate for r in every)
                 else None)
-    posts = _current_posts(session, caches, occurrence)
-    viewed = _viewed_already(session, caches, once_key)
+    posts = current_posts(session, caches, occurrence)
+    viewed = viewed_already(session, caches, once_key)
     if not viewed:
         _record_viewed(context, target, once_key)
     requests = [r for r in every
@@ -662,14 +573,14 @@ async def image(token: str, channel: str, index: int, context: Context) -> Respo
             except ApprovalLinkError as exc:
                 refused = exc
             else:
-                posts = _current_posts(session, _caches(context), target.occurrence)
+                posts = current_posts(session, page_caches(context), target.occurrence)
         if refused is not None:
             return refusal(context, refused)
         post = next((p for p in posts if p.channel == channel), None)
         if post is None or not 0 <= index < len(post.media):
             return b"", None
         item = post.media[index]
-        path = _media_ok(context.catalog, item.source, serving=True)
+        path = media_path(context.catalog, item.source, serving=True)
         try:
             data = path.read_bytes() if path is not None else b""
         except OSError:  # gone since it was looked at

@@ -180,9 +180,11 @@ def main() -> None:
         if os.environ.get("BENCH_PYSPY"):  # profile this process around the second
             import subprocess
 
-            delay = max(0.0, (due - datetime.now(UTC)).total_seconds() - 1)
+            # BENCH_PYSPY_WINDOW: "from,seconds" around T (default: from T-1 s for 4 s)
+            ahead, seconds = os.environ.get("BENCH_PYSPY_WINDOW", "1,4").split(",")
+            delay = max(0.0, (due - datetime.now(UTC)).total_seconds() - float(ahead))
             subprocess.Popen(["sh", "-c", f'sleep {delay}; exec "$0" "$@"', "py-spy",
-                              "record", "-p", str(os.getpid()), "-d", "4", "-r", "400",
+                              "record", "-p", str(os.getpid()), "-d", seconds, "-r", "200",
                               "-f", os.environ.get("BENCH_PYSPY_FORMAT", "raw"),
                               "-o", os.environ["BENCH_PYSPY"], "--nonblocking",
                               "--threads", "--idle"],

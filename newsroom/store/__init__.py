@@ -56,6 +56,7 @@ from newsroom.store.crud_occurrences import (
 )
 from newsroom.store.crud_posts import current_posts, post_history, store_rendered_posts
 from newsroom.store.crud_publications import (
+    claim_new_armed,
     get_publication,
     get_publication_by_key,
     mark_awaiting_manual,
@@ -122,6 +123,7 @@ __all__ = [
     "approval_requests",
     "add_audit_events",
     "audit_trail",
+    "claim_new_armed",
     "create_approval_request",
     "current_posts",
     "definition_hash",

@@ -129,6 +129,30 @@ def reserve_for_sending(
     return publication
 
 
+def claim_new_armed(session: Session, *, post_id: int, channel: str, idempotency_key: str
+                    ) -> Publication | None:
+    """A new publication reserved and claimed in one INSERT, armed: "publishing" (attempt
+    1, a new claim token) and provably unsent until :func:`mark_sending`. In the caller's
+    transaction, inside a savepoint, so that an occurrence's channels are armed in one
+    transaction; does not commit (the caller commits with the audit events).
+
+    None, and nothing changed, when the post is reserved on ``channel`` already or the
+    idempotency key is taken (the UNIQUE constraints decide: another worker got there).
+    """
+    publication = Publication(
+        post_id=post_id, channel=channel, idempotency_key=idempotency_key,
+        status=PublicationStatus.PUBLISHING.value, attempts=1, claim_token=new_claim_token(),
+        reserved_at=utcnow(), send_started_at=None)
+    values = {name: getattr(publication, name) for name in _COLUMNS}
+    try:
+        with session.begin_nested():
+            publication.id = session.execute(
+                insert(_TABLE).values(values).returning(_TABLE.c.id)).scalar_one()
+    except IntegrityError:
+        return None
+    return publication
+
+
 def _settle(session: Session, publication_id: int, status: PublicationStatus,
             values: Mapping[str, object], *, commit: bool) -> Publication:
     """Compare-and-set: the publication becomes ``status`` with ``values`` unless it is

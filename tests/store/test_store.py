@@ -30,6 +30,7 @@ from newsroom.store import (
     alembic_config,
     approval_requests,
     audit_trail,
+    claim_new_armed,
     create_approval_request,
     current_posts,
     get_decision,
@@ -543,6 +544,27 @@ def test_an_armed_claim_is_unsent_until_marked_and_taken_over_by_compare_and_set
     assert take_over_unsent(session, publication_id=armed.id,
                             claim_token=taken.claim_token) is None
     assert session.get(Publication, armed.id).status == "publishing"
+
+
+def test_channels_armed_in_one_transaction_keep_theirs_when_one_was_reserved_elsewhere(
+        session: Session) -> None:
+    post = add_post(session)
+    taken = reserve_publication(session, post_id=post.id, channel="mastodon",
+                                idempotency_key="k-elsewhere")
+    assert claim_new_armed(session, post_id=post.id, channel="mastodon",
+                           idempotency_key="k-mastodon") is None  # reserved by another
+    armed = claim_new_armed(session, post_id=post.id, channel="bluesky",
+                            idempotency_key="k-bluesky")
+    assert claim_new_armed(session, post_id=post.id, channel="telegram",
+                           idempotency_key="k-bluesky") is None  # the key is taken
+    session.commit()
+    session.expire_all()
+    stored = session.get(Publication, armed.id)
+    assert (stored.status, stored.attempts, stored.send_started_at) == ("publishing", 1, None)
+    assert stored.claim_token == armed.claim_token and stored.claim_token
+    assert session.get(Publication, taken.id).status == "reserved"
+    assert session.exec(select(func.count()).select_from(Publication)).one() == 2
+    assert mark_sending(session, claims={armed.id: armed.claim_token}) == {armed.id}
 
 
 def test_a_burst_is_marked_in_one_call_and_an_unsent_claim_can_be_handed_back_or_skipped(

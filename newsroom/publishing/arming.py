@@ -114,11 +114,9 @@ def _armed_event(rendered: RenderedPost, post: PostRecord, publication: Publicat
 
 def _audit_armed(session: Session, rendered: RenderedPost, post: PostRecord,
                  publication: Publication, key: str, action: str, **detail: Any) -> None:
-    store.record_audit(
-        session, campaign_id=rendered.campaign_id, occurrence_date=rendered.occurrence,
-        actor=ACTOR, action=action, channel=post.channel, content_hash=post.content_hash,
-        detail={"publication_id": publication.id, "post_id": post.id,
-                "idempotency_key": key, "armed": True, **detail})
+    store.add_audit_events(session, [_armed_event(rendered, post, publication, key, action,
+                                                  **detail)])
+    session.commit()
 
 
 def armed_for(armed: Mapping[str, Publication] | None, post: PostRecord) -> Publication | None:

@@ -139,19 +139,17 @@ class PublishJob:
 
     def _audit(self, session: Session, publication: Publication, action: str,
                *, actor: str = ACTOR, **detail: Any) -> None:
-        store.record_audit(
-            session, campaign_id=self.rendered.campaign_id,
-            occurrence_date=self.rendered.occurrence, actor=actor, action=action,
-            channel=self.channel, content_hash=self.post.content_hash,
-            detail={"publication_id": publication.id, "post_id": self.post.id,
-                    "idempotency_key": self.key, **detail},
-        )
+        """The step's audit event, committed now (with what the session holds)."""
+        store.add_audit_events(session, [self._event(publication, action, actor=actor,
+                                                     **detail)])
+        session.commit()
 
-    def _event(self, publication: Publication, action: str, **detail: Any) -> AuditEvent:
+    def _event(self, publication: Publication, action: str, *, actor: str = ACTOR,
+               **detail: Any) -> AuditEvent:
         """The audit event of a step, to be written in the step's own transaction."""
         return AuditEvent(
             at=utcnow(), campaign_id=self.rendered.campaign_id,
-            occurrence_date=self.rendered.occurrence, actor=ACTOR, action=action,
+            occurrence_date=self.rendered.occurrence, actor=actor, action=action,
             channel=self.channel, content_hash=self.post.content_hash,
             detail={"publication_id": publication.id, "post_id": self.post.id,
                     "idempotency_key": self.key, **detail})

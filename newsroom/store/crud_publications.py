@@ -62,21 +62,29 @@ def reserve_publication(
         with session.begin_nested():
             session.add(publication)
     except IntegrityError as exc:
-        existing = get_publication(
-            session, post_id=post_id, channel=channel
-        ) or get_publication_by_key(session, idempotency_key=idempotency_key)
-        if existing is None:  # not a duplicate: e.g. the post does not exist
-            session.rollback()
-            raise StoreError(f"cannot reserve post {post_id} on {channel!r}: {exc.orig}") from exc
-        message = (
-            f"post {post_id} on channel {channel!r} is reserved already "
-            f"(publication {existing.id}, key {existing.idempotency_key!r}, "
-            f"status {existing.status})"
-        )
+        refusal = _refusal(session, exc, post_id=post_id, channel=channel,
+                           idempotency_key=idempotency_key)
         session.rollback()
-        raise AlreadyReserved(message) from None
+        raise refusal from (exc if not isinstance(refusal, AlreadyReserved) else None)
     session.commit()
     return publication
+
+
+def _refusal(session: Session, exc: IntegrityError, *, post_id: int, channel: str,
+             idempotency_key: str) -> StoreError:
+    """Why an insert of a publication was refused: :class:`AlreadyReserved` when one for
+    this post and channel, or with this key, exists (the UNIQUE constraints decided), else
+    a StoreError (not a duplicate: e.g. the post does not exist). Looks with ``session``,
+    which must be usable: the insert's savepoint rolled back, or the whole transaction."""
+    existing = get_publication(
+        session, post_id=post_id, channel=channel
+    ) or get_publication_by_key(session, idempotency_key=idempotency_key)
+    if existing is None:
+        return StoreError(f"cannot reserve post {post_id} on {channel!r}: {exc.orig}")
+    return AlreadyReserved(
+        f"post {post_id} on channel {channel!r} is reserved already "
+        f"(publication {existing.id}, key {existing.idempotency_key!r}, "
+        f"status {existing.status})")
 
 
 # The table itself, for the statements of the hot path (Core: no unit of work to flush).
@@ -102,28 +110,15 @@ def reserve_for_sending(
     constraints decide). The caller's transaction must not hold anything else: an
     insert refused rolls it back.
     """
-    now = utcnow()
-    publication = Publication(
-        post_id=post_id, channel=channel, idempotency_key=idempotency_key,
-        status=PublicationStatus.PUBLISHING.value, attempts=1, claim_token=new_claim_token(),
-        reserved_at=now, send_started_at=now)
-    values = {name: getattr(publication, name) for name in _COLUMNS}
     try:
-        publication.id = session.execute(
-            insert(_TABLE).values(values).returning(_TABLE.c.id)).scalar_one()
+        publication = _insert_claimed(session, post_id=post_id, channel=channel,
+                                      idempotency_key=idempotency_key, sending=True)
     except IntegrityError as exc:
         session.rollback()  # PostgreSQL: the transaction is aborted; nothing else was in it
-        existing = get_publication(
-            session, post_id=post_id, channel=channel
-        ) or get_publication_by_key(session, idempotency_key=idempotency_key)
-        if existing is None:
-            session.rollback()
-            raise StoreError(f"cannot reserve post {post_id} on {channel!r}: {exc.orig}") from exc
+        refusal = _refusal(session, exc, post_id=post_id, channel=channel,
+                           idempotency_key=idempotency_key)
         session.rollback()
-        raise AlreadyReserved(
-            f"post {post_id} on channel {channel!r} is reserved already "
-            f"(publication {existing.id}, key {existing.idempotency_key!r}, "
-            f"status {existing.status})") from None
+        raise refusal from (exc if not isinstance(refusal, AlreadyReserved) else None)
     if commit:
         session.commit()
     return publication
@@ -137,19 +132,34 @@ def claim_new_armed(session: Session, *, post_id: int, channel: str, idempotency
     transaction; does not commit (the caller commits with the audit events).
 
     None, and nothing changed, when the post is reserved on ``channel`` already or the
-    idempotency key is taken (the UNIQUE constraints decide: another worker got there).
+    idempotency key is taken (the UNIQUE constraints decide: another worker got there);
+    StoreError when the insert is refused otherwise (e.g. the post does not exist).
     """
+    try:
+        with session.begin_nested():
+            return _insert_claimed(session, post_id=post_id, channel=channel,
+                                   idempotency_key=idempotency_key, sending=False)
+    except IntegrityError as exc:
+        refusal = _refusal(session, exc, post_id=post_id, channel=channel,
+                           idempotency_key=idempotency_key)
+        if isinstance(refusal, AlreadyReserved):
+            return None
+        raise refusal from exc
+
+
+def _insert_claimed(session: Session, *, post_id: int, channel: str, idempotency_key: str,
+                    sending: bool) -> Publication:
+    """Insert a new publication reserved and claimed at once ("publishing", attempt 1, a
+    new claim token), in one statement; ``sending``: a request may leave from now on (else
+    armed: unsent until :func:`mark_sending`). Raises IntegrityError when refused."""
+    now = utcnow()
     publication = Publication(
         post_id=post_id, channel=channel, idempotency_key=idempotency_key,
         status=PublicationStatus.PUBLISHING.value, attempts=1, claim_token=new_claim_token(),
-        reserved_at=utcnow(), send_started_at=None)
+        reserved_at=now, send_started_at=now if sending else None)
     values = {name: getattr(publication, name) for name in _COLUMNS}
-    try:
-        with session.begin_nested():
-            publication.id = session.execute(
-                insert(_TABLE).values(values).returning(_TABLE.c.id)).scalar_one()
-    except IntegrityError:
-        return None
+    publication.id = session.execute(
+        insert(_TABLE).values(values).returning(_TABLE.c.id)).scalar_one()
     return publication
 
 

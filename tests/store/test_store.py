@@ -565,6 +565,9 @@ def test_channels_armed_in_one_transaction_keep_theirs_when_one_was_reserved_els
     assert session.get(Publication, taken.id).status == "reserved"
     assert session.exec(select(func.count()).select_from(Publication)).one() == 2
     assert mark_sending(session, claims={armed.id: armed.claim_token}) == {armed.id}
+    with pytest.raises(StoreError) as excinfo:  # a missing post is no "reserved elsewhere"
+        claim_new_armed(session, post_id=999_999, channel="bluesky", idempotency_key="k-x")
+    assert not isinstance(excinfo.value, AlreadyReserved)
 
 
 def test_a_burst_is_marked_in_one_call_and_an_unsent_claim_can_be_handed_back_or_skipped(

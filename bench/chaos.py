@@ -34,8 +34,12 @@ account (each account's posts are recorded under its own label at the stand-ins)
   housekeeping run does every minute, which the bench runs once at the end);
   ``unknown_never_sent``: of those, the ones whose request never reached the network —
   the goal is 0: a worker killed between arming and the burst's mark ("a request may
-  leave now", a moment before the second) leaves its posts provably unsent, and the
-  next run sends them;
+  leave now", a moment before the second) leaves its posts provably unsent, and one
+  killed while the burst goes out leaves those whose request had not begun with no line
+  in its send journal (newsroom/send_journal.py): the next run sends them;
+- per kill (``kills``): the round's ``never_sent`` and how long after the worker's restart
+  the last of the round's posts that were still owed arrived
+  (``killed_rounds_published_after_restart_max_s``: the slowest round; goal <= 30 s);
 - ``confirmed``: at the network and recorded "published" in Newsroom's store.
 
 Prints one JSON line at the end, with these counts also per account (``accounts``: posts,
@@ -112,6 +116,11 @@ class Kill:
     worker_pid: int
     mode: str = "armed"  # armed: after arming, before sending; sending: posts arriving
     recorded_at_kill: int = 0  # of the round's publications, "published" in the store then
+    restarted_at: datetime | None = None  # when the next worker was started
+    # From that restart to the last of the round's posts that arrived after the kill
+    # (None: none did); the goal is <= 30 s.
+    published_after_restart_s: float | None = None
+    never_sent: int = 0  # of the round's posts: unknown, and no request reached a network
 
     @property
     def during_publication(self) -> bool:
@@ -155,13 +164,20 @@ class ChaosResult:
                 # unknown although no request had reached the network: the goal is 0 (a
                 # worker killed before its second leaves posts to be sent, not checked)
                 "unknown_never_sent": self.unknown - self.unknown_at_network,
-                # armed: must be 0 (the send mark); sending: a request killed in flight,
-                # or marked with its burst but not yet out, cannot be told from one sent
+                # by the round's kill mode (armed: before the send mark; sending: while
+                # the burst went out, told apart by the send journal)
                 "unknown_never_sent_by_mode": self.unknown_never_sent_by_mode,
+                # the slowest killed round: its worker's restart -> its last post out
+                "killed_rounds_published_after_restart_max_s": max(
+                    (k.published_after_restart_s for k in self.kills
+                     if k.published_after_restart_s is not None), default=None),
                 "recorded_but_absent": self.recorded_but_absent,
                 "kills_during_publication": sum(k.during_publication for k in self.kills),
                 "kills": [f"{k.mode} {k.offset_s:+.2f}s sent {k.posts_at_kill}/{k.expected} "
-                          f"recorded {k.recorded_at_kill}" for k in self.kills],
+                          f"recorded {k.recorded_at_kill} never_sent {k.never_sent} "
+                          "rest out " + (f"{k.published_after_restart_s:.1f}s after restart"
+                                         if k.published_after_restart_s is not None else "-")
+                          for k in self.kills],
                 "accounts": self.accounts, "runs": self.runs,
                 "seconds": round(self.seconds, 1)}
 
@@ -297,6 +313,18 @@ def count_at_standins(control: Any) -> Counter[tuple[str, str]]:
     return seen
 
 
+def arrivals_at_standins(control: Any) -> list[tuple[int, datetime]]:
+    """(round, when it arrived) of every post of the bench at the stand-ins."""
+    arrived = []
+    for network in set(NETWORK_OF.values()):
+        for post in control.posts(network):
+            campaign = _campaign_of(post)
+            if campaign:
+                arrived.append((int(campaign.split("-")[1]),
+                                datetime.fromisoformat(post["created_at"]["wall"])))
+    return arrived
+
+
 def store_statuses(engine: Any) -> dict[tuple[str, str], str]:
     """(campaign, channel) -> the publication's status in Newsroom's store."""
     from sqlmodel import select
@@ -399,6 +427,8 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
             kills: list[Kill] = []
             for round_, count in enumerate(per_round):
                 pid = worker.start()
+                if kills:
+                    kills[-1].restarted_at = datetime.now(UTC)
                 ready = wait_worker_ready(pool, pid)
                 ids_ = [f"chaos-{round_:02d}-{i:03d}" for i in range(count)]
                 due = (datetime.now(UTC) + timedelta(seconds=lead_s)).replace(microsecond=0)
@@ -437,11 +467,14 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                      f"stand-ins, {recorded} recorded as published")
             # The last restart: recovers the last round's runs and finishes everything.
             pid = worker.start()
+            if kills:
+                kills[-1].restarted_at = datetime.now(UTC)
             wait_worker_ready(pool, pid)
             states = wait_runs_final(all_runs, final_timeout)
             time.sleep(2)
             worker.stop()
             seen = count_at_standins(control)
+            arrivals = arrivals_at_standins(control)
             statuses = store_statuses(runtime.engine)
             looked_up = found_by_lookup(runtime.engine)
             unknown = {(u.campaign_id, u.publication.channel)
@@ -494,6 +527,15 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
     mode_of_round = {kill.round: kill.mode for kill in kills}  # chaos-<round>-<i>
     never_sent_by_mode = Counter(mode_of_round.get(int(c.split("-")[1]), "last worker")
                                  for c, ch in unknown & wanted if not seen.get((c, ch)))
+    never_sent_by_round = Counter(int(c.split("-")[1]) for c, ch in unknown & wanted
+                                  if not seen.get((c, ch)))
+    for kill in kills:
+        kill.never_sent = never_sent_by_round.get(kill.round, 0)
+        killed_at = datetime.fromisoformat(kill.due) + timedelta(seconds=kill.offset_s)
+        later = [at for (round_, at) in arrivals if round_ == kill.round and at > killed_at]
+        if later and kill.restarted_at is not None:
+            kill.published_after_restart_s = round(
+                (max(later) - kill.restarted_at).total_seconds(), 2)
     return ChaosResult(
         rounds=rounds, posts=len(expected),
         duplicates=sum(seen[(c, ch)] - 1 for (c, ch) in wanted if seen.get((c, ch), 0) > 1),

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from newsroom import store
+from newsroom import send_journal, store
 from newsroom.catalog.catalog import Catalog
 from newsroom.catalog.keeper import (
     BrokenCatalog,
@@ -112,6 +112,10 @@ class Runtime:
     # A notifier to use instead of the configured one (tests, embedding applications).
     notifier_override: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        # Where this process notes the requests it sends (the first runtime's data folder).
+        send_journal.use_directory(self.settings.data_dir / "send-journal")
 
     @property
     def catalog(self) -> Catalog:

@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from newsroom import send_journal
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._text import Measurement
 from newsroom.channels.responses import map_error
@@ -73,6 +74,7 @@ from newsroom.errors import (
 from newsroom.media import image_size, sniff_image_type
 from newsroom.posts import MediaItem, RenderedPost
 from newsroom.redaction import redact
+from newsroom.send_journal import SendJournalError
 
 logger = logging.getLogger("newsroom.channels")
 
@@ -164,6 +166,10 @@ class RequestTrace:
 
     new_connection: bool = False
     write_failed: bool = False
+    # The request makes a post: its send-journal line is written right before its first
+    # byte leaves (newsroom/send_journal.py); ``journaled`` once it is.
+    journal: bool = False
+    journaled: bool = False
 
     @property
     def sent(self) -> bool:
@@ -172,6 +178,10 @@ class RequestTrace:
     async def __call__(self, name: str, info: Mapping[str, Any]) -> None:
         if name == "connection.connect_tcp.complete":
             self.new_connection = True
+        elif name.endswith(".send_request_headers.started"):
+            if self.journal and not self.journaled:
+                send_journal.note_request()  # raises SendJournalError: nothing is sent
+                self.journaled = True
         elif name.endswith((".send_request_headers.failed", ".send_request_body.failed")):
             self.write_failed = True
 
@@ -191,6 +201,10 @@ class Publisher(abc.ABC):
 
     channel_type: ClassVar[ChannelType]
     idempotent_retries: ClassVar[bool] = False
+    # Its requests that make a post go through _request, which notes each in the send
+    # journal before it leaves (newsroom/send_journal.py); False for a publisher that
+    # sends otherwise (SMTP, a person): never taken for unsent after a crash.
+    journals_sends: ClassVar[bool] = True
     needs_credential: ClassVar[bool] = True
     default_base_url: ClassVar[str | None] = None
     requires_image: ClassVar[bool] = False  # the network refuses a post without one
@@ -322,11 +336,19 @@ class Publisher(abc.ABC):
         for attempt in (1, 2):
             if not self.account.keep_alive or self._server_closes_connections:
                 kwargs["headers"] = {**(kwargs.get("headers") or {}), "Connection": "close"}
-            trace = RequestTrace()
+            trace = RequestTrace(journal=creates_post)
             kwargs["extensions"] = {**(kwargs.get("extensions") or {}), "trace": trace}
             client = self._new_connection_client() if fresh else self._client
             try:
+                if creates_post and not _traced(client):
+                    send_journal.note_request()  # no trace events: noted before the call
+                    trace.journaled = True
                 response = await client.request(method, url, **kwargs)
+            except SendJournalError as exc:
+                raise TransientPublishError(
+                    f"{self.channel}: the request was not sent, because it could not be "
+                    f"noted in the send journal first ({exc.strerror}); free the disk or fix "
+                    "the data folder's permissions", channel=self.channel) from exc
             except _DEAD_CONNECTION as exc:
                 if not trace.new_connection:
                     self._closed_by_server()
@@ -426,6 +448,13 @@ class Publisher(abc.ABC):
 
 
 # --- retrying --------------------------------------------------------------------------
+
+
+def _traced(client: httpx.AsyncClient) -> bool:
+    """Does httpcore's ``trace`` extension reach this client's requests (httpx's own
+    connection pool, no proxy mounts)? Otherwise a request is noted before the call."""
+    return (type(getattr(client, "_transport", None)) is httpx.AsyncHTTPTransport
+            and not getattr(client, "_mounts", None))
 
 
 def backoff_delay(attempt: int, *, base_delay: float, max_delay: float,

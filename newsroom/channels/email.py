@@ -202,6 +202,7 @@ def _listing(why: Mapping[str, object]) -> str:
 class EmailPublisher(Publisher):
     channel_type: ClassVar[ChannelType] = ChannelType.EMAIL
     idempotent_retries: ClassVar[bool] = False
+    journals_sends: ClassVar[bool] = False  # SMTP, not _request: a killed send stays unknown
 
     def __init__(self, *args: Any, smtp_timeout: float = 15.0, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -53,6 +53,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from newsroom.processes import process_start_ticks
+
 logger = logging.getLogger("newsroom.recovery")
 
 NAME_PREFIX = "newsroom"
@@ -68,27 +70,6 @@ PAGE = 200
 
 def _host() -> str:
     return socket.gethostname().split(".")[0] or "localhost"
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """When ``pid`` started (clock ticks since boot; /proc), or None if it does not exist.
-
-    Without /proc (not Linux) 0 for a process that exists: only the pid is compared then.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-        return int(fields[19])  # field 22 of stat(5); the first two are cut off above
-    except FileNotFoundError:
-        return None
-    except (OSError, IndexError, ValueError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return 0
-        return 0
 
 
 def instance_name() -> str:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
 
-from newsroom import store
+from newsroom import send_journal, store
 from newsroom.store import Publication, stored_id
 
 from .transactions import run_in_session
@@ -110,7 +110,8 @@ class SendMarks:
         claims, self._claims, self._batch = self._claims, {}, None
         try:
             ours = await run_in_session(
-                self.engine, lambda session: store.mark_sending(session, claims=claims))
+                self.engine, lambda session: store.mark_sending(session, claims=claims,
+                                                                sent_by=send_journal.sent_by()))
         except Exception as exc:  # every asker of the batch gets it: nothing is sent
             batch.set_exception(exc)
             batch.exception()  # retrieved: an asker that was cancelled meanwhile is not told

@@ -16,6 +16,9 @@ with the store as the memory that makes repeats harmless::
   no request out yet (``send_started_at`` unset: armed ahead of its second by a run that
   died, or is slower), the claim is taken over (compare-and-set on its token) and the
   post sent; the first claimant, should it wake, finds the claim gone and sends nothing.
+  Found marked for sending by a process that is gone and whose send journal
+  (:mod:`newsroom.send_journal`) holds no line for it — killed while its burst went out,
+  before this request's turn — it is taken over and sent the same way.
   Found in ``publishing`` after a request may have left — an
   earlier run died mid-call, or another worker is at it — the post is sent again only
   where the network recognises a repeat (``Publisher.idempotent_retries``: Mastodon,
@@ -62,7 +65,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from newsroom import store
+from newsroom import send_journal, store
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels import (
     PUBLISHERS,
@@ -211,6 +214,17 @@ class PublishJob:
                 publication = await run_in_session(self.engine, self._reload)
                 if publication.status != PublicationStatus.PUBLISHING:
                     return self._outcome(publication)
+            elif (self.publisher_cls.journals_sends
+                  and send_journal.never_sent(publication.sent_by, stored_id(publication))):
+                # Marked for sending by a process that is gone and, by its send journal,
+                # never began this request (killed while its burst went out): unsent.
+                taken = await run_in_session(
+                    self.engine, lambda s: self._take_over(s, publication, marked=True))
+                if taken is not None:
+                    return await self._send(taken)
+                publication = await run_in_session(self.engine, self._reload)
+                if publication.status != PublicationStatus.PUBLISHING:
+                    return self._outcome(publication)
             # An earlier attempt died between sending and recording, or runs elsewhere.
             if not await self._repeat_is_harmless(publication):
                 return await self._interrupted(publication)
@@ -247,7 +261,7 @@ class PublishJob:
                 return publication, False, False
             publication = store.reserve_for_sending(
                 session, post_id=stored_id(self.post), channel=self.channel,
-                idempotency_key=self.key, commit=False)
+                idempotency_key=self.key, commit=False, sent_by=send_journal.sent_by())
         except AlreadyReserved:
             return self._reload(session), True, False
         store.add_audit_events(session, [
@@ -275,19 +289,23 @@ class PublishJob:
 
     def _claim(self, session: Session, publication: Publication) -> Publication | None:
         try:
-            claimed = store.mark_publishing(session, publication_id=stored_id(publication))
+            claimed = store.mark_publishing(session, publication_id=stored_id(publication),
+                                            sent_by=send_journal.sent_by())
         except StoreError:
             session.rollback()
             return None
         self._audit(session, claimed, "publication.attempt", attempt=claimed.attempts)
         return claimed
 
-    def _take_over(self, session: Session, publication: Publication) -> Publication | None:
+    def _take_over(self, session: Session, publication: Publication, *, marked: bool = False
+                   ) -> Publication | None:
         taken = store.take_over_unsent(session, publication_id=stored_id(publication),
-                                       claim_token=publication.claim_token)
+                                       claim_token=publication.claim_token, marked=marked,
+                                       sent_by=send_journal.sent_by())
         if taken is not None:
+            detail: dict[str, Any] = {"never_sent_by_journal": True} if marked else {}
             self._audit(session, taken, "publication.attempt", attempt=taken.attempts,
-                        taken_over=True)
+                        taken_over=True, **detail)
         return taken
 
     def _resend(self, session: Session, publication: Publication) -> Publication:
@@ -385,9 +403,10 @@ class PublishJob:
         traffic.started()
         failure: Exception | None = None
         try:
-            result = await publish_with_retries(publisher, self.rendered, self.key,
-                                                max_attempts=self.max_attempts,
-                                                sleep=self.sleep)
+            with send_journal.sending(stored_id(publication), publication.claim_token):
+                result = await publish_with_retries(publisher, self.rendered, self.key,
+                                                    max_attempts=self.max_attempts,
+                                                    sleep=self.sleep)
         except Exception as exc:  # recorded below, once this send no longer counts
             failure = exc
         finally:

@@ -99,12 +99,17 @@ def publication_exists(session: Session, *, post_id: int, channel: str) -> bool:
 
 
 def reserve_for_sending(
-    session: Session, *, post_id: int, channel: str, idempotency_key: str, commit: bool = True
+    session: Session, *, post_id: int, channel: str, idempotency_key: str, commit: bool = True,
+    sent_by: str | None = None,
 ) -> Publication:
     """Reserve a new publication and claim it for sending at once: inserted "publishing"
     (attempt 1, a new claim token, a request may leave from now on) in one INSERT;
     committed before returning unless ``commit`` is False (then the caller adds its audit
     events and commits, before any request leaves).
+
+    ``sent_by``: the caller's send journal (:func:`newsroom.send_journal.sender`), which
+    tells a later run whether a request ever left; the same in :func:`mark_publishing`,
+    :func:`mark_sending` and :func:`take_over_unsent`.
 
     Raises :class:`AlreadyReserved` like :func:`reserve_publication` (the UNIQUE
     constraints decide). The caller's transaction must not hold anything else: an
@@ -112,7 +117,8 @@ def reserve_for_sending(
     """
     try:
         publication = _insert_claimed(session, post_id=post_id, channel=channel,
-                                      idempotency_key=idempotency_key, sending=True)
+                                      idempotency_key=idempotency_key, sending=True,
+                                      sent_by=sent_by)
     except IntegrityError as exc:
         session.rollback()  # PostgreSQL: the transaction is aborted; nothing else was in it
         refusal = _refusal(session, exc, post_id=post_id, channel=channel,
@@ -148,7 +154,7 @@ def claim_new_armed(session: Session, *, post_id: int, channel: str, idempotency
 
 
 def _insert_claimed(session: Session, *, post_id: int, channel: str, idempotency_key: str,
-                    sending: bool) -> Publication:
+                    sending: bool, sent_by: str | None = None) -> Publication:
     """Insert a new publication reserved and claimed at once ("publishing", attempt 1, a
     new claim token), in one statement; ``sending``: a request may leave from now on (else
     armed: unsent until :func:`mark_sending`). Raises IntegrityError when refused."""
@@ -156,7 +162,8 @@ def _insert_claimed(session: Session, *, post_id: int, channel: str, idempotency
     publication = Publication(
         post_id=post_id, channel=channel, idempotency_key=idempotency_key,
         status=PublicationStatus.PUBLISHING.value, attempts=1, claim_token=new_claim_token(),
-        reserved_at=now, send_started_at=now if sending else None)
+        reserved_at=now, send_started_at=now if sending else None,
+        sent_by=sent_by if sending else None)
     values = {name: getattr(publication, name) for name in _COLUMNS}
     publication.id = session.execute(
         insert(_TABLE).values(values).returning(_TABLE.c.id)).scalar_one()
@@ -200,8 +207,8 @@ def new_claim_token() -> str:
     return secrets.token_hex(16)
 
 
-def mark_publishing(session: Session, *, publication_id: int, armed: bool = False
-                    ) -> Publication:
+def mark_publishing(session: Session, *, publication_id: int, armed: bool = False,
+                    sent_by: str | None = None) -> Publication:
     """About to call the network: allowed from reserved or failed; counts an attempt and
     takes a new claim token.
 
@@ -218,12 +225,14 @@ def mark_publishing(session: Session, *, publication_id: int, armed: bool = Fals
     publication.attempts += 1
     publication.claim_token = new_claim_token()
     publication.send_started_at = None if armed else utcnow()
+    publication.sent_by = None if armed else sent_by
     session.add(publication)
     session.commit()
     return publication
 
 
-def mark_sending(session: Session, *, claims: Mapping[int, str]) -> set[int]:
+def mark_sending(session: Session, *, claims: Mapping[int, str], sent_by: str | None = None
+                 ) -> set[int]:
     """The armed publications of ``claims`` (publication id -> the claim token it was
     armed with) are about to be sent: from now on a request may leave. One transaction
     for a whole burst; committed before returning.
@@ -244,30 +253,37 @@ def mark_sending(session: Session, *, claims: Mapping[int, str]) -> set[int]:
             continue
         if publication.send_started_at is None:
             publication.send_started_at = now
+            publication.sent_by = sent_by
             session.add(publication)
         ours.add(publication.id)
     session.commit()
     return ours
 
 
-def take_over_unsent(session: Session, *, publication_id: int, claim_token: str | None
-                     ) -> Publication | None:
+def take_over_unsent(session: Session, *, publication_id: int, claim_token: str | None,
+                     marked: bool = False, sent_by: str | None = None) -> Publication | None:
     """Take the claim of a publication another run armed and never sent (it died before
     its second, or is slower than this one), to send it now; counts an attempt.
 
+    ``marked``: the claim was marked for sending, and its process's send journal shows
+    that the process is gone and never began the request
+    (:func:`newsroom.send_journal.never_sent`).
+
     Compare-and-set on the claim seen (``claim_token``): None, and nothing changed, when
-    the publication is no longer "publishing" unsent under that claim — its claimant
-    marked it for sending (:func:`mark_sending`) or another run took it over first.
+    the publication is no longer "publishing" under that claim, unsent (or, ``marked``,
+    marked) — its claimant marked it for sending (:func:`mark_sending`) or another run
+    took it over first.
     """
     publication = get_row(session, Publication, publication_id, lock=True)
     if (publication.status != PublicationStatus.PUBLISHING
-            or publication.send_started_at is not None
+            or (publication.send_started_at is not None) != marked
             or publication.claim_token != claim_token):
         session.rollback()
         return None
     publication.attempts += 1
     publication.claim_token = new_claim_token()
     publication.send_started_at = utcnow()
+    publication.sent_by = sent_by
     session.add(publication)
     session.commit()
     return publication
@@ -290,6 +306,7 @@ def unmark_publishing(session: Session, *, publication_id: int, claim_token: str
     publication.attempts = max(0, publication.attempts - 1)
     publication.claim_token = None
     publication.send_started_at = None
+    publication.sent_by = None
     session.add(publication)
     session.commit()
     return publication

@@ -285,6 +285,9 @@ class Publication(SQLModel, table=True):
     # claim is about to send (just before the second, for a burst's armed posts: one
     # transaction for the burst). "publishing" without it was provably never sent.
     send_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Which process set send_started_at: its send journal (newsroom/send_journal.py),
+    # which tells a later run whether that process, once gone, ever began the request.
+    sent_by: str | None = None
 
 
 class AuditEvent(SQLModel, table=True):

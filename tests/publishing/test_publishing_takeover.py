@@ -119,9 +119,9 @@ async def test_a_burst_is_marked_in_one_transaction(runtime, standins, monkeypat
     transactions = []
     real = store.mark_sending
 
-    def counted(session, *, claims):
+    def counted(session, *, claims, **kwargs):
         transactions.append(len(claims))
-        return real(session, claims=claims)
+        return real(session, claims=claims, **kwargs)
 
     monkeypatch.setattr(store, "mark_sending", counted)
     marked = await asyncio.gather(*(mark_for_sending(runtime.engine, armed)

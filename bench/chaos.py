@@ -14,7 +14,9 @@ random moment between the arming of the publications (T_r - 3 s: reserved and cl
 and shortly after T_r (requests under way, answers being recorded). Each kill is logged with
 its offset from T_r and how many of the round's posts the stand-ins had at that moment.
 The restarted worker finds the dead worker's runs (newsroom/orchestration/recovery.py) and runs
-them again.
+them again; the next round begins once those runs are final (``--settle``, at most 120 s;
+``--settle 0``: at once, so that a worker is killed again before it has caught up and the
+backlog grows round by round — kills in a loop).
 
 Before the first round the bench checks its instrument: two creates with one
 Idempotency-Key make two statuses on the compatible server (one on Mastodon), so a
@@ -381,9 +383,15 @@ def check_repeats_are_counted(control: Any, standins_url: str) -> None:
 def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: int | None = None,
               lead_s: float = 15.0, kill_window: tuple[float, float] = (-2.5, -0.3),
               modes: list[str] | None = None,
-              final_timeout: float = 240.0, echo: Any = print) -> ChaosResult:
+              final_timeout: float = 240.0, settle_s: float = 120.0,
+              echo: Any = print) -> ChaosResult:
     """The chaos run against the Prefect server at ``api_url`` (PREFECT_API_URL must
-    point there in this process too); ``work`` is an empty folder."""
+    point there in this process too); ``work`` is an empty folder.
+
+    ``settle_s``: after each restart, wait (up to this long) until the killed round's runs
+    are final before the next round begins, so that each restart is seen to finish what
+    its predecessor left (0: the next round begins at once, and a worker is killed again
+    before it has caught up — kills in a loop, the backlog growing)."""
     from newsroom.orchestration.stack import MailCatcher, apply_deployments, run_async
     from newsroom.publishing import send_owed_alerts, unknown_publications
     from newsroom.runtime import get_runtime, reset_runtimes
@@ -425,11 +433,14 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
             all_runs: list[UUID] = []
             expected: list[tuple[str, str]] = []
             kills: list[Kill] = []
+            round_runs: list[UUID] = []
             for round_, count in enumerate(per_round):
                 pid = worker.start()
                 if kills:
                     kills[-1].restarted_at = datetime.now(UTC)
                 ready = wait_worker_ready(pool, pid)
+                if kills and settle_s > 0:
+                    wait_runs_final(round_runs, settle_s)
                 ids_ = [f"chaos-{round_:02d}-{i:03d}" for i in range(count)]
                 due = (datetime.now(UTC) + timedelta(seconds=lead_s)).replace(microsecond=0)
                 local = due.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
@@ -437,8 +448,9 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                     (catalog / f"{campaign_id}.yaml").write_text(
                         campaign_yaml(campaign_id, local), encoding="utf-8")
                 expected += [(c, ch) for c in ids_ for ch in CHANNELS]
-                all_runs += run_async(_create_runs(
+                round_runs = run_async(_create_runs(
                     deployments["campaign"], ids_, due.astimezone(BERLIN).date().isoformat()))
+                all_runs += round_runs
                 mode = modes[round_ % len(modes)] if modes else rng.choice(
                     ["armed", "sending", "sending"])
                 # The k-th post: early enough that answers are still being recorded.
@@ -556,6 +568,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--lead", type=float, default=15.0,
                         help="seconds from a round's start to its due second")
+    parser.add_argument("--settle", type=float, default=120.0,
+                        help="after a restart, wait up to this long for the killed round's "
+                             "runs to end before the next round (0: kills in a loop)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newsroom-chaos-"))
@@ -564,7 +579,8 @@ def main() -> None:
                        "PREFECT_LOGGING_LEVEL": "WARNING"})
     try:
         result = run_chaos(work, api_url=api_url, campaigns=args.campaigns,
-                           rounds=args.rounds, seed=args.seed, lead_s=args.lead)
+                           rounds=args.rounds, seed=args.seed, lead_s=args.lead,
+                           settle_s=args.settle)
     finally:
         stop(server)
     for post in result.lost_posts:

@@ -8,7 +8,10 @@ its work pool like any worker (``prefect worker``'s own polling, claiming and he
 code, from :class:`prefect.workers.base.BaseWorker`), but executes each claimed run as an
 asyncio task in this process with Prefect's flow engine: no process start, no import per
 run, and the run begins within one poll interval (0.5 s) of its scheduled time (runs are
-prefetched, and the flows themselves wait for the exact second). The Prefect internals
+prefetched, and the flows themselves wait for the exact second). A run that becomes
+Scheduled for now — a crisis message, a campaign resumed after approval, a run started in
+the UI — does not wait for the next poll: Prefect's events stream wakes the worker
+(:meth:`NewsroomWorker._poll_when_scheduled`). The Prefect internals
 this takes (the engine, the worker's private hooks) are wrapped in
 newsroom/orchestration/prefect_internals.py.
 
@@ -80,6 +83,9 @@ logger = logging.getLogger("newsroom.worker")
 
 WORKER_TYPE = "newsroom-inprocess"
 CANCEL_CHECK_SECONDS = 2.0  # how soon a Cancel in the Prefect UI stops a run here
+SCHEDULED_EVENT = "prefect.flow-run.Scheduled"
+# Runs that become Scheduled within this of each other are fetched by one poll.
+WAKE_GATHER_SECONDS = 0.02
 
 
 async def cancelled_among(client: Any, flow_run_ids: list[Any]) -> list[Any]:
@@ -135,6 +141,8 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
         self._scopes: dict[Any, anyio.CancelScope] = {}
         self._cancelled: set[Any] = set()  # runs cancelled in Prefect, being stopped here
         self._cancel_watch: asyncio.Task[None] | None = None
+        self._wake_watch: asyncio.Task[None] | None = None
+        self.wakes = 0  # polls made at once because a run of the pool became Scheduled
         # Runs labelled at their claim, whose second labelling by Prefect (right after,
         # when it submits them) would write the same labels again.
         self._labelled: set[Any] = set()
@@ -149,12 +157,15 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
         await super().setup()
         self._cancel_watch = asyncio.create_task(self._watch_cancellations(),
                                                  name="newsroom-cancel-watch")
+        self._wake_watch = asyncio.create_task(self._poll_when_scheduled(),
+                                               name="newsroom-wake-watch")
 
     async def teardown(self, *exc_info: Any) -> None:
-        if self._cancel_watch is not None:
-            self._cancel_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cancel_watch
+        for task in (self._cancel_watch, self._wake_watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         try:
             await super().teardown(*exc_info)
         finally:
@@ -276,6 +287,54 @@ class NewsroomWorker(WorkerHooks, BaseWorker[NewsroomJobConfiguration, NewsroomV
                 raise RuntimeError(f"deployment {deployment.name!r} has no entrypoint")
             entrypoint = self._entrypoints[flow_run.deployment_id] = deployment.entrypoint
         return entrypoint
+
+    async def _poll_when_scheduled(self) -> None:
+        """Poll the pool at once when one of its runs becomes Scheduled — a crisis
+        message started, a campaign resumed after its approval, a run started in the UI —
+        instead of up to a poll interval later: Prefect's events stream
+        (``prefect.flow-run.Scheduled`` with the pool as related resource), one websocket
+        for the worker. The regular poll goes on beside it; while the stream is down
+        (an old server, a proxy without websockets) nothing is lost but the head start.
+        Events that come together make one poll (:data:`WAKE_GATHER_SECONDS`)."""
+        from prefect.events.clients import get_events_subscriber
+        from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+
+        while (work_pool := getattr(self, "_work_pool", None)) is None:  # after the sync
+            await asyncio.sleep(0.1)
+        pool = f"prefect.work-pool.{work_pool.id}"
+        wanted = EventFilter(event=EventNameFilter(name=[SCHEDULED_EVENT]),
+                             related=EventRelatedFilter(id=[pool]))
+        wake = asyncio.Event()
+        poller = asyncio.create_task(self._poll_on(wake), name="newsroom-wake-poll")
+        pause = 1.0
+        try:
+            while True:
+                try:
+                    async with get_events_subscriber(filter=wanted,
+                                                     reconnection_attempts=0) as events:
+                        pause = 1.0
+                        async for _event in events:
+                            wake.set()
+                except Exception as exc:  # noqa: BLE001 - the regular poll goes on
+                    logger.debug("events stream for the pool's new runs: %s; again in "
+                                 "%.0f s", exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60.0)
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+
+    async def _poll_on(self, wake: asyncio.Event) -> None:
+        while True:
+            await wake.wait()
+            await asyncio.sleep(WAKE_GATHER_SECONDS)
+            wake.clear()
+            try:
+                self.wakes += 1
+                await self.get_and_submit_flow_runs()
+            except Exception as exc:  # noqa: BLE001 - the regular poll tries again
+                logger.debug("poll on a new run failed: %s", exc)
 
     async def _watch_cancellations(self) -> None:
         """Every :data:`CANCEL_CHECK_SECONDS`: the runs executing here that Prefect has

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -193,10 +194,12 @@ class StandinFleet:
             self.stop()
             raise
 
-    def posts(self, network: str) -> list[dict[str, Any]]:
-        """The posts ``network``'s stand-in made (its own process's record)."""
-        return httpx.get(f"{self.urls[network]}/_standin/posts", params={"network": network},
-                         timeout=30).json()["posts"]
+    def posts(self, network: str, process: str | None = None) -> list[dict[str, Any]]:
+        """The posts ``network``'s stand-in made (its own process's record); ``process``:
+        the fleet's process that serves it, when that is named otherwise (Facebook's posts
+        are made by the ``graph`` process)."""
+        return httpx.get(f"{self.urls[process or network]}/_standin/posts",
+                         params={"network": network}, timeout=30).json()["posts"]
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -277,3 +280,68 @@ def standin_floor(url: str | StandinFleet, posts: int | dict[str, int], *,
             "p95_s": percentile_s(recorded, 0.95),
             "max_s": round(recorded[-1], 3) if recorded else None,
             "processes": len(set(bases.values()))}
+
+
+# --- the Newsroom worker in a process of its own -------------------------------------
+
+
+class WorkerProcess:
+    """``newsroom worker --pool P`` as a child process in its own session (as in
+    production: its own interpreter, not sharing one with the bench's instruments); its
+    output in ``log_dir/worker-NN.log``."""
+
+    def __init__(self, pool: str, env: dict[str, str], log_dir: Path, *, poll: float = 0.5):
+        self.pool, self.env, self.log_dir, self.poll = pool, env, log_dir, poll
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> int:
+        self.starts += 1
+        script = Path(sys.executable).with_name("newsroom")
+        command = ([str(script)] if script.exists()
+                   else [sys.executable, "-m", "newsroom.cli"])
+        log = open(self.log_dir / f"worker-{self.starts:02d}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command + ["worker", "--pool", self.pool, "--poll", str(self.poll)], env=self.env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        return self.process.pid
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """A polite stop (SIGTERM: runs are handed back), then SIGKILL."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+async def _pool_worker_names(pool: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        try:
+            return [w.name for w in await client.read_workers_for_work_pool(pool)]
+        except Exception:  # noqa: BLE001 - the pool may not exist yet
+            return []
+
+
+def wait_worker_ready(pool: str, pid: int, timeout: float = 90.0) -> float:
+    """Until the worker in process ``pid`` sent its first heartbeat (it then also looked
+    for orphaned runs); the seconds it took."""
+    from newsroom.orchestration.stack import run_async
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if any(f" {pid} " in name for name in run_async(_pool_worker_names(pool))):
+            return time.monotonic() - started
+        time.sleep(0.25)
+    raise RuntimeError(f"the Newsroom worker (pid {pid}) did not register within {timeout} s")

@@ -60,8 +60,6 @@ import logging
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -76,6 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit import (  # noqa: E402
+    WorkerProcess,
     add_profile_account,
     copy_catalog,
     free_port,
@@ -83,6 +82,7 @@ from benchkit import (  # noqa: E402
     start_prefect,
     start_standins,
     stop,
+    wait_worker_ready,
 )
 
 logger = logging.getLogger("newsroom.chaos")
@@ -182,66 +182,6 @@ class ChaosResult:
                           for k in self.kills],
                 "accounts": self.accounts, "runs": self.runs,
                 "seconds": round(self.seconds, 1)}
-
-
-class WorkerProcess:
-    """``newsroom worker --pool P`` as a child process in its own session."""
-
-    def __init__(self, pool: str, env: dict[str, str], log_dir: Path):
-        self.pool, self.env, self.log_dir = pool, env, log_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> int:
-        self.starts += 1
-        script = Path(sys.executable).with_name("newsroom")
-        command = ([str(script)] if script.exists()
-                   else [sys.executable, "-m", "newsroom.cli"])
-        log = open(self.log_dir / f"worker-{self.starts:02d}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            command + ["worker", "--pool", self.pool, "--poll", "0.5"], env=self.env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        log.close()
-        return self.process.pid
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        """A polite stop (SIGTERM: runs are handed back), then SIGKILL."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-async def _pool_worker_names(pool: str) -> list[str]:
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        try:
-            return [w.name for w in await client.read_workers_for_work_pool(pool)]
-        except Exception:  # noqa: BLE001 - the pool may not exist yet
-            return []
-
-
-def wait_worker_ready(pool: str, pid: int, timeout: float = 90.0) -> float:
-    """Until the worker in process ``pid`` sent its first heartbeat (it then also looked
-    for orphaned runs); the seconds it took."""
-    from newsroom.orchestration.stack import run_async
-
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if any(f" {pid} " in name for name in run_async(_pool_worker_names(pool))):
-            return time.monotonic() - started
-        time.sleep(0.25)
-    raise RuntimeError(f"the Newsroom worker (pid {pid}) did not register within {timeout} s")
 
 
 async def _create_runs(deployment_id: str, campaigns: list[str], day: str) -> list[UUID]:

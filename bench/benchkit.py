@@ -94,6 +94,20 @@ def copy_catalog(target: Path, standins: str | StandinFleet) -> Path:
     return target
 
 
+def newsroom_env(work: Path, catalog: Path, *, smtp_url: str, web_url: str | None = None,
+                 secret_key: str = "bench-secret-key-that-is-long-enough-0123456789",
+                 ) -> dict[str, str]:
+    """Newsroom's settings for a bench in ``work`` (store: a SQLite file there), with the
+    stand-ins' credentials: for ``os.environ`` and a worker process's environment."""
+    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
+
+    return {"NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
+            "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
+            "NEWSROOM_SMTP_URL": smtp_url,
+            "NEWSROOM_WEB_BASE_URL": web_url or f"http://127.0.0.1:{free_port()}",
+            "NEWSROOM_SECRET_KEY": secret_key, **STANDIN_CREDENTIAL_ENV}
+
+
 def add_profile_account(catalog: Path, *, name: str, like: str, profile: str,
                         display_name: str) -> dict[str, Any]:
     """Add to a catalog copy's registry the account ``name``: account ``like`` (a Mastodon

@@ -78,6 +78,7 @@ from benchkit import (  # noqa: E402
     add_profile_account,
     copy_catalog,
     free_port,
+    newsroom_env,
     service_campaign_yaml,
     start_prefect,
     start_standins,
@@ -336,7 +337,6 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
     from newsroom.publishing import send_owed_alerts, unknown_publications
     from newsroom.runtime import get_runtime, reset_runtimes
     from newsroom.standins import StandinControl
-    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
     from newsroom.timeutil import BERLIN
 
     rng = random.Random(seed)
@@ -353,13 +353,9 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                                 profile=COMPATIBLE_PROFILE,
                                 display_name="@darmstadt@gts.example.org")
             check_repeats_are_counted(control, standins_url)
-            settings_env = {
-                "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
-                "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
-                "NEWSROOM_SMTP_URL": mail.smtp_url,
-                "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{free_port()}",
-                "NEWSROOM_SECRET_KEY": "chaos-secret-key-that-is-long-enough-0123456789",
-                **STANDIN_CREDENTIAL_ENV}
+            settings_env = newsroom_env(
+                work, catalog, smtp_url=mail.smtp_url,
+                secret_key="chaos-secret-key-that-is-long-enough-0123456789")
             os.environ.update(settings_env)
             reset_runtimes()
             runtime = get_runtime()  # migrates the store before the worker starts

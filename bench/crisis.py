@@ -47,6 +47,7 @@ from benchkit import (  # noqa: E402
     WorkerProcess,
     copy_catalog,
     free_port,
+    newsroom_env,
     percentile,
     start_prefect,
     stop,
@@ -137,7 +138,6 @@ def main() -> None:
     from newsroom import crisis
     from newsroom.orchestration.stack import MailCatcher, apply_deployments, run_async
     from newsroom.runtime import get_runtime, reset_runtimes
-    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
 
     prefect_rounds: list[float] = []
     direct_rounds: list[float] = []
@@ -147,13 +147,7 @@ def main() -> None:
     try:
         catalog = copy_catalog(work / "campaigns", standins)
         mail = MailCatcher(port=free_port()).start()
-        settings_env = {
-            "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
-            "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
-            "NEWSROOM_SMTP_URL": mail.smtp_url,
-            "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{free_port()}",
-            "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-            **STANDIN_CREDENTIAL_ENV}
+        settings_env = newsroom_env(work, catalog, smtp_url=mail.smtp_url)
         os.environ.update(settings_env)
         reset_runtimes()
         runtime = get_runtime()  # migrates the store before the worker starts

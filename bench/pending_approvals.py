@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchkit import (  # noqa: E402
     copy_catalog,
     free_port,
+    newsroom_env,
     percentile,
     rss_kb,
     start_prefect,
@@ -205,7 +206,6 @@ def main() -> None:
     from newsroom.orchestration.stack import MailCatcher, apply_deployments, run_async
     from newsroom.runtime import reset_runtimes
     from newsroom.standins import StandinControl
-    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
     from newsroom.timeutil import BERLIN
 
     standins, standins_url = start_standins()
@@ -219,13 +219,8 @@ def main() -> None:
                 start=f"{tomorrow.isoformat()} 10:00", deadline_before="2h"), encoding="utf-8")
             mail = MailCatcher(port=free_port()).start()
             web_port = free_port()
-            os.environ.update({
-                "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
-                "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
-                "NEWSROOM_SMTP_URL": mail.smtp_url,
-                "NEWSROOM_WEB_BASE_URL": f"http://127.0.0.1:{web_port}",
-                "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-                **STANDIN_CREDENTIAL_ENV})
+            os.environ.update(newsroom_env(work, catalog, smtp_url=mail.smtp_url,
+                                           web_url=f"http://127.0.0.1:{web_port}"))
             reset_runtimes()
             from newsroom.store import upgrade_database
 

@@ -45,6 +45,7 @@ from benchkit import (  # noqa: E402
     StandinFleet,
     copy_catalog,
     free_port,
+    newsroom_env,
     percentile,
     service_campaign_yaml,
     standin_floor,
@@ -144,7 +145,6 @@ def main() -> None:
     from newsroom.orchestration.stack import MailCatcher, WorkerThread, apply_deployments, run_async
     from newsroom.planning import publication_run_start
     from newsroom.runtime import reset_runtimes
-    from newsroom.standins.config import STANDIN_CREDENTIAL_ENV
     from newsroom.timeutil import BERLIN
 
     standins = StandinFleet(tuple(sorted(set(NETWORK_OF.values()))))
@@ -157,12 +157,7 @@ def main() -> None:
             (catalog / f"{campaign_id}.yaml").write_text(campaign_yaml(campaign_id, local),
                                                          encoding="utf-8")
         mail = MailCatcher(port=free_port()).start()
-        os.environ.update({
-            "NEWSROOM_CATALOG_DIR": str(catalog), "NEWSROOM_DATA_DIR": str(work / "var"),
-            "NEWSROOM_DATABASE_URL": f"sqlite:///{work / 'newsroom.db'}",
-            "NEWSROOM_SMTP_URL": mail.smtp_url,
-            "NEWSROOM_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-            **STANDIN_CREDENTIAL_ENV})
+        os.environ.update(newsroom_env(work, catalog, smtp_url=mail.smtp_url))
         reset_runtimes()
         deployments = run_async(apply_deployments("bench-punctuality", schedules=False))
         worker = WorkerThread("bench-punctuality", poll_seconds=1.0, prefetch_seconds=90)

@@ -344,6 +344,8 @@ class Publisher(abc.ABC):
                     send_journal.note_request()  # no trace events: noted before the call
                     trace.journaled = True
                 response = await client.request(method, url, **kwargs)
+                if creates_post and not trace.journaled:  # answered, so it was sent
+                    _trace_events_missing(self.channel)
             except SendJournalError as exc:
                 raise TransientPublishError(
                     f"{self.channel}: the request was not sent, because it could not be "
@@ -450,11 +452,25 @@ class Publisher(abc.ABC):
 # --- retrying --------------------------------------------------------------------------
 
 
+_TRACE_EVENTS = {"missing": False}
+
+
 def _traced(client: httpx.AsyncClient) -> bool:
     """Does httpcore's ``trace`` extension reach this client's requests (httpx's own
     connection pool, no proxy mounts)? Otherwise a request is noted before the call."""
-    return (type(getattr(client, "_transport", None)) is httpx.AsyncHTTPTransport
+    return (not _TRACE_EVENTS["missing"]
+            and type(getattr(client, "_transport", None)) is httpx.AsyncHTTPTransport
             and not getattr(client, "_mounts", None))
+
+
+def _trace_events_missing(channel: str) -> None:
+    """A request that makes a post went out without httpcore's ``send_request_headers``
+    event (another httpcore?): from now on every such request is noted before the call."""
+    if not _TRACE_EVENTS["missing"]:
+        _TRACE_EVENTS["missing"] = True
+        logger.error("%s: a request that makes a post went out without httpcore's "
+                     "send_request_headers trace event; the send journal now notes each "
+                     "such request before the call (see newsroom/send_journal.py)", channel)
 
 
 def backoff_delay(attempt: int, *, base_delay: float, max_delay: float,

@@ -181,3 +181,33 @@ async def test_the_line_is_written_before_the_request_and_without_it_nothing_lea
         errors = {p.last_error for p, _ in store.occurrence_publications(
             session, occurrence_id=ready.occurrence_id)}
     assert all("send journal" in (error or "") for error in errors), errors
+
+
+@pytest.mark.anyio
+async def test_without_the_trace_event_every_later_request_is_noted_before_the_call(
+        runtime, standins, monkeypatch):
+    """An httpcore that stops sending ``send_request_headers.started`` must not leave posts
+    un-noted: the first answered create without its line switches to noting before the
+    call, so the next posts have their lines."""
+    monkeypatch.setitem(channels_base._TRACE_EVENTS, "missing", False)
+    real = channels_base.RequestTrace.__call__
+
+    async def without_headers_event(self, name, info):
+        if not name.endswith(".send_request_headers.started"):
+            await real(self, name, info)
+
+    monkeypatch.setattr(channels_base.RequestTrace, "__call__", without_headers_event)
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    for campaign_id in ("journal-ohne-ereignis-1", "journal-ohne-ereignis-2"):
+        write_service_campaign(runtime, campaign_id, slot)
+        ready = prepare_occurrence(runtime, campaign_id, slot.astimezone(BERLIN).date())
+        report = await deliver_occurrence(runtime, ready, None)
+        assert sorted(report.published) == ["mastodon", "telegram"], report
+        assert channels_base._TRACE_EVENTS["missing"]
+    who = Sender.parse(send_journal.sent_by())
+    assert who is not None
+    with store.session_scope(runtime.engine) as session:
+        later = [p.id for p, _ in store.occurrence_publications(
+            session, occurrence_id=ready.occurrence_id)]
+    lines = who.path.read_text().splitlines()
+    assert all(any(line.startswith(f"{pid} ") for line in lines) for pid in later)

@@ -163,8 +163,11 @@ def note_request() -> None:
     when the line cannot be written (the request must then not be sent)."""
     current = _current.get()
     opened = _open
-    if current is None or opened is None or opened.sender.pid != os.getpid():
+    if current is None or opened is None:
         return
+    if opened.sender.pid != os.getpid():  # a forked child: the mark names the parent's
+        raise SendJournalError(0, "send journal: this process was forked from the one "
+                                  "that marked the post for sending; it may not send it")
     line = f"{current[0]} {current[1]}\n".encode("ascii", "replace")
     try:
         written = os.write(opened.fd, line)

@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsroom.errors import NewsroomError
 from newsroom.processes import process_stat
 
 __all__ = ["SendJournalError", "Sender", "never_sent", "note_request", "sender", "sending",
@@ -56,7 +57,7 @@ _FORMAT = "journal-v1"
 KEEP_DEAD_JOURNALS_S = 14 * 24 * 3600
 
 
-class SendJournalError(OSError):
+class SendJournalError(NewsroomError):
     """The line could not be written: the request must not leave."""
 
 
@@ -166,16 +167,15 @@ def note_request() -> None:
     if current is None or opened is None:
         return
     if opened.sender.pid != os.getpid():  # a forked child: the mark names the parent's
-        raise SendJournalError(0, "send journal: this process was forked from the one "
-                                  "that marked the post for sending; it may not send it")
+        raise SendJournalError("send journal: this process was forked from the one that "
+                               "marked the post for sending; it may not send it")
     line = f"{current[0]} {current[1]}\n".encode("ascii", "replace")
     try:
         written = os.write(opened.fd, line)
     except OSError as exc:
-        raise SendJournalError(exc.errno, f"send journal {opened.sender.path}: "
-                                          f"{exc.strerror}") from exc
+        raise SendJournalError(f"send journal {opened.sender.path}: {exc.strerror}") from exc
     if written != len(line):
-        raise SendJournalError(0, f"send journal {opened.sender.path}: short write")
+        raise SendJournalError(f"send journal {opened.sender.path}: short write")
 
 
 def never_sent(sent_by: str | None, publication_id: int) -> bool:

@@ -349,7 +349,7 @@ class Publisher(abc.ABC):
             except SendJournalError as exc:
                 raise TransientPublishError(
                     f"{self.channel}: the request was not sent, because it could not be "
-                    f"noted in the send journal first ({exc.strerror}); free the disk or fix "
+                    f"noted in the send journal first ({exc}); free the disk or fix "
                     "the data folder's permissions", channel=self.channel) from exc
             except _DEAD_CONNECTION as exc:
                 if not trace.new_connection:

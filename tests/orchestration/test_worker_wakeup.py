@@ -6,7 +6,6 @@ Real Prefect server (test harness), the Newsroom worker, the stand-in channels."
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from flow_testkit import create_run, flow_stack, wait_done, wait_for

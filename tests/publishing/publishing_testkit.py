@@ -48,6 +48,11 @@ STANDIN_NETWORK = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "li
 POST_NETWORK = {**STANDIN_NETWORK, "facebook": "facebook"}
 
 
+def received(standins: Any, network: str, campaign_id: str) -> list[dict]:
+    """The posts of ``campaign_id`` the stand-in of ``network`` has."""
+    return [p for p in standins.posts(network) if campaign_id in str(p)]
+
+
 def credential(channel: str) -> SecretStr:
     return SecretStr(CREDENTIALS[channel])
 

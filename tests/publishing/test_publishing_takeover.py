@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from publishing_testkit import delivery_runtime, write_service_campaign
+from publishing_testkit import delivery_runtime, received, write_service_campaign
 
 from newsroom import store
 from newsroom.delivery import deliver_occurrence, prepare_occurrence
@@ -28,10 +28,6 @@ pytestmark = pytest.mark.anyio
 def runtime(tmp_path: Path, standins_url: str, engine, monkeypatch) -> Runtime:
     return delivery_runtime(tmp_path, standins_url, engine, monkeypatch,
                             secret_key="takeover-test-secret-key-0123456789-abcdef")
-
-
-def received(standins, network: str, campaign_id: str) -> list[dict]:
-    return [p for p in standins.posts(network) if campaign_id in str(p)]
 
 
 def prepared(runtime: Runtime, campaign_id: str, slot: datetime):

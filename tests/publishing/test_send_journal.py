@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from publishing_testkit import delivery_runtime, write_service_campaign
+from publishing_testkit import delivery_runtime, received, write_service_campaign
 
 from newsroom import send_journal, store
 from newsroom.channels import base as channels_base
@@ -85,10 +85,6 @@ def test_every_doubt_means_possibly_sent(tmp_path: Path):
 def runtime(tmp_path: Path, standins_url: str, engine, monkeypatch) -> Runtime:
     return delivery_runtime(tmp_path, standins_url, engine, monkeypatch,
                             secret_key="journal-test-secret-key-0123456789-abcdef")
-
-
-def received(standins, network: str, campaign_id: str) -> list[dict]:
-    return [p for p in standins.posts(network) if campaign_id in str(p)]
 
 
 async def marked_by_a_gone_worker(runtime: Runtime, campaign_id: str, journal: Path, *,

@@ -47,9 +47,10 @@ account (each account's posts are recorded under its own label at the stand-ins)
 Prints one JSON line at the end, with these counts also per account (``accounts``: posts,
 confirmed, unknown, unknown_at_network, found_by_lookup, duplicates, lost).
 ``run_chaos`` is also what the CI variant (tests/reliability/test_chaos_short.py) runs,
-smaller. 2026-12-02, 2-core machine, ``--campaigns 100 --rounds 10 --seed 2026``: 600
-posts, 0 duplicates, 0 lost; mastodon-compatible 70 confirmed (57 of them found by
-lookup after a kill), 30 unknown (the armed rounds), 171 s (docs/RELIABILITY.md, run 5).
+smaller. 2026-12-07, 2-core machine, ``--campaigns 100 --rounds 10 --seed 2026``: 600
+posts, 0 duplicates, 0 lost, 140 unknown and every one of them at its network
+(``unknown_never_sent`` 0), the rest of each killed round out 9.7-12.0 s after the restart,
+318 s (docs/RELIABILITY.md, run 7).
 """
 
 from __future__ import annotations

@@ -204,22 +204,16 @@ class PublishJob:
         if status == PublicationStatus.PUBLISHING:
             if lost_race:  # reserved by another worker a moment ago: it is at work
                 return self._outcome(publication)
-            if publication.send_started_at is None:
-                # Armed by a run that died before its second (or is slower than this one):
-                # provably unsent. Take the claim over and send; a claimant that marks it
-                # for sending first keeps it, and it is treated as possibly sent below.
-                taken = await run_in_session(self.engine, lambda s: self._take_over(s, publication))
-                if taken is not None:
-                    return await self._send(taken)
-                publication = await run_in_session(self.engine, self._reload)
-                if publication.status != PublicationStatus.PUBLISHING:
-                    return self._outcome(publication)
-            elif (self.publisher_cls.journals_sends
-                  and send_journal.never_sent(publication.sent_by, stored_id(publication))):
-                # Marked for sending by a process that is gone and, by its send journal,
-                # never began this request (killed while its burst went out): unsent.
+            # Provably unsent: armed by a run that died before its second (or is slower
+            # than this one), or marked for sending by a process that is gone and, by its
+            # send journal, never began this request (killed while its burst went out).
+            # Take the claim over and send; a claimant that marks it (or sends it) first
+            # keeps it, and it is treated as possibly sent below.
+            marked = publication.send_started_at is not None
+            if not marked or (self.publisher_cls.journals_sends and send_journal.never_sent(
+                    publication.sent_by, stored_id(publication))):
                 taken = await run_in_session(
-                    self.engine, lambda s: self._take_over(s, publication, marked=True))
+                    self.engine, lambda s: self._take_over(s, publication, marked=marked))
                 if taken is not None:
                     return await self._send(taken)
                 publication = await run_in_session(self.engine, self._reload)

@@ -95,6 +95,7 @@ class _Open:
 
 _lock = threading.Lock()
 _open: _Open | None = None
+_unavailable_in: int | None = None  # the pid of a process that cannot keep a journal
 _directory: Path | None = None
 _current: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
     "newsroom_send_journal_current", default=None)
@@ -118,11 +119,14 @@ def sender(directory: Path) -> Sender | None:
     """This process's journal, opened (created) in ``directory`` on the first call; None
     where a journal cannot be kept (no ``/proc``, the folder not writable): then nothing
     marked by this process is ever taken for unsent."""
-    global _open
+    global _open, _unavailable_in
     pid = os.getpid()
     with _lock:
         if _open is not None and _open.sender.pid == pid:
             return _open.sender
+        if _unavailable_in == pid:  # tried once in this process: not again for every post
+            return None
+        _unavailable_in = pid
         boot, namespace, me = _boot_id(), _pid_namespace(), process_stat(pid)
         if boot is None or namespace is None or me is None:
             return None
@@ -134,6 +138,7 @@ def sender(directory: Path) -> Sender | None:
             logger.warning("no send journal in %s (%s): a worker killed while sending leaves "
                            "its unsent posts for a person to check", directory, exc.strerror)
             return None
+        _unavailable_in = None
         _open = _Open(Sender(boot, namespace, pid, me[0], path), fd)
         _remove_dead_journals(directory, keep=path)
         return _open.sender
@@ -196,8 +201,8 @@ def never_sent(sent_by: str | None, publication_id: int) -> bool:
 
 
 def use_directory(directory: Path) -> None:
-    """Keep this process's journal in ``directory`` (a runtime's data folder), unless it
-    has one open already."""
+    """Keep this process's journal in ``directory`` (a runtime's data folder), unless a
+    folder was named already (the first runtime's wins)."""
     global _directory
     with _lock:
         if _directory is None:

@@ -60,6 +60,10 @@ class ApprovalMessageData:
     rule: str  # German: how many must approve
     joint: bool  # the post names its signatories
     changed: bool = False  # a new version after an earlier one was decided on
+    # An approval chain: the reader's step ("Stufe 2 von 3: Sportdezernat") and every
+    # step in one line each (what is done, who decided when, what comes next).
+    step: str | None = None
+    chain: tuple[str, ...] = ()
 
 
 def local_when(moment: datetime) -> str:
@@ -76,6 +80,7 @@ _SIGNATORY_NOTE = (
 _CHANGED_HEAD = "Achtung: Dies ist eine geänderte Fassung."
 _CHANGED_NOTE = "Frühere Freigaben gelten nicht mehr; die Seite zeigt, was sich geändert hat."
 _BUTTON = "Prüfen und entscheiden"
+_CHAIN_HEAD = "Freigabe in Stufen"
 _FOOTER = "Der Link ist persönlich und gilt bis zur Frist. Bitte nicht weiterleiten."
 _SENDER = "Newsroom – Amt für Kommunikation, Wissenschaftsstadt Darmstadt"
 
@@ -97,6 +102,8 @@ def _facts(data: ApprovalMessageData) -> list[tuple[str, str]]:
         ("Freigabe bis", local_when(data.deadline)),
         ("Regel", data.rule),
     ]
+    if data.step:
+        facts.insert(3, ("Ihre Stufe", data.step))
     if data.others:
         facts.append(("Ebenfalls angefragt", join_german(list(data.others))))
     return facts
@@ -115,6 +122,8 @@ def _text(data: ApprovalMessageData, lead: str) -> str:
     text += ["Zum Freigeben, Ablehnen oder Anfordern von Änderungen öffnen Sie bitte "
              "diesen Link:", data.link, ""]
     text += [f"{label}: {value}" for label, value in _facts(data)]
+    if data.chain:
+        text += ["", f"{_CHAIN_HEAD}:", *data.chain]
     if data.changed:
         text += ["", f"{_CHANGED_HEAD} {_CHANGED_NOTE}"]
     if data.joint:
@@ -134,11 +143,17 @@ def _html(data: ApprovalMessageData, subject: str, lead: str) -> str:
         deputy=_deputy_line(data), changed=data.changed, changed_head=_CHANGED_HEAD,
         changed_note=_CHANGED_NOTE,
         link=data.link, button=_BUTTON, facts=_facts(data), joint=data.joint,
+        chain_head=_CHAIN_HEAD, chain=data.chain,
         signatory_note=_SIGNATORY_NOTE, posts=posts, footer=_FOOTER, sender=_SENDER)
 
 
 def _message(data: ApprovalMessageData, subject: str, lead: str) -> Message:
     return Message(subject, _text(data, lead), _html(data, subject, lead))
+
+
+def _step_tag(data: ApprovalMessageData) -> str:
+    """`` (Stufe 2 von 3)`` for a step of a chain, else nothing."""
+    return f" ({data.step.split(':', 1)[0]})" if data.step else ""
 
 
 def _subject_tail(data: ApprovalMessageData) -> str:
@@ -149,13 +164,14 @@ def approval_request_message(data: ApprovalMessageData) -> Message:
     lead = ("bitte prüfen Sie die folgenden Beiträge und geben Sie sie frei, lehnen Sie sie "
             "ab oder fordern Sie Änderungen an.")
     prefix = "Geänderte Fassung – Freigabe erbeten" if data.changed else "Freigabe erbeten"
-    return _message(data, f"{prefix}: {_subject_tail(data)}", lead)
+    return _message(data, f"{prefix}{_step_tag(data)}: {_subject_tail(data)}", lead)
 
 
 def reminder_message(data: ApprovalMessageData) -> Message:
     lead = (f"Erinnerung: Ihre Freigabe steht noch aus. Die Frist endet am "
             f"{local_when(data.deadline)}.")
-    return _message(data, f"Erinnerung – Freigabe erbeten: {_subject_tail(data)}", lead)
+    return _message(data, f"Erinnerung – Freigabe erbeten{_step_tag(data)}: "
+                          f"{_subject_tail(data)}", lead)
 
 
 _OUTCOME_TEXT = {

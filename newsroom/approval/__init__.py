@@ -1,25 +1,31 @@
 """The approval gate: who must approve an occurrence's posts, and whether they have.
 
-One gate per occurrence asks about exactly one bundle of posts (``gate_bundle_hash``):
+One gate per occurrence asks about exactly one bundle of posts (``gate_bundle_hash``),
+step by step along the campaign's approval chain (``approval.steps``; the one-step form
+is a chain of one): a step's people are asked once the step before is approved, and the
+gate settles once, at the end (the last step approved) or at the step that closes it:
 
-    open_gate          ask every approver (deputies for the absent) about the current bundle
-    notify_approvers   e-mail each asked person their personal link, once
+    open_gate          ask the first step (deputies for the absent) about the current bundle
+    notify_approvers   e-mail each person asked in the current step their link, once
     decide             a person's decision from the approval page (signed link)
-    admin_decision     an admin settles the gate (Prefect UI form or CLI)
-    evaluate_gate      what the requests and decisions amount to, deadline included
-    process_deadlines  reminders before, expiry and escalation at the deadline
+    admin_decision     an admin decides the current step (Prefect UI form or CLI)
+    evaluate_gate      what the decisions amount to, step by step, deadlines included
+                       (asks the next step once one is approved)
+    process_deadlines  reminders before, expiry and escalation at each step's deadline
 
 A changed bundle is a new question: ``open_gate`` voids the pending requests of the old
-one and asks again. Once settled, an outcome never changes (an admin may settle an open
-or escalated gate). Nothing here sends unless told to, and nothing imports Prefect.
+one and the chain starts again at its first step. Once settled, an outcome never changes
+(an admin may decide the step of an open or escalated gate). Nothing here sends unless
+told to, and nothing imports Prefect.
 
 The modules, one concern each:
 
     errors     what a genuine link points at (LinkTarget); the refused link's errors
     policy     the campaign's rule and the people and channels it names (catalog only)
-    status     GateOutcome, GateDecision, GateStatus
-    rules      the rule and the quorum: what a tally of decisions amounts to (pure)
-    gate       the gate in the store: read, settle (evaluate_gate), open (open_gate)
+    status     GateOutcome, GateDecision, StepStatus, GateStatus
+    rules      the rule and the quorum: what a step's tally of decisions amounts to (pure)
+    gate       the gate in the store: read, walk the chain, settle (evaluate_gate), open
+    chain      the chain in German for the mails, the page and the artifact (chain_view)
     links      the personal link: issue it (approval_link), check it (check_link)
     decisions  a person's decision (decide), an admin's (admin_decision)
     versions   the earlier version decided on (previous_version), word_diff
@@ -28,24 +34,19 @@ The modules, one concern each:
     page       what a link's holder is told (link_state)
     summary    the gate as Markdown for the Prefect UI (gate_summary_markdown)
 
-Imports point one way: a module imports only modules drawn below it (and never this
-package module, which only re-exports)::
+Imports point one way: a module imports only modules below it in this list, read from
+the bottom (and never this package module, which only re-exports)::
 
-    summary    page    deadlines    decisions
-                           │
-                          mail
-               ┌───────────┼───────────┐
-              gate       links      versions
-               │
-             rules
-               │
-             status
-               │
-             policy
-               │
-             errors
+    summary, page, deadlines, decisions
+    mail
+    gate, chain, links, versions
+    rules
+    status
+    policy
+    errors
 """
 
+from .chain import ChainPerson, ChainStep, chain_view
 from .deadlines import process_deadlines, reminder_times
 from .decisions import MAX_COMMENT, admin_decision, decide
 from .errors import (
@@ -59,6 +60,7 @@ from .errors import (
     LinkForged,
     LinkNotFound,
     LinkTarget,
+    StepDone,
     WrongPerson,
 )
 from .gate import evaluate_gate, open_gate
@@ -74,13 +76,23 @@ from .policy import (
     requested_by,
     rule_german,
     salutation,
+    step_deadline,
+    step_name,
 )
-from .status import GateDecision, GateOutcome, GateStatus
+from .status import GateDecision, GateOutcome, GateStatus, StepState, StepStatus
 from .summary import gate_summary_markdown, gate_summary_of
 from .versions import previous_version, word_diff
 
 __all__ = [
     "ADMIN_PREFIX",
+    "ChainPerson",
+    "ChainStep",
+    "StepDone",
+    "StepState",
+    "StepStatus",
+    "chain_view",
+    "step_deadline",
+    "step_name",
     "campaign_of",
     "display_name",
     "requested_by",

@@ -20,7 +20,7 @@ from .errors import ApprovalError, InvalidDecision, LinkAlreadyUsed
 from .gate import audit, evaluate, evaluate_gate, occurrence_of
 from .links import check_link
 from .policy import ADMIN_PREFIX, utc_now
-from .status import DECISION_OUTCOMES, GateStatus
+from .status import DECISION_OUTCOMES, GateOutcome, GateStatus
 
 logger = logging.getLogger("newsroom.approval")
 
@@ -64,7 +64,9 @@ def decide(engine: Engine, catalog: Catalog, *, token: str, decision: str, comme
 def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, decision: str,
                    comment: str, admin: str, via: str = "prefect_ui",
                    now: datetime | None = None, refusal_key: str | None = None) -> GateStatus:
-    """An admin settles an open or escalated gate: approve, reject or request_changes.
+    """An admin decides the step an open or escalated gate stands at: approve (the
+    chain goes on to its next step; the last step's approval settles the gate), reject
+    or request_changes (they settle it).
 
     ``admin`` must name a person of the registry whose roles allow deciding a gate
     (:func:`newsroom.catalog.roles.authorize`); anyone else is refused with
@@ -111,21 +113,30 @@ def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, deci
         decided_by = f"{ADMIN_PREFIX}{person.id}"
         request, _ = store.ensure_approval_request(
             session, occurrence_id=occurrence_id, person_id=decided_by,
-            bundle_hash=occurrence.gate_bundle_hash, deadline=status.deadline)
+            bundle_hash=occurrence.gate_bundle_hash, deadline=status.deadline,
+            step=status.step)
         store.record_decision(session, request_id=stored_id(request), decision=decision,
                               decided_by=decided_by, via=via,
                               bundle_hash=occurrence.gate_bundle_hash, comment=comment,
                               decided_at=now)
-        outcome = DECISION_OUTCOMES[decision]
-        store.settle_gate(session, occurrence_id=occurrence_id,
-                          bundle_hash=occurrence.gate_bundle_hash, outcome=outcome.value, at=now)
+        step = status.current_step
         audit(session, occurrence, action="approval.admin_decided", actor=decided_by,
               content_hash=occurrence.gate_bundle_hash, at=now,
               detail={"decision": decision, "comment": comment, "via": via,
                       "named": " ".join(admin.split())[:100],
-                      "previous": status.outcome.value})
+                      "previous": status.outcome.value, "step": status.step,
+                      "step_name": step.name if step else None})
+        outcome = DECISION_OUTCOMES[decision]
+        if outcome == GateOutcome.APPROVED and status.step + 1 < len(status.steps):
+            # The admin approved one step of the chain: the next one is asked.
+            store.reopen_escalated_gate(session, occurrence_id=occurrence_id,
+                                        bundle_hash=occurrence.gate_bundle_hash)
+            return evaluate(session, catalog, occurrence_id, now)[0]
+        store.settle_gate(session, occurrence_id=occurrence_id,
+                          bundle_hash=occurrence.gate_bundle_hash, outcome=outcome.value, at=now)
         audit(session, occurrence, action="approval.settled", actor=decided_by,
               content_hash=occurrence.gate_bundle_hash, at=now,
               detail={"outcome": outcome.value, "reason": f"admin decision via {via}",
-                      "approved": list(status.approved), "asked": list(status.asked)})
+                      "approved": list(status.approved), "asked": list(status.asked),
+                      "step": status.step})
         return evaluate(session, catalog, occurrence_id, now)[0]

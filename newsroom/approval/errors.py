@@ -79,6 +79,14 @@ class GateClosed(ApprovalLinkError):
         super().__init__(message)
 
 
+class StepDone(GateClosed):
+    """The request's step of the approval chain is approved already (a later step is
+    asked): a decision on it no longer counts."""
+
+    def __init__(self, message: str):
+        super().__init__(message, outcome="step_done")
+
+
 class ContentChanged(ApprovalLinkError):
     status_code = 410
 

@@ -38,6 +38,7 @@ from .errors import (
     LinkForged,
     LinkNotFound,
     LinkTarget,
+    StepDone,
     WrongPerson,
 )
 from .policy import utc_now
@@ -98,10 +99,18 @@ def check_link(engine: Engine, signer: Signer, token: str, *,
     elif require_pending and occurrence.gate_outcome is not None:
         refused = GateClosed(f"the gate of occurrence {occurrence.id} is "
                              f"{occurrence.gate_outcome}", outcome=occurrence.gate_outcome)
+    elif require_pending and _step_done(engine, request, session):
+        refused = StepDone(f"step {request.step + 1} of occurrence {occurrence.id} is "
+                           "approved already; a later step is asked")
     if refused is not None:
         refused.target = target
         raise refused
     return target
+
+
+def _step_done(engine: Engine, request: ApprovalRequest, session: Session | None) -> bool:
+    with _reading(engine, session) as session:
+        return store.later_step_asked(session, request)
 
 
 def _short_target(engine: Engine, signer: Signer, token: str,

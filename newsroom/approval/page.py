@@ -3,7 +3,7 @@ question and how it stands, and what became of the posts. Reads only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -14,10 +14,10 @@ from newsroom.catalog.catalog import Catalog
 from newsroom.store import ApprovalRequest, Occurrence, PostRecord, Publication
 
 from .errors import ApprovalError, LinkTarget
-from .gate import deadline_of, gate_requests, gate_status, occurrence_of, read_tally
+from .gate import gate_requests, gate_status, occurrence_of, walk_chain
 from .policy import campaign_of, utc_now
-from .rules import collects_until_deadline, outcome_after_deadline, rule_outcome
-from .status import GateOutcome, GateStatus
+from .rules import collects_until_deadline
+from .status import GateOutcome, GateStatus, StepStatus
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,10 @@ class LinkState:
     collecting: bool
     joint: bool  # the post names those who approved (signatories_in_text)
     channels: tuple[ChannelOutcome, ...]
+    # The request's step of the approval chain (None: the chain has one step).
+    step: StepStatus | None = None
+    # The request's step is done (a later step is asked): its decision no longer counts.
+    step_done: bool = False
 
     @property
     def published(self) -> tuple[ChannelOutcome, ...]:
@@ -60,19 +64,14 @@ class LinkState:
 def _peek(session: Session, catalog: Catalog, occurrence: Occurrence,
           now: datetime, requests: list[ApprovalRequest] | None = None) -> GateStatus:
     """The gate's status now, a passed deadline applied, without writing anything."""
-    policy = campaign_of(catalog, occurrence.campaign_id).approval
-    tally = read_tally(session, occurrence, requests)
+    walk = walk_chain(session, catalog, occurrence, now, write=False, requests=requests)
     if occurrence.gate_outcome is not None:
-        return gate_status(catalog, occurrence, tally, GateOutcome(occurrence.gate_outcome),
+        return gate_status(catalog, occurrence, walk, GateOutcome(occurrence.gate_outcome),
                            "settled")
     if (occurrence.gate_bundle_hash is None
             or occurrence.bundle_hash != occurrence.gate_bundle_hash):
-        return gate_status(catalog, occurrence, tally, GateOutcome.PENDING, "not asked yet")
-    outcome, reason = rule_outcome(policy, tally)
-    if outcome == GateOutcome.PENDING and now >= deadline_of(catalog, occurrence, tally):
-        tally = replace(tally, pending_expired=True)
-        outcome, reason = outcome_after_deadline(policy, tally)
-    return gate_status(catalog, occurrence, tally, outcome, reason)
+        return gate_status(catalog, occurrence, walk, GateOutcome.PENDING, "not asked yet")
+    return gate_status(catalog, occurrence, walk, walk.outcome, walk.reason)
 
 
 def _web_url(value: str | None) -> str | None:
@@ -139,10 +138,13 @@ def read_link_state(session: Session, catalog: Catalog, target: LinkTarget, *,
             for row in sorted(store.current_posts(session, occurrence_id=occurrence_id),
                               key=lambda r: (r.publish_at, r.channel)))
     quorum_met = bool(gate.asked) and gate.needed > 0 and len(gate.approved) >= gate.needed
+    mine = current or request
+    step = gate.steps[mine.step] if len(gate.steps) > 1 and mine.step < len(gate.steps) else None
     return LinkState(
         request=request, gate=gate, superseded=superseded, current_request=current,
         deadline_passed=now >= gate.deadline, quorum_met=quorum_met,
         collecting=(quorum_met and gate.outcome == GateOutcome.PENDING
-                    and collects_until_deadline(campaign.approval)
+                    and collects_until_deadline(campaign.approval.chain[gate.step])
                     and now < gate.deadline),
-        joint=campaign.signatories_in_text, channels=outcomes)
+        joint=campaign.signatories_in_text, channels=outcomes, step=step,
+        step_done=step is not None and mine.step < gate.step)

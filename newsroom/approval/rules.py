@@ -1,5 +1,5 @@
-"""The gate's rule: what the requests and decisions on one bundle amount to under the
-campaign's policy (mode one, all or quorum), before and after the deadline.
+"""The gate's rule: what the requests and decisions of one step of the approval chain
+amount to under the step's rule (mode one, all or quorum), before and after its deadline.
 
 Pure: a :class:`Tally` in, an outcome and its reason out; nothing is read or written.
 How many approvals a policy needs is :func:`newsroom.catalog.approvers.required_approvals`,
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from newsroom.catalog.approvers import required_approvals
-from newsroom.catalog.models import ApprovalMode, ApprovalPolicy, TimeoutAction
+from newsroom.catalog.models import ApprovalMode, ApprovalStep, TimeoutAction
 from newsroom.store import ApprovalDecision, ApprovalRequest, ApprovalStatus
 
 from .status import DECISION_OUTCOMES, GateOutcome
@@ -19,8 +19,8 @@ from .status import DECISION_OUTCOMES, GateOutcome
 
 @dataclass
 class Tally:
-    """The gate's requests (people only, in order), their decisions and the last
-    admin decision, as read from the store."""
+    """One step's requests (people only, in order), their decisions and the last admin
+    decision on the step, as read from the store."""
 
     asked: list[ApprovalRequest]
     decisions: dict[int, ApprovalDecision]
@@ -38,10 +38,14 @@ class Tally:
         return tuple(r.person_id for r in self.asked if self._status_of(r) == status.value)
 
 
-def rule_outcome(policy: ApprovalPolicy, tally: Tally) -> tuple[GateOutcome, str]:
-    """What the decisions say before any deadline is applied."""
-    if policy.pre_approved:
-        return GateOutcome.APPROVED, "the campaign is pre-approved"
+def rule_outcome(policy: ApprovalStep, tally: Tally) -> tuple[GateOutcome, str]:
+    """What the step's decisions say before any deadline is applied; an admin's decision
+    on the step decides it."""
+    if tally.admin is not None:
+        admin = tally.admin
+        return (DECISION_OUTCOMES[admin.decision],
+                f"admin {admin.decided_by.removeprefix('admin:')} decided {admin.decision} "
+                f"via {admin.via}")
     asked = len(tally.asked)
     if not asked:
         return GateOutcome.PENDING, "nobody has been asked yet"
@@ -83,7 +87,7 @@ def rule_outcome(policy: ApprovalPolicy, tally: Tally) -> tuple[GateOutcome, str
     return GateOutcome.PENDING, f"{approved} of {needed} needed approvals, {pending} pending"
 
 
-def _timeout_outcome(policy: ApprovalPolicy, tally: Tally) -> tuple[GateOutcome, str]:
+def _timeout_outcome(policy: ApprovalStep, tally: Tally) -> tuple[GateOutcome, str]:
     approved = len(tally.ids(ApprovalStatus.APPROVED))
     needed = required_approvals(policy, len(tally.asked))
     if policy.on_timeout == TimeoutAction.ESCALATE:
@@ -92,19 +96,20 @@ def _timeout_outcome(policy: ApprovalPolicy, tally: Tally) -> tuple[GateOutcome,
     if policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM and approved >= needed:
         return GateOutcome.APPROVED, (f"deadline passed; quorum met with {approved} approvals "
                                       f"(needed {needed})")
+    action = policy.on_timeout or TimeoutAction.CANCEL
     return GateOutcome.CANCELLED, (f"deadline passed with {approved} of {needed} needed "
-                                   f"approvals (on_timeout {policy.on_timeout.value})")
+                                   f"approvals (on_timeout {action.value})")
 
 
-def outcome_after_deadline(policy: ApprovalPolicy, tally: Tally) -> tuple[GateOutcome, str]:
-    """What the gate comes to once the deadline expired the pending requests."""
+def outcome_after_deadline(policy: ApprovalStep, tally: Tally) -> tuple[GateOutcome, str]:
+    """What the step comes to once its deadline expired the pending requests."""
     outcome, reason = rule_outcome(policy, tally)
     if outcome == GateOutcome.PENDING:
         outcome, reason = _timeout_outcome(policy, tally)
     return outcome, reason
 
 
-def collects_until_deadline(policy: ApprovalPolicy) -> bool:
+def collects_until_deadline(policy: ApprovalStep) -> bool:
     """A quorum that publishes at the deadline keeps taking signatures once met."""
     return (policy.mode == ApprovalMode.QUORUM
             and policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM)

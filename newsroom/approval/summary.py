@@ -16,6 +16,7 @@ from newsroom.markdown import md_quote, md_text
 from newsroom.posts import RenderedPost
 from newsroom.store import Decision
 
+from .chain import chain_view
 from .errors import ApprovalError
 from .gate import gate_posts, occurrence_of
 from .policy import campaign_of, channel_label, display_name
@@ -64,18 +65,34 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
     if status.decided_by_admin:
         lines.append(f"- **Admin decision by:** "
                      f"{md_text(display_name(catalog, status.decided_by_admin))}")
+    chain = chain_view(catalog, status)
+    if chain:
+        current = status.steps[status.step]
+        lines.insert(3, f"- **Stufe / step:** {status.step + 1} von / of {len(chain)} – "
+                        f"{md_text(current.name)} (an admin decision decides this step)")
+        lines += ["", "## Stufen / approval chain", "",
+                  "| Stufe / step | Wer / who | Stand / state | Frist / deadline |",
+                  "|---|---|---|---|"]
+        for step in chain:
+            who = "; ".join(
+                p.name + (f": {p.decision} ({p.when})" if p.decision else "")
+                for p in step.people) or "–"
+            lines.append(f"| {md_text(step.label)}: {md_text(step.name)} | {md_text(who)} | "
+                         f"{md_text(step.state_german)} | {md_text(step.deadline)} |")
     lines += [f"- **Bundle:** {md_text(status.bundle_hash[:16])}", "",
               "## Entscheidungen / decisions", ""]
     if status.decisions:
         lines += ["| Zeit / time | Wer / who | Entscheidung / decision | Kommentar / comment "
-                  "| über / via |", "|---|---|---|---|---|"]
+                  "| über / via |" + (" Stufe / step |" if chain else ""),
+                  "|---|---|---|---|---|" + ("---|" if chain else "")]
         for decision in status.decisions:
             who = display_name(catalog, decision.person_id) + (
                 " (Admin)" if decision.by_admin else "")
             lines.append(
                 f"| {md_text(local_when(decision.decided_at))} | {md_text(who)} | "
                 f"{md_text(_DECISION_WORDS.get(decision.decision, decision.decision))} | "
-                f"{md_text(decision.comment, limit=500) or '–'} | {md_text(decision.via)} |")
+                f"{md_text(decision.comment, limit=500) or '–'} | {md_text(decision.via)} |"
+                + (f" {decision.step + 1} |" if chain else ""))
     else:
         lines.append("Noch keine / none yet.")
     lines += ["", "## Posts"]

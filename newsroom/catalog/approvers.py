@@ -7,7 +7,7 @@ from datetime import date
 
 from newsroom.errors import NewsroomError
 
-from .models import ApprovalMode, ApprovalPolicy, Directory, Person
+from .models import ApprovalMode, ApprovalPolicy, ApprovalStep, ApproverRef, Directory, Person
 
 MAGISTRAT = "magistrat"
 
@@ -72,12 +72,14 @@ class DirectoryIndex:
         return Approver(current, on_behalf_of=person)
 
 
-def resolve_approvers(
-    policy: ApprovalPolicy, index: DirectoryIndex, day: date | None = None
-) -> list[Approver]:
-    """The distinct people who are asked, in policy order; deputies replace absentees on ``day``."""
+def _refs(rules: ApprovalPolicy | ApprovalStep) -> list[ApproverRef]:
+    return rules.approver_refs if isinstance(rules, ApprovalPolicy) else rules.approvers
+
+
+def _named(refs: list[ApproverRef], index: DirectoryIndex) -> list[Person]:
+    """The distinct people ``refs`` name, in order."""
     people: list[Person] = []
-    for ref in policy.approvers:
+    for ref in refs:
         if ref.person:
             people.append(index.person(ref.person))
         elif ref.portfolio:
@@ -87,15 +89,53 @@ def resolve_approvers(
     unique: dict[str, Person] = {}
     for person in people:
         unique.setdefault(person.id, person)
-    approvers = [Approver(p) for p in unique.values()]
+    return list(unique.values())
+
+
+def resolve_approvers(
+    rules: ApprovalPolicy | ApprovalStep, index: DirectoryIndex, day: date | None = None
+) -> list[Approver]:
+    """The distinct people who are asked, in policy order (a policy: of every step);
+    deputies replace absentees on ``day``."""
+    approvers = [Approver(p) for p in _named(_refs(rules), index)]
     if day is not None:
         approvers = [index.stand_in(a.person, day) for a in approvers]
     return approvers
 
 
-def required_approvals(policy: ApprovalPolicy, asked: int) -> int:
-    if policy.mode == ApprovalMode.ONE:
+def resolve_chain(
+    policy: ApprovalPolicy, index: DirectoryIndex, day: date | None = None
+) -> list[list[Approver]]:
+    """The people asked in each step of the chain, in order; on ``day`` a deputy stands
+    in for an absentee, unless the deputy is asked in another step of the chain (a
+    person approves in one step only): then the absentee is asked."""
+    named = [_named(step.approvers, index) for step in policy.chain]
+    chain: list[list[Approver]] = []
+    for number, people in enumerate(named):
+        elsewhere = {p.id for other, step in enumerate(named) if other != number for p in step}
+        elsewhere |= {a.person.id for step in chain for a in step}
+        approvers: list[Approver] = []
+        for person in people:
+            standing = index.stand_in(person, day) if day is not None else Approver(person)
+            approvers.append(standing if standing.person.id not in elsewhere
+                             else Approver(person))
+        chain.append(approvers)
+    return chain
+
+
+def resolve_signatories(
+    policy: ApprovalPolicy, index: DirectoryIndex, day: date | None = None
+) -> list[Approver]:
+    """Who may sign a joint statement: the people of the steps whose approvals sign
+    (in the one-step form, everyone asked)."""
+    steps = resolve_chain(policy, index, day)
+    return [a for step, people in zip(policy.chain, steps, strict=True) if step.signs
+            for a in people]
+
+
+def required_approvals(rules: ApprovalPolicy | ApprovalStep, asked: int) -> int:
+    if rules.mode == ApprovalMode.ONE:
         return 1
-    if policy.mode == ApprovalMode.ALL:
+    if rules.mode == ApprovalMode.ALL:
         return asked
-    return policy.quorum or asked
+    return rules.quorum or asked

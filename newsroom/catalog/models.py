@@ -66,6 +66,9 @@ class Person(StrictModel):
     deputy: str | None = None  # Vertretung when absent
     absences: list[Absence] = []
     notify_tag: str | None = None  # apprise tag; defaults to the person's id
+    # A person outside the city administration (a partner organisation's contact, who
+    # may be asked in a step of an approval chain): the organisation's name.
+    organisation: str | None = Field(default=None, max_length=120)
     # Office roles: what this person may decide through Prefect or the command line
     # (newsroom/catalog/roles.py), e.g. [office-admin]; checked by validation.
     roles: list[str] = []
@@ -85,7 +88,8 @@ class Person(StrictModel):
 
     @property
     def display(self) -> str:
-        return f"{self.title} {self.name}"
+        shown = f"{self.title} {self.name}"
+        return f"{shown} ({self.organisation})" if self.organisation else shown
 
     @property
     def salutation_line(self) -> str:
@@ -273,10 +277,45 @@ class TimeoutAction(StrEnum):
     ESCALATE = "escalate"
 
 
-class ApprovalPolicy(StrictModel):
+class ApprovalStep(StrictModel):
+    """One step of an approval chain: who is asked, what the step needs, by when.
+
+    The steps of a chain are asked one after another: the people of a step only once the
+    step before is approved. ``deadline``/``deadline_before`` default to the chain's
+    (the policy's); ``on_timeout`` and ``escalate_to`` too.
+    """
+
+    name: str | None = Field(default=None, max_length=80)  # German: "Fachamt", "Schlussredaktion"
     approvers: list[ApproverRef] = Field(min_length=1)
     mode: ApprovalMode = ApprovalMode.ONE
     quorum: int | None = Field(default=None, ge=1)
+    deadline: str | None = None  # absolute, YYYY-MM-DD HH:MM
+    deadline_before: str | None = None  # relative to the first slot, e.g. 72h
+    on_timeout: TimeoutAction | None = None
+    escalate_to: list[str] | None = None
+    # Joint statements: the approvals of this step name the signatories ({{ signatories }}).
+    signs: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApprovalStep:
+        if self.mode == ApprovalMode.QUORUM and self.quorum is None:
+            raise ValueError("mode `quorum` needs `quorum: N` (how many must approve)")
+        if self.mode != ApprovalMode.QUORUM and self.quorum is not None:
+            raise ValueError("`quorum` only applies with `mode: quorum`")
+        if self.deadline and self.deadline_before:
+            raise ValueError("give either `deadline` or `deadline_before`, not both")
+        return self
+
+
+class ApprovalPolicy(StrictModel):
+    """Who approves a campaign's posts. One step (``approvers``, ``mode``, ``quorum``) or
+    an ordered chain of ``steps``; ``deadline``/``deadline_before`` are the chain's (and
+    every step's that names none of its own)."""
+
+    approvers: list[ApproverRef] = []
+    mode: ApprovalMode = ApprovalMode.ONE
+    quorum: int | None = Field(default=None, ge=1)
+    steps: list[ApprovalStep] = []
     deadline: str | None = None  # absolute, YYYY-MM-DD HH:MM (one-off campaigns)
     deadline_before: str | None = None  # relative to the first slot, e.g. 48h
     on_timeout: TimeoutAction = TimeoutAction.CANCEL
@@ -285,6 +324,12 @@ class ApprovalPolicy(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ApprovalPolicy:
+        if self.steps and (self.approvers or self.quorum is not None
+                           or "mode" in self.model_fields_set):
+            raise ValueError("give either `steps` (each with its approvers and mode) or "
+                             "`approvers` with `mode` (one step), not both")
+        if not self.steps and not self.approvers:
+            raise ValueError("name the `approvers` (or an ordered list of `steps`)")
         if self.mode == ApprovalMode.QUORUM and self.quorum is None:
             raise ValueError("mode `quorum` needs `quorum: N` (how many must approve)")
         if self.mode != ApprovalMode.QUORUM and self.quorum is not None:
@@ -294,6 +339,24 @@ class ApprovalPolicy(StrictModel):
         if not self.pre_approved and not (self.deadline or self.deadline_before):
             raise ValueError("set `deadline_before` (e.g. 48h) or an absolute `deadline`")
         return self
+
+    @property
+    def chain(self) -> tuple[ApprovalStep, ...]:
+        """The steps, in order, each with the chain's timeout rules filled in; the
+        one-step form is a chain of one step (whose approvals sign)."""
+        if not self.steps:
+            return (ApprovalStep(approvers=self.approvers, mode=self.mode, quorum=self.quorum,
+                                 on_timeout=self.on_timeout, escalate_to=self.escalate_to,
+                                 signs=True),)
+        return tuple(step.model_copy(update={
+            "on_timeout": step.on_timeout or self.on_timeout,
+            "escalate_to": self.escalate_to if step.escalate_to is None else step.escalate_to,
+        }) for step in self.steps)
+
+    @property
+    def approver_refs(self) -> list[ApproverRef]:
+        """Every approver the policy names, in the order of its steps."""
+        return [ref for step in self.chain for ref in step.approvers]
 
 
 class Image(StrictModel):

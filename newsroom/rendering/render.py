@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from ..catalog.approvers import resolve_approvers
+from ..catalog.approvers import resolve_signatories
 from ..catalog.catalog import CampaignSource, Catalog
 from ..catalog.models import ChannelAccount, Image
 from ..catalog.schedule import Occurrence, occurrence_on
@@ -276,8 +276,9 @@ def media_items(catalog: Catalog, images: tuple[Image, ...]) -> tuple[MediaItem,
 def default_signatories(
     catalog: Catalog, source: CampaignSource, day: date | None = None
 ) -> list[str]:
-    """Everyone who is asked: the longest list, used for previews and length checks."""
-    approvers = resolve_approvers(source.campaign.approval, catalog.index, day)
+    """Everyone who may sign (every person of the signing steps): the longest list, used
+    for previews and length checks."""
+    approvers = resolve_signatories(source.campaign.approval, catalog.index, day)
     return [a.person.display for a in approvers]
 
 

@@ -1,5 +1,5 @@
-"""Approval requests (one per person and bundle) and their one decision; voiding and
-expiring requests whose question is stale or overdue."""
+"""Approval requests (one per person, bundle and step of the chain) and their one
+decision; voiding and expiring requests whose question is stale or overdue."""
 
 from __future__ import annotations
 
@@ -29,11 +29,13 @@ _DECISION_STATUS = {
 }
 
 
-def _find_request(session: Session, occurrence_id: int, person_id: str, bundle: str):
+def _find_request(session: Session, occurrence_id: int, person_id: str, bundle: str,
+                  step: int):
     query = select(ApprovalRequest).where(
         ApprovalRequest.occurrence_id == occurrence_id,
         ApprovalRequest.person_id == person_id,
         ApprovalRequest.bundle_hash == bundle,
+        ApprovalRequest.step == step,
     )
     return session.exec(query.execution_options(populate_existing=True)).first()
 
@@ -46,6 +48,7 @@ def create_approval_request(
     bundle_hash: str,
     deadline: datetime,
     token_nonce: str | None = None,
+    step: int = 0,
 ) -> ApprovalRequest:
     """Ask ``person_id`` to approve the occurrence's current bundle. Idempotent.
 
@@ -61,7 +64,7 @@ def create_approval_request(
         )
     return ensure_approval_request(
         session, occurrence_id=occurrence_id, person_id=person_id, bundle_hash=bundle_hash,
-        deadline=deadline, token_nonce=token_nonce)[0]
+        deadline=deadline, token_nonce=token_nonce, step=step)[0]
 
 
 def ensure_approval_request(
@@ -72,8 +75,10 @@ def ensure_approval_request(
     bundle_hash: str,
     deadline: datetime,
     token_nonce: str | None = None,
+    step: int = 0,
 ) -> tuple[ApprovalRequest, bool]:
-    """Like :func:`create_approval_request`; also says whether the request is new."""
+    """Like :func:`create_approval_request`; also says whether the request is new.
+    ``step``: the step of the approval chain it asks for (0: the first)."""
     require_aware(deadline, "deadline")
     occurrence = get_row(session, Occurrence, occurrence_id)
     if occurrence.bundle_hash != bundle_hash:
@@ -81,7 +86,7 @@ def ensure_approval_request(
             f"bundle {bundle_hash[:12]} is not the current content of occurrence "
             f"{occurrence.campaign_id}/{occurrence.occurrence_date.isoformat()}; render again"
         )
-    existing = _find_request(session, occurrence_id, person_id, bundle_hash)
+    existing = _find_request(session, occurrence_id, person_id, bundle_hash, step)
     if existing is not None:
         return existing, False
     request, created = insert_or_get(
@@ -92,8 +97,9 @@ def ensure_approval_request(
             bundle_hash=bundle_hash,
             deadline=deadline,
             token_nonce=token_nonce or secrets.token_urlsafe(32),
+            step=step,
         ),
-        lambda: _find_request(session, occurrence_id, person_id, bundle_hash),
+        lambda: _find_request(session, occurrence_id, person_id, bundle_hash, step),
     )
     session.commit()
     return request, created
@@ -243,9 +249,11 @@ def void_stale_requests(session: Session, *, occurrence_id: int) -> list[Approva
 
 
 def expire_overdue_requests(
-    session: Session, *, now: datetime | None = None, occurrence_id: int | None = None
+    session: Session, *, now: datetime | None = None, occurrence_id: int | None = None,
+    step: int | None = None,
 ) -> list[ApprovalRequest]:
-    """Mark pending requests whose deadline has passed as expired (of one occurrence)."""
+    """Mark pending requests whose deadline has passed as expired (of one occurrence,
+    of one step of its approval chain)."""
     now = now or utcnow()
     require_aware(now, "now")
     query = select(ApprovalRequest).where(
@@ -254,4 +262,17 @@ def expire_overdue_requests(
     )
     if occurrence_id is not None:
         query = query.where(ApprovalRequest.occurrence_id == occurrence_id)
+    if step is not None:
+        query = query.where(ApprovalRequest.step == step)
     return _void(session, session.exec(query).all(), ApprovalStatus.EXPIRED.value)
+
+
+def later_step_asked(session: Session, request: ApprovalRequest) -> bool:
+    """True when a later step of the approval chain was asked about the request's bundle:
+    the request's step is done, and a decision on it no longer counts."""
+    query = select(ApprovalRequest.id).where(
+        ApprovalRequest.occurrence_id == request.occurrence_id,
+        ApprovalRequest.bundle_hash == request.bundle_hash,
+        col(ApprovalRequest.step) > request.step,
+    ).limit(1)
+    return session.exec(query).first() is not None

@@ -170,6 +170,20 @@ def settle_gate(
     return occurrence, True
 
 
+def reopen_escalated_gate(session: Session, *, occurrence_id: int, bundle_hash: str) -> bool:
+    """An escalated gate open again (an admin approved the step that escalated, and the
+    chain goes on to its next step); False when it was not escalated on this bundle."""
+    occurrence = get_row(session, Occurrence, occurrence_id, lock=True)
+    if (occurrence.gate_bundle_hash != bundle_hash
+            or occurrence.gate_outcome != GateResult.ESCALATED.value):
+        return False
+    occurrence.gate_outcome = None
+    occurrence.escalated_at = None
+    session.add(occurrence)
+    session.commit()
+    return True
+
+
 def open_gates(session: Session) -> list[Occurrence]:
     """Occurrences whose approval gate is open or escalated (waiting for someone)."""
     query = (

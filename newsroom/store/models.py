@@ -217,11 +217,12 @@ class PostRecord(SQLModel, table=True):
 
 
 class ApprovalRequest(SQLModel, table=True):
-    """A request to one person to approve exactly one bundle of posts."""
+    """A request to one person to approve exactly one bundle of posts, in one step of the
+    campaign's approval chain (an admin may decide several steps of one bundle)."""
 
     __tablename__ = "approval_request"
     __table_args__ = (
-        UniqueConstraint("occurrence_id", "person_id", "bundle_hash"),
+        UniqueConstraint("occurrence_id", "person_id", "bundle_hash", "step"),
         _one_of("status", ApprovalStatus, "status"),
     )
 
@@ -236,6 +237,8 @@ class ApprovalRequest(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The step of the approval chain (0: the first; the one-step form has only 0).
+    step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ApprovalDecision(SQLModel, table=True):

@@ -61,6 +61,7 @@ from newsroom.approval import (
     LinkNotFound,
     LinkState,
     LinkTarget,
+    StepDone,
     WrongPerson,
 )
 from newsroom.approval.versions import PreviousVersion
@@ -127,6 +128,7 @@ _STATE_TITLES = {
     LinkExpired: "Die Frist ist abgelaufen",
     LinkAlreadyUsed: "Bereits entschieden",
     GateClosed: "Freigabe bereits abgeschlossen",
+    StepDone: "Ihre Stufe ist bereits freigegeben",
     ContentChanged: "Die Beiträge wurden geändert",
 }
 
@@ -168,6 +170,11 @@ def _plain_refusal(context: WebContext, exc: ApprovalLinkError) -> Response:
         return pages.error(409, "Bereits entschieden",
                            f"{said}{when}. Jeder Link kann nur einmal verwendet werden.",
                            "Wenn Sie Ihre Entscheidung ändern möchten: " + _ASK)
+    if isinstance(exc, StepDone):
+        return pages.error(409, "Ihre Stufe ist bereits freigegeben",
+                           "Die Stufe, in der Sie angefragt sind, ist bereits freigegeben; "
+                           "die Freigabe liegt jetzt bei der nächsten Stufe. Eine weitere "
+                           "Entscheidung ist nicht mehr nötig.", "Bei Fragen: " + _ASK)
     if isinstance(exc, GateClosed):
         return pages.error(409, "Freigabe bereits abgeschlossen",
                            _OUTCOME_GERMAN.get(GateOutcome(exc.outcome), "")
@@ -206,6 +213,9 @@ def _tally_german(catalog: Any, state: LinkState) -> str:
     elif gate.mode == "one":
         need = f"eine Freigabe {'genügte' if passed else 'genügt'}"
     text = f"{approved} von {asked} Angefragten {verb} freigegeben; {need}."
+    step = gate.current_step
+    if step is not None and len(gate.steps) > 1:
+        text = f"Stufe {step.number + 1} von {len(gate.steps)} ({step.name}): {text}"
     if state.joint and gate.approved:
         # Signatories only where the statement may go out with their names.
         signing = gate.outcome in (GateOutcome.APPROVED, GateOutcome.ESCALATED,
@@ -230,7 +240,8 @@ def _gate_german(catalog: Any, state: LinkState) -> list[str]:
     if outcome == GateOutcome.APPROVED:
         if state.quorum_met and gate.mode == "quorum":
             return [f"Das Quorum ist erreicht: {tally}", "Die Beiträge sind freigegeben."]
-        return [tally, "Die Beiträge sind freigegeben."]
+        return [tally, "Die Beiträge sind freigegeben."
+                + (" Alle Stufen haben freigegeben." if len(gate.steps) > 1 else "")]
     if outcome == GateOutcome.CANCELLED:
         return [f"Bis zur Frist am {deadline}: {tally}",
                 "Die Veröffentlichung wurde deshalb abgesagt; es wird nichts veröffentlicht."]
@@ -324,6 +335,11 @@ def _state_page(context: WebContext, exc: ApprovalLinkError, state: LinkState) -
     elif request.status == ApprovalStatus.EXPIRED.value or state.deadline_passed:
         said.append(f"Die Frist für diese Freigabe ist am {local_when(state.gate.deadline)} "
                     "abgelaufen; Sie haben bis dahin nicht geantwortet.")
+    elif isinstance(exc, StepDone) and state.step is not None:
+        now_at = state.gate.current_step
+        said.append(f"Ihre Stufe ({state.step.label}) ist bereits freigegeben; Ihre "
+                    "Entscheidung wird dafür nicht mehr gebraucht."
+                    + (f" Die Freigabe liegt jetzt bei {now_at.label}." if now_at else ""))
     elif isinstance(exc, LinkExpired):
         # The link's own time is up, the request still open: a newer mail has a fresh one.
         title = "Dieser Link ist abgelaufen"
@@ -368,6 +384,7 @@ def _state_page(context: WebContext, exc: ApprovalLinkError, state: LinkState) -
     return context.pages.render("approval_state.html", {
         "title": title, "said": said, "channels": channels, "published": bool(published),
         "todo": todo, "campaign": approval.campaign_of(catalog, state.gate.campaign_id).title,
+        "chain": approval.chain_view(catalog, state.gate, request.person_id),
     }, status=status)
 
 
@@ -487,7 +504,7 @@ def _view(context: WebContext, target: LinkTarget, token: str, session: Any) -> 
     if not viewed:
         _record_viewed(context, target, once_key)
     requests = [r for r in every
-                if r.bundle_hash == request.bundle_hash
+                if r.bundle_hash == request.bundle_hash and r.step == request.step
                 and not r.person_id.startswith(approval.ADMIN_PREFIX)
                 and r.status != ApprovalStatus.VOID.value]
     campaign = catalog.campaign(occurrence.campaign_id).campaign
@@ -520,7 +537,11 @@ def _view(context: WebContext, target: LinkTarget, token: str, session: Any) -> 
         "salutation": approval.salutation(catalog, request.person_id),
         "deadline": local_when(request.deadline),
         "deadline_iso": request.deadline.isoformat(),
-        "rule": approval.rule_german(campaign.approval, len(requests)),
+        "rule": approval.rule_german(
+            campaign.approval.chain[min(request.step, len(campaign.approval.chain) - 1)],
+            len(requests)),
+        "step": state.step.label if state.step else None,
+        "chain": approval.chain_view(catalog, state.gate, request.person_id),
         "joint": campaign.signatories_in_text,
         "posts": shown,
         "posts_html": posts_html,
@@ -603,6 +624,21 @@ async def image(token: str, channel: str, index: int, context: Context) -> Respo
     })
 
 
+def _notify_next_step(context: WebContext, status: approval.GateStatus) -> None:
+    """Mail the people of the step a decision opened (the chain's next step); the
+    deadline sweeper mails whoever a failure here leaves out."""
+    if context.notifier is None:
+        return
+    try:
+        approval.notify_approvers(context.engine, context.catalog,
+                                  occurrence_id=status.occurrence_id,
+                                  notifier=context.notifier(), signer=context.signer,
+                                  base_url=context.settings.web_base_url.rstrip("/"))
+    except Exception as exc:  # noqa: BLE001 - the decision is stored; the sweeper retries
+        logger.error("mailing the next approval step of occurrence %s failed: %s",
+                     status.occurrence_id, type(exc).__name__)
+
+
 async def _call_back(context: WebContext, status: approval.GateStatus) -> None:
     """``on_gate_settled`` for a settled or escalated gate, else ``on_gate_decided``."""
     if status.settled or status.outcome == GateOutcome.ESCALATED:
@@ -658,6 +694,8 @@ async def submit(token: str, request: Request, context: Context) -> Response:
                                     signer=context.signer))
     except ApprovalLinkError as exc:
         return await run_in_threadpool(refusal, context, exc)
+    if not status.settled and len(status.steps) > 1:
+        await run_in_threadpool(_notify_next_step, context, status)
     await _call_back(context, status)
     campaign = context.catalog.campaign(status.campaign_id).campaign
     return pages.render("approval_done.html", {

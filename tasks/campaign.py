@@ -94,21 +94,30 @@ async def gate_status(occurrence_id: int) -> GateStatus:
 @task(name="admin-decision", task_run_name="admin decision {occurrence_id}")
 async def record_admin_decision(occurrence_id: int, decision: str, comment: str,
                                 admin: str, input_key: str = "") -> GateStatus | str:
-    """The gate after the admin's decision, or why it was refused (the name is no
-    registry person with a role that allows it). A refusal is audited once per run and
+    """The gate after the admin's decision on its current step (an approved step of a
+    chain asks the next one), or why it was refused (the name is no registry person with
+    a role that allows it). A refusal is audited once per run and
     input (``input_key``), however often the resumed run replays that input."""
     runtime = get_runtime()
     run_id = current_run.get_id()
     refusal_key = f"admin-refused:{run_id}:{input_key}" if run_id and input_key else None
+    decision_key = f"admin-decided:{run_id}:{input_key}" if run_id and input_key else None
 
     def decide() -> GateStatus | str:
         try:
-            return approval.admin_decision(runtime.engine, runtime.catalog,
-                                           occurrence_id=occurrence_id, decision=decision,
-                                           comment=comment, admin=admin, via="prefect_ui",
-                                           refusal_key=refusal_key)
+            status = approval.admin_decision(runtime.engine, runtime.catalog,
+                                             occurrence_id=occurrence_id, decision=decision,
+                                             comment=comment, admin=admin, via="prefect_ui",
+                                             refusal_key=refusal_key,
+                                             decision_key=decision_key)
         except NotPermitted as exc:
             return str(exc)
+        if not status.settled:
+            # An approved step of a chain: its next step is asked now.
+            approval.notify_approvers(runtime.engine, runtime.catalog,
+                                      occurrence_id=occurrence_id, notifier=runtime.notifier,
+                                      signer=runtime.signer, base_url=runtime.base_url)
+        return status
 
     return await asyncio.to_thread(decide)
 

@@ -63,7 +63,8 @@ def decide(engine: Engine, catalog: Catalog, *, token: str, decision: str, comme
 
 def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, decision: str,
                    comment: str, admin: str, via: str = "prefect_ui",
-                   now: datetime | None = None, refusal_key: str | None = None) -> GateStatus:
+                   now: datetime | None = None, refusal_key: str | None = None,
+                   decision_key: str | None = None) -> GateStatus:
     """An admin decides the step an open or escalated gate stands at: approve (the
     chain goes on to its next step; the last step's approval settles the gate), reject
     or request_changes (they settle it).
@@ -101,6 +102,8 @@ def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, deci
         raise
     with store.session_scope(engine) as session:
         status, _ = evaluate(session, catalog, occurrence_id, now)
+        if decision_key and store.audit_once_recorded(session, once_key=decision_key):
+            return status
         occurrence = occurrence_of(session, occurrence_id)
         if status.settled:
             raise ApprovalError(f"the gate of {occurrence.campaign_id}/"
@@ -115,17 +118,26 @@ def admin_decision(engine: Engine, catalog: Catalog, *, occurrence_id: int, deci
             session, occurrence_id=occurrence_id, person_id=decided_by,
             bundle_hash=occurrence.gate_bundle_hash, deadline=status.deadline,
             step=status.step)
+        step = status.current_step
+        decided: dict[str, Any] = dict(
+            campaign_id=occurrence.campaign_id, occurrence_date=occurrence.occurrence_date,
+            actor=decided_by, action="approval.admin_decided",
+            content_hash=occurrence.gate_bundle_hash, at=now,
+            detail={"decision": decision, "comment": comment, "via": via,
+                    "named": " ".join(admin.split())[:100],
+                    "previous": status.outcome.value, "step": status.step,
+                    "step_name": step.name if step else None})
+        if decision_key:
+            # Claimed before the decision is recorded: a crash between the two loses the
+            # input (the run waits, the admin decides again), never applies it twice.
+            if store.record_audit_once(session, once_key=decision_key, **decided) is None:
+                return status
+        else:
+            store.record_audit(session, **decided)
         store.record_decision(session, request_id=stored_id(request), decision=decision,
                               decided_by=decided_by, via=via,
                               bundle_hash=occurrence.gate_bundle_hash, comment=comment,
                               decided_at=now)
-        step = status.current_step
-        audit(session, occurrence, action="approval.admin_decided", actor=decided_by,
-              content_hash=occurrence.gate_bundle_hash, at=now,
-              detail={"decision": decision, "comment": comment, "via": via,
-                      "named": " ".join(admin.split())[:100],
-                      "previous": status.outcome.value, "step": status.step,
-                      "step_name": step.name if step else None})
         outcome = DECISION_OUTCOMES[decision]
         if outcome == GateOutcome.APPROVED and status.step + 1 < len(status.steps):
             # The admin approved one step of the chain: the next one is asked.

@@ -66,20 +66,23 @@ def gate_summary_markdown(status: GateStatus, catalog: Catalog,
         lines.append(f"- **Admin decision by:** "
                      f"{md_text(display_name(catalog, status.decided_by_admin))}")
     chain = chain_view(catalog, status)
+    steps: list[str] = []
     if chain:
         current = status.steps[status.step]
         lines.insert(3, f"- **Stufe / step:** {status.step + 1} von / of {len(chain)} – "
-                        f"{md_text(current.name)} (an admin decision decides this step)")
-        lines += ["", "## Stufen / approval chain", "",
+                        f"{md_text(current.name)} (the lines below are this step's; an "
+                        "admin decision decides this step)")
+        steps += ["## Stufen / approval chain", "",
                   "| Stufe / step | Wer / who | Stand / state | Frist / deadline |",
                   "|---|---|---|---|"]
         for step in chain:
             who = "; ".join(
                 p.name + (f": {p.decision} ({p.when})" if p.decision else "")
                 for p in step.people) or "–"
-            lines.append(f"| {md_text(step.label)}: {md_text(step.name)} | {md_text(who)} | "
+            steps.append(f"| {md_text(step.label)}: {md_text(step.name)} | {md_text(who)} | "
                          f"{md_text(step.state_german)} | {md_text(step.deadline)} |")
-    lines += [f"- **Bundle:** {md_text(status.bundle_hash[:16])}", "",
+        steps.append("")
+    lines += [f"- **Bundle:** {md_text(status.bundle_hash[:16])}", "", *steps,
               "## Entscheidungen / decisions", ""]
     if status.decisions:
         lines += ["| Zeit / time | Wer / who | Entscheidung / decision | Kommentar / comment "

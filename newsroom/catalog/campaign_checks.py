@@ -5,11 +5,13 @@ slots and times, deadline and content references, then its rendered posts
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from ..errors import relative_path
 from ..timeutil import (
     LocalTimeError,
+    before,
     format_local,
     localize,
     parse_duration,
@@ -17,7 +19,7 @@ from ..timeutil import (
 )
 from .approvers import UnknownReference, resolve_approvers
 from .catalog import CampaignSource, Catalog
-from .models import ApprovalMode, ChannelType, TimeoutAction
+from .models import ApprovalMode, ApprovalStep, ChannelType, TimeoutAction
 from .reading import Collector
 from .registry_checks import Registry, suggest
 from .rendered_checks import check_rendered
@@ -61,17 +63,68 @@ def check_campaign(
 def _check_approvers(
     source: CampaignSource, salvaged: Salvaged, registry: Registry, out: Collector
 ) -> list | None:
-    """The approval rules; the approvers that could be resolved (None: the policy is unreadable)."""
+    """The approval rules of every step; the people who may sign that could be resolved
+    (None: the policy is unreadable)."""
     policy = source.campaign.approval
     intact = salvaged.intact
     if policy is None:
         return None
+    if policy.steps:
+        if not intact("approval", "steps"):
+            return None
+        where: list[tuple[tuple, Any, ApprovalStep]] = [
+            (("approval", "steps", n), step, chain)
+            for n, (step, chain) in enumerate(zip(policy.steps, policy.chain, strict=True))]
+    else:
+        where = [(("approval",), policy, policy.chain[0])]
+    signing: list = []
+    every_resolved = True
+    seen: dict[str, int] = {}
+    for number, (at, rules, step) in enumerate(where):
+        resolved, all_resolved = _check_step(source, salvaged, registry, out, at, rules, step)
+        every_resolved = every_resolved and all_resolved
+        if step.signs:
+            signing += resolved
+        if len(where) > 1:
+            for person in dict.fromkeys(a.person.id for a in resolved):
+                if person in seen:
+                    out.add((*at, "approvers"),
+                            f"{registry.catalog.index.people[person].display} is asked in "
+                            f"step {seen[person] + 1} and step {number + 1}; a person "
+                            "approves in one step of a chain",
+                            "remove them from one of the steps (a deputy who stands in for "
+                            "someone of another step is handled when the step is asked)")
+                else:
+                    seen[person] = number
+    if (intact("signatories_in_text") and source.campaign.signatories_in_text
+            and policy.steps and not any(step.signs for step in policy.steps)):
+        out.add(("signatories_in_text",),
+                "signatories in the text, but no step of the chain signs",
+                "add `signs: true` to the step whose approvers sign the statement (e.g. the "
+                "Magistrat's step)")
+    if (intact("signatories_in_text") and source.campaign.signatories_in_text
+            and any(step.signs for step in policy.chain)
+            and all(step.mode == ApprovalMode.ONE for step in policy.chain if step.signs)
+            and (policy.steps or intact("approval", "mode"))):
+        out.add(("signatories_in_text",),
+                "signatories in the text only make sense when several people sign",
+                "use mode: all or quorum, or drop signatories_in_text", severity="warning")
+    if len(where) > 1:
+        _check_step_deadlines(source, salvaged, out)
+    return signing if every_resolved else None
+
+
+def _check_step(source: CampaignSource, salvaged: Salvaged, registry: Registry,
+                out: Collector, at: tuple, rules: Any, step: ApprovalStep) -> tuple[list, bool]:
+    """One step's approvers and rules (``at``: its place in the file; ``rules``: what the
+    file says there, ``step``: with the chain's defaults filled in)."""
+    intact = salvaged.intact
     index = registry.catalog.index
     resolved = []
-    all_resolved = intact("approval", "approvers")
-    for i, ref in enumerate(policy.approvers):
+    all_resolved = intact(*at, "approvers")
+    for i, ref in enumerate(rules.approvers):
         try:
-            resolved += resolve_approvers(policy.model_copy(update={"approvers": [ref]}), index)
+            resolved += resolve_approvers(rules.model_copy(update={"approvers": [ref]}), index)
         except UnknownReference as exc:
             all_resolved = False
             message = f"unknown {exc.kind} {exc.value!r}"
@@ -84,41 +137,90 @@ def _check_approvers(
                 continue  # an entry the directory's errors removed: reported there
             key = "person" if ref.person else "portfolio" if ref.portfolio else "group"
             known = exc.known if exc.kind != "portfolio" else sorted(index.portfolios)
-            out.add(("approval", "approvers", i, key), message,
+            out.add((*at, "approvers", i, key), message,
                     suggest(exc.value, known, exc.kind + "s"))
-    for i, person_id in enumerate(policy.escalate_to):
+    for i, person_id in enumerate(rules.escalate_to or ()):
         if registry.is_unknown("person", person_id):
-            out.add(("approval", "escalate_to", i), f"unknown person {person_id!r}",
+            out.add((*at, "escalate_to", i), f"unknown person {person_id!r}",
                     suggest(person_id, index.people, "people"))
     asked = len({a.person.id for a in resolved})
-    if (all_resolved and intact("approval", "quorum") and intact("approval", "mode")
-            and policy.mode == ApprovalMode.QUORUM and policy.quorum and policy.quorum > asked):
-        asked = len(resolve_approvers(policy, index))
-        out.add(("approval", "quorum"),
-                f"quorum {policy.quorum} is more than the {asked} people asked",
+    if (all_resolved and intact(*at, "quorum") and intact(*at, "mode")
+            and step.mode == ApprovalMode.QUORUM and step.quorum and step.quorum > asked):
+        out.add((*at, "quorum"),
+                f"quorum {step.quorum} is more than the {asked} people asked"
+                + (" in this step" if at != ("approval",) else ""),
                 f"lower the quorum to at most {asked} or add approvers")
-    on_timeout = intact("approval", "on_timeout")
-    if (on_timeout and intact("approval", "mode")
-            and policy.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM
-            and policy.mode != ApprovalMode.QUORUM):
-        out.add(("approval", "on_timeout"), "`publish_if_quorum` needs `mode: quorum`",
+    on_timeout = intact(*at, "on_timeout") and intact("approval", "on_timeout")
+    where = "on_timeout" if rules.on_timeout is not None else None
+    place = (*at, "on_timeout") if where else ("approval", "on_timeout")
+    if (on_timeout and intact(*at, "mode")
+            and step.on_timeout == TimeoutAction.PUBLISH_IF_QUORUM
+            and step.mode != ApprovalMode.QUORUM):
+        out.add(place, "`publish_if_quorum` needs `mode: quorum`"
+                + (" in every step it applies to" if at != ("approval",) else ""),
                 "set mode: quorum with a quorum, or choose cancel or escalate")
-    if on_timeout and policy.escalate_to and policy.on_timeout != TimeoutAction.ESCALATE:
+    if on_timeout and rules.escalate_to and step.on_timeout != TimeoutAction.ESCALATE:
         # Only an escalated deadline tells these people; with any other action nobody would.
-        out.add(("approval", "escalate_to"),
+        out.add((*at, "escalate_to"),
                 "`escalate_to` only applies with `on_timeout: escalate`; "
-                f"with `{policy.on_timeout.value}` nobody in it is told",
+                f"with `{(step.on_timeout or TimeoutAction.CANCEL).value}` nobody in it is told",
                 "set on_timeout: escalate, or remove escalate_to")
-    if (on_timeout and intact("approval", "escalate_to")
-            and policy.on_timeout == TimeoutAction.ESCALATE and not policy.escalate_to):
-        out.add(("approval", "on_timeout"), "policy escalates but names nobody in `escalate_to`",
+    if (on_timeout and intact(*at, "escalate_to")
+            and step.on_timeout == TimeoutAction.ESCALATE and not step.escalate_to):
+        out.add(place, "policy escalates but names nobody in `escalate_to`",
                 "list at least one person id under escalate_to (e.g. the OB)", severity="warning")
-    if (intact("signatories_in_text") and intact("approval", "mode")
-            and source.campaign.signatories_in_text and policy.mode == ApprovalMode.ONE):
-        out.add(("signatories_in_text",),
-                "signatories in the text only make sense when several people sign",
-                "use mode: all or quorum, or drop signatories_in_text", severity="warning")
-    return resolved if all_resolved else None
+    return resolved, all_resolved
+
+
+def _check_step_deadlines(source: CampaignSource, salvaged: Salvaged, out: Collector) -> None:
+    """Each step is due no later than the next one, none after the chain's own deadline,
+    and every one before the publication (the first slot with a fixed time)."""
+    policy = source.campaign.approval
+    if not salvaged.intact("approval", "steps"):
+        return
+    slots = source.campaign.slots or []
+    fixed = [s for s in slots if s.at]
+    recurring = any(s.yearly or s.rrule for s in slots)
+    try:
+        first = min((localize(parse_local_datetime(s.at or "")) for s in fixed), default=None)
+    except LocalTimeError:
+        return  # reported with the slot
+    # deadline_before counts from each occurrence; any moment compares them alike.
+    anchor = first or localize(parse_local_datetime("2030-06-15 12:00"))
+
+    def due(rules: Any, at: tuple) -> datetime | None:
+        try:
+            if rules.deadline:
+                return localize(parse_local_datetime(rules.deadline))
+            if rules.deadline_before:
+                return before(anchor, parse_duration(rules.deadline_before))
+        except LocalTimeError as exc:
+            out.add(at, str(exc), exc.hint)
+        return None
+
+    chain_due = due(policy, ("approval", "deadline"))
+    dues: list[tuple[int, tuple, datetime | None]] = []
+    for n, step in enumerate(policy.steps):
+        at = ("approval", "steps", n, "deadline" if step.deadline else "deadline_before")
+        if step.deadline and recurring:
+            out.add(at, "an absolute step deadline cannot serve a recurring slot",
+                    "use deadline_before (e.g. 72h) so each occurrence gets its own deadline")
+            return
+        own = due(step, at)
+        if own is not None and chain_due is not None and own > chain_due:
+            out.add(at, f"step {n + 1} is due after the chain's deadline "
+                        f"({format_local(own)} after {format_local(chain_due)})",
+                    "give the step an earlier deadline, or the chain a later one")
+        if own is not None and first is not None and own >= first:
+            out.add(at, f"step {n + 1} is due at {format_local(own)}, not before the first "
+                        f"publication {format_local(first)}",
+                    "set the step's deadline before the first slot")
+        dues.append((n, at, own or chain_due))
+    for (n, at, mine), (m, _, later) in zip(dues, dues[1:], strict=False):
+        if mine is not None and later is not None and mine > later:
+            out.add(at, f"step {n + 1} is due after step {m + 1} ({format_local(mine)} after "
+                        f"{format_local(later)}" + (")" if first else " for an occurrence)"),
+                    "order the deadlines as the steps: each step due no later than the next")
 
 
 def _check_slots(

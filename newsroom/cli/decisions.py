@@ -47,8 +47,17 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str,
     except (NewsroomError, ValueError) as exc:
         click.echo(f"newsroom: {exc}", err=True)
         sys.exit(1)
+    step = f", now {status.step_line()}" if status.step_line() else ""
     click.echo(f"{campaign} {occurrence_date}: {decision} recorded for admin {admin} "
-               f"(gate {status.outcome.value})")
+               f"(gate {status.outcome.value}{step})")
+    waits_for_next_step = not status.settled and status.outcome.value == "pending"
+    if waits_for_next_step:
+        mailed = approval.notify_approvers(runtime.engine, runtime.catalog,
+                                           occurrence_id=occurrence_id,
+                                           notifier=runtime.notifier, signer=runtime.signer,
+                                           base_url=runtime.base_url)
+        click.echo(f"asked the next step: {', '.join(mailed) or 'nobody new'}; the run "
+                   "waits on until the chain's last step decides")
     from prefect.settings import PREFECT_API_URL
 
     api_url = PREFECT_API_URL.value()
@@ -59,8 +68,15 @@ def approve(campaign: str, day: str, admin: str, decision: str, comment: str,
                    "the decision is stored, and housekeeping resumes the "
                    "waiting run within a minute of the stack running again")
         return
-    from newsroom.orchestration.gate import resume_for_gate
+    from newsroom.orchestration.gate import resume_for_gate, show_decision
 
+    if waits_for_next_step:
+        try:
+            asyncio.run(show_decision(status, runtime))
+        except Exception as exc:  # noqa: BLE001 - the decision is stored; say so
+            click.echo(f"note: the decision is stored but the run's artifact was not updated "
+                       f"({exc})")
+        return
     try:
         resumed = asyncio.run(resume_for_gate(status, runtime))
     except Exception as exc:  # noqa: BLE001 - the decision is stored; say so

@@ -33,6 +33,7 @@ from newsroom.store.crud_approvals import (
 )
 from newsroom.store.crud_audit import (
     add_audit_events,
+    audit_once_recorded,
     audit_trail,
     record_audit,
     record_audit_once,
@@ -164,6 +165,7 @@ __all__ = [
     "post_history",
     "record_audit",
     "record_audit_once",
+    "audit_once_recorded",
     "record_decision",
     "reserve_publication",
     "session_scope",

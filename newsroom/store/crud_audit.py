@@ -68,6 +68,12 @@ def record_audit_once(session: Session, *, once_key: str, campaign_id: str, acto
     return event
 
 
+def audit_once_recorded(session: Session, *, once_key: str) -> bool:
+    """True when an event with ``once_key`` is recorded (:func:`record_audit_once`)."""
+    query = select(AuditEvent.id).where(AuditEvent.once_key == once_key).limit(1)
+    return session.exec(query).first() is not None
+
+
 def audit_trail(session: Session, *, campaign_id: str) -> list[AuditEvent]:
     """The campaign's audit events, oldest first (ties broken by insertion order)."""
     query = (

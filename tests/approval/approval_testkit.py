@@ -66,6 +66,59 @@ CAMPAIGNS = {
 }
 
 
+# An approval chain of three steps (the Fachamt, three Dezernenten of whom two must
+# approve and whose approvals sign, the office's final look), each with its deadline:
+# 96 h, 72 h and (the chain's) 48 h before the slot. ``timeout``: the second step's rule.
+CHAIN = """\
+id: {id}
+title: "Kette {id}"
+topic: Test
+kind: awareness_day
+requested_by: {{office: sportamt}}
+signatories_in_text: true
+approval:
+  deadline_before: 48h
+  on_timeout: cancel
+  steps:
+    - name: Fachamt
+      approvers: [{{person: sportamt-leitung}}]
+      deadline_before: 96h
+    - name: Dezernate
+      approvers: [{{person: benz}}, {{person: akdeniz}}, {{person: okafor}}]
+      mode: quorum
+      quorum: 2
+      deadline_before: 72h
+      on_timeout: {timeout}
+{escalate}      signs: true
+    - name: Schlussredaktion
+      approvers: [{{person: hoffmann}}, {{person: demir}}]
+slots:
+  - at: "{at}"
+    channels: [mastodon, bluesky]
+content:
+  text: |
+    Gemeinsamer Aufruf: {{{{ title }}}}.
+    Es rufen auf: {{{{ signatories_text }}}}.
+"""
+CHAINS = {
+    "t-chain": ("cancel", "2027-03-10 10:00"),
+    "t-chain-escalate": ("escalate", "2027-03-10 10:00"),
+    "t-chain-collect": ("publish_if_quorum", "2027-03-10 10:00"),
+    "t-chain-deputy": ("cancel", "2027-04-14 10:00"),
+}
+# The chain's deadlines for DAY: step 1, step 2, step 3 (UTC).
+STEP_DEADLINES = (datetime(2027, 3, 6, 9, 0, tzinfo=UTC), datetime(2027, 3, 7, 9, 0, tzinfo=UTC),
+                  DEADLINE)
+
+
+def write_chain(root: Path, campaign_id: str, timeout: str = "cancel",
+                at: str = "2027-03-10 10:00") -> None:
+    (root / f"{campaign_id}.yaml").write_text(CHAIN.format(
+        id=campaign_id, timeout=timeout, at=at,
+        escalate="      escalate_to: [wolf]\n" if timeout == "escalate" else ""),
+        encoding="utf-8")
+
+
 def build_catalog(root: Path) -> Path:
     """The seed catalog plus an 8th Magistrat member, an absence and the test campaigns."""
     source = Path(__file__).resolve().parents[2] / "campaigns"
@@ -85,6 +138,8 @@ def build_catalog(root: Path) -> Path:
             mode=mode, on_timeout=on_timeout,
             escalate_to="  escalate_to: [benz]\n" if on_timeout == "escalate" else "",
             quorum=f"  quorum: {quorum}\n" if quorum else ""), encoding="utf-8")
+    for cid, (timeout, at) in CHAINS.items():
+        write_chain(root, cid, timeout, at)
     return root
 
 

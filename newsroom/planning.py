@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .approval import gate_deadline
+from .approval import gate_deadline, step_deadline
 from .catalog.catalog import Catalog
-from .catalog.models import Campaign
+from .catalog.models import ApprovalPolicy, ApprovalStep, Campaign
 from .catalog.schedule import Occurrence, next_occurrence, occurrence_on, occurrences
 from .timeutil import BERLIN, Duration, before, format_local, parse_duration
 
@@ -152,7 +152,9 @@ def planned_run(catalog: Catalog, occurrence: Occurrence, *, now: datetime,
     campaign = catalog.campaign(occurrence.campaign_id).campaign
     instants = sorted(occurrence.instants, key=lambda i: (i.at, i.slot_index))
     deadline = gate_deadline(catalog, campaign.id, occurrence.first_publish_at)
-    opens = _opens_at(deadline, lead)
+    # An approval chain opens the lead before its first step is due.
+    opens = _opens_at(step_deadline(catalog, campaign.id, 0, occurrence.first_publish_at),
+                      lead)
     return PlannedRun(
         campaign_id=campaign.id,
         occurrence_date=occurrence.date,
@@ -181,12 +183,15 @@ def planned_run_for(catalog: Catalog, campaign_id: str, day: date, *, now: datet
 def _campaign_runs(catalog: Catalog, campaign: Campaign, now: datetime, horizon: timedelta,
                    lead: Duration) -> list[PlannedRun]:
     limit = now + horizon
-    relative = parse_duration(campaign.approval.deadline_before or 0)
-    window_end = limit + lead.longest + relative.longest + timedelta(days=1)
+    policy = campaign.approval
+    rules: list[ApprovalPolicy | ApprovalStep] = [policy, *policy.steps]
+    relative = max(parse_duration(r.deadline_before or 0).longest for r in rules)
+    window_end = limit + lead.longest + relative + timedelta(days=1)
     days = {o.date for o in occurrences(campaign, now, window_end)}
     upcoming = None
-    if is_yearly(campaign) or (campaign.approval.deadline and _opens_at(
-            gate_deadline(catalog, campaign.id, now), lead) <= limit):
+    if is_yearly(campaign) or (any(r.deadline for r in rules)
+                               and _opens_at(step_deadline(catalog, campaign.id, 0, now),
+                                             lead) <= limit):
         # The next date of a yearly campaign, however far; the one-off whose absolute
         # deadline opens its approval within the horizon. (Not for every campaign: a
         # weekly RRULE over five years costs seconds.)

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 from markupsafe import Markup, escape
 
-from .approval import gate_deadline
+from .approval import gate_deadline, step_deadline, step_name
+from .catalog.approvers import resolve_chain
 from .catalog.catalog import Catalog
 from .catalog.models import Campaign, ChannelAccount, ChannelType
 from .catalog.schedule import (
@@ -68,6 +69,8 @@ class Preview:
     images_dir: Path | None = field(default=None, repr=False)
     # When approvals are due, as the gate computes it (None: pre-approved, or on demand).
     approval_deadline: datetime | None = None
+    # An approval chain: one line per step (who, the rule, when due), in order.
+    approval_steps: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -198,15 +201,43 @@ def build_preview(
         measured = measure_text(post.text, account, has_image=bool(post.media))
         previews.append(PreviewPost(post, account, measured))
     deadline = None
+    steps: tuple[str, ...] = ()
     if not on_demand and not campaign.approval.pre_approved:
         deadline = gate_deadline(catalog, campaign.id, occurrence.first_publish_at)
-    return Preview(campaign, occurrence.date, previews, on_demand, catalog.images_dir, deadline)
+        steps = _step_lines(catalog, campaign, occurrence.date, occurrence.first_publish_at)
+    return Preview(campaign, occurrence.date, previews, on_demand, catalog.images_dir, deadline,
+                   steps)
+
+
+def _step_lines(catalog: Catalog, campaign: Campaign, day: date,
+                first_publish_at: datetime) -> tuple[str, ...]:
+    """``step 2 of 3: Sportdezernat – one of Oberbürgermeister Hanno Benz, due …``."""
+    chain = campaign.approval.chain
+    if len(chain) < 2:
+        return ()
+    people = resolve_chain(campaign.approval, catalog.index, day)
+    lines = []
+    for number, step in enumerate(chain):
+        rule = {"one": "one of", "all": "all of"}.get(step.mode.value,
+                                                      f"{step.quorum} of")
+        names = ", ".join(a.person.display + (f" (for {a.on_behalf_of.display})"
+                                              if a.on_behalf_of else "")
+                          for a in people[number])
+        due = step_deadline(catalog, campaign.id, number, first_publish_at)
+        lines.append(f"step {number + 1} of {len(chain)}: {step_name(catalog, step, number)}"
+                     f" – {rule} {names}, due {format_local(due)}"
+                     + (" (signs)" if step.signs and campaign.signatories_in_text else ""))
+    return tuple(lines)
 
 
 def approval_line(preview: Preview) -> str:
     """``Approval deadline: 2027-03-27 10:00 (CET)``, or why there is none."""
     if preview.approval_deadline is not None:
-        return f"Approval deadline: {format_local(preview.approval_deadline)}"
+        line = f"Approval deadline: {format_local(preview.approval_deadline)}"
+        if preview.approval_steps:
+            line += "; in steps, each asked once the one before approves:\n  " + (
+                "\n  ".join(preview.approval_steps))
+        return line
     if preview.campaign.approval.pre_approved:
         return "Approval: pre-approved (no deadline)"
     return "Approval deadline: set when the campaign is triggered"

@@ -140,15 +140,19 @@ def check_rendered(
 
 
 def _resolvable(campaign: Campaign, catalog: Catalog) -> list:
-    policy = campaign.approval
+    """The people of the signing steps that can be resolved (a step's unknown
+    references are reported with the approvers)."""
     found = []
-    for ref in policy.approvers:
-        try:
-            found += resolve_approvers(
-                policy.model_copy(update={"approvers": [ref]}), catalog.index
-            )
-        except UnknownReference:
-            pass
+    for step in campaign.approval.chain:
+        if not step.signs:
+            continue
+        for ref in step.approvers:
+            try:
+                found += resolve_approvers(
+                    step.model_copy(update={"approvers": [ref]}), catalog.index
+                )
+            except UnknownReference:
+                pass
     return found
 
 

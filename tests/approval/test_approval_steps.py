@@ -306,3 +306,15 @@ def test_the_one_step_form_is_a_chain_of_one(engine, catalog, signer):
     _mail(engine, catalog, signer, occurrence_id, outbox)
     assert all("Stufe" not in m["subject"] and "Freigabe in Stufen" not in m["text"]
                for m in outbox.sent)
+
+
+def test_a_chain_is_planned_to_open_before_its_first_step_is_due(catalog):
+    from newsroom.planning import DEFAULT_LEAD, planned_run_for
+    from newsroom.timeutil import before
+
+    planned = planned_run_for(catalog, "t-chain", DAY, now=BEFORE - timedelta(days=60))
+    assert planned is not None
+    assert planned.deadline == STEP_3  # the chain's, its last step's
+    assert planned.opens_at == before(STEP_1, DEFAULT_LEAD)
+    one_step = planned_run_for(catalog, "t-quorum", DAY, now=BEFORE - timedelta(days=60))
+    assert one_step is not None and one_step.opens_at == before(one_step.deadline, DEFAULT_LEAD)

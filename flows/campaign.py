@@ -90,6 +90,10 @@ async def wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> Gat
             "admin decision, any other name is refused.\n\n"
             + (f"**Nicht angenommen / refused:** {md_text(problem, limit=600)}\n\n"
                if problem else "")
+            + (f"**Diese Entscheidung gilt für Stufe {status.step + 1} von "
+               f"{len(status.steps)}: {md_text(status.steps[status.step].name)} / this "
+               "decision decides this step** (approving a step that is not the last asks "
+               "the next one; the run waits on).\n\n" if len(status.steps) > 1 else "")
             + gate_summary_markdown(status, runtime.catalog, prepared.posts))
         logger.info("waiting for approval of %s %s: %s", prepared.campaign_id,
                     prepared.occurrence_date, status.reason)
@@ -111,7 +115,9 @@ async def wait_for_gate(prepared: PreparedOccurrence, status: GateStatus) -> Gat
             logger.warning("admin input refused, still waiting for a valid decision: %s",
                            decided)
             continue
-        await show_approval(prepared, decided)
+        if decided != status:
+            # (A replayed input of an earlier round changes nothing and is not shown again.)
+            await show_approval(prepared, decided)
         rounds, problem, status = rounds + 1, "", decided
     raise RuntimeError(f"the gate of {prepared.campaign_id} {prepared.occurrence_date} did "
                        f"not settle after {rounds} resumes and {refused} refused inputs")

@@ -57,7 +57,8 @@ def decide(engine: Engine, catalog: Catalog, *, token: str, decision: str, comme
         audit(session, occurrence, action="approval.decided", actor=request.person_id,
               content_hash=request.bundle_hash, at=now,
               detail={"decision": decision, "comment": comment, "request_id": request.id,
-                      "via": DecisionVia.LINK.value, "token_nonce": target.claims.nonce})
+                      "via": DecisionVia.LINK.value, "token_nonce": target.claims.nonce,
+                      "step": request.step})
         return evaluate(session, catalog, request.occurrence_id, now)[0]
 
 

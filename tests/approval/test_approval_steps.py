@@ -318,3 +318,28 @@ def test_a_chain_is_planned_to_open_before_its_first_step_is_due(catalog):
     assert planned.opens_at == before(STEP_1, DEFAULT_LEAD)
     one_step = planned_run_for(catalog, "t-quorum", DAY, now=BEFORE - timedelta(days=60))
     assert one_step is not None and one_step.opens_at == before(one_step.deadline, DEFAULT_LEAD)
+
+
+def test_reminders_follow_the_current_step_and_its_deadline(engine, catalog, signer):
+    occurrence_id, _ = _open(engine, catalog, "t-chain")
+    outbox = Outbox()
+    _mail(engine, catalog, signer, occurrence_id, outbox)
+    _decide(engine, catalog, signer, occurrence_id, "sportamt-leitung", "approve")
+    _mail(engine, catalog, signer, occurrence_id, outbox)
+    outbox.sent.clear()
+    # 23 hours before step 2 is due: its people get the 24 h reminder, by its deadline.
+    at = STEP_2 - timedelta(hours=23)
+    approval.process_deadlines(engine, catalog, notifier=outbox, signer=signer,
+                               base_url="http://x", now=at)
+    assert sorted(m["tag"] for m in outbox.sent) == ["akdeniz", "benz", "okafor"]
+    assert all(m["subject"].startswith("Erinnerung – Freigabe erbeten (Stufe 2 von 3)")
+               for m in outbox.sent)
+    assert "Sonntag, 7. März 2027, 10:00 Uhr" in outbox.sent[0]["text"]
+    # Once each; step 3 is not asked yet, so nobody of it is reminded.
+    approval.process_deadlines(engine, catalog, notifier=outbox, signer=signer,
+                               base_url="http://x", now=at + timedelta(minutes=5))
+    assert len(outbox.sent) == 3 and not outbox.to("hoffmann")
+    with store.session_scope(engine) as session:
+        reminded = [e.detail for e in store.audit_trail(session, campaign_id="t-chain")
+                    if e.action == "approval.reminded"]
+    assert {d["step"] for d in reminded} == {1}

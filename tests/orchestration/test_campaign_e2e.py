@@ -286,6 +286,47 @@ def test_admin_decides_in_the_prefect_ui_form(stack):
     assert states == ["Cached", "Cached", "Completed"], states
 
 
+def test_an_admin_decides_one_step_of_a_chain_in_the_prefect_ui_form(stack):
+    """A two-step chain: the admin's Resume input decides the step the gate stands at (the
+    form says which); the run waits on for the next step, whose approver is mailed then;
+    the replayed input of the first round decides nothing again."""
+    slot = (datetime.now(UTC) + timedelta(minutes=30)).replace(microsecond=0)
+    day = slot.astimezone(BERLIN).date().isoformat()
+    write_campaign(stack.catalog, "e2e-steps-admin", slot, deadline_before="10m",
+                   channels="[telegram]")
+    path = stack.catalog / "e2e-steps-admin.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "  approvers:\n    - portfolio: kinder-jugend\n  mode: one\n",
+        "  steps:\n    - name: Jugenddezernat\n      approvers: [{portfolio: kinder-jugend}]\n"
+        "    - name: Schlussredaktion\n      approvers: [{person: hoffmann}]\n"),
+        encoding="utf-8")
+    run_id = start_campaign(stack, "e2e-steps-admin", day)
+    assert wait_for_state(run_id, {"Suspended"}, 60) == "Suspended"
+    assert not stack.mail.to("redaktion@example.org")
+    first = _artifact_versions(f"approval-e2e-steps-admin-{day}")[-1]
+    assert "Stufe / step:** 1 von / of 2" in first, first
+
+    _resume(run_id, {"decision": "approve", "comment": "vorab abgestimmt", "admin": "wolf"})
+    # The step is decided, the run waits for the next one (suspended again, not resumed
+    # to the end), and the next step's approver is mailed.
+    message = stack.mail.wait_for("redaktion@example.org", timeout=60)[0]
+    assert "(Stufe 2 von 2)" in message["subject"]
+    wait_for(lambda: run_state(run_id).name == "Suspended"
+             and _artifact_versions(f"approval-e2e-steps-admin-{day}")[-1] != first, 60)
+    latest = _artifact_versions(f"approval-e2e-steps-admin-{day}")[-1]
+    assert "Stufe / step:** 2 von / of 2" in latest, latest
+
+    _resume(run_id, {"decision": "approve", "comment": "", "admin": "demir"})
+    assert wait_for_state(run_id, {"Completed"}, 60) == "Completed"
+    assert "approved" in (run_state(run_id).message or "")
+    with store.session_scope(get_runtime().engine) as session:
+        events = store.audit_trail(session, campaign_id="e2e-steps-admin")
+    decided = [(e.actor, e.detail["step"]) for e in events
+               if e.action == "approval.admin_decided"]
+    assert decided == [("admin:wolf", 0), ("admin:demir", 1)]
+    assert [e.action for e in events].count("approval.settled") == 1
+
+
 async def _task_states(run_id: UUID, prefix: str) -> list[str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId

@@ -540,7 +540,8 @@ def _view(context: WebContext, target: LinkTarget, token: str, session: Any) -> 
         "rule": approval.rule_german(
             campaign.approval.chain[min(request.step, len(campaign.approval.chain) - 1)],
             len(requests)),
-        "step": state.step.label if state.step else None,
+        "step": (f"Stufe {state.step.number + 1} von {len(state.gate.steps)}: "
+                 f"{state.step.name}" if state.step else None),
         "chain": approval.chain_view(catalog, state.gate, request.person_id),
         "joint": campaign.signatories_in_text,
         "posts": shown,

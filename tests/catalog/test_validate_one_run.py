@@ -124,7 +124,7 @@ def test_fixing_them_all_leaves_a_valid_catalog(broken: CatalogCopy) -> None:
     broken.edit("registry/people.yaml", "    deputy: akdenitz", "    deputy: akdeniz")
     result = broken.invoke("campaigns/")
     result.expect_ok()
-    assert "8 campaigns valid" in result.stdout
+    assert "9 campaigns valid" in result.stdout
 
 
 def test_a_registry_mistake_does_not_hide_a_campaign_mistake(catalog: CatalogCopy) -> None:

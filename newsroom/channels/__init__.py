@@ -26,7 +26,9 @@ from newsroom.channels.base import (
     MediaFile,
     Publisher,
     PublishResult,
+    WithdrawResult,
     publish_with_retries,
+    withdraw_with_retries,
 )
 from newsroom.channels.bluesky import BlueskyPublisher
 from newsroom.channels.credentials import (
@@ -90,6 +92,7 @@ __all__ = [
     "MediaFile",
     "PublishResult",
     "Publisher",
+    "WithdrawResult",
     "aresolve_credential",
     "build_manual_notice",
     "map_error",
@@ -98,4 +101,5 @@ __all__ = [
     "publisher_for",
     "requires_image",
     "resolve_credential",
+    "withdraw_with_retries",
 ]

@@ -83,7 +83,9 @@ __all__ = [
     "MediaFile",
     "PublishResult",
     "Publisher",
+    "WithdrawResult",
     "publish_with_retries",
+    "withdraw_with_retries",
 ]
 
 
@@ -107,6 +109,24 @@ class PublishResult:
     @property
     def status(self) -> str:
         return "awaiting_manual" if self.awaiting_manual else "published"
+
+
+@dataclass(frozen=True)
+class WithdrawResult:
+    """What a network answered to taking one published post down (a recall).
+
+    ``gone``: the post is no longer shown: deleted now, or it was not there any more
+    (``already_gone``: a 404 or the network's "already deleted", which counts as done).
+    ``manual``: the network cannot take it back; a person has been asked to (``detail``
+    says whom), or what could be done instead was done (a correction e-mail to the
+    original recipients: ``detail`` says how many)."""
+
+    gone: bool
+    already_gone: bool = False
+    manual: bool = False
+    detail: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,10 @@ class Publisher(abc.ABC):
 
     channel_type: ClassVar[ChannelType]
     idempotent_retries: ClassVar[bool] = False
+    # Repeating :meth:`withdraw` cannot do harm (deleting a deleted post answers 404,
+    # which counts as done): an ambiguous withdrawal is retried. False for one that
+    # sends something a repeat would send again (a correction e-mail).
+    idempotent_withdrawals: ClassVar[bool] = True
     # Its requests that make a post go through _request, which notes each in the send
     # journal before it leaves (newsroom/send_journal.py); False for a publisher that
     # sends otherwise (SMTP, a person): never taken for unsent after a crash.
@@ -258,6 +282,16 @@ class Publisher(abc.ABC):
     @abc.abstractmethod
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         """Publish ``post``; raise a typed :class:`PublishError` on failure."""
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str) -> WithdrawResult:
+        """Take the post ``remote_id`` (what :meth:`publish` returned) down; raise a typed
+        :class:`PublishError` on failure (ambiguous: the request went out, no answer).
+        ``idempotency_key``: the recall's, for a withdrawal that sends something. A
+        network whose API cannot take a post back refuses (default)."""
+        raise PermanentPublishError(
+            f"{self.channel}: {self.channel_type.value} cannot take a post down through its "
+            "API; take it down by hand", channel=self.channel)
 
     async def warm_up(self) -> None:
         """Fetch ahead what the first :meth:`publish` would otherwise fetch first (a
@@ -450,6 +484,47 @@ class Publisher(abc.ABC):
 
 
 # --- retrying --------------------------------------------------------------------------
+
+
+async def withdraw_with_retries(
+    publisher: Publisher,
+    remote_id: str,
+    *,
+    remote_url: str | None,
+    idempotency_key: str,
+    max_attempts: int = 5,
+    base_delay: float = 0.5,
+    max_delay: float = 30,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> WithdrawResult:
+    """Withdraw, retrying transient failures and, where a repeat is harmless
+    (``idempotent_withdrawals``), ambiguous ones, with exponential backoff (a network's
+    ``retry_after`` honoured exactly; one beyond ``max_delay`` is raised at once)."""
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = await publisher.withdraw(remote_id, remote_url=remote_url,
+                                              idempotency_key=idempotency_key)
+        except AmbiguousPublishError as exc:
+            if not publisher.idempotent_withdrawals or attempt >= max_attempts:
+                raise
+            delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay)
+            error: PublishError = exc
+        except TransientPublishError as exc:
+            if attempt >= max_attempts or (exc.retry_after is not None
+                                           and exc.retry_after > max_delay):
+                raise
+            delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay,
+                                  retry_after=exc.retry_after)
+            error = exc
+        else:
+            return replace(result, attempts=attempt)
+        logger.warning("%s: withdrawal attempt %d of %d failed (%s); next try in %.1f s",
+                       publisher.channel, attempt, max_attempts, error, delay)
+        await sleep(delay)
 
 
 _TRACE_EVENTS = {"missing": False}

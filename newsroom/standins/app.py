@@ -1,7 +1,8 @@
 """The one ASGI app of all stand-ins, with recording, fault injection and an admin page.
 
     /mastodon  /bluesky  /linkedin  /graph  /telegram  /cms     the networks
-    GET  /_standin/posts[?network=]      posts made, as JSON
+    GET  /_standin/posts[?network=][&shown=1]  posts made (shown=1: not deleted), as JSON;
+                                         a deleted post has ``deleted_at``
     GET  /_standin/requests[?network=]   requests received (secrets masked), as JSON
     POST /_standin/reset                 forget everything (posts, requests, faults, state)
     GET|POST /_standin/faults            read or replace the fault rules (a JSON list)
@@ -168,7 +169,8 @@ class StandinApp:
 
     async def _posts(self, request: Request) -> Response:
         return JSONResponse({"posts": self.recorder.snapshot_posts(
-            request.query_params.get("network"))})
+            request.query_params.get("network"),
+            shown_only=request.query_params.get("shown") == "1")})
 
     async def _requests(self, request: Request) -> Response:
         return JSONResponse({"requests": self.recorder.snapshot_requests(

@@ -111,6 +111,25 @@ class Recorder:
             self.posts.append(post)
         return post
 
+    def delete_post(self, network: str, match: Callable[[dict[str, Any]], bool]
+                    ) -> dict[str, Any] | None:
+        """Mark the network's first shown post that ``match`` accepts as deleted (it stays
+        in the record with ``deleted_at``, as a network's tombstone); the post, or None
+        when no shown post matched (already deleted, never made: the network's 404)."""
+        with self._lock:
+            for post in self.posts:
+                if (post["network"] == network and "deleted_at" not in post
+                        and match(post)):
+                    post["deleted_at"] = timestamp()
+                    post["deletions"] = post.get("deletions", 0) + 1
+                    return post
+        return None
+
+    def deleted_posts(self, network: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [p for p in self.posts
+                    if network in (None, p["network"]) and "deleted_at" in p]
+
     def set_faults(self, rules: list[FaultRule]) -> None:
         with self._lock:
             self.faults = list(rules)
@@ -127,9 +146,12 @@ class Recorder:
                     return rule
         return None
 
-    def snapshot_posts(self, network: str | None = None) -> list[dict[str, Any]]:
+    def snapshot_posts(self, network: str | None = None, *, shown_only: bool = False
+                       ) -> list[dict[str, Any]]:
+        """The posts made (``shown_only``: without the deleted ones)."""
         with self._lock:
-            return [p for p in self.posts if network in (None, p["network"])]
+            return [p for p in self.posts if network in (None, p["network"])
+                    and not (shown_only and "deleted_at" in p)]
 
     def snapshot_requests(self, network: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

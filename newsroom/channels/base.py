@@ -284,14 +284,20 @@ class Publisher(abc.ABC):
         """Publish ``post``; raise a typed :class:`PublishError` on failure."""
 
     async def withdraw(self, remote_id: str, *, remote_url: str | None,
-                       idempotency_key: str) -> WithdrawResult:
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
         """Take the post ``remote_id`` (what :meth:`publish` returned) down; raise a typed
         :class:`PublishError` on failure (ambiguous: the request went out, no answer).
-        ``idempotency_key``: the recall's, for a withdrawal that sends something. A
-        network whose API cannot take a post back refuses (default)."""
-        raise PermanentPublishError(
-            f"{self.channel}: {self.channel_type.value} cannot take a post down through its "
-            "API; take it down by hand", channel=self.channel)
+
+        ``idempotency_key``: the recall's (a withdrawal that sends something sends it
+        once per key). ``original``: what was published, as the recall recorded it —
+        ``text``, ``title``, ``recipients`` (an e-mail's), ``reason`` (the recall's, in
+        German) — for a withdrawal that must say what it withdraws. A network whose API
+        cannot take a post back answers ``manual`` (default): a person must."""
+        return WithdrawResult(
+            gone=False, manual=True,
+            detail=f"{self.channel_type.value} cannot take a post down through its API; "
+                   "a person must delete it")
 
     async def warm_up(self) -> None:
         """Fetch ahead what the first :meth:`publish` would otherwise fetch first (a
@@ -492,6 +498,7 @@ async def withdraw_with_retries(
     *,
     remote_url: str | None,
     idempotency_key: str,
+    original: Mapping[str, Any] | None = None,
     max_attempts: int = 5,
     base_delay: float = 0.5,
     max_delay: float = 30,
@@ -507,7 +514,8 @@ async def withdraw_with_retries(
         attempt += 1
         try:
             result = await publisher.withdraw(remote_id, remote_url=remote_url,
-                                              idempotency_key=idempotency_key)
+                                              idempotency_key=idempotency_key,
+                                              original=original)
         except AmbiguousPublishError as exc:
             if not publisher.idempotent_withdrawals or attempt >= max_attempts:
                 raise

@@ -16,7 +16,8 @@ Roles and what they allow (:data:`GRANTS`)::
 
     office-admin    decide an approval gate as admin (Prefect Resume form, ``newsroom
                     approve``), start a crisis message (Prefect, ``newsroom crisis start``),
-                    decide requests to the office
+                    decide requests to the office, recall published posts (Prefect
+                    ``recall`` deployment, ``newsroom recall``)
     office-editor   decide requests to the office (accept, ask back, decline)
 
 :func:`authorize` is the one rule; the approval gate, the crisis start and the request
@@ -47,6 +48,7 @@ class Permission(StrEnum):
     DECIDE_GATE = "decide-gate"  # an admin decision on an approval gate
     START_CRISIS = "start-crisis"
     DECIDE_REQUEST = "decide-request"  # accept, ask back or decline a request
+    RECALL = "recall"  # take published posts down (newsroom.recall)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -58,6 +60,7 @@ _WHAT = {
     Permission.DECIDE_GATE: "decide an approval as admin",
     Permission.START_CRISIS: "start a crisis message",
     Permission.DECIDE_REQUEST: "decide a request to the office",
+    Permission.RECALL: "recall published posts",
 }
 
 

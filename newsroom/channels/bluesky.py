@@ -10,6 +10,12 @@
   result. Hence ``idempotent_retries = True``. A TID (not any string) because the
   lexicon of ``app.bsky.feed.post`` says ``key: tid`` and the AppView does not index
   posts with other keys.
+- A recall (:meth:`BlueskyPublisher.withdraw`) deletes the record with
+  ``com.atproto.repo.deleteRecord``. The reference PDS answers a record that is not there
+  with a no-op 200 and no ``commit`` (packages/pds/src/api/com/atproto/repo/
+  deleteRecord.ts: "No-op if record already doesn't exist"): that counts as gone, as does
+  another PDS's ``RecordNotFound``. A delete costs 1 point of the PDS's repo-write limits
+  (5000 per hour, 35000 per day and account; a create costs 3).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -32,7 +40,13 @@ from newsroom.channels._text import (
     grapheme_length,
     utf8_bytes,
 )
-from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
+from newsroom.channels.base import (
+    AccountCheck,
+    MediaFile,
+    Publisher,
+    PublishResult,
+    WithdrawResult,
+)
 from newsroom.errors import PermanentPublishError, PublishError, TransientPublishError
 from newsroom.posts import RenderedPost
 
@@ -51,6 +65,10 @@ SESSION_SCOPES = {
                           "password (Settings → Privacy and security → App passwords) and "
                           "use that",
 }
+POST_COLLECTION = "app.bsky.feed.post"
+# at://AUTHORITY/COLLECTION/RKEY: the authority a DID or a handle; a record key as the
+# atproto spec's record-key syntax has it (1-512 of A-Za-z0-9 . - _ : ~, not "." or "..").
+_AT_URI = re.compile(r"at://([^/?#]+)/([^/?#]+)/([A-Za-z0-9._:~-]{1,512})")
 _AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired",
                           "AuthMissing", "AccountTakedown"})
 
@@ -293,6 +311,47 @@ class BlueskyPublisher(Publisher):
         return PublishResult(remote_id=found["uri"], url=self._web_url(session, rkey),
                              raw={**found, "existing": True})
 
+    # -- recall --
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """Delete the post record ``remote_id`` (its ``at://DID/app.bsky.feed.post/RKEY``
+        URI, what :meth:`publish` returned) with ``com.atproto.repo.deleteRecord``. A URI
+        that is not a post of this account is refused before anything is sent. No
+        ``swapRecord``/``swapCommit``: the recall deletes whatever version is there."""
+        authority, collection, rkey = _parse_post_uri(remote_id, channel=self.channel)
+        session = await self._ensure_session()
+        if authority.lower() not in (session.did.lower(), session.handle.lower()):
+            raise PermanentPublishError(
+                f"{self.channel}: {remote_id} is not a post of this account "
+                f"(@{session.handle}, {session.did}); it cannot be deleted with its app "
+                "password", channel=self.channel)
+        try:
+            response = await self._call("POST", "com.atproto.repo.deleteRecord", json={
+                "repo": session.did, "collection": collection, "rkey": rkey})
+        except PermanentPublishError as exc:
+            if _xrpc_error(exc) != "RecordNotFound":  # another PDS's word for "not there"
+                raise
+            return WithdrawResult(gone=True, already_gone=True,
+                                  detail=f"record {rkey} was not there any more",
+                                  raw={"error": exc.network_message})
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        commit = body.get("commit")
+        if not commit:
+            # The reference PDS answers a record that does not exist with a no-op 200 and
+            # no commit: nothing was deleted now, because nothing was there — gone.
+            return WithdrawResult(gone=True, already_gone=True, raw=body,
+                                  detail=f"record {rkey} was not there any more "
+                                         "(no commit: the PDS had nothing to delete)")
+        rev = commit.get("rev") if isinstance(commit, dict) else None
+        return WithdrawResult(gone=True, raw=body, detail=f"record {rkey} deleted"
+                              + (f" (commit rev {rev})" if rev else ""))
+
     @staticmethod
     def _web_url(session: _Session, rkey: str) -> str:
         return f"https://bsky.app/profile/{session.handle or session.did}/post/{rkey}"
@@ -334,6 +393,17 @@ class BlueskyPublisher(Publisher):
                             details=(SESSION_SCOPES[scope] if scope is not None else
                                      "the session's scope is not told (the access token is "
                                      "not a JWT)",))
+
+
+def _parse_post_uri(uri: str, *, channel: str) -> tuple[str, str, str]:
+    """(authority, collection, rkey) of a post's ``at://`` URI; anything else is refused."""
+    match = _AT_URI.fullmatch(uri.strip())
+    if match is None or match[3] in (".", "..") or match[2] != POST_COLLECTION:
+        raise PermanentPublishError(
+            f"{channel}: {uri!r} is not the at:// URI of a post "
+            f"(at://DID/{POST_COLLECTION}/RKEY, what publishing returned); it cannot be "
+            "deleted by it", channel=channel)
+    return match[1], match[2], match[3]
 
 
 def _token_scope(token: str) -> str | None:

@@ -31,6 +31,16 @@ as ``@name`` (see :func:`newsroom.channels._text.mastodon_length`). The limit an
 weight come from discovery and are cached per publisher; before that, and for
 validation, the account's ``max_characters`` and ``characters_reserved_per_url`` apply
 (500 and 23 if not set, Mastodon's defaults).
+
+Recall (:meth:`MastodonPublisher.withdraw`): ``DELETE /api/v1/statuses/:id?delete_media=true``
+(``write:statuses``). 200 answers the deleted status (with its source ``text``); 404 "Record
+not found" is a status that is not there, or not this account's (Mastodon's destroy looks
+only among the token's own): a public ``GET /api/v1/statuses/:id`` tells the two apart.
+Mastodon throttles deletes to 30 per 30 minutes and account (config/initializers/
+rack_attack.rb ``throttle_api_delete``): a 429 carries ``X-RateLimit-Reset``, the end of
+the window. Deleting at the origin sends an ActivityPub ``Delete`` to the followers'
+servers, relays and those who boosted or were mentioned; each of them decides itself
+whether to drop its copy (docs/CHANNELS.md "Recall").
 """
 
 from __future__ import annotations
@@ -39,17 +49,24 @@ import asyncio
 import html
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._text import Measurement, mastodon_length
-from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
+from newsroom.channels.base import (
+    AccountCheck,
+    MediaFile,
+    Publisher,
+    PublishResult,
+    WithdrawResult,
+)
 from newsroom.errors import (
     AmbiguousPublishError,
+    CredentialRefused,
     PermanentPublishError,
     PublishError,
     TransientPublishError,
@@ -77,6 +94,8 @@ SCOPES_TO_POST = ("write:statuses", "write:media")
 SCOPE_TO_LOOK = "read:statuses"
 SCOPE_PURPOSE = {"write:statuses": "posting", "write:media": "an image",
                  "read:statuses": "looking for a post whose answer was lost"}
+# A status id: Mastodon's are numbers (snowflakes), GoToSocial's ULIDs, Pleroma's FlakeIds.
+_STATUS_ID = re.compile(r"[0-9A-Za-z]+")
 # Our clock and the server's may differ: a status counts as this attempt's if created no
 # earlier than this before the attempt began.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -342,6 +361,65 @@ class MastodonPublisher(Publisher):
                     and len(status.get("media_attachments") or []) == len(post.media)):
                 return self._result(status, existing=True)
         return None
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """Delete status ``remote_id`` (``DELETE /api/v1/statuses/:id``), its images at once
+        (``delete_media``, Mastodon 4.4 and later; other servers ignore it, Mastodon before
+        keeps them about 24 hours for a redraft). A repeat is harmless: a deleted status
+        answers 404, which counts as gone once a public look confirms it is not shown."""
+        status_id = remote_id.strip()
+        if not _STATUS_ID.fullmatch(status_id):
+            raise PermanentPublishError(
+                f"{self.channel}: {remote_id!r} is not a status id (what publishing "
+                "returned, e.g. 113500000000000001); the post cannot be deleted by it",
+                channel=self.channel)
+        url = f"{self.base_url}/api/v1/statuses/{quote(status_id, safe='')}"
+        try:
+            response = await self._request("DELETE", url, params={"delete_media": "true"},
+                                           headers=self._headers(), creates_post=False)
+        except CredentialRefused:
+            raise
+        except PermanentPublishError as exc:
+            if exc.status_code != 404:
+                raise
+            return await self._gone_or_not_ours(status_id, url, exc)
+        try:
+            status = response.json()
+        except ValueError:
+            status = {}
+        return WithdrawResult(gone=True, detail=f"status {status_id} deleted",
+                              raw=status if isinstance(status, dict) else {})
+
+    async def _gone_or_not_ours(self, status_id: str, url: str, refusal: PublishError
+                                ) -> WithdrawResult:
+        """The delete answered 404: the status is gone, or it is another account's (and so
+        not the token's to delete). A public look (no token, as anyone sees it; with the
+        token where the server shows nothing without one) tells which."""
+        seen: int | None = None
+        for headers in ({}, self._headers()):
+            try:
+                await self._request("GET", url, headers=headers)
+                seen = 200
+            except TransientPublishError:
+                raise  # try the whole withdrawal again later
+            except PermanentPublishError as exc:
+                seen = exc.status_code
+                if seen in (401, 403) and not headers:
+                    continue  # an API that shows nothing without a token (authorized fetch)
+            break
+        if seen == 200:
+            raise CredentialRefused(
+                f"{self.channel}: DELETE /api/v1/statuses/{status_id} answered 404, but the "
+                "status is still shown: it is not this token's account's to delete. Use a "
+                "token of the account that published it", channel=self.channel,
+                status_code=404, network_message=refusal.network_message)
+        detail = f"status {status_id} was not there any more (404)"
+        if seen != 404:
+            detail += f"; not confirmed: the look at it answered {seen or 'nothing'}"
+        return WithdrawResult(gone=True, already_gone=True, detail=detail,
+                              raw={"error": refusal.network_message, "status_code": 404})
 
     async def _upload(self, media: MediaFile) -> str:
         response = await self._request(

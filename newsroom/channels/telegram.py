@@ -1,4 +1,5 @@
-"""Telegram channels via the Bot API: ``sendMessage``, ``sendPhoto``, ``sendMediaGroup``.
+"""Telegram channels via the Bot API: ``sendMessage``, ``sendPhoto``, ``sendMediaGroup``;
+a recall with ``deleteMessage``.
 
 The bot token is part of every URL (``/bot<token>/method``): errors are redacted and the
 ``httpx`` logger's request lines are masked (see :mod:`newsroom.channels.base`). A 429
@@ -8,22 +9,49 @@ and does not deduplicate messages: ``idempotent_retries = False``.
 Length: "1-4096 characters after entities parsing" for ``sendMessage`` and "0-1024
 characters" for a caption (core.telegram.org/bots/api#sendmessage, #sendphoto); Telegram
 counts text in UTF-16 code units (core.telegram.org/api/entities), so an emoji counts 2.
+
+An album (``sendMediaGroup``) is one message per photo: its ``remote_id`` lists them all,
+comma-separated (``"101,102,103"``; the first is the one the URL shows), so that a recall
+deletes every photo, not the first alone.
+
+Recall (core.telegram.org/bots/api#deletemessage): ``deleteMessage`` with the channel and
+each message id answers ``{"ok": true, "result": true}``. "A message can only be deleted if
+it was sent less than 48 hours ago"; in a channel a bot with ``can_post_messages`` may
+delete its own (outgoing) messages, one with ``can_delete_messages`` any message. The
+bot that posted needs no more rights than posting gave it. Answers:
+
+- ``Bad Request: message to delete not found`` (the Bot API server's words for a message
+  id it does not find: deleted already, by hand or by an earlier attempt) is
+  ``already_gone``;
+- ``Bad Request: message can't be deleted`` (older than 48 hours, or the bot lost its
+  right to post) is ``manual``: the network will not do it, a channel administrator can
+  (Telegram's apps let a channel's administrators delete its posts at any age), so the
+  recall asks a person to instead of failing — retrying would never help;
+- everything else as for publishing (:func:`~newsroom.channels.responses.map_error`): a
+  429 waits ``parameters.retry_after``, 401/403 is :class:`CredentialRefused`; a lost
+  answer is transient, since deleting again is harmless (it then answers "not found").
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._text import Measurement, utf16_units
-from newsroom.channels.base import AccountCheck, Publisher, PublishResult
-from newsroom.errors import PermanentPublishError
+from newsroom.channels.base import AccountCheck, Publisher, PublishResult, WithdrawResult
+from newsroom.errors import CredentialRefused, PermanentPublishError
 from newsroom.posts import RenderedPost
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_GROUP = 10
+# The Bot API server's descriptions (telegram-bot-api's Client.cpp: check_message with
+# "message to delete"; MESSAGE_DELETE_FORBIDDEN), lower-cased, after "Bad Request: ".
+_NOT_FOUND = ("message to delete not found", "message not found")
+_CANNOT_DELETE = "message can't be deleted"  # also "... for everyone"
 
 
 class TelegramPublisher(Publisher):
@@ -83,14 +111,83 @@ class TelegramPublisher(Publisher):
                        for i, m in enumerate(media)},
                 creates_post=True)
         result = response.json()["result"]
-        message = result[0] if isinstance(result, list) else result
-        message_id = str(message["message_id"])
-        username = (message.get("chat") or {}).get("username")
+        messages = result if isinstance(result, list) else [result]
+        message_id = str(messages[0]["message_id"])
+        username = (messages[0].get("chat") or {}).get("username")
         return PublishResult(
-            remote_id=message_id,
+            remote_id=",".join(str(m["message_id"]) for m in messages),
             url=f"https://t.me/{username}/{message_id}" if username else None,
             raw=response.json(),
         )
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """Delete the message (every message of an album) with ``deleteMessage``; see the
+        module's docstring for what its answers mean. ``gone`` once none is shown any
+        more, ``already_gone`` when none was there to delete; ``manual`` if Telegram
+        refuses to delete one (``detail`` says which and what a person must do)."""
+        ids = self._message_ids(remote_id, remote_url)
+        deleted, missing, refused = [], [], []
+        for message_id in ids:
+            try:
+                response = await self._request(
+                    "POST", self._method("deleteMessage"),
+                    json={"chat_id": self.chat_id, "message_id": message_id},
+                    creates_post=False)
+            except CredentialRefused:
+                raise
+            except PermanentPublishError as exc:
+                said = (exc.network_message or "").lower().removeprefix("bad request: ")
+                if exc.status_code == 400 and said.startswith(_NOT_FOUND):
+                    missing.append(message_id)
+                    continue
+                if exc.status_code == 400 and said.startswith(_CANNOT_DELETE):
+                    refused.append((message_id, exc.network_message or ""))
+                    continue
+                raise
+            body = response.json() if response.content else {}
+            if not (isinstance(body, dict) and body.get("ok") is True):
+                raise PermanentPublishError(
+                    f"{self.channel}: deleteMessage answered without ok: {str(body)[:200]}",
+                    channel=self.channel)
+            deleted.append(message_id)
+        raw = {"deleted": deleted, "not_found": missing,
+               "refused": [message_id for message_id, _ in refused]}
+        if refused:
+            which = ", ".join(str(message_id) for message_id, _ in refused)
+            link = f" ({remote_url})" if remote_url else ""
+            return WithdrawResult(
+                gone=False, manual=True, raw=raw,
+                detail=f"Telegram refused to delete message {which} in {self.chat_id}{link}: "
+                       f"{refused[0][1]} (a bot may delete its messages only within 48 hours "
+                       "of sending, and only while it may post in the channel); an "
+                       f"administrator of {self.chat_id} must delete it by hand in the "
+                       "channel (Telegram app: the message → Delete)")
+        if not deleted:
+            return WithdrawResult(gone=True, already_gone=True, raw=raw,
+                                  detail=f"message {remote_id} was not in {self.chat_id} "
+                                         "any more (deleted already)")
+        return WithdrawResult(gone=True, raw=raw,
+                              detail=f"deleted message {', '.join(map(str, deleted))} in "
+                                     f"{self.chat_id}")
+
+    def _message_ids(self, remote_id: str, remote_url: str | None) -> list[int]:
+        """The message ids ``publish`` returned (an album's comma-separated), else the one
+        in a ``https://t.me/<channel>/<id>`` URL (a publication resolved by hand)."""
+        text = (remote_id or "").strip()
+        if not text and remote_url:
+            text = urlsplit(remote_url).path.rstrip("/").rpartition("/")[2]
+        try:
+            ids = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            ids = []
+        if not ids or any(message_id <= 0 for message_id in ids):
+            raise PermanentPublishError(
+                f"{self.channel}: cannot tell the Telegram message from remote id "
+                f"{remote_id!r} (URL {remote_url!r}); delete it by hand in {self.chat_id}",
+                channel=self.channel)
+        return ids
 
     async def _check(self) -> AccountCheck:
         """The bot (``getMe``), the channel (``getChat``) and the bot's membership in it

@@ -412,7 +412,10 @@ class PublishJob:
         await traffic.quiet()
         # The publisher may have found the post made by this attempt after its answer was
         # lost (Mastodon's API without repeats, a Bluesky record that exists): say so.
-        found = {"found_by_lookup": True} if result.raw.get("existing") else {}
+        found: dict[str, Any] = {"found_by_lookup": True} if result.raw.get("existing") else {}
+        if result.raw.get("recipients"):
+            # Who received it (a press e-mail): a recall's correction goes to exactly them.
+            found["recipients"] = list(result.raw["recipients"])
         return await self._published(publication, result, attempts=result.attempts, **found)
 
     async def _published(self, publication: Publication, result: PublishResult,

@@ -1,5 +1,5 @@
 """Telegram Bot API stand-in: ``/bot<token>/getMe|getChat|getChatMember|sendMessage|
-sendPhoto|sendMediaGroup``.
+sendPhoto|sendMediaGroup|deleteMessage``.
 
 The bot is an administrator allowed to post in every channel except those
 :attr:`StandinConfig.telegram_bot_membership` names: there ``getChatMember`` tells it
@@ -7,6 +7,13 @@ The bot is an administrator allowed to post in every channel except those
 refuses it.
 
 Parameters may come as JSON, url-encoded or multipart form, as the Bot API allows.
+
+``deleteMessage`` deletes one message the stand-in sent (every photo of an album is a
+message of its own): ``{"ok": true, "result": true}``; a message it does not know or
+deleted already answers ``Bad Request: message to delete not found``, one sent more than
+:data:`DELETE_WINDOW` seconds ago ``Bad Request: message can't be deleted`` (the Bot API
+server's words). The recorded post is marked deleted (``Recorder.delete_post``) once none
+of its messages is shown.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from newsroom.standins.config import StandinConfig
 from newsroom.standins.recorder import FaultRule, Recorder
 
 NETWORK = "telegram"
+# "A message can only be deleted if it was sent less than 48 hours ago"
+# (core.telegram.org/bots/api#deletemessage). Read at each deletion: a test may shorten it.
+DELETE_WINDOW = 48 * 3600.0
 _BOT = {"id": 123456789, "is_bot": True, "first_name": "Darmstadt Newsroom",
         "username": "darmstadt_newsroom_bot", "can_join_groups": False}
 
@@ -57,9 +67,13 @@ def _photo_sizes(upload: Upload | None, reference: str | None) -> list[dict[str,
 
 def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     message_ids: dict[str, itertools.count] = {}
+    # (chat, message id) -> (the recorded post's id, when it was sent) of every message
+    # still shown; an album's messages all name its post (recorded under its first id).
+    shown: dict[tuple[str, int], tuple[str, float]] = {}
 
     def reset() -> None:
         message_ids.clear()
+        shown.clear()
 
     recorder.on_reset(reset)
 
@@ -107,6 +121,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         message = next_message(chat_id, text=text,
                                **({"link_preview_options": preview} if preview else {}))
         record(chat_id, message, text, [], preview)
+        remember_shown(chat_id, [message])
         return json_response({"ok": True, "result": message})
 
     def send_photo(payload: Payload) -> Response:
@@ -121,6 +136,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         message = next_message(chat_id, photo=_photo_sizes(upload, reference),
                                **({"caption": caption} if caption else {}))
         record(chat_id, message, caption, [describe(upload, reference)], None)
+        remember_shown(chat_id, [message])
         return json_response({"ok": True, "result": message})
 
     def send_media_group(payload: Payload) -> Response:
@@ -142,6 +158,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
                                          **({"caption": item["caption"]}
                                             if item.get("caption") else {})))
         record(chat_id, messages[0], caption, described, None)
+        remember_shown(chat_id, messages)
         return json_response({"ok": True, "result": messages})
 
     def describe(upload: Upload | None, reference: str | None) -> dict[str, Any]:
@@ -153,6 +170,33 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         url = f"https://t.me/{username}/{message['message_id']}" if username else None
         recorder.add_post(NETWORK, id=str(message["message_id"]), url=url, chat_id=chat_id,
                           text=text, media=media, link_preview_options=preview)
+
+    def remember_shown(chat_id: str, messages: list[dict[str, Any]]) -> None:
+        post_id = str(messages[0]["message_id"])
+        for message in messages:
+            shown[(chat_id, message["message_id"])] = (post_id, float(message["date"]))
+
+    def delete_message(payload: Payload) -> Response:
+        chat_id = str(param(payload, "chat_id") or "")
+        raw_id = param(payload, "message_id")
+        if not chat_id:
+            return _error(400, "Bad Request: chat_id is empty")
+        try:
+            message_id = int(raw_id)
+        except (TypeError, ValueError):
+            return _error(400, "Bad Request: message identifier is not specified")
+        found = shown.get((chat_id, message_id))
+        if found is None:
+            return _error(400, "Bad Request: message to delete not found")
+        post_id, sent_at = found
+        if time.time() - sent_at >= DELETE_WINDOW:
+            return _error(400, "Bad Request: message can't be deleted")
+        del shown[(chat_id, message_id)]
+        if not any(post == post_id for (chat, _), (post, _) in shown.items()
+                   if chat == chat_id):
+            recorder.delete_post(NETWORK, lambda p: p.get("chat_id") == chat_id
+                                 and p.get("id") == post_id)
+        return json_response({"ok": True, "result": True})
 
     def membership(chat_id: str) -> str:
         return config.telegram_bot_membership.get(chat_id, "administrator")
@@ -202,7 +246,8 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         return send
 
     methods = {"sendMessage": sending(send_message), "sendPhoto": sending(send_photo),
-               "sendMediaGroup": sending(send_media_group), "getChat": get_chat,
+               "sendMediaGroup": sending(send_media_group),
+               "deleteMessage": sending(delete_message), "getChat": get_chat,
                "getChatMember": get_chat_member}
 
     async def handle(request: Request) -> Response:

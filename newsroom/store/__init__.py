@@ -11,6 +11,7 @@ behind it, each imported only by those after it::
     crud_approvals             approval requests and decisions
     crud_publications          publications and their states
     crud_audit                 the audit trail
+    crud_recalls               recalls of published posts (newsroom.recall)
     requests_crud              requests from Dezernate and Ämter (newsroom.requests)
 
 The ``crud_*`` modules import ``crud_common`` and ``models``, never one another.
@@ -78,6 +79,19 @@ from newsroom.store.crud_publications import (
     take_over_unsent,
     unmark_publishing,
 )
+from newsroom.store.crud_recalls import (
+    DONE_RECALL,
+    claim_withdrawal,
+    ensure_recall,
+    recall_row,
+    recalls_by_id,
+    recalls_of,
+    reserve_skipped_publication,
+    settle_recall,
+    skip_reserved,
+    unfinished_recalls,
+    void_pending_requests,
+)
 from newsroom.store.db import (
     alembic_config,
     make_engine,
@@ -100,11 +114,26 @@ from newsroom.store.models import (
     PostRecord,
     Publication,
     PublicationStatus,
+    Recall,
+    RecallStatus,
     UTCDateTime,
     stored_id,
 )
 
 __all__ = [
+    "DONE_RECALL",
+    "Recall",
+    "RecallStatus",
+    "claim_withdrawal",
+    "ensure_recall",
+    "recall_row",
+    "recalls_by_id",
+    "recalls_of",
+    "reserve_skipped_publication",
+    "settle_recall",
+    "skip_reserved",
+    "unfinished_recalls",
+    "void_pending_requests",
     "stored_id",
     "ApprovalDecision",
     "ApprovalRequest",

@@ -334,6 +334,45 @@ class CrisisRecord(SQLModel, table=True):
     ended_by: str | None = None
 
 
+class RecallStatus(StrEnum):
+    """Where the recall of one channel of an occurrence stands (newsroom.recall)."""
+
+    REQUESTED = "requested"  # recorded; its publication's outcome is awaited, or a retry
+    CANCELLED = "cancelled"  # nothing was published there: it never will be
+    WITHDRAWING = "withdrawing"  # a withdrawal is being sent (claim_token)
+    GONE = "gone"  # taken down (or it was gone already)
+    MANUAL = "manual"  # the network cannot take it back: a person has been asked
+    CORRECTED = "corrected"  # cannot be taken back: a correction went to its recipients
+    FAILED = "failed"  # the network refused; reported, may be tried again
+    UNKNOWN = "unknown"  # a correction may or may not have gone out; a person checks
+
+
+class Recall(SQLModel, table=True):
+    """The recall of one channel of one occurrence: taken down where it was published,
+    never published where it was not. One row per occurrence and channel; a withdrawal
+    is claimed (compare-and-set) before a network is called, like a publication."""
+
+    __tablename__ = "recall"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "channel"),
+        _one_of("status", RecallStatus, "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    channel: str
+    publication_id: int | None = Field(default=None, foreign_key="publication.id")
+    status: str = Field(default=RecallStatus.REQUESTED.value)
+    requested_by: str  # the registry person (id) who recalled
+    reason: str = Field(sa_type=Text)
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claim_token: str | None = None
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    detail: str | None = Field(default=None, sa_type=Text)
+
+
 @event.listens_for(AuditEvent, "before_update")
 def _refuse_audit_update(mapper: Any, connection: Any, target: AuditEvent) -> None:
     raise StoreError("the audit trail is append-only: an AuditEvent cannot be changed")
@@ -353,6 +392,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     Publication,
     AuditEvent,
     CrisisRecord,
+    Recall,
 )
 
 

@@ -70,6 +70,7 @@ TABLES = {
     "publication",
     "audit_event",
     "crisis",
+    "recall",
     "campaign_request",
     "campaign_request_image",
     "request_invitation",
@@ -150,7 +151,7 @@ def test_upgrade_head_from_nothing_matches_the_models(
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, SQLModel.metadata) == []
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-            assert context.get_current_revision() == head == "0009"
+            assert context.get_current_revision() == head == "0010"
     finally:
         engine.dispose()
 

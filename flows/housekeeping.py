@@ -91,27 +91,31 @@ class HousekeepingPass:
     owed_alerts: list[int] = field(default_factory=list)  # publications alerted late
     requests_started: list[int] = field(default_factory=list)
     requests_resumed: list[int] = field(default_factory=list)
+    recalls: list[str] = field(default_factory=list)  # recalls carried on: "channel status"
     catalog_broken: str | None = None
 
     @property
     def did_something(self) -> bool:
         return bool(self.changed or self.resumed or self.owed_alerts
-                    or self.requests_started or self.requests_resumed)
+                    or self.requests_started or self.requests_resumed or self.recalls)
 
     def summary(self) -> str:
         parts = [f"{len(self.changed)} gate(s) changed", f"{len(self.resumed)} run(s) "
                  f"resumed", f"{len(self.owed_alerts)} owed alert(s) sent",
                  f"requests started {self.requests_started or '–'}, resumed "
-                 f"{self.requests_resumed or '–'}"]
+                 f"{self.requests_resumed or '–'}",
+                 f"recalls carried on {self.recalls or '–'}"]
         return ", ".join(parts)
 
 
 async def housekeeping_pass(runtime: Any = None, log: Any = logger) -> HousekeepingPass:
-    """One pass: reminders and deadlines, resumes, owed alerts, the request sweep."""
+    """One pass: reminders and deadlines, resumes, owed alerts, unfinished recalls, the
+    request sweep."""
     from newsroom import approval
     from newsroom.orchestration.gate import resume_for_gate, resume_waiting_runs
     from newsroom.orchestration.request_runs import sweep_requests
     from newsroom.publishing import send_owed_alerts
+    from newsroom.recall import finish_recalls
     from newsroom.runtime import get_runtime
 
     runtime = runtime or get_runtime()
@@ -136,6 +140,9 @@ async def housekeeping_pass(runtime: Any = None, log: Any = logger) -> Housekeep
     if done.owed_alerts:
         log.warning("alerted the office about %d unknown publication(s) whose alert was "
                     "lost: %s", len(done.owed_alerts), done.owed_alerts)
+    done.recalls = [f"{r.channel} {r.status}" for r in await finish_recalls(runtime)]
+    if done.recalls:
+        log.info("recalls carried on: %s", done.recalls)
     swept = await sweep_requests(runtime)
     done.requests_started, done.requests_resumed = swept["started"], swept["resumed"]
     if done.resumed or done.requests_started or done.requests_resumed:

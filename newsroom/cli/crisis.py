@@ -305,6 +305,37 @@ def crisis_end(crisis_id: int | None, by: str | None) -> None:
                    "status; then newsroom crisis release OCCURRENCE … | --all")
 
 
+@crisis.command("recall")
+@click.argument("crisis_id", type=int, metavar="ID")
+@click.option("--channel", "channels", multiple=True,
+              help="Only this channel (repeat for several; default: every channel).")
+@click.option("--reason", required=True, help="Why (audit trail, and everyone told).")
+@click.option("--by", required=True,
+              help="Who recalls: your id in registry/people.yaml (e.g. office-admin).")
+@click.option("--direct", is_flag=True,
+              help="Recall from this process (its own channel credentials) instead of "
+                   "through the Prefect deployment `recall`.")
+def crisis_recall(crisis_id: int, channels: tuple[str, ...], reason: str, by: str,
+                  direct: bool) -> None:
+    """Take the crisis message ID (`newsroom crisis status`) down on every channel."""
+    from newsroom import store
+    from newsroom.runtime import get_runtime
+
+    from .recall import run_recall
+
+    with store.session_scope(get_runtime().engine) as session:
+        record = session.get(store.CrisisRecord, crisis_id)
+        occurrence_id = record.occurrence_id if record else None
+    if occurrence_id is None:
+        raise NewsroomError(f"no crisis message #{crisis_id} with posts; `newsroom crisis "
+                            "status` lists them")
+    if record is not None and record.ended_at is None:
+        click.echo(f"note: crisis #{crisis_id} stays active (posts of other campaigns stay "
+                   f"held) until `newsroom crisis end --id {crisis_id}`")
+    run_recall(occurrence_id, reason=reason, by=by, channels=channels, direct=direct,
+               parameters={"crisis_id": crisis_id})
+
+
 @crisis.command("release")
 @click.argument("occurrences", nargs=-1, type=int)
 @click.option("--all", "release_all", is_flag=True, help="Release every held occurrence.")

@@ -21,6 +21,7 @@ from .channels import channels
 from .crisis import crisis
 from .decisions import approve
 from .deploy import deploy
+from .recall import recall
 from .requests import requests
 from .schedule import schedule_command
 from .stack import db, up, web, worker
@@ -33,8 +34,8 @@ def cli() -> None:
 
 
 # Each command once, in the order ``newsroom --help`` lists them (click sorts by name).
-for _command in (validate, preview, calendar, schedule_command, approve, crisis, requests,
-                channels, audit, db, deploy, up, web, worker):
+for _command in (validate, preview, calendar, schedule_command, approve, recall, crisis,
+                 requests, channels, audit, db, deploy, up, web, worker):
     cli.add_command(_command)
 
 

@@ -7,6 +7,13 @@ an account that is not active may not write (``AccountDeactivated``).
 Like the reference PDS it answers a ``createRecord`` for an existing record key with a
 500 ``InternalServerError`` (bluesky-social/indigo#873), insists on TID record keys for
 posts, and sends ``RateLimit-*`` headers on every answer.
+
+``deleteRecord`` answers as the reference PDS (packages/pds/src/api/com/atproto/repo/
+deleteRecord.ts): ``{"commit": {cid, rev}}`` when it deleted the record, and a no-op 200
+``{}`` (no commit) when there was no such record; a ``repo`` that is not the session's
+account 401 ``AuthenticationRequired``, an unknown one 403 ``AccountNotFound``, a
+deactivated account 401 ``AccountDeactivated``. ``getRecord`` then answers 400
+``RecordNotFound``.
 """
 
 from __future__ import annotations
@@ -254,9 +261,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
                       "validationStatus": "valid"})
 
     async def get_record(request: Request) -> Response:
-        did = session_did(request)
-        if isinstance(did, Response):
-            return did
+        # Public, as the reference PDS's getRecord (no auth verifier): anyone may read.
         params = request.query_params
         repo = params.get("repo", "")
         repo_did = repo if repo.startswith("did:") else _did(repo)
@@ -266,6 +271,32 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             return _error("RecordNotFound", f"Could not locate record: at://{'/'.join(key)}")
         return _json(found)
 
+    async def delete_record(request: Request) -> Response:
+        did = session_did(request)
+        if isinstance(did, Response):
+            return did
+        body = (await payload_of(request)).json or {}
+        if not isinstance(body, dict):
+            return _error("InvalidRequest", "Input must be an object")
+        for name in ("repo", "collection", "rkey"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return _error("InvalidRequest", f'Input must have the property "{name}"')
+        repo = body["repo"]
+        repo_did = repo if repo.startswith("did:") else _did(repo)
+        if repo_did not in handles:  # authVerifier.findAccount
+            return _error("AccountNotFound", "Account not found", 403)
+        if not hosting(repo_did)["active"]:
+            return _error("AccountDeactivated", "Account is deactivated", 401)
+        if repo_did != did:
+            return _error("AuthenticationRequired", "Authentication Required", 401)
+        collection, rkey = body["collection"], body["rkey"]
+        found = records.pop((did, collection, rkey), None)
+        if found is None:
+            return _json({})  # "No-op if record already doesn't exist": no commit
+        recorder.delete_post(NETWORK, lambda post: post.get("id") == found["uri"])
+        return _json({"commit": {"cid": _cid(f"delete {found['uri']}".encode()),
+                                 "rev": _tid_now()}})
+
     return Starlette(routes=[
         Route("/xrpc/com.atproto.server.createSession", create_session, methods=["POST"]),
         Route("/xrpc/com.atproto.server.refreshSession", refresh_session, methods=["POST"]),
@@ -273,4 +304,5 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         Route("/xrpc/com.atproto.repo.uploadBlob", upload_blob, methods=["POST"]),
         Route("/xrpc/com.atproto.repo.createRecord", create_record, methods=["POST"]),
         Route("/xrpc/com.atproto.repo.getRecord", get_record),
+        Route("/xrpc/com.atproto.repo.deleteRecord", delete_record, methods=["POST"]),
     ])

@@ -22,12 +22,20 @@ Tokens have scopes (:attr:`StandinConfig.mastodon_token_scopes`), enforced as Ma
 /api/v1/apps/verify_credentials`` answers as the server the profile plays: Mastodon 4.3
 with the application's ``scopes``; Mastodon 3.5 (``no-v2-instance``) without them, and 403
 to a token without ``read``; GoToSocial (``ignores-idempotency``) 404, it has no such route.
+
+``DELETE /api/v1/statuses/:id`` answers as Mastodon's ``StatusesController#destroy``: the
+deleted status with its source ``text``; 404 "Record not found" for a status that is not
+there or not the token's account's (GoToSocial: 404 "Not Found", and 403 "Forbidden" for
+another account's). Deletes are throttled as Mastodon's ``throttle_api_delete`` does, 30
+per 30 minutes and account, counted before the controller (a 404 counts too); a 429 says
+``X-RateLimit-Reset``, the end of the window. GoToSocial has no such throttle.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
@@ -50,6 +58,11 @@ _ACCOUNT = {"id": "109000000000000001", "username": "darmstadt", "acct": "darmst
 # Mastodon's default scopes of a new application under Preferences → Development.
 DEFAULT_SCOPES = "read write follow push"
 _OUTSIDE_SCOPES = "This action is outside the authorized scopes"
+# Mastodon's config/initializers/rack_attack.rb: throttle('throttle_api_delete', limit: 30,
+# period: 30.minutes), per authenticated user, on DELETE /api/v1/statuses/:id (and POST
+# …/unreblog). Rack::Attack counts in windows aligned to the epoch.
+DELETE_LIMIT = 30
+DELETE_PERIOD = 30 * 60
 
 
 def _rate_headers(reset_in: float = 300.0) -> dict[str, str]:
@@ -112,11 +125,13 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     statuses: dict[str, dict[str, Any]] = {}
     idempotency: dict[tuple[str, str, str], str] = {}  # (server, token, key) → status id
     media: dict[str, dict[str, Any]] = {}
+    deletes: dict[tuple[str, str, int], int] = {}  # (server, account id, window) → count
 
     def reset() -> None:
         statuses.clear()
         idempotency.clear()
         media.clear()
+        deletes.clear()
 
     recorder.on_reset(reset)
 
@@ -301,7 +316,10 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         if "ignores-idempotency" in quirks(request):
             key = None  # the header is allowed (CORS) and otherwise ignored
         if key and (server(request), token, key) in idempotency:
-            return _json(public(statuses[idempotency[(server(request), token, key)]]))
+            earlier = statuses.get(idempotency[(server(request), token, key)])
+            if earlier is None:  # deleted since: PostStatusService's statuses.find fails
+                return _error("Record not found", 404)
+            return _json(public(earlier))
         payload = await payload_of(request)
         text = payload.get("status") or ""
         media_ids = [str(m) for m in payload.getlist("media_ids[]")]
@@ -332,8 +350,9 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             "visibility": payload.get("visibility") or "public",
             "language": payload.get("language"),
             "content": "<p>" + escape(text).replace("\n", "<br>") + "</p>",
-            "media_attachments": attachments, "account": _ACCOUNT,
-            "_server": server(request),
+            "media_attachments": attachments, "account": account_of(token),
+            "_server": server(request), "_text": text,
+            "_account_id": account_of(token)["id"],
         }
         statuses[status_id] = status
         if key:
@@ -351,6 +370,44 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         status = statuses.get(request.path_params["status_id"])
         return _json(public(status)) if status else _error("Record not found", 404)
 
+    def delete_throttled(request: Request, token: str) -> Response | None:
+        """Mastodon's throttle_api_delete: the 31st delete of an account within one
+        30-minute window answers 429, as Rack::Attack's throttled_responder does."""
+        if "ignores-idempotency" in quirks(request):  # GoToSocial: no such throttle
+            return None
+        now = time.time()
+        window = int(now // DELETE_PERIOD)
+        counter = (server(request), account_of(token)["id"], window)
+        deletes[counter] = deletes.get(counter, 0) + 1
+        if deletes[counter] <= DELETE_LIMIT:
+            return None
+        reset_at = datetime.fromtimestamp((window + 1) * DELETE_PERIOD, UTC)
+        return json_response({"error": "Too many requests"}, 429, {
+            "X-RateLimit-Limit": str(DELETE_LIMIT), "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": reset_at.isoformat(timespec="microseconds")
+            .replace("+00:00", "Z")})
+
+    async def delete_status(request: Request) -> Response:
+        token = authorized(request)
+        if token and (limited := delete_throttled(request, token)) is not None:
+            return limited  # Rack::Attack answers before the controller runs
+        if not token:
+            return refused(request)
+        if (problem := lacks(token, "write:statuses")) is not None:
+            return problem
+        gotosocial = "ignores-idempotency" in quirks(request)
+        status_id = request.path_params["status_id"]
+        status = statuses.get(status_id)
+        if status is None or status["_server"] != server(request):
+            return _error("Not Found" if gotosocial else "Record not found", 404)
+        if status["_account_id"] != account_of(token)["id"]:
+            # Mastodon looks only among the token's account's statuses; GoToSocial finds
+            # the status and refuses: "status doesn't belong to requesting account".
+            return _error("Forbidden", 403) if gotosocial else _error("Record not found", 404)
+        del statuses[status_id]
+        recorder.delete_post(server(request), lambda post: post.get("id") == status_id)
+        return _json({**public(status), "text": status["_text"]})
+
     return Starlette(routes=[
         Route("/api/v2/instance", instance),
         Route("/api/v1/instance", instance_v1),
@@ -363,4 +420,5 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         Route("/api/v1/media/{media_id}", get_media),
         Route("/api/v1/statuses", create_status, methods=["POST"]),
         Route("/api/v1/statuses/{status_id}", get_status),
+        Route("/api/v1/statuses/{status_id}", delete_status, methods=["DELETE"]),
     ])

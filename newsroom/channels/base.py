@@ -117,9 +117,10 @@ class WithdrawResult:
 
     ``gone``: the post is no longer shown: deleted now, or it was not there any more
     (``already_gone``: a 404 or the network's "already deleted", which counts as done).
-    ``manual``: the network cannot take it back; a person has been asked to (``detail``
-    says whom), or what could be done instead was done (a correction e-mail to the
-    original recipients: ``detail`` says how many)."""
+    ``manual``: the network cannot take it back; a person must (``detail`` says who and
+    where). Neither: it cannot be taken back, and what could be done instead was done (a
+    correction e-mail to the original recipients; ``detail`` says how many): the recall
+    counts it "corrected". Every failure raises."""
 
     gone: bool
     already_gone: bool = False

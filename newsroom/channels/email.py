@@ -46,6 +46,13 @@ repeating the same command will not help; each transaction has one recipient, so
   abgelehnt“) with the addresses and the server's replies, to correct them in the
   account's ``recipients`` (``registry/channels.yaml``) and then retry — which writes
   only to those who did not get it.
+
+A sent e-mail cannot be taken back. A recall (:meth:`EmailPublisher.withdraw`) sends a
+correction instead — „Zurückgezogen: <title>“, the reason and the withdrawn text quoted —
+to exactly the recipients who received the release (``original["recipients"]``, as the
+publication recorded them; never the account's current list), over the same path: one
+message each, the same bookkeeping per recipient (per the recall's idempotency key), the
+same errors. A repeat would mail again: ``idempotent_withdrawals = False``.
 """
 
 from __future__ import annotations
@@ -54,8 +61,9 @@ import asyncio
 import smtplib
 import ssl
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Any, ClassVar
@@ -71,7 +79,7 @@ with warnings.catch_warnings():
     import apprise.utils.pgp  # noqa: F401
 
 from newsroom.catalog.models import ChannelType
-from newsroom.channels.base import AccountCheck, Publisher, PublishResult
+from newsroom.channels.base import AccountCheck, Publisher, PublishResult, WithdrawResult
 from newsroom.errors import (
     AmbiguousPublishError,
     CredentialRefused,
@@ -80,6 +88,7 @@ from newsroom.errors import (
     TransientPublishError,
 )
 from newsroom.posts import RenderedPost
+from newsroom.timeutil import BERLIN
 
 _SCHEMES = {"smtp": ("mailto", None, 25), "smtp+starttls": ("mailtos", "starttls", 587),
             "smtps": ("mailtos", "ssl", 465)}
@@ -199,9 +208,26 @@ def _listing(why: Mapping[str, object]) -> str:
     return ", ".join(f"{address} ({reason})" for address, reason in why.items())
 
 
+@dataclass(frozen=True)
+class _Mailing:
+    """What one sending is, for its errors: the release or a recall's correction."""
+
+    what: str  # "press release", "correction"
+    recipients: tuple[str, ...]  # everyone it is for
+    progress: dict[str, Any]  # who has it, for PublishError.progress
+    # What to do about an address refused for good: once the others have it, and while
+    # some recipient's failure is only passing.
+    fix_refused: str
+    fix_refused_later: str
+    retry_unsure: str  # how a retry reaches those a cut connection left out
+
+
 class EmailPublisher(Publisher):
     channel_type: ClassVar[ChannelType] = ChannelType.EMAIL
     idempotent_retries: ClassVar[bool] = False
+    # A correction that is sent twice reaches everyone twice: an ambiguous one is not
+    # repeated (withdraw_with_retries), and each key mails each recipient once.
+    idempotent_withdrawals: ClassVar[bool] = False
     journals_sends: ClassVar[bool] = False  # SMTP, not _request: a killed send stays unknown
 
     def __init__(self, *args: Any, smtp_timeout: float = 15.0, **kwargs: Any):
@@ -224,6 +250,7 @@ class EmailPublisher(Publisher):
                 "newsroom.channels.credentials for the format", channel=self.channel) from None
         self.tag = f"newsroom-email-{self.account.name}"
         self._delivered: dict[str, set[str]] = {}
+        self._corrected: dict[str, set[str]] = {}  # a recall's key -> who has its correction
 
     async def publish(self, post: RenderedPost, *, idempotency_key: str) -> PublishResult:
         self._check_post(post)
@@ -235,7 +262,8 @@ class EmailPublisher(Publisher):
         pending = [r for r in self.account.recipients if r not in delivered]
         earlier = len(self.account.recipients) - len(pending)
         if pending:
-            delivery = await asyncio.to_thread(self._send, post, pending)
+            delivery = await asyncio.to_thread(
+                self._send, lambda recipient: self._message(post, recipient), pending)
             delivered.update(delivery.sent)
             self._raise_for(delivery, pending, idempotency_key)
         return PublishResult(
@@ -244,51 +272,63 @@ class EmailPublisher(Publisher):
                  "sent_now": len(pending), "sent_before": earlier},
         )
 
-    def _raise_for(self, delivery: _Delivery, pending: list[str], idempotency_key: str
-                   ) -> None:
-        """The error for everyone in ``pending`` who did not get the release, if anyone
-        did not: unsure before a refusal of the session, before a passing failure, before
-        refused addresses (see the module's docstring)."""
-        progress = self._progress(idempotency_key)
-        total = len(self.account.recipients)
+    def _release(self, idempotency_key: str) -> _Mailing:
+        return _Mailing(
+            "press release", tuple(self.account.recipients), self._progress(idempotency_key),
+            fix_refused="Correct or remove the address in the account's `recipients` "
+                        "(registry/channels.yaml), then retry: only those who did not get "
+                        "it are written to",
+            fix_refused_later="fix that in the account's `recipients`; reported once the "
+                              "others have it",
+            retry_unsure="a retry after `--not-published` writes to them too")
+
+    def _raise_for(self, delivery: _Delivery, pending: list[str], idempotency_key: str,
+                   mailing: _Mailing | None = None) -> None:
+        """The error for everyone in ``pending`` who did not get the release (or the
+        correction: ``mailing``), if anyone did not: unsure before a refusal of the
+        session, before a passing failure, before refused addresses (see the module's
+        docstring)."""
+        mailing = mailing or self._release(idempotency_key)
+        progress, what = mailing.progress, mailing.what
+        total = len(mailing.recipients)
         missing = {r: delivery.why_not(r) for r in pending
                    if r not in delivery.sent and r not in delivery.unsure}
         if delivery.unsure:
-            also = (f"; {_listing(missing)} did not get it (a retry after `--not-published` "
-                    "writes to them too)" if missing else "")
+            also = (f"; {_listing(missing)} did not get it ({mailing.retry_unsure})"
+                    if missing else "")
             raise AmbiguousPublishError(
                 f"{self.channel}: the connection to the mail server broke after the "
-                f"press release for {', '.join(delivery.unsure)} was handed over, before the "
+                f"{what} for {', '.join(delivery.unsure)} was handed over, before the "
                 f"server confirmed it: it may have arrived{also}",
                 channel=self.channel, progress=progress)
         if delivery.stopped is not None:
-            raise self._session_refused(delivery.stopped, len(missing), progress)
+            raise self._session_refused(delivery.stopped, len(missing), progress,
+                                        total=total, what=what)
         if delivery.passing:
-            refused = (f"; refused for good: {_listing(delivery.refused)} (fix that in the "
-                       "account's `recipients`; reported once the others have it)"
-                       if delivery.refused else "")
+            refused = (f"; refused for good: {_listing(delivery.refused)} "
+                       f"({mailing.fix_refused_later})" if delivery.refused else "")
             raise TransientPublishError(
-                f"{self.channel}: the mail server did not accept the press release for "
+                f"{self.channel}: the mail server did not accept the {what} for "
                 f"{len(delivery.passing)} of {total} recipients "
                 f"({_listing(delivery.passing)}); a retry writes only to those who did not "
                 f"get it{refused}", channel=self.channel, progress=progress)
         if delivery.refused:
             first = next(iter(delivery.refused.values()))
             raise RecipientsRefused(
-                f"{self.channel}: the mail server refused the press release for good for "
+                f"{self.channel}: the mail server refused the {what} for good for "
                 f"{len(delivery.refused)} of {total} recipients ({_listing(delivery.refused)}); "
-                "everyone else got it. Correct or remove the address in the account's "
-                "`recipients` (registry/channels.yaml), then retry: only those who did not "
-                "get it are written to", channel=self.channel, status_code=first.code,
+                f"everyone else got it. {mailing.fix_refused}", channel=self.channel,
+                status_code=first.code,
                 network_message=first.text, progress=progress,
                 refused={address: str(reply) for address, reply in delivery.refused.items()})
 
-    def _session_refused(self, reply: _Reply, not_sent: int, progress: dict[str, Any]
+    def _session_refused(self, reply: _Reply, not_sent: int, progress: dict[str, Any], *,
+                         total: int | None = None, what: str = "press release"
                          ) -> PermanentPublishError:
         """A 5yz to the session itself: nobody further can be mailed until it is fixed."""
         server = f"the mail server {self.smtp.host}:{self.smtp.port}"
-        nobody = (f"{not_sent} of {len(self.account.recipients)} recipients did not get the "
-                  "press release")
+        total = len(self.account.recipients) if total is None else total
+        nobody = f"{not_sent} of {total} recipients did not get the {what}"
         details: dict[str, Any] = {"channel": self.channel, "status_code": reply.code,
                                    "network_message": reply.text, "progress": progress}
         if reply.command == "AUTH":
@@ -307,10 +347,70 @@ class EmailPublisher(Publisher):
             "Check the SMTP settings (host, port, smtp+starttls:// or smtps://) with the mail "
             "server's administrators, then retry", **details)
 
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """Send the correction (see the module's docstring) to ``original["recipients"]``.
+
+        The answer, when nobody is left without it: ``gone=False`` (the e-mails are out
+        there), ``manual=False`` (nobody has to do anything more), ``raw["corrected"]``
+        True and ``detail`` "correction sent to N original recipients" — the recall's
+        "corrected". A failure is never an answer: it raises, as publishing does
+        (:class:`TransientPublishError` for a passing one — a retry with the same key
+        writes only to those who did not get it; :class:`RecipientsRefused`,
+        :class:`PermanentPublishError`, :class:`CredentialRefused`;
+        :class:`AmbiguousPublishError` when the connection broke after a correction was
+        handed over: it may have arrived, and is not sent again). Each recipient gets the
+        correction once per ``idempotency_key`` in this publisher (``restore_progress``
+        takes the error's ``progress`` back for another). Without the original recipients
+        nothing is sent: the account's list of today may name others."""
+        original = original or {}
+        recipients = _addresses(original.get("recipients"))
+        if not recipients:
+            raise PermanentPublishError(
+                f"{self.channel}: the recall does not say who received the press release "
+                "(original recipients); a correction goes to exactly them, never to the "
+                "account's current list. Find the recipients in the publication's audit "
+                "(publication.published) and send the correction by hand",
+                channel=self.channel)
+        title = str(original.get("title") or "").strip() or "Pressemitteilung"
+        subject = f"Zurückgezogen: {title}"
+        body = correction_text(title=title, reason=str(original.get("reason") or ""),
+                               text=str(original.get("text") or ""),
+                               published=original.get("published_at", original.get("date")),
+                               sender=self.smtp.sender_name or self.account.display_name)
+        delivered = self._corrected.setdefault(idempotency_key, set())
+        pending = [r for r in recipients if r not in delivered]
+        if pending:
+            delivery = await asyncio.to_thread(
+                self._send, lambda recipient: self._compose(recipient, subject, body),
+                pending)
+            delivered.update(delivery.sent)
+            self._raise_for(delivery, pending, idempotency_key, _Mailing(
+                "correction", tuple(recipients),
+                {"correction": True, "delivered": [r for r in recipients if r in delivered]},
+                fix_refused="Tell them of the withdrawal another way: the correction "
+                            "cannot reach that address (a retry writes only to those who "
+                            "did not get it)",
+                fix_refused_later="tell them another way; reported once the others have it",
+                retry_unsure="send the correction to them by hand"))
+        return WithdrawResult(
+            gone=False, manual=False,
+            detail=f"correction sent to {len(recipients)} original recipients "
+                   f"(„{subject}“); the press release itself cannot be taken back",
+            raw={"corrected": True, "recipients": recipients, "subject": subject,
+                 "sent_now": len(pending), "sent_before": len(recipients) - len(pending)})
+
     def restore_progress(self, idempotency_key: str, progress: Mapping[str, Any]) -> None:
-        """Remember the recipients an earlier attempt reached (``progress["delivered"]``)."""
+        """Remember the recipients an earlier attempt reached (``progress["delivered"]``):
+        of the release (only the account's recipients count), or with
+        ``progress["correction"]`` of a recall's correction (its original recipients)."""
         delivered = progress.get("delivered") or ()
         if isinstance(delivered, str) or not isinstance(delivered, Iterable):
+            return
+        if progress.get("correction") is True:
+            self._corrected.setdefault(idempotency_key, set()).update(
+                r for r in delivered if isinstance(r, str) and "@" in r)
             return
         known = set(self.account.recipients)
         self._delivered.setdefault(idempotency_key, set()).update(
@@ -321,20 +421,24 @@ class EmailPublisher(Publisher):
         return {"delivered": [r for r in self.account.recipients if r in delivered]}
 
     def _message(self, post: RenderedPost, recipient: str) -> EmailMessage:
+        return self._compose(recipient, post.title or "", post.text)
+
+    def _compose(self, recipient: str, subject: str, text: str) -> EmailMessage:
         message = EmailMessage()
         sender = self.smtp.sender
         message["From"] = formataddr((self.smtp.sender_name, sender)) if (
             self.smtp.sender_name) else sender
         message["To"] = recipient
-        message["Subject"] = post.title or ""
+        message["Subject"] = subject
         message["Date"] = formatdate(localtime=True)
         message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-        message.set_content(post.text)
+        message.set_content(text)
         return message
 
-    def _send(self, post: RenderedPost, recipients: list[str]) -> _Delivery:
-        """One message per recipient over one connection (a new one after a break); what
-        came of each (see :class:`_Delivery`)."""
+    def _send(self, compose: Callable[[str], EmailMessage], recipients: list[str]
+              ) -> _Delivery:
+        """One message per recipient (``compose(recipient)``) over one connection (a new
+        one after a break); what came of each (see :class:`_Delivery`)."""
         delivery = _Delivery()
         server: smtplib.SMTP | None = None
         try:
@@ -366,7 +470,7 @@ class EmailPublisher(Publisher):
                     # Wrapping a method of this one connection on purpose.
                     server.send = tracking_send  # type: ignore[method-assign]
                 try:
-                    server.send_message(self._message(post, recipient),
+                    server.send_message(compose(recipient),
                                         from_addr=self.smtp.sender, to_addrs=[recipient])
                     delivery.sent.append(recipient)
                 except smtplib.SMTPRecipientsRefused as exc:  # to RCPT TO: this address
@@ -432,6 +536,58 @@ class EmailPublisher(Publisher):
                 f"{self.smtp.port} ({type(exc).__name__})", channel=self.channel) from exc
         return AccountCheck(channel=self.channel, ok=True, identity=identity,
                             raw={"recipients": len(self.account.recipients)})
+
+
+def _addresses(value: Any) -> list[str]:
+    """The addresses in ``value`` (a list of strings), each once, in their order."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return []
+    seen: dict[str, None] = {}
+    for item in value:
+        if isinstance(item, str) and "@" in item.strip():
+            seen.setdefault(item.strip(), None)
+    return list(seen)
+
+
+def _german_date(value: Any) -> str:
+    """``15. Mai 2026`` for a date, a datetime (naive: UTC; the day in Darmstadt) or an
+    ISO 8601 string; "" for anything else."""
+    from babel.dates import format_date
+
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                return ""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(BERLIN).date()
+    if not isinstance(value, date):
+        return ""
+    return format_date(value, "d. MMMM yyyy", locale="de_DE")
+
+
+def correction_text(*, title: str, reason: str, text: str, published: Any = None,
+                    sender: str = "") -> str:
+    """The German body of a recall's correction: the release of ``published`` (a date,
+    datetime or ISO string; left out if unknown) is withdrawn, why, and its text quoted."""
+    when = _german_date(published)
+    release = f"die Pressemitteilung „{title}“" + (f" vom {when}" if when else "")
+    quoted = "\n".join(f"> {line}".rstrip() for line in text.strip().splitlines())
+    parts = [
+        "Sehr geehrte Damen und Herren,",
+        f"hiermit ziehen wir {release} zurück. Bitte veröffentlichen Sie sie nicht "
+        "und verwenden Sie sie nicht weiter.",
+        f"Grund: {reason.strip() or 'nicht angegeben'}",
+    ]
+    if quoted:
+        parts.append(f"Zurückgezogen ist diese Pressemitteilung:\n\n{quoted}")
+    parts.append("Mit freundlichen Grüßen" + (f"\n{sender}" if sender else ""))
+    return "\n\n".join(parts) + "\n"
 
 
 def _close(server: smtplib.SMTP | None) -> None:

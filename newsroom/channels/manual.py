@@ -6,14 +6,19 @@ by hand: the copy-ready text, the images with their alt text, who and when.
 :func:`build_manual_notice` turns that into the German message (subject, plain text,
 HTML) with the link by which the owner confirms that the post is online; sending it and
 the signed confirmation link are the caller's business.
+
+A recall (:meth:`ManualPublisher.withdraw`) cannot delete anything either: it answers
+``manual`` with a ``detail`` naming the network, the account and its owner, for the
+recall to tell that person what to delete.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
-from newsroom.channels.base import AccountCheck, Publisher, PublishResult
+from newsroom.channels.base import AccountCheck, Publisher, PublishResult, WithdrawResult
 from newsroom.html_templates import render_html
 from newsroom.posts import RenderedPost
 from newsroom.timeutil import BERLIN, german_clock
@@ -92,6 +97,26 @@ class ManualPublisher(Publisher):
             remote_id="", url=None, awaiting_manual=True,
             raw={"notice": manual_payload(post, self.account), "owner": self.account.owner},
         )
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """Nothing to call: a person must delete the post where they posted it. ``manual``,
+        with a ``detail`` that names the network, the account, the post (its URL if one
+        was recorded) and who is asked (the account's owner)."""
+        network = self.account.network_name
+        post = f" at {remote_url}" if remote_url else (
+            f" (post {remote_id})" if remote_id else "")
+        title = str((original or {}).get("title") or "").strip()
+        which = f"the post „{title}“" if title else "the post"
+        owner = self.account.owner
+        whom = f"{owner} (the channel's owner)" if owner else "a person with access"
+        return WithdrawResult(
+            gone=False, manual=True,
+            detail=f"{network} has no API to take a post down: {whom} must delete {which}"
+                   f"{post} by hand in {self.account.label} (channel {self.channel})",
+            raw={"network": self.account.network, "owner": owner, "channel": self.channel,
+                 "remote_url": remote_url})
 
     async def _check(self) -> AccountCheck:
         return AccountCheck(channel=self.channel, ok=True, identity=self.account.owner or "",

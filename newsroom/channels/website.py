@@ -9,6 +9,26 @@ When the account has a ``base_url``, the post is also sent as JSON to that URL w
 ``Idempotency-Key`` header (and a Bearer token if the account has a credential). The
 CMS webhook contract is ours: the receiver must answer a repeated key with the first
 result. With that, and the feed upsert, ``idempotent_retries = True``.
+
+A recall (:meth:`WebsitePublisher.withdraw`) does not delete the post: it is *withdrawn*.
+
+- The CMS gets ``POST <base_url>/withdraw`` (the same Bearer token, an ``Idempotency-Key``:
+  the recall's) with ``{"id": <the entry's tag: URI>, "reason": …, "notice":
+  "Zurückgezogen", "withdrawn_at": …}``. It keeps the page at its URL, shows a visible
+  „Zurückgezogen“ notice with the reason above the text, and drops the entry from its
+  lists and feeds. It answers 200 with ``{"status": "withdrawn" | "already_withdrawn" |
+  "not_found", "url": …}``; a repeat answers ``already_withdrawn``, so a withdrawal is
+  idempotent by its state (``idempotent_withdrawals``). Any other answer — a 404 from a
+  receiver without this route among them — is an error, never taken for "done".
+- The Atom feed drops the ``<entry>`` and lists an RFC 6721 tombstone in its place
+  (``<at:deleted-entry ref="<id>" when="…">`` with the reason as ``<at:comment>``), so
+  feed readers that already have the entry can remove it. Publishing the entry again
+  replaces its tombstone.
+
+Why withdrawn and not deleted: the post's URL has been shared (social posts, the press,
+search engines). A 404 there looks like an error or like silent censorship; a city's page
+that says "withdrawn, and why" is the transparent correction a public authority owes its
+readers, while the feed and the lists stop presenting it as news.
 """
 
 from __future__ import annotations
@@ -19,14 +39,15 @@ import os
 import tempfile
 import weakref
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from newsroom.catalog.models import ChannelType
-from newsroom.channels.base import AccountCheck, Publisher, PublishResult
+from newsroom.channels.base import AccountCheck, Publisher, PublishResult, WithdrawResult
+from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
 
 try:
@@ -35,9 +56,13 @@ except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None  # type: ignore[assignment]
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+# RFC 6721, The Atom "deleted-entry" Element (tombstones).
+TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
+WITHDRAWN_NOTICE = "Zurückgezogen"
 # The date part of every tag: URI. Never change it: it is part of each entry's identity.
 TAG_DATE = "2025"
 _A = "{" + ATOM_NS + "}"
+_AT = "{" + TOMBSTONE_NS + "}"
 
 
 def tag_uri(authority: str, specific: str) -> str:
@@ -103,6 +128,16 @@ def read_entries(path: Path) -> list[dict[str, str]]:
     return result
 
 
+def read_tombstones(path: Path) -> list[dict[str, str]]:
+    """The feed's RFC 6721 tombstones (withdrawn entries) as dicts: ref, when, comment."""
+    if not path.exists() or not path.stat().st_size:
+        return []
+    root = ET.parse(path).getroot()
+    return [{"ref": element.get("ref", ""), "when": element.get("when", ""),
+             "comment": element.findtext(_AT + "comment", "")}
+            for element in root.findall(_AT + "deleted-entry")]
+
+
 def upsert_entry(
     path: Path, *, feed_id: str, title: str, author: str, self_url: str,
     entry: dict[str, str], max_entries: int = 100, now: datetime | None = None,
@@ -128,6 +163,7 @@ def upsert_entries(
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         current = {e["id"]: e for e in read_entries(path)}
+        tombstones = {t["ref"]: t for t in read_tombstones(path)}
         created, changed = [], False
         essence = ("title", "content", "link")
         for entry in entries:
@@ -139,13 +175,47 @@ def upsert_entries(
             if old is not None and old["published"]:
                 new["published"] = old["published"]
             current[entry["id"]] = new
+            tombstones.pop(entry["id"], None)  # published again: no longer withdrawn
             created.append(old is None)
             changed = True
         if changed:
-            ordered = sorted(current.values(), key=lambda e: e["published"], reverse=True)
-            _atomic_write(path, _feed_xml(ordered[:max_entries], feed_id=feed_id, title=title,
-                                          author=author, self_url=self_url, now=stamp))
+            _write_feed(path, current, tombstones, feed_id=feed_id, title=title,
+                        author=author, self_url=self_url, max_entries=max_entries, now=stamp)
         return created
+
+
+def withdraw_entry(
+    path: Path, *, feed_id: str, title: str, author: str, self_url: str, entry_id: str,
+    reason: str = "", max_entries: int = 100, now: datetime | None = None,
+) -> bool:
+    """Drop the entry ``entry_id`` from the feed and list a tombstone for it (RFC 6721,
+    the reason as its comment); True if the entry was in the feed, False if it was not
+    (withdrawn already, or never there: nothing is written)."""
+    stamp = _timestamp(now or datetime.now(UTC))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        current = {e["id"]: e for e in read_entries(path)}
+        if entry_id not in current:
+            return False
+        del current[entry_id]
+        tombstones = {t["ref"]: t for t in read_tombstones(path)}
+        comment = f"{WITHDRAWN_NOTICE}: {reason}" if reason else WITHDRAWN_NOTICE
+        tombstones[entry_id] = {"ref": entry_id, "when": stamp, "comment": comment}
+        _write_feed(path, current, tombstones, feed_id=feed_id, title=title, author=author,
+                    self_url=self_url, max_entries=max_entries, now=stamp)
+        return True
+
+
+def _write_feed(path: Path, entries: Mapping[str, dict[str, str]],
+                tombstones: Mapping[str, dict[str, str]], *, feed_id: str, title: str,
+                author: str, self_url: str, max_entries: int, now: str) -> None:
+    """Rewrite the feed: the newest ``max_entries`` entries, the newest as many
+    tombstones."""
+    ordered = sorted(entries.values(), key=lambda e: e["published"], reverse=True)
+    stones = sorted(tombstones.values(), key=lambda t: t["when"], reverse=True)
+    _atomic_write(path, _feed_xml(ordered[:max_entries], tombstones=stones[:max_entries],
+                                  feed_id=feed_id, title=title, author=author,
+                                  self_url=self_url, now=now))
 
 
 class _FeedBatch:
@@ -206,12 +276,18 @@ def _consume(task: asyncio.Task[None]) -> None:
 
 
 def _feed_xml(entries: list[dict[str, str]], *, feed_id: str, title: str, author: str,
-              self_url: str, now: str) -> bytes:
+              self_url: str, now: str, tombstones: list[dict[str, str]] | None = None
+              ) -> bytes:
+    tombstones = tombstones or []
     # Unqualified names under a literal xmlns: the Atom namespace becomes the default one.
-    feed = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "de"})
+    attributes = {"xmlns": ATOM_NS, "xml:lang": "de"}
+    if tombstones:
+        attributes["xmlns:at"] = TOMBSTONE_NS
+    feed = ET.Element("feed", attributes)
     _sub(feed, "id", feed_id)
     _sub(feed, "title", title)
-    _sub(feed, "updated", max((e["updated"] for e in entries), default=now))
+    _sub(feed, "updated", max([*(e["updated"] for e in entries),
+                               *(t["when"] for t in tombstones)], default=now))
     _sub(_sub(feed, "author"), "name", author)
     _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
     _sub(feed, "generator", "Newsroom")
@@ -224,6 +300,10 @@ def _feed_xml(entries: list[dict[str, str]], *, feed_id: str, title: str, author
         if entry.get("link"):
             _sub(element, "link", rel="alternate", href=entry["link"])
         _sub(element, "content", entry["content"], type="text")
+    for tombstone in tombstones:
+        element = _sub(feed, "at:deleted-entry", ref=tombstone["ref"], when=tombstone["when"])
+        if tombstone.get("comment"):
+            _sub(element, "at:comment", tombstone["comment"], **{"xml:lang": "de"})
     ET.indent(feed)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
 
@@ -262,12 +342,7 @@ class WebsitePublisher(Publisher):
             "published": _timestamp(post.publish_at),
             "link": post.link or "",
         }
-        created = await upsert_entry_batched(
-            self.feed_path, entry=entry,
-            feed_id=tag_uri(self.tag_authority, f"newsroom/{self.account.name}"),
-            title=self.account.display_name, author=self.account.display_name,
-            self_url=self.feed_url, max_entries=self.max_entries,
-        )
+        created = await upsert_entry_batched(self.feed_path, entry=entry, **self._feed_meta())
         raw: dict[str, Any] = {"feed": str(self.feed_path), "entry_created": created}
         url = post.link or self.feed_url
         if self.base_url:
@@ -284,6 +359,62 @@ class WebsitePublisher(Publisher):
             raw["cms"] = cms
             url = cms.get("url") or url
         return PublishResult(remote_id=entry["id"], url=url, raw=raw)
+
+    def _feed_meta(self) -> dict[str, Any]:
+        return dict(feed_id=tag_uri(self.tag_authority, f"newsroom/{self.account.name}"),
+                    title=self.account.display_name, author=self.account.display_name,
+                    self_url=self.feed_url, max_entries=self.max_entries)
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """Withdraw the entry ``remote_id`` (its tag: URI): at the CMS first (the page keeps
+        its URL with a „Zurückgezogen“ notice and ``original["reason"]``), then in the
+        feed (the entry gives way to a tombstone); see the module's docstring. ``gone``
+        once both are done; ``already_gone`` when neither had anything left to do. A CMS
+        that refuses leaves the feed as it was: the error says why."""
+        if not remote_id:
+            raise PermanentPublishError(
+                f"{self.channel}: no entry id to withdraw (the publication has no remote "
+                "id); withdraw the page by hand in the CMS", channel=self.channel)
+        reason = str((original or {}).get("reason") or "")
+        raw: dict[str, Any] = {"feed": str(self.feed_path)}
+        cms_status = None
+        url = remote_url
+        if self.base_url:
+            headers = {"Idempotency-Key": idempotency_key}
+            if self._credential is not None:
+                headers["Authorization"] = f"Bearer {self._secret()}"
+            response = await self._request(
+                "POST", f"{self.base_url}/withdraw", headers=headers, json={
+                    "id": remote_id, "reason": reason, "notice": WITHDRAWN_NOTICE,
+                    "withdrawn_at": _timestamp(datetime.now(UTC))},
+                creates_post=False)
+            cms = response.json() if response.content else {}
+            cms_status = cms.get("status") if isinstance(cms, dict) else None
+            if cms_status not in ("withdrawn", "already_withdrawn", "not_found"):
+                raise PermanentPublishError(
+                    f"{self.channel}: the CMS answered the withdrawal of {remote_id} with "
+                    f"HTTP {response.status_code} but no status withdrawn, "
+                    f"already_withdrawn or not_found ({response.text[:200]!r}); check that "
+                    f"it implements POST {self.base_url}/withdraw (docs/CHANNELS.md), and "
+                    "withdraw the page by hand meanwhile", channel=self.channel)
+            raw["cms"] = cms
+            url = cms.get("url") or url
+        removed = await asyncio.to_thread(withdraw_entry, self.feed_path, entry_id=remote_id,
+                                          reason=reason, **self._feed_meta())
+        raw["entry_removed"] = removed
+        already = not removed and cms_status in (None, "already_withdrawn", "not_found")
+        where = []
+        if cms_status == "withdrawn":
+            where.append(f"withdrawn at the CMS (the page{f' {url}' if url else ''} keeps a "
+                         f"„{WITHDRAWN_NOTICE}“ notice)")
+        elif cms_status is not None:
+            where.append("the CMS had withdrawn it already" if cms_status == "already_withdrawn"
+                         else "the CMS does not know the entry")
+        where.append("dropped from the feed" if removed else "not in the feed any more")
+        return WithdrawResult(gone=True, already_gone=already, raw=raw,
+                              detail=f"{remote_id}: {'; '.join(where)}")
 
     async def _check(self) -> AccountCheck:
         directory = self.feed_path.parent

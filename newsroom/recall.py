@@ -206,10 +206,8 @@ async def recall_occurrence(runtime: Runtime, *, occurrence_id: int, reason: str
                                                   reason, via, now)
     recalls = await asyncio.to_thread(_record, runtime, occurrence, wanted, person.id, reason,
                                       via, now)
-    by_channel = {p.channel: p for p in posts}
-    results = await asyncio.gather(*(
-        _recall_channel(runtime, occurrence, by_channel[r.channel], r, client, wait_s)
-        for r in recalls))
+    results = await _recall_channels(runtime, occurrence, {p.channel: p for p in posts},
+                                     recalls, client, wait_s)
     report = RecallReport(
         campaign_id=occurrence.campaign_id, occurrence_date=occurrence.occurrence_date,
         occurrence_id=occurrence_id, requested_by=person.id, reason=reason, at=now,
@@ -281,34 +279,84 @@ def _publication(session: Session, occurrence_id: int, channel: str) -> Publicat
     return chosen[-1] if chosen else None
 
 
-async def _recall_channel(runtime: Runtime, occurrence: Any, post: Any, recall: Recall,
-                          client: httpx.AsyncClient | None, wait_s: float) -> ChannelRecall:
-    """One channel: closed where unpublished, awaited where being published, withdrawn
-    where published."""
+@dataclass
+class _Batch:
+    """One look at the channels of a recall, in one transaction's session: what is done,
+    what is claimed for withdrawal (with its publication), what waits for a post being
+    published."""
+
+    done: dict[str, ChannelRecall] = field(default_factory=dict)
+    claimed: list[tuple[Recall, Publication, bool]] = field(default_factory=list)
+    waiting: list[Recall] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    recall: Recall
+    publication: Publication | None
+    status: RecallStatus
+    detail: str
+    claim_token: str | None
+
+
+async def _recall_channels(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
+                           recalls: list[Recall], client: httpx.AsyncClient | None,
+                           wait_s: float) -> list[ChannelRecall]:
+    """Every channel of one recall: closed where unpublished, awaited where being
+    published, withdrawn where published. The store is read and claimed for all of them
+    in one session, the networks are called together, the outcomes stored in one more."""
     deadline = time.monotonic() + wait_s
-    reason = f"recalled: {recall.reason}"
-    while True:
-        state = await asyncio.to_thread(_settle_unpublished, runtime, occurrence, post,
-                                        recall, reason)
-        if isinstance(state, ChannelRecall):
-            return state
-        publication = state
-        if publication.status == PublicationStatus.PUBLISHING.value:
-            if time.monotonic() >= deadline:
-                return await asyncio.to_thread(
-                    _settle, runtime, occurrence, recall, RecallStatus.REQUESTED,
-                    "waiting for the post being published; housekeeping takes it down "
-                    "once its outcome is known", publication)
+    results: dict[str, ChannelRecall] = {}
+    pending = list(recalls)
+    while pending:
+        batch = await asyncio.to_thread(_prepare, runtime, occurrence, posts, pending)
+        results.update(batch.done)
+        outcomes = await asyncio.gather(*(
+            _withdraw(runtime, occurrence, recall, publication, taken_over, client)
+            for recall, publication, taken_over in batch.claimed))
+        results.update(await asyncio.to_thread(_store_outcomes, runtime, occurrence,
+                                               list(outcomes)))
+        pending = batch.waiting
+        if pending and time.monotonic() >= deadline:
+            results.update(await asyncio.to_thread(_store_outcomes, runtime, occurrence, [
+                _Outcome(r, None, RecallStatus.REQUESTED,
+                         "waiting for the post being published; housekeeping takes it down "
+                         "once its outcome is known", None) for r in pending]))
+            break
+        if pending:
             await asyncio.sleep(0.2)
-            continue
-        return await _withdraw(runtime, occurrence, recall, publication, client)
+    return [results[r.channel] for r in recalls]
 
 
-def _settle_unpublished(runtime: Runtime, occurrence: Any, post: Any, recall: Recall,
-                        reason: str) -> ChannelRecall | Publication:
-    """Close the channel where nothing went out (the recall's outcome), or the
-    publication that did (or may have) for the caller to deal with."""
+def _prepare(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
+             recalls: list[Recall]) -> _Batch:
+    batch = _Batch()
     with store.session_scope(runtime.engine) as session:
+        for recall in recalls:
+            state = _classify(session, occurrence, posts[recall.channel], recall)
+            if isinstance(state, ChannelRecall):
+                batch.done[recall.channel] = state
+            elif state.status == PublicationStatus.PUBLISHING.value:
+                batch.waiting.append(recall)
+            else:
+                claimed, taken_over = store.claim_withdrawal(
+                    session, recall_id=stored_id(recall), stale_after=STALE_CLAIM)
+                if claimed is None:  # another process withdraws it: what it has stored
+                    batch.done[recall.channel] = _channel(
+                        store.recall_row(session, stored_id(recall)), state.remote_url)
+                else:
+                    batch.claimed.append((claimed, state, taken_over))
+        session.expunge_all()
+    return batch
+
+
+def _classify(session: Session, occurrence: Any, post: Any, recall: Recall
+              ) -> ChannelRecall | Publication:
+    """Close the channel where nothing went out (its outcome), or the publication that
+    did (or is going out now) for the caller to deal with. A compare-and-set that loses
+    to a claim (the post started going out) looks again."""
+    reason = f"recalled: {recall.reason}"
+    for _ in range(5):
         current = store.recall_row(session, stored_id(recall))
         if RecallStatus(current.status) in store.DONE_RECALL:
             return _channel(current)
@@ -317,11 +365,10 @@ def _settle_unpublished(runtime: Runtime, occurrence: Any, post: Any, recall: Re
             made = store.reserve_skipped_publication(
                 session, post_id=stored_id(post), channel=recall.channel,
                 idempotency_key=f"recall-{recall.id}-{post.id}", reason=reason)
-            if made is None:
-                session.expunge_all()
-                return _settle_unpublished(runtime, occurrence, post, recall, reason)
-            return _done(session, occurrence, current, RecallStatus.CANCELLED,
-                         "never published; it will not be", made)
+            if made is not None:
+                return _done(session, occurrence, current, RecallStatus.CANCELLED,
+                             "never published; it will not be", made)
+            continue
         status = PublicationStatus(publication.status)
         if status == PublicationStatus.SKIPPED:
             return _done(session, occurrence, current, RecallStatus.CANCELLED,
@@ -331,21 +378,19 @@ def _settle_unpublished(runtime: Runtime, occurrence: Any, post: Any, recall: Re
                                    reason=reason):
                 return _done(session, occurrence, current, RecallStatus.CANCELLED,
                              "not published yet; it will not be", publication)
-            session.expunge_all()
-            return _settle_unpublished(runtime, occurrence, post, recall, reason)
+            continue
         if status == PublicationStatus.PUBLISHING and publication.send_started_at is None:
             if store.skip_unsent(session, publication_id=stored_id(publication),
                                  reason=reason) is not None:
                 return _done(session, occurrence, current, RecallStatus.CANCELLED,
                              "armed for its second, never sent; it will not be", publication)
-            session.expunge_all()
-            return _settle_unpublished(runtime, occurrence, post, recall, reason)
+            continue
         if status == PublicationStatus.UNKNOWN:
             return _done(session, occurrence, current, RecallStatus.MANUAL,
                          "its publication is unknown (it may be up): check the network by "
                          "hand and delete it there", publication)
-        session.expunge(publication)
         return publication
+    raise RecallError(f"the publication of {recall.channel} kept changing; recall again")
 
 
 def _channel(recall: Recall, url: str | None = None) -> ChannelRecall:
@@ -364,107 +409,96 @@ def _done(session: Session, occurrence: Any, recall: Recall, status: RecallStatu
         publication_id=publication.id if publication is not None else None)
     if settled is None:
         return _channel(store.recall_row(session, stored_id(recall)))
-    store.record_audit(session, campaign_id=occurrence.campaign_id,
-                       occurrence_date=occurrence.occurrence_date, actor=ACTOR,
-                       action=f"recall.{status.value}", channel=recall.channel,
-                       detail={"recall_id": recall.id, "detail": detail,
-                               "by": recall.requested_by,
-                               "publication_id": publication.id if publication else None,
-                               "remote_id": publication.remote_id if publication else None,
-                               "remote_url": publication.remote_url if publication else None})
+    if status != RecallStatus.REQUESTED:
+        store.record_audit(
+            session, campaign_id=occurrence.campaign_id,
+            occurrence_date=occurrence.occurrence_date, actor=ACTOR,
+            action=f"recall.{status.value}", channel=recall.channel,
+            detail={"recall_id": recall.id, "detail": detail, "by": recall.requested_by,
+                    "publication_id": publication.id if publication else None,
+                    "remote_id": publication.remote_id if publication else None,
+                    "remote_url": publication.remote_url if publication else None})
     return _channel(settled, publication.remote_url if publication else None)
 
 
-def _settle(runtime: Runtime, occurrence: Any, recall: Recall, status: RecallStatus,
-            detail: str, publication: Publication | None = None,
-            claim_token: str | None = None) -> ChannelRecall:
+def _store_outcomes(runtime: Runtime, occurrence: Any, outcomes: list[_Outcome]
+                    ) -> dict[str, ChannelRecall]:
+    if not outcomes:
+        return {}
     with store.session_scope(runtime.engine) as session:
-        return _done(session, occurrence, recall, status, detail, publication, claim_token)
+        return {o.recall.channel: _done(session, occurrence, o.recall, o.status, o.detail,
+                                        o.publication, o.claim_token) for o in outcomes}
 
 
-def _original(runtime: Runtime, occurrence: Any, publication: Publication,
-              reason: str) -> dict[str, Any]:
+def _original(runtime: Runtime, occurrence: Any, publication: Publication, reason: str,
+              *, recipients: bool) -> dict[str, Any]:
     """What was published, for a withdrawal that must say what it withdraws: its text
-    and title, and a press e-mail's recipients as recorded when it was sent."""
+    and title, and (``recipients``) a press e-mail's recipients as recorded when it was
+    sent."""
     with store.session_scope(runtime.engine) as session:
         post = session.get(store.PostRecord, publication.post_id)
-        events = store.audit_trail(session, campaign_id=occurrence.campaign_id)
-    recipients: list[str] = []
+        rendered = post.to_rendered() if post is not None else None
+        events = (store.audit_trail(session, campaign_id=occurrence.campaign_id)
+                  if recipients else [])
+    sent_to: list[str] = []
     for event in events:
         if (event.action == "publication.published"
                 and event.detail.get("publication_id") == publication.id):
-            recipients = list(event.detail.get("recipients") or [])
-    rendered = post.to_rendered() if post is not None else None
+            sent_to = list(event.detail.get("recipients") or [])
     return {"text": rendered.text if rendered else "",
             "title": (rendered.title if rendered else None) or occurrence.campaign_id,
-            "recipients": recipients, "reason": reason,
+            "recipients": sent_to, "reason": reason,
             "published_at": publication.published_at}
 
 
 async def _withdraw(runtime: Runtime, occurrence: Any, recall: Recall,
-                    publication: Publication, client: httpx.AsyncClient | None
-                    ) -> ChannelRecall:
-    """Claim the withdrawal, call the network once (its retries included), record."""
+                    publication: Publication, taken_over: bool,
+                    client: httpx.AsyncClient | None) -> _Outcome:
+    """Call the network once for a claimed withdrawal (its retries included): what the
+    recall comes to. Nothing is stored here."""
+    from newsroom.catalog.models import ChannelType
     from newsroom.channels import aresolve_credential, withdraw_with_retries
     from newsroom.delivery import account_client
     from newsroom.publishing.publishers import shared_publisher
 
-    def claim() -> tuple[Recall | None, bool]:
-        with store.session_scope(runtime.engine) as session:
-            claimed, taken_over = store.claim_withdrawal(
-                session, recall_id=stored_id(recall), stale_after=STALE_CLAIM)
-            if claimed is not None:
-                session.expunge(claimed)
-            return claimed, taken_over
+    token = recall.claim_token
+
+    def outcome(status: RecallStatus, detail: str) -> _Outcome:
+        return _Outcome(recall, publication, status, detail, token)
 
     account = runtime.catalog.accounts.get(recall.channel)
     if account is None:
-        return await asyncio.to_thread(
-            _settle, runtime, occurrence, recall, RecallStatus.MANUAL,
-            f"the channel {recall.channel!r} left the registry: delete the post by hand "
-            f"({publication.remote_url or publication.remote_id})", publication)
-    claimed, taken_over = await asyncio.to_thread(claim)
-    if claimed is None:
-        with store.session_scope(runtime.engine) as session:
-            return _channel(store.recall_row(session, stored_id(recall)),
-                            publication.remote_url)
-    token = claimed.claim_token
+        return outcome(RecallStatus.MANUAL,
+                       f"the channel {recall.channel!r} left the registry: delete the post by "
+                       f"hand ({publication.remote_url or publication.remote_id})")
     try:
         credential = await aresolve_credential(account) if account.credential else None
         publisher = shared_publisher(account, client=client or account_client(account),
                                      credential=credential, media_root=runtime.catalog.root)
     except NewsroomError as exc:
-        return await asyncio.to_thread(_settle, runtime, occurrence, claimed,
-                                       RecallStatus.FAILED, str(exc), publication, token)
+        return outcome(RecallStatus.FAILED, str(exc))
     if taken_over and not publisher.idempotent_withdrawals:
-        return await asyncio.to_thread(
-            _settle, runtime, occurrence, claimed, RecallStatus.UNKNOWN,
-            "an earlier attempt was cut off: its correction may or may not have gone out; "
-            "check with the recipients before sending one by hand", publication, token)
+        return outcome(RecallStatus.UNKNOWN,
+                       "an earlier attempt was cut off: its correction may or may not have "
+                       "gone out; check with the recipients before sending one by hand")
     original = await asyncio.to_thread(_original, runtime, occurrence, publication,
-                                       recall.reason)
+                                       recall.reason,
+                                       recipients=account.type == ChannelType.EMAIL)
     try:
         result = await withdraw_with_retries(
             publisher, publication.remote_id or "", remote_url=publication.remote_url,
             idempotency_key=f"recall-{recall.id}", original=original)
     except AmbiguousPublishError as exc:
-        status = (RecallStatus.FAILED if publisher.idempotent_withdrawals
-                  else RecallStatus.UNKNOWN)
-        return await asyncio.to_thread(_settle, runtime, occurrence, claimed, status,
-                                       str(exc), publication, token)
+        return outcome(RecallStatus.FAILED if publisher.idempotent_withdrawals
+                       else RecallStatus.UNKNOWN, str(exc))
     except PublishError as exc:
-        return await asyncio.to_thread(_settle, runtime, occurrence, claimed,
-                                       RecallStatus.FAILED, str(exc), publication, token)
+        return outcome(RecallStatus.FAILED, str(exc))
     if result.gone:
-        status = RecallStatus.GONE
-        detail = result.detail or ("it was gone already" if result.already_gone
-                                   else "deleted")
-    elif result.manual:
-        status, detail = RecallStatus.MANUAL, result.detail
-    else:
-        status, detail = RecallStatus.CORRECTED, result.detail
-    return await asyncio.to_thread(_settle, runtime, occurrence, claimed, status, detail,
-                                   publication, token)
+        return outcome(RecallStatus.GONE, result.detail or (
+            "it was gone already" if result.already_gone else "deleted"))
+    if result.manual:
+        return outcome(RecallStatus.MANUAL, result.detail)
+    return outcome(RecallStatus.CORRECTED, result.detail)
 
 
 # --- telling people --------------------------------------------------------------------
@@ -524,25 +558,29 @@ async def finish_recalls(runtime: Runtime, *, client: httpx.AsyncClient | None =
     """Carry on every recall not done (its post was being published, a delete failed or
     its process died): the housekeeping sweep's part. Failed ones are tried up to five
     times in all."""
-    def unfinished() -> list[tuple[Recall, Any, Any]]:
+    def unfinished() -> list[tuple[Any, dict[str, Any], list[Recall]]]:
         with store.session_scope(runtime.engine) as session:
-            rows = []
+            by_occurrence: dict[int, list[Recall]] = {}
             for recall in store.unfinished_recalls(session):
                 if recall.status == RecallStatus.FAILED.value and recall.attempts >= 5:
                     continue
-                occurrence = session.get(store.Occurrence, recall.occurrence_id)
+                by_occurrence.setdefault(recall.occurrence_id, []).append(recall)
+            work = []
+            for occurrence_id, recalls in by_occurrence.items():
+                occurrence = session.get(store.Occurrence, occurrence_id)
                 posts = {p.channel: p for p in store.current_posts(
-                    session, occurrence_id=recall.occurrence_id)}
-                if occurrence is not None and recall.channel in posts:
-                    rows.append((recall, occurrence, posts[recall.channel]))
+                    session, occurrence_id=occurrence_id)}
+                recalls = [r for r in recalls if r.channel in posts]
+                if occurrence is not None and recalls:
+                    work.append((occurrence, posts, recalls))
             session.expunge_all()
-            return rows
+            return work
 
-    done = []
-    for recall, occurrence, post in await asyncio.to_thread(unfinished):
+    done: list[ChannelRecall] = []
+    for occurrence, posts, recalls in await asyncio.to_thread(unfinished):
         try:
-            done.append(await _recall_channel(runtime, occurrence, post, recall, client,
-                                              wait_s=0))
+            done += await _recall_channels(runtime, occurrence, posts, recalls, client,
+                                           wait_s=0)
         except NewsroomError as exc:
-            logger.warning("recall %s of %s: %s", recall.id, recall.channel, exc)
+            logger.warning("recall of occurrence %s: %s", occurrence.id, exc)
     return done

@@ -9,26 +9,45 @@ Instagram does not deduplicate: ``idempotent_retries = False``.
 Length: a caption has at most 2,200 characters and 30 hashtags (Graph API, IG User Media:
 "Maximum 2200 characters, 30 hashtags, and 20 @ tags"); characters are counted in UTF-16
 code units, never fewer than Instagram counts.
+
+Recall: the IG Media reference documents ``DELETE /<IG_MEDIA_ID>`` for the Instagram API
+with Facebook Login only (host graph.facebook.com, a Facebook User access token with
+``instagram_basic`` and ``instagram_manage_contents``), answering ``{"success": true,
+"deleted_id": …}``: "Non-ad posts, Stories, Reels and entire carousel albums are
+supported"; media it cannot delete answers code -1, subcode 2207073 "Media Type Not
+Supported" (https://developers.facebook.com/documentation/instagram-platform/reference/instagram-media#delete).
+The Instagram API with Instagram Login (graph.instagram.com) has no delete: there, and for
+media the API refuses, the recall answers ``manual`` and names the account a person must
+delete the post from, in the Instagram app.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
-from newsroom.channels._meta import GraphPublisher
 from newsroom.channels._text import Measurement, characters, find_hashtags, utf16_units
-from newsroom.channels.base import PublishResult
+from newsroom.channels.base import PublishResult, WithdrawResult
+from newsroom.channels.facebook import GraphDeleteNotSupported, GraphWithdrawal
 from newsroom.errors import PermanentPublishError
 from newsroom.posts import RenderedPost
 
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 MAX_CAROUSEL = 10
+DELETE_PERMISSION = "instagram_manage_contents"
+# The Instagram API with Instagram Login, which cannot delete media.
+INSTAGRAM_LOGIN_HOST = "graph.instagram.com"
 
 
-class InstagramPublisher(GraphPublisher):
+class InstagramPublisher(GraphWithdrawal):
     channel_type: ClassVar[ChannelType] = ChannelType.INSTAGRAM
+    delete_permission: ClassVar[str] = (
+        f"{DELETE_PERMISSION} (and instagram_basic; a Facebook User access token of the "
+        "Instagram API with Facebook Login)")
+    post_noun: ClassVar[str] = "media"
     status_field: ClassVar[str] = "status_code"
     identity_fields: ClassVar[str] = "id,username"
     requires_image: ClassVar[bool] = True
@@ -77,6 +96,43 @@ class InstagramPublisher(GraphPublisher):
         media_id = str(published["id"])
         return PublishResult(remote_id=media_id, url=await self._permalink(media_id),
                              raw={**published, "container_id": container_id})
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """``DELETE /<IG_MEDIA_ID>`` through the Instagram API with Facebook Login; not
+        there any more counts as gone. Through Instagram Login, or for media the API does
+        not delete, a person must (``manual``, :meth:`_by_hand`)."""
+        if urlsplit(self.base_url).hostname == INSTAGRAM_LOGIN_HOST:
+            return self._by_hand(
+                remote_id, remote_url,
+                "the account is connected through the Instagram API with Instagram Login "
+                f"({INSTAGRAM_LOGIN_HOST}), which cannot delete posts")
+        try:
+            answer = await self._delete(remote_id)
+        except GraphDeleteNotSupported as refused:
+            return self._by_hand(
+                remote_id, remote_url,
+                f"Instagram refuses to delete this kind of media through its API "
+                f"({refused.network_message or 'Media Type Not Supported'}; only non-ad "
+                "posts, Stories, Reels and whole carousel albums can be)")
+        if answer is None:
+            return WithdrawResult(
+                gone=True, already_gone=True,
+                detail=f"Instagram: media {remote_id} of account {self.node} was not there "
+                       "any more (already deleted)")
+        deleted = answer.get("deleted_id") or remote_id
+        return WithdrawResult(gone=True, raw=answer,
+                              detail=f"Instagram: deleted media {deleted} of account {self.node}")
+
+    def _by_hand(self, remote_id: str, remote_url: str | None, why: str) -> WithdrawResult:
+        where = remote_url or f"the post with media id {remote_id}"
+        return WithdrawResult(
+            gone=False, manual=True,
+            detail=f"Instagram cannot take this post down for Newsroom: {why}. A person who "
+                   f"manages the Instagram account {self.account.label} (account id "
+                   f"{self.node}) must delete {where} in the Instagram app (the three-dot "
+                   "menu above the post, then Delete).")
 
 
 __all__ = ["InstagramPublisher"]

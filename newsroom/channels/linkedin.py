@@ -18,16 +18,30 @@ Length: 3000 characters of commentary, as LinkedIn's post composer and partner t
 state without naming a unit; we count UTF-16 code units (what LinkedIn's Java and
 JavaScript count as a string's length), never fewer than LinkedIn does. The escaping
 backslashes of the little text format are not counted (LinkedIn shows the text without them).
+
+Recall: ``DELETE /rest/posts/{url-encoded post URN}`` with the same headers (and Rest.li's
+``X-RestLi-Method: DELETE``, which names the method the HTTP verb already says) answers
+``204 No Content``. "Post deletions are idempotent": a post deleted before answers 204
+too, so a 204 says the post is gone, not that this request removed it; a post LinkedIn
+does not know answers 404, which counts as gone (Posts API, "Delete Posts":
+https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from newsroom.catalog.models import ChannelAccount, ChannelType
 from newsroom.channels._text import Measurement, characters, find_hashtags, utf16_units
-from newsroom.channels.base import AccountCheck, MediaFile, Publisher, PublishResult
+from newsroom.channels.base import (
+    AccountCheck,
+    MediaFile,
+    Publisher,
+    PublishResult,
+    WithdrawResult,
+)
 from newsroom.errors import CredentialRefused, PermanentPublishError
 from newsroom.posts import RenderedPost
 
@@ -113,13 +127,7 @@ class LinkedInPublisher(Publisher):
                                            headers=self._headers(), creates_post=True)
         except PermanentPublishError as exc:
             if exc.status_code == VERSION_NOT_SERVED:
-                raise PermanentPublishError(
-                    f"{exc}; LinkedIn no longer serves LinkedIn-Version "
-                    f"{self.linkedin_version}: set the account's `api_version` to a current "
-                    "version (YYYYMM, see LinkedIn's migrations page) in "
-                    "registry/channels.yaml", channel=self.channel,
-                    status_code=exc.status_code, network_message=exc.network_message,
-                ) from exc
+                raise self._version_error(exc) from exc
             raise
         urn = response.headers.get("x-restli-id", "")
         return PublishResult(
@@ -127,6 +135,52 @@ class LinkedInPublisher(Publisher):
             url=f"https://www.linkedin.com/feed/update/{urn}/" if urn else None,
             raw={"x-restli-id": urn, "status_code": response.status_code},
         )
+
+    def _version_error(self, exc: PermanentPublishError) -> PermanentPublishError:
+        """What to change, for a 426 (the LinkedIn-Version was sunset)."""
+        return PermanentPublishError(
+            f"{exc}; LinkedIn no longer serves LinkedIn-Version "
+            f"{self.linkedin_version}: set the account's `api_version` to a current "
+            "version (YYYYMM, see LinkedIn's migrations page) in "
+            "registry/channels.yaml", channel=self.channel,
+            status_code=exc.status_code, network_message=exc.network_message)
+
+    async def withdraw(self, remote_id: str, *, remote_url: str | None,
+                       idempotency_key: str, original: Mapping[str, Any] | None = None
+                       ) -> WithdrawResult:
+        """``DELETE /rest/posts/{encoded URN}``: 204 gone (also for a post deleted before,
+        deletions being idempotent), 404 already gone. The token's member needs a role that
+        may post for the organization (w_organization_social)."""
+        if not remote_id.startswith("urn:li:"):
+            raise PermanentPublishError(
+                f"{self.channel}: no post URN was recorded for this post ({remote_id!r}), so "
+                "there is nothing to delete through the API; a person must delete it on the "
+                "LinkedIn page", channel=self.channel)
+        url = f"{self.base_url}/rest/posts/{quote(remote_id, safe='')}"
+        try:
+            response = await self._request(
+                "DELETE", url, headers={**self._headers(), "X-RestLi-Method": "DELETE"},
+                creates_post=False)
+        except CredentialRefused as refused:
+            raise CredentialRefused(
+                f"{refused}; deleting {self.author}'s posts needs a token with "
+                "w_organization_social of a member who is an administrator or content "
+                "administrator of the organization", channel=self.channel,
+                status_code=refused.status_code,
+                network_message=refused.network_message) from refused
+        except PermanentPublishError as exc:
+            if exc.status_code == 404:
+                return WithdrawResult(
+                    gone=True, already_gone=True, raw={"status_code": 404},
+                    detail=f"LinkedIn: post {remote_id} is not there (404): already deleted")
+            if exc.status_code == VERSION_NOT_SERVED:
+                raise self._version_error(exc) from exc
+            raise
+        status = response.status_code
+        return WithdrawResult(
+            gone=True, raw={"status_code": status},
+            detail=f"LinkedIn: post {remote_id} of {self.author} is deleted ({status}; "
+                   "LinkedIn answers so for a post deleted before, too)")
 
     async def _upload(self, media: MediaFile) -> dict[str, str]:
         response = await self._request(

@@ -71,6 +71,9 @@ class StandinConfig:
     # Instagram's content publishing limit per account and 24 hours (Meta documents 50 on
     # media_publish, 100 in the publishing guide); None: unlimited, for the bench's volume.
     graph_instagram_publish_limit: int | None = None
+    # Threads' deletes per profile and 24 hours ("a rate limit of 100 deletes per day per
+    # account", Threads API, Delete Posts).
+    threads_deletes_per_day: int = 100
     telegram_bot_tokens: set[str] = field(default_factory=lambda: {TELEGRAM_BOT_TOKEN})
     # The bot's membership where it is not an administrator allowed to post: chat ->
     # "no-post-right" (administrator without can_post_messages) or "not-a-member".

@@ -10,6 +10,18 @@ refused with Meta's code 200 (Pages) or 10.
 The access token may come as ``access_token`` (form or query) or as a Bearer header.
 Errors have Meta's shape ``{"error": {"message", "type", "code", "error_subcode",
 "fbtrace_id"}}``; throttling is HTTP 400 with code 4, as Meta does it.
+
+``DELETE /{id}`` takes a post down: a Page post (``pages_manage_posts``, answers
+``{"success": true}``), Instagram media (``instagram_manage_contents``) or Threads media
+(``threads_delete``, at most :attr:`StandinConfig.threads_deletes_per_day` a profile in 24
+hours), both answering ``{"success": true, "deleted_id"}``. What is not (or no longer)
+there answers Graph's 100/33 "Object with ID … does not exist, cannot be loaded due to
+missing permissions, or does not support this operation", and so does its ``GET``; a
+child of an Instagram carousel answers -1/2207073 "Media Type Not Supported" (only whole
+albums are deleted). The recorder keeps the deleted post with ``deleted_at``.
+Meta documents no error for Threads' exhausted delete limit; the stand-in answers it with
+code 613 (a custom rate limit) and reports the usage on ``threads_publishing_limit``
+(``delete_quota_usage``, ``delete_config``).
 """
 
 from __future__ import annotations
@@ -65,8 +77,9 @@ def fault_response(rule: FaultRule) -> Response:
 # permission each edge needs (Pages: /feed, /photos; Instagram's and Threads' container,
 # publish and publishing-limit edges).
 ALL_PERMISSIONS = ("pages_show_list", "pages_read_engagement", "pages_manage_posts",
-                   "instagram_basic", "instagram_content_publish", "threads_basic",
-                   "threads_content_publish")
+                   "instagram_basic", "instagram_content_publish",
+                   "instagram_manage_contents", "threads_basic", "threads_content_publish",
+                   "threads_delete")
 PERMISSION_NEEDED = {
     ("POST", "feed"): "pages_manage_posts", ("POST", "photos"): "pages_manage_posts",
     ("POST", "media"): "instagram_content_publish",
@@ -77,10 +90,25 @@ PERMISSION_NEEDED = {
     ("GET", "threads_publishing_limit"): "threads_content_publish",
 }
 LIMITS = {"content_publishing_limit": "instagram", "threads_publishing_limit": "threads"}
+# What DELETE /{id} takes down: object kind -> (the recorder's network, the permission).
+DELETABLE = {"facebook_post": ("facebook", "pages_manage_posts"),
+             "instagram_media": ("instagram", "instagram_manage_contents"),
+             "threads_media": ("threads", "threads_delete")}
+DAY = 86_400
 
 
 def _bad(message: str, subcode: int | None = None) -> Response:
     return _error(f"(#100) {message}", 100, subcode=subcode)
+
+
+def _no_such_object(method: str, object_id: str) -> Response:
+    """Graph's answer to an id it cannot find (or may not show, or that does not support
+    the method)."""
+    return _error(f"Unsupported {method} request. Object with ID '{object_id}' does not "
+                  "exist, cannot be loaded due to missing permissions, or does not support "
+                  "this operation. Please read the Graph API documentation at "
+                  "https://developers.facebook.com/docs/graph-api", 100, subcode=33,
+                  kind="GraphMethodException")
 
 
 def build(recorder: Recorder, config: StandinConfig) -> Starlette:
@@ -116,11 +144,14 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             return debug_token(request.query_params.get("input_token", ""))
         if request.method == "GET" and len(segments) == 1:
             return read(segments[0], request.query_params.get("fields", ""))
+        if request.method == "DELETE" and len(segments) == 1:
+            return delete(token, segments[0])
         if len(segments) == 2 and (request.method, segments[1]) in PERMISSION_NEEDED:
             if (problem := lacks(token, PERMISSION_NEEDED[request.method, segments[1]])):
                 return problem
         if request.method == "GET" and len(segments) == 2 and segments[1] in LIMITS:
-            return publishing_limit(segments[0], LIMITS[segments[1]])
+            return publishing_limit(segments[0], LIMITS[segments[1]],
+                                    request.query_params.get("fields", ""))
         if request.method == "POST" and len(segments) == 2:
             node, edge = segments
             handler = EDGES.get(edge)
@@ -156,18 +187,61 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             "granular_scopes": [{"scope": p} for p in granted],
             "user_id": "10000000000001"}})
 
-    def publishing_limit(node: str, network: str) -> Response:
+    def publishing_limit(node: str, network: str, fields: str) -> Response:
         """``content_publishing_limit`` (Instagram, 50 a day as IG User Media Publish
-        says) and ``threads_publishing_limit`` (250): usage over the last 24 hours."""
-        since = time.time() - 86_400
+        says) and ``threads_publishing_limit`` (250, and Threads' deletes): usage over the
+        last 24 hours, the ``fields`` asked for (without: posts)."""
+        since = time.time() - DAY
         used = sum(1 for o in objects.values() if o["kind"] == f"{network}_media"
                    and o.get("owner") == node and o.get("at", 0) >= since)
         total = 50 if network == "instagram" else 250
-        return json_response({"data": [{"quota_usage": used, "config": {
-            "quota_total": total, "quota_duration": 86_400}}]})
+        usage: dict[str, Any] = {"quota_usage": used, "config": {
+            "quota_total": total, "quota_duration": DAY}}
+        if network == "threads":
+            usage["delete_quota_usage"] = deletes_of_the_day(node)
+            usage["delete_config"] = {"quota_total": config.threads_deletes_per_day,
+                                      "quota_duration": DAY}
+        wanted = {f.strip() for f in fields.split(",") if f.strip()} or {"quota_usage", "config"}
+        usage = {k: v for k, v in usage.items() if k in wanted}
+        return json_response({"data": [usage]})
+
+    def deletes_of_the_day(node: str) -> int:
+        since = time.time() - DAY
+        return sum(1 for o in objects.values() if o["kind"] == "threads_media"
+                   and o.get("owner") == node and o.get("deleted_at", 0) >= since)
+
+    def delete(token: str, object_id: str) -> Response:
+        """``DELETE /{id}``: a Page post, Instagram or Threads media, taken down once;
+        then (and for anything else) Graph's "does not exist"."""
+        item = objects.get(object_id)
+        if item is not None and item["kind"] == "instagram_child" and "deleted_at" not in item:
+            return _error("Fatal", -1, subcode=2207073, transient=False,
+                          user_msg="The media type is not supported for this endpoint")
+        if item is None or item["kind"] not in DELETABLE or "deleted_at" in item:
+            return _no_such_object("delete", object_id)
+        network, permission = DELETABLE[item["kind"]]
+        if (problem := lacks(token, permission)):
+            return problem
+        if network == "threads" and (
+                deletes_of_the_day(item["owner"]) >= config.threads_deletes_per_day):
+            return _error("(#613) Calls to this api have exceeded the rate limit.", 613,
+                          user_msg=f"This profile deleted {config.threads_deletes_per_day} "
+                          "posts through the API in the last 24 hours.")
+        if recorder.delete_post(network, lambda post: post.get("id") == object_id) is None:
+            return _no_such_object("delete", object_id)
+        now = time.time()
+        item["deleted_at"] = now
+        for part in (item.get("photo"), *item.get("children", ())):
+            if part in objects:
+                objects[part]["deleted_at"] = now
+        if network == "facebook":
+            return json_response({"success": True})
+        return json_response({"success": True, "deleted_id": object_id})
 
     def read(object_id: str, fields: str) -> Response:
         item = objects.get(object_id)
+        if item is not None and "deleted_at" in item:
+            return _no_such_object("get", object_id)
         if item is None:
             if object_id.isdigit():  # a page, Instagram or Threads user
                 return json_response({"id": object_id, "name": "Wissenschaftsstadt Darmstadt",
@@ -184,6 +258,10 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             result["status_code" if item["kind"] == "ig_container" else "status"] = state
         if "permalink" in item:
             result["permalink"] = item["permalink"]
+        if item["kind"] == "facebook_post":
+            result.update(message=item["text"], permalink_url=item["url"])
+        if item["kind"] == "instagram_media" and item.get("children"):
+            result["children"] = {"data": [{"id": c} for c in item["children"]]}
         wanted = {f.strip() for f in fields.split(",") if f.strip()}
         return json_response({k: v for k, v in result.items() if k == "id" or k in wanted
                               or not wanted})
@@ -202,11 +280,19 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
             attached.append(photo)
         if not message and not link and not attached:
             return _bad("Requires one of the params: message, link, attached_media")
-        post_id = f"{node}_{next(ids)}"
+        post_id = page_post(node, message or "")
         recorder.add_post("facebook", id=post_id, url=f"https://www.facebook.com/{post_id}",
                           page=node, text=message or "", link=link,
                           media=[{"id": p["id"], "alt": p["alt"]} for p in attached])
         return json_response({"id": post_id})
+
+    def page_post(node: str, text: str, photo: str | None = None) -> str:
+        """A Page post's id (``{page-id}_{post-id}``), readable until it is deleted."""
+        post_id = f"{node}_{next(ids)}"
+        objects[post_id] = {"kind": "facebook_post", "id": post_id, "page": node,
+                            "text": text, "url": f"https://www.facebook.com/{post_id}",
+                            "photo": photo}
+        return post_id
 
     def photos(request: Request, node: str, payload: Payload) -> Response:
         upload, url = payload.files.get("source"), payload.get("url")
@@ -217,7 +303,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
                        published=published, size=len(upload.data) if upload else None)
         if not published:
             return json_response({"id": photo_id})
-        post_id = f"{node}_{next(ids)}"
+        post_id = page_post(node, payload.get("message") or "", photo=photo_id)
         recorder.add_post("facebook", id=post_id, url=f"https://www.facebook.com/{post_id}",
                           page=node, text=payload.get("message") or "", link=None,
                           media=[{"id": photo_id, "alt": payload.get("alt_text_custom")}])
@@ -269,6 +355,9 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         permalink = (f"https://www.instagram.com/p/{code}/" if network == "instagram"
                      else f"https://www.threads.net/@darmstadt/post/{code}")
         objects[media_id].update(permalink=permalink, owner=node, at=time.time())
+        if network == "instagram" and item["children"]:  # the album's media, one each
+            objects[media_id]["children"] = [
+                new("instagram_child", owner=node, parent=media_id) for _ in item["children"]]
         item["published_as"] = media_id
         recorder.add_post(network, id=media_id, url=permalink, owner=node, text=item["text"],
                           media_type=item["media_type"],
@@ -293,4 +382,5 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
         "threads_publish": lambda r, n, p: publish("threads_container", "threads", n, p),
     }
 
-    return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST"])])
+    return Starlette(routes=[Route("/{path:path}", handle,
+                                   methods=["GET", "POST", "DELETE"])])

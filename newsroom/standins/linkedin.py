@@ -8,6 +8,12 @@ The commentary is rendered the way LinkedIn reads *little text*: escapes resolve
 hashtag templates shown as ``#tag``, and the text cut at the first unescaped reserved
 character, which is what LinkedIn does with it. The post record keeps that rendering
 as ``text`` and says whether it was ``truncated``.
+
+``GET`` and ``DELETE /rest/posts/{encoded URN}`` (the Posts API's "Get Posts by URN" and
+"Delete Posts"): the URN must be URL-encoded in the path; a delete answers 204 No Content,
+also for a post it deleted before ("Post deletions are idempotent"), 404 for a URN it never
+made, and 403 to a member whose role may not post; a deleted post's GET answers 404. The
+recorder keeps the deleted post with ``deleted_at``.
 """
 
 from __future__ import annotations
@@ -98,11 +104,13 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     seq = itertools.count(7_200_000_000_000_000_001)
     images: dict[str, dict[str, Any]] = {}
     posts: dict[str, dict[str, Any]] = {}
+    deleted: set[str] = set()  # URNs of posts taken down
     organizations_read: set[str] = set()  # the member's organizations, as asked for
 
     def reset() -> None:
         images.clear()
         posts.clear()
+        deleted.clear()
         organizations_read.clear()
 
     recorder.on_reset(reset)
@@ -157,6 +165,31 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
                           author=body["author"], media=media)
         return Response(status_code=201, headers={"x-restli-id": urn,
                                                   "x-linkedin-id": urn})
+
+    async def post_by_urn(request: Request) -> Response:
+        """``GET`` / ``DELETE /rest/posts/{encoded ugcPostUrn|shareUrn}``."""
+        if (problem := refused(request)) is not None:
+            return problem
+        urn = request.path_params["urn"]
+        raw = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
+        if not raw.rstrip("/").rsplit("/", 1)[-1].lower().startswith("urn%3ali%3a"):
+            return _error(400, f"Invalid key {urn!r}: a URN in the path must be URL-encoded "
+                          "(urn%3Ali%3Ashare%3A…)", "INVALID_KEY")
+        shown = urn in posts and urn not in deleted
+        if request.method == "GET":
+            if not shown:
+                return _error(404, f"Not Found: {urn}", "NOT_FOUND")
+            return json_response({**posts[urn], "id": urn})
+        if role(request) not in POSTING_ROLES:
+            return _error(403, "Not enough permissions to access: "
+                          "partnerApiPostsExternal.DELETE.20260801", "ACCESS_DENIED",
+                          serviceErrorCode=100)
+        if urn in deleted:
+            return Response(status_code=204)  # deletions are idempotent
+        if not shown or recorder.delete_post(NETWORK, lambda p: p.get("id") == urn) is None:
+            return _error(404, f"Not Found: {urn}", "NOT_FOUND")
+        deleted.add(urn)
+        return Response(status_code=204)
 
     async def initialize_upload(request: Request) -> Response:
         if (problem := refused(request)) is not None:
@@ -213,6 +246,7 @@ def build(recorder: Recorder, config: StandinConfig) -> Starlette:
     return Starlette(routes=[
         Route("/rest/organizationAcls", organization_acls),
         Route("/rest/posts", create_post, methods=["POST"]),
+        Route("/rest/posts/{urn}", post_by_urn, methods=["GET", "DELETE"]),
         Route("/rest/images", initialize_upload, methods=["POST"]),
         Route("/dms-uploads/{image_id}", upload, methods=["PUT"]),
         Route("/rest/organizations/{org_id}", organization),

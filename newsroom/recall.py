@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -143,6 +145,29 @@ class RecallReport:
         return "\n".join(lines) + "\n"
 
 
+# --- the store ---------------------------------------------------------------------------
+
+# SQLite has one writer, and every transaction of Newsroom's engine takes the write lock
+# (BEGIN IMMEDIATE): the recall's own transactions, in the threads of a burst of recalls,
+# queue on a lock of this process instead of in SQLite's busy handler, whose backoff
+# sleeps (up to 100 ms each) made a burst of 20 recalls wait seconds for a free lock.
+_SQLITE_WRITERS: dict[int, threading.Lock] = {}
+_SQLITE_WRITERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _session(runtime: Runtime) -> Iterator[Session]:
+    engine = runtime.engine
+    if engine.dialect.name != "sqlite":
+        with store.session_scope(engine) as session:
+            yield session
+        return
+    with _SQLITE_WRITERS_LOCK:
+        lock = _SQLITE_WRITERS.setdefault(id(engine), threading.Lock())
+    with lock, store.session_scope(engine) as session:
+        yield session
+
+
 # --- finding what to recall ------------------------------------------------------------
 
 
@@ -173,7 +198,7 @@ def _authorize(runtime: Runtime, occurrence: Any, by: str, via: str) -> Any:
     try:
         return authorize(runtime.catalog.index, by, Permission.RECALL)
     except NotPermitted as exc:
-        with store.session_scope(runtime.engine) as session:
+        with _session(runtime) as session:
             store.record_audit(session, campaign_id=occurrence.campaign_id,
                                occurrence_date=occurrence.occurrence_date,
                                actor=f"refused:{via}", action="recall.refused",
@@ -218,7 +243,7 @@ async def recall_occurrence(runtime: Runtime, *, occurrence_id: int, reason: str
 
 
 def _read(runtime: Runtime, occurrence_id: int) -> tuple[Any, list[Any]]:
-    with store.session_scope(runtime.engine) as session:
+    with _session(runtime) as session:
         occurrence = session.get(store.Occurrence, occurrence_id, populate_existing=True)
         if occurrence is None:
             raise RecallError(f"no occurrence with id {occurrence_id}")
@@ -231,7 +256,7 @@ def _close_gate(runtime: Runtime, occurrence: Any, person_id: str, reason: str, 
                 now: datetime) -> tuple[bool, int]:
     """An occurrence still waiting for approval: its gate settled "cancelled", its open
     links void (they answer that the posts changed)."""
-    with store.session_scope(runtime.engine) as session:
+    with _session(runtime) as session:
         current = session.get(store.Occurrence, occurrence.id, populate_existing=True)
         closed = False
         if current is not None and current.gate_bundle_hash and current.gate_outcome in (
@@ -253,19 +278,20 @@ def _close_gate(runtime: Runtime, occurrence: Any, person_id: str, reason: str, 
 def _record(runtime: Runtime, occurrence: Any, channels: Iterable[str], person_id: str,
             reason: str, via: str, now: datetime) -> list[Recall]:
     recalls = []
-    with store.session_scope(runtime.engine) as session:
+    with _session(runtime) as session:
         for channel in channels:
             recall, created = store.ensure_recall(
                 session, occurrence_id=occurrence.id, channel=channel,
-                requested_by=person_id, reason=reason, at=now)
+                requested_by=person_id, reason=reason, at=now, commit=False)
             if created:
                 store.record_audit(session, campaign_id=occurrence.campaign_id,
                                    occurrence_date=occurrence.occurrence_date,
                                    actor=person_id, action="recall.requested",
-                                   channel=channel, at=now,
+                                   channel=channel, at=now, commit=False,
                                    detail={"reason": reason, "via": via,
                                            "recall_id": recall.id})
             recalls.append(recall)
+        session.commit()  # one transaction for all channels
         session.expunge_all()
     return recalls
 
@@ -286,7 +312,10 @@ class _Batch:
     published."""
 
     done: dict[str, ChannelRecall] = field(default_factory=dict)
-    claimed: list[tuple[Recall, Publication, bool]] = field(default_factory=list)
+    # (the claimed recall, its publication, taken over from a dead claim, what was
+    # published: Publisher.withdraw's ``original``)
+    claimed: list[tuple[Recall, Publication, bool, dict[str, Any]]] = field(
+        default_factory=list)
     waiting: list[Recall] = field(default_factory=list)
 
 
@@ -312,8 +341,8 @@ async def _recall_channels(runtime: Runtime, occurrence: Any, posts: dict[str, A
         batch = await asyncio.to_thread(_prepare, runtime, occurrence, posts, pending)
         results.update(batch.done)
         outcomes = await asyncio.gather(*(
-            _withdraw(runtime, occurrence, recall, publication, taken_over, client)
-            for recall, publication, taken_over in batch.claimed))
+            _withdraw(runtime, recall, publication, taken_over, original, client)
+            for recall, publication, taken_over, original in batch.claimed))
         results.update(await asyncio.to_thread(_store_outcomes, runtime, occurrence,
                                                list(outcomes)))
         pending = batch.waiting
@@ -331,7 +360,7 @@ async def _recall_channels(runtime: Runtime, occurrence: Any, posts: dict[str, A
 def _prepare(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
              recalls: list[Recall]) -> _Batch:
     batch = _Batch()
-    with store.session_scope(runtime.engine) as session:
+    with _session(runtime) as session:
         for recall in recalls:
             state = _classify(session, occurrence, posts[recall.channel], recall)
             if isinstance(state, ChannelRecall):
@@ -340,12 +369,15 @@ def _prepare(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
                 batch.waiting.append(recall)
             else:
                 claimed, taken_over = store.claim_withdrawal(
-                    session, recall_id=stored_id(recall), stale_after=STALE_CLAIM)
+                    session, recall_id=stored_id(recall), stale_after=STALE_CLAIM,
+                    commit=False)
                 if claimed is None:  # another process withdraws it: what it has stored
                     batch.done[recall.channel] = _channel(
                         store.recall_row(session, stored_id(recall)), state.remote_url)
                 else:
-                    batch.claimed.append((claimed, state, taken_over))
+                    batch.claimed.append((claimed, state, taken_over, _original(
+                        session, runtime, occurrence, state, recall.reason)))
+        session.commit()  # every claim stored before any network is called
         session.expunge_all()
     return batch
 
@@ -400,24 +432,28 @@ def _channel(recall: Recall, url: str | None = None) -> ChannelRecall:
 
 def _done(session: Session, occurrence: Any, recall: Recall, status: RecallStatus,
           detail: str, publication: Publication | None = None,
-          claim_token: str | None = None) -> ChannelRecall:
+          claim_token: str | None = None, commit: bool = True) -> ChannelRecall:
     """Store and audit the channel's outcome; what is stored (another process may have
-    settled it first)."""
+    settled it first). ``commit`` False: the caller commits (one for a batch)."""
     settled = store.settle_recall(
         session, recall_id=stored_id(recall), status=status, detail=detail,
-        claim_token=claim_token,
+        claim_token=claim_token, commit=False,
         publication_id=publication.id if publication is not None else None)
     if settled is None:
+        if commit:
+            session.commit()
         return _channel(store.recall_row(session, stored_id(recall)))
     if status != RecallStatus.REQUESTED:
         store.record_audit(
             session, campaign_id=occurrence.campaign_id,
-            occurrence_date=occurrence.occurrence_date, actor=ACTOR,
+            occurrence_date=occurrence.occurrence_date, actor=ACTOR, commit=False,
             action=f"recall.{status.value}", channel=recall.channel,
             detail={"recall_id": recall.id, "detail": detail, "by": recall.requested_by,
                     "publication_id": publication.id if publication else None,
                     "remote_id": publication.remote_id if publication else None,
                     "remote_url": publication.remote_url if publication else None})
+    if commit:
+        session.commit()
     return _channel(settled, publication.remote_url if publication else None)
 
 
@@ -425,38 +461,40 @@ def _store_outcomes(runtime: Runtime, occurrence: Any, outcomes: list[_Outcome]
                     ) -> dict[str, ChannelRecall]:
     if not outcomes:
         return {}
-    with store.session_scope(runtime.engine) as session:
-        return {o.recall.channel: _done(session, occurrence, o.recall, o.status, o.detail,
-                                        o.publication, o.claim_token) for o in outcomes}
+    with _session(runtime) as session:
+        done = {o.recall.channel: _done(session, occurrence, o.recall, o.status, o.detail,
+                                        o.publication, o.claim_token, commit=False)
+                for o in outcomes}
+        session.commit()  # one transaction for the batch
+        return done
 
 
-def _original(runtime: Runtime, occurrence: Any, publication: Publication, reason: str,
-              *, recipients: bool) -> dict[str, Any]:
+def _original(session: Session, runtime: Runtime, occurrence: Any, publication: Publication,
+              reason: str) -> dict[str, Any]:
     """What was published, for a withdrawal that must say what it withdraws: its text
-    and title, and (``recipients``) a press e-mail's recipients as recorded when it was
-    sent."""
-    with store.session_scope(runtime.engine) as session:
-        post = session.get(store.PostRecord, publication.post_id)
-        rendered = post.to_rendered() if post is not None else None
-        events = (store.audit_trail(session, campaign_id=occurrence.campaign_id)
-                  if recipients else [])
+    and title, and a press e-mail's recipients as recorded when it was sent."""
+    from newsroom.catalog.models import ChannelType
+
+    post = session.get(store.PostRecord, publication.post_id)
+    rendered = post.to_rendered() if post is not None else None
+    account = runtime.catalog.accounts.get(publication.channel)
     sent_to: list[str] = []
-    for event in events:
-        if (event.action == "publication.published"
-                and event.detail.get("publication_id") == publication.id):
-            sent_to = list(event.detail.get("recipients") or [])
+    if account is not None and account.type == ChannelType.EMAIL:
+        for event in store.audit_trail(session, campaign_id=occurrence.campaign_id):
+            if (event.action == "publication.published"
+                    and event.detail.get("publication_id") == publication.id):
+                sent_to = list(event.detail.get("recipients") or [])
     return {"text": rendered.text if rendered else "",
             "title": (rendered.title if rendered else None) or occurrence.campaign_id,
             "recipients": sent_to, "reason": reason,
             "published_at": publication.published_at}
 
 
-async def _withdraw(runtime: Runtime, occurrence: Any, recall: Recall,
-                    publication: Publication, taken_over: bool,
+async def _withdraw(runtime: Runtime, recall: Recall, publication: Publication,
+                    taken_over: bool, original: dict[str, Any],
                     client: httpx.AsyncClient | None) -> _Outcome:
     """Call the network once for a claimed withdrawal (its retries included): what the
     recall comes to. Nothing is stored here."""
-    from newsroom.catalog.models import ChannelType
     from newsroom.channels import aresolve_credential, withdraw_with_retries
     from newsroom.delivery import account_client
     from newsroom.publishing.publishers import shared_publisher
@@ -481,9 +519,6 @@ async def _withdraw(runtime: Runtime, occurrence: Any, recall: Recall,
         return outcome(RecallStatus.UNKNOWN,
                        "an earlier attempt was cut off: its correction may or may not have "
                        "gone out; check with the recipients before sending one by hand")
-    original = await asyncio.to_thread(_original, runtime, occurrence, publication,
-                                       recall.reason,
-                                       recipients=account.type == ChannelType.EMAIL)
     try:
         result = await withdraw_with_retries(
             publisher, publication.remote_id or "", remote_url=publication.remote_url,
@@ -542,7 +577,7 @@ def _tell(runtime: Runtime, occurrence: Any, report: RecallReport) -> list[str]:
             ok = False
         if ok:
             told.append(tag)
-    with store.session_scope(runtime.engine) as session:
+    with _session(runtime) as session:
         store.record_audit(session, campaign_id=occurrence.campaign_id,
                            occurrence_date=occurrence.occurrence_date, actor=ACTOR,
                            action="recall.notified", channel="email",
@@ -559,7 +594,7 @@ async def finish_recalls(runtime: Runtime, *, client: httpx.AsyncClient | None =
     its process died): the housekeeping sweep's part. Failed ones are tried up to five
     times in all."""
     def unfinished() -> list[tuple[Any, dict[str, Any], list[Recall]]]:
-        with store.session_scope(runtime.engine) as session:
+        with _session(runtime) as session:
             by_occurrence: dict[int, list[Recall]] = {}
             for recall in store.unfinished_recalls(session):
                 if recall.status == RecallStatus.FAILED.value and recall.attempts >= 5:

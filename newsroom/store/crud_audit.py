@@ -24,7 +24,9 @@ def record_audit(
     channel: str | None = None,
     detail: dict | None = None,
     at: datetime | None = None,
+    commit: bool = True,
 ) -> AuditEvent:
+    """Record one event; ``commit`` False leaves it in the caller's transaction."""
     at = at or utcnow()
     require_aware(at, "at")
     event = AuditEvent(
@@ -38,7 +40,8 @@ def record_audit(
         detail=dict(detail or {}),
     )
     session.add(event)
-    session.commit()
+    if commit:
+        session.commit()
     return event
 
 

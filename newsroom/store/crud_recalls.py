@@ -41,10 +41,11 @@ def _find(session: Session, occurrence_id: int, channel: str) -> Recall | None:
 
 
 def ensure_recall(session: Session, *, occurrence_id: int, channel: str, requested_by: str,
-                  reason: str, at: datetime | None = None) -> tuple[Recall, bool]:
+                  reason: str, at: datetime | None = None, commit: bool = True
+                  ) -> tuple[Recall, bool]:
     """The recall of ``channel`` of the occurrence; ``created`` when this call recorded
     it (a second recall of the same channel finds the first: who and why stay the
-    first's). Commits."""
+    first's). Commits unless ``commit`` is False."""
     at = at or utcnow()
     require_aware(at, "at")
     existing = _find(session, occurrence_id, channel)
@@ -54,7 +55,8 @@ def ensure_recall(session: Session, *, occurrence_id: int, channel: str, request
         session, Recall(occurrence_id=occurrence_id, channel=channel,
                         requested_by=requested_by, reason=reason, requested_at=at),
         lambda: _find(session, occurrence_id, channel))
-    session.commit()
+    if commit:
+        session.commit()
     return recall, created
 
 
@@ -73,11 +75,13 @@ def unfinished_recalls(session: Session) -> list[Recall]:
 
 
 def claim_withdrawal(session: Session, *, recall_id: int, stale_after: timedelta,
-                     now: datetime | None = None) -> tuple[Recall | None, bool]:
+                     now: datetime | None = None, commit: bool = True
+                     ) -> tuple[Recall | None, bool]:
     """Claim the withdrawal (compare-and-set): requested or failed → withdrawing under a
     new claim token; a claim older than ``stale_after`` (its process died) is taken over.
     ``(recall, taken_over)``; ``(None, False)`` when another process holds a fresh claim
-    or the recall is done. Commits."""
+    or the recall is done. Commits unless ``commit`` is False (then the caller commits
+    before any network is called)."""
     now = now or utcnow()
     token = secrets.token_hex(16)
     free = [RecallStatus.REQUESTED.value, RecallStatus.FAILED.value]
@@ -94,7 +98,8 @@ def claim_withdrawal(session: Session, *, recall_id: int, stale_after: timedelta
             .values(claim_token=token, claimed_at=now, attempts=_RECALLS.c.attempts + 1)
             .returning(_RECALLS.c.id)).first()
         taken_over = row is not None
-    session.commit()
+    if commit:
+        session.commit()
     if row is None:
         return None, False
     return session.get(Recall, recall_id, populate_existing=True), taken_over
@@ -102,10 +107,11 @@ def claim_withdrawal(session: Session, *, recall_id: int, stale_after: timedelta
 
 def settle_recall(session: Session, *, recall_id: int, status: RecallStatus,
                   claim_token: str | None = None, detail: str | None = None,
-                  publication_id: int | None = None, at: datetime | None = None
-                  ) -> Recall | None:
+                  publication_id: int | None = None, at: datetime | None = None,
+                  commit: bool = True) -> Recall | None:
     """The recall's outcome (compare-and-set): with ``claim_token``, only while that claim
-    holds; never once done. None when nothing changed. Commits."""
+    holds; never once done. None when nothing changed. Commits unless ``commit`` is
+    False."""
     at = at or utcnow()
     query = update(_RECALLS).where(_RECALLS.c.id == recall_id,
                                    _RECALLS.c.status.not_in([s.value for s in DONE_RECALL]))
@@ -119,7 +125,8 @@ def settle_recall(session: Session, *, recall_id: int, status: RecallStatus,
     if publication_id is not None:
         values["publication_id"] = publication_id
     row = session.execute(query.values(**values).returning(_RECALLS.c.id)).first()
-    session.commit()
+    if commit:
+        session.commit()
     return session.get(Recall, recall_id, populate_existing=True) if row else None
 
 

@@ -96,6 +96,11 @@ logger = logging.getLogger("newsroom.chaos")
 COMPATIBLE = "mastodon-compatible"
 COMPATIBLE_PROFILE = "ignores-idempotency+closes-connections"
 CHANNELS = ["mastodon", "bluesky", "linkedin", "telegram", "website", COMPATIBLE]
+# The request that makes a post, per stand-in network, and how many of CHANNELS post
+# there (both Mastodon accounts are the Mastodon stand-in's): for ``hold_answers_s``.
+CREATE_REQUESTS = [("mastodon", "/api/v1/statuses", 2), ("bluesky", "createRecord", 1),
+                   ("linkedin", "/rest/posts", 1), ("telegram", "/sendMessage", 1),
+                   ("cms", "/posts", 1)]
 # Where the stand-ins record each account's posts: one label per account, so each
 # account's posts are counted apart (the two Mastodon accounts post the same text).
 NETWORK_OF = {"mastodon": "mastodon", "bluesky": "bluesky", "linkedin": "linkedin",
@@ -326,14 +331,20 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
               lead_s: float = 15.0, kill_window: tuple[float, float] = (-2.5, -0.3),
               modes: list[str] | None = None,
               final_timeout: float = 240.0, settle_s: float = 120.0,
-              echo: Any = print) -> ChaosResult:
+              hold_answers_s: float = 0.0, echo: Any = print) -> ChaosResult:
     """The chaos run against the Prefect server at ``api_url`` (PREFECT_API_URL must
     point there in this process too); ``work`` is an empty folder.
 
     ``settle_s``: after each restart, wait (up to this long) until the killed round's runs
     are final before the next round begins, so that each restart is seen to finish what
     its predecessor left (0: the next round begins at once, and a worker is killed again
-    before it has caught up — kills in a loop, the backlog growing)."""
+    before it has caught up — kills in a loop, the backlog growing).
+
+    ``hold_answers_s``: in a "sending" round the stand-ins make each post at once and hold
+    its answer back this long (a fault rule ``slow_answer`` on the round's creates), so the
+    kill after the k-th post lands while answers are still missing — however fast this
+    machine records a burst. 0: the networks answer at once (the kill may then come after
+    the last answer was recorded: not "during publication")."""
     from newsroom.orchestration.stack import MailCatcher, apply_deployments, run_async
     from newsroom.publishing import send_owed_alerts, unknown_publications
     from newsroom.runtime import get_runtime, reset_runtimes
@@ -399,11 +410,18 @@ def run_chaos(work: Path, *, api_url: str, campaigns: int, rounds: int, seed: in
                     _wait_until(lambda ids=ids_: _round_armed(runtime.engine, ids), due, 30)
                 else:
                     # While the round's posts arrive: after the k-th of them.
+                    if hold_answers_s > 0:
+                        control.set_faults([
+                            {"network": network, "path_contains": path, "kind": "slow_answer",
+                             "delay": hold_answers_s, "times": count * copies}
+                            for network, path, copies in CREATE_REQUESTS])
                     _sleep_until(due - timedelta(seconds=0.5))
                     _wait_until(lambda ids=ids_, k=wanted_posts: _round_posts(control, ids) >= k,
                                 due, 40, step=0.05)
                 worker.kill()
                 actual = (datetime.now(UTC) - due).total_seconds()
+                if hold_answers_s > 0:
+                    control.set_faults([])
                 at_kill = _round_posts(control, ids_)
                 recorded = sum(1 for (c, _), status in store_statuses(runtime.engine).items()
                                if c in set(ids_) and status == "published")

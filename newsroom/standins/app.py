@@ -136,6 +136,16 @@ class StandinApp:
             if rule is not None:
                 await asyncio.sleep(rule.delay)
             await self._app(scope, replay, send_recording_status)
+        elif rule.kind == "slow_answer":
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await self._app(scope, replay, hold)  # handled (and recorded) now
+            await asyncio.sleep(rule.delay)
+            for message in held:
+                await send_recording_status(message)
         elif rule.kind == "drop_after_receive":
             async def swallow(message: Message) -> None:
                 if message["type"] == "http.response.start":

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FaultKind = Literal["429", "500", "502", "504", "slow", "401", "drop_after_receive",
-                    "expired_token"]
+FaultKind = Literal["429", "500", "502", "504", "slow", "slow_answer", "401",
+                    "drop_after_receive", "expired_token"]
 _SECRET_FIELDS = frozenset({"access_token", "password", "refreshJwt", "accessJwt"})
 _BOT_TOKEN = re.compile(r"/bot[^/]+/")
 
@@ -25,14 +25,16 @@ _BOT_TOKEN = re.compile(r"/bot[^/]+/")
 class FaultRule(BaseModel):
     """One injected failure: the next ``times`` matching requests fail as ``kind``.
 
-    ``429``/``500``/``401`` answer with the network's own error (and its way of saying
-    how long to wait, from ``retry_after``); ``slow`` waits ``delay`` seconds and then
-    answers normally; ``drop_after_receive`` handles the request (the post is made) and
-    closes the connection without an answer (``reset`` sends a TCP reset instead of a
-    clean close); ``expired_token`` answers Bluesky's ``ExpiredToken``. ``502``/``504``
-    play a gateway in front of the network: with ``forward`` (the default) the network
-    handles the request (the post is made) and the gateway then answers Bad Gateway /
-    Gateway Timeout with an HTML page of its own; without, nothing reaches the network.
+    ``429``/``500``/``401`` answer with the network's own error (and its way of saying how
+    long to wait, from ``retry_after``); ``slow`` waits ``delay`` seconds and then answers
+    normally; ``slow_answer`` handles the request at once (the post is made) and holds its
+    answer back ``delay`` seconds (a server that is slow to answer, or a burst's answers
+    still on their way); ``drop_after_receive`` handles the request (the post is made) and
+    closes the connection without an answer (``reset`` sends a TCP reset instead of a clean
+    close); ``expired_token`` answers Bluesky's ``ExpiredToken``. ``502``/``504`` play a
+    gateway in front of the network: with ``forward`` (the default) the network handles the
+    request (the post is made) and the gateway then answers Bad Gateway / Gateway Timeout
+    with an HTML page of its own; without, nothing reaches the network.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -42,6 +42,26 @@ def parameters(function: Any) -> list[str]:
     return list(inspect.signature(function).parameters)
 
 
+def class_source(klass: type) -> str:
+    """A top-level class's source text, as ``inspect.getsource(klass)`` gives it but
+    without ``ast``: for a class, inspect parses the whole module, and CPython 3.11.7's
+    parser can fail there with "SystemError: AST constructor recursion depth mismatch"
+    (python/cpython#106905, fixed in later releases), which made these checks flaky. The
+    class runs from its ``class`` line to the next line at the left margin."""
+    source = inspect.getsourcefile(klass)
+    if source is None:
+        raise OSError(f"no source file for {klass!r}")
+    lines = Path(source).read_text(encoding="utf-8").splitlines(keepends=True)
+    header = re.compile(rf"class {re.escape(klass.__name__)}\b")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        raise OSError(f"class {klass.__name__} is not at the top level of {source}")
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i].strip() and not lines[i][0].isspace()
+                and not lines[i].startswith((")", "]", "#"))), len(lines))
+    return "".join(lines[start:end])
+
+
 @prefect.flow(name="newsroom-contract-probe")
 async def probe() -> None:
     return None
@@ -224,7 +244,7 @@ def test_the_engine_ends_through_self_logger_and_handle_crash() -> None:
     from prefect.flow_engine import AsyncFlowRunEngine
 
     # start() enters initialize_run(), where a run's end is handled and logged (3.9.1).
-    source = inspect.getsource(AsyncFlowRunEngine)
+    source = class_source(AsyncFlowRunEngine)
     symbol = "prefect.flow_engine.AsyncFlowRunEngine.start (its initialize_run)"
     assert "await self.handle_crash(exc)" in source, changed(
         symbol, "a cancelled run goes through self.handle_crash(exc), where the hand-back "
@@ -301,7 +321,7 @@ def test_the_worker_hook_exists_and_is_called(hook: str) -> None:
         symbol, "an async method WorkerHooks overrides")
     assert parameters(method)[1:] == WORKER_HOOK_PARAMETERS[hook], changed(
         symbol, f"takes ({', '.join(WORKER_HOOK_PARAMETERS[hook])})")
-    callers = inspect.getsource(BaseWorker).replace(f"def {hook}(", "")
+    callers = class_source(BaseWorker).replace(f"def {hook}(", "")
     assert f"self.{hook}" in callers, changed(
         symbol, "BaseWorker itself calls it (sync at start and every heartbeat; labelling "
         "and claiming a run); an override nobody calls would silently do nothing")
@@ -380,7 +400,7 @@ def test_a_poll_fetches_no_more_runs_than_free_slots() -> None:
 def test_the_worker_mixin_shadows_nothing_of_prefect() -> None:
     from prefect.workers.base import BaseWorker
 
-    source = inspect.getsource(BaseWorker)
+    source = class_source(BaseWorker)
     mine = [name for name in vars(prefect_internals.WorkerHooks)
             if not name.startswith("_") and (
                 hasattr(BaseWorker, name) or re.search(rf"self\.{name}\b", source))]
@@ -546,7 +566,7 @@ def _private_names_of(cls: type) -> set[str]:
         names |= {name for name in vars(klass) if name.startswith("_")
                   and not name.startswith("__")}
         try:
-            names |= set(re.findall(r"self\.(_[A-Za-z]\w*)", inspect.getsource(klass)))
+            names |= set(re.findall(r"self\.(_[A-Za-z]\w*)", class_source(klass)))
         except (OSError, TypeError):
             pass
     return names

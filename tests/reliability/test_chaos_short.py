@@ -37,10 +37,12 @@ def test_worker_killed_during_publication_loses_nothing_and_repeats_nothing(
 
     lines: list[str] = []
     # Round 1: killed after its publications were armed (claimed), before the second;
-    # round 2: killed while its posts arrive at the networks.
+    # round 2: killed while its posts arrive at the networks (their answers held back
+    # 1.5 s, so the kill after the k-th post lands before the last answer is recorded,
+    # on a fast machine too: it came after all 30 had been recorded once).
     result = run_chaos(tmp_path, api_url=PREFECT_API_URL.value(), campaigns=10, rounds=2,
                        seed=6, lead_s=12.0, kill_window=(-2.0, -0.5), modes=["armed", "sending"],
-                       final_timeout=150, echo=lines.append)
+                       final_timeout=150, hold_answers_s=1.5, echo=lines.append)
     report = "\n".join(lines) + f"\n{result.summary()}"
     print(report)
     assert result.posts == 10 * len(CHANNELS) == 60

@@ -296,15 +296,6 @@ def _record(runtime: Runtime, occurrence: Any, channels: Iterable[str], person_i
     return recalls
 
 
-def _publication(session: Session, occurrence_id: int, channel: str) -> Publication | None:
-    """The channel's publication that matters most: a published one, else the latest."""
-    rows = [p for p, _ in store.occurrence_publications(session, occurrence_id=occurrence_id)
-            if p.channel == channel]
-    published = [p for p in rows if p.status == PublicationStatus.PUBLISHED.value]
-    chosen = published or rows
-    return chosen[-1] if chosen else None
-
-
 @dataclass
 class _Batch:
     """One look at the channels of a recall, in one transaction's session: what is done,
@@ -361,8 +352,12 @@ def _prepare(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
              recalls: list[Recall]) -> _Batch:
     batch = _Batch()
     with _session(runtime) as session:
+        # The occurrence's recalls and publications read once for all its channels.
+        rows = {r.id: r for r in store.recalls_of(session, occurrence_id=occurrence.id)}
+        publications = _publications(session, occurrence.id)
         for recall in recalls:
-            state = _classify(session, occurrence, posts[recall.channel], recall)
+            state = _classify(session, occurrence, posts[recall.channel],
+                              rows.get(recall.id, recall), publications.get(recall.channel))
             if isinstance(state, ChannelRecall):
                 batch.done[recall.channel] = state
             elif state.status == PublicationStatus.PUBLISHING.value:
@@ -382,29 +377,43 @@ def _prepare(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
     return batch
 
 
-def _classify(session: Session, occurrence: Any, post: Any, recall: Recall
-              ) -> ChannelRecall | Publication:
+def _publications(session: Session, occurrence_id: int) -> dict[str, Publication]:
+    """Per channel, the publication that matters most: a published one, else the latest."""
+    chosen: dict[str, Publication] = {}
+    for publication, _ in store.occurrence_publications(session, occurrence_id=occurrence_id):
+        current = chosen.get(publication.channel)
+        if current is None or current.status != PublicationStatus.PUBLISHED.value:
+            chosen[publication.channel] = publication
+    return chosen
+
+
+def _classify(session: Session, occurrence: Any, post: Any, recall: Recall,
+              publication: Publication | None) -> ChannelRecall | Publication:
     """Close the channel where nothing went out (its outcome), or the publication that
-    did (or is going out now) for the caller to deal with. A compare-and-set that loses
-    to a claim (the post started going out) looks again."""
+    did (or is going out now) for the caller to deal with. ``recall`` and
+    ``publication`` as just read; a compare-and-set that loses to a claim (the post
+    started going out) reads them again."""
     reason = f"recalled: {recall.reason}"
-    for _ in range(5):
-        current = store.recall_row(session, stored_id(recall))
+    current = recall
+    for attempt in range(5):
+        if attempt:
+            current = store.recall_row(session, stored_id(recall))
+            publication = _publications(session, occurrence.id).get(recall.channel)
         if RecallStatus(current.status) in store.DONE_RECALL:
             return _channel(current)
-        publication = _publication(session, occurrence.id, recall.channel)
         if publication is None:
             made = store.reserve_skipped_publication(
                 session, post_id=stored_id(post), channel=recall.channel,
                 idempotency_key=f"recall-{recall.id}-{post.id}", reason=reason)
             if made is not None:
                 return _done(session, occurrence, current, RecallStatus.CANCELLED,
-                             "never published; it will not be", made)
+                             "never published; it will not be", made, commit=False)
             continue
         status = PublicationStatus(publication.status)
         if status == PublicationStatus.SKIPPED:
             return _done(session, occurrence, current, RecallStatus.CANCELLED,
-                         f"not published ({publication.last_error or 'skipped'})", publication)
+                         f"not published ({publication.last_error or 'skipped'})", publication,
+                         commit=False)
         if status in (PublicationStatus.RESERVED, PublicationStatus.FAILED):
             if store.skip_reserved(session, publication_id=stored_id(publication),
                                    reason=reason):
@@ -420,7 +429,7 @@ def _classify(session: Session, occurrence: Any, post: Any, recall: Recall
         if status == PublicationStatus.UNKNOWN:
             return _done(session, occurrence, current, RecallStatus.MANUAL,
                          "its publication is unknown (it may be up): check the network by "
-                         "hand and delete it there", publication)
+                         "hand and delete it there", publication, commit=False)
         return publication
     raise RecallError(f"the publication of {recall.channel} kept changing; recall again")
 

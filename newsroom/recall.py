@@ -304,8 +304,8 @@ class _Batch:
 
     done: dict[str, ChannelRecall] = field(default_factory=dict)
     # (the claimed recall, its publication, taken over from a dead claim, what was
-    # published: Publisher.withdraw's ``original``)
-    claimed: list[tuple[Recall, Publication, bool, dict[str, Any]]] = field(
+    # published: Publisher.withdraw's ``original``, what an earlier failed try achieved)
+    claimed: list[tuple[Recall, Publication, bool, dict[str, Any], dict[str, Any]]] = field(
         default_factory=list)
     waiting: list[Recall] = field(default_factory=list)
 
@@ -317,6 +317,9 @@ class _Outcome:
     status: RecallStatus
     detail: str
     claim_token: str | None
+    # What a failed withdrawal achieved (PublishError.progress: who got the correction),
+    # recorded with its audit event and handed back to the publisher before the next try.
+    progress: dict[str, Any] | None = None
 
 
 async def _recall_channels(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
@@ -332,8 +335,8 @@ async def _recall_channels(runtime: Runtime, occurrence: Any, posts: dict[str, A
         batch = await asyncio.to_thread(_prepare, runtime, occurrence, posts, pending)
         results.update(batch.done)
         outcomes = await asyncio.gather(*(
-            _withdraw(runtime, recall, publication, taken_over, original, client)
-            for recall, publication, taken_over, original in batch.claimed))
+            _withdraw(runtime, recall, publication, taken_over, original, progress, client)
+            for recall, publication, taken_over, original, progress in batch.claimed))
         results.update(await asyncio.to_thread(_store_outcomes, runtime, occurrence,
                                                list(outcomes)))
         pending = batch.waiting
@@ -371,10 +374,25 @@ def _prepare(runtime: Runtime, occurrence: Any, posts: dict[str, Any],
                         store.recall_row(session, stored_id(recall)), state.remote_url)
                 else:
                     batch.claimed.append((claimed, state, taken_over, _original(
-                        session, runtime, occurrence, state, recall.reason)))
+                        session, runtime, occurrence, state, recall.reason),
+                        _progress(session, occurrence, claimed)))
         session.commit()  # every claim stored before any network is called
         session.expunge_all()
     return batch
+
+
+def _progress(session: Session, occurrence: Any, recall: Recall) -> dict[str, Any]:
+    """What the recall's last failed try achieved (its ``recall.failed`` event), for the
+    publisher to take back before this one (a correction not mailed again to whoever
+    got it); empty on a first try."""
+    if recall.attempts <= 1:
+        return {}
+    progress: dict[str, Any] = {}
+    for event in store.audit_trail(session, campaign_id=occurrence.campaign_id):
+        if (event.action == "recall.failed" and event.channel == recall.channel
+                and event.detail.get("recall_id") == recall.id):
+            progress = dict(event.detail.get("progress") or {})
+    return progress
 
 
 def _publications(session: Session, occurrence_id: int) -> dict[str, Publication]:
@@ -441,7 +459,8 @@ def _channel(recall: Recall, url: str | None = None) -> ChannelRecall:
 
 def _done(session: Session, occurrence: Any, recall: Recall, status: RecallStatus,
           detail: str, publication: Publication | None = None,
-          claim_token: str | None = None, commit: bool = True) -> ChannelRecall:
+          claim_token: str | None = None, commit: bool = True,
+          progress: dict[str, Any] | None = None) -> ChannelRecall:
     """Store and audit the channel's outcome; what is stored (another process may have
     settled it first). ``commit`` False: the caller commits (one for a batch)."""
     settled = store.settle_recall(
@@ -460,7 +479,8 @@ def _done(session: Session, occurrence: Any, recall: Recall, status: RecallStatu
             detail={"recall_id": recall.id, "detail": detail, "by": recall.requested_by,
                     "publication_id": publication.id if publication else None,
                     "remote_id": publication.remote_id if publication else None,
-                    "remote_url": publication.remote_url if publication else None})
+                    "remote_url": publication.remote_url if publication else None,
+                    **({"progress": progress} if progress else {})})
     if commit:
         session.commit()
     return _channel(settled, publication.remote_url if publication else None)
@@ -472,7 +492,8 @@ def _store_outcomes(runtime: Runtime, occurrence: Any, outcomes: list[_Outcome]
         return {}
     with _session(runtime) as session:
         done = {o.recall.channel: _done(session, occurrence, o.recall, o.status, o.detail,
-                                        o.publication, o.claim_token, commit=False)
+                                        o.publication, o.claim_token, commit=False,
+                                        progress=o.progress)
                 for o in outcomes}
         session.commit()  # one transaction for the batch
         return done
@@ -500,7 +521,7 @@ def _original(session: Session, runtime: Runtime, occurrence: Any, publication: 
 
 
 async def _withdraw(runtime: Runtime, recall: Recall, publication: Publication,
-                    taken_over: bool, original: dict[str, Any],
+                    taken_over: bool, original: dict[str, Any], progress: dict[str, Any],
                     client: httpx.AsyncClient | None) -> _Outcome:
     """Call the network once for a claimed withdrawal (its retries included): what the
     recall comes to. Nothing is stored here."""
@@ -510,8 +531,9 @@ async def _withdraw(runtime: Runtime, recall: Recall, publication: Publication,
 
     token = recall.claim_token
 
-    def outcome(status: RecallStatus, detail: str) -> _Outcome:
-        return _Outcome(recall, publication, status, detail, token)
+    def outcome(status: RecallStatus, detail: str,
+                achieved: dict[str, Any] | None = None) -> _Outcome:
+        return _Outcome(recall, publication, status, detail, token, achieved)
 
     account = runtime.catalog.accounts.get(recall.channel)
     if account is None:
@@ -528,15 +550,18 @@ async def _withdraw(runtime: Runtime, recall: Recall, publication: Publication,
         return outcome(RecallStatus.UNKNOWN,
                        "an earlier attempt was cut off: its correction may or may not have "
                        "gone out; check with the recipients before sending one by hand")
+    key = f"recall-{recall.id}"
+    if progress:  # an earlier try's (in this process or another): not done again
+        publisher.restore_progress(key, progress)
     try:
         result = await withdraw_with_retries(
             publisher, publication.remote_id or "", remote_url=publication.remote_url,
-            idempotency_key=f"recall-{recall.id}", original=original)
+            idempotency_key=key, original=original)
     except AmbiguousPublishError as exc:
         return outcome(RecallStatus.FAILED if publisher.idempotent_withdrawals
                        else RecallStatus.UNKNOWN, str(exc))
     except PublishError as exc:
-        return outcome(RecallStatus.FAILED, str(exc))
+        return outcome(RecallStatus.FAILED, str(exc), exc.progress or None)
     if result.gone:
         return outcome(RecallStatus.GONE, result.detail or (
             "it was gone already" if result.already_gone else "deleted"))
@@ -548,8 +573,10 @@ async def _withdraw(runtime: Runtime, recall: Recall, publication: Publication,
 # --- telling people --------------------------------------------------------------------
 
 
-def _tell(runtime: Runtime, occurrence: Any, report: RecallReport) -> list[str]:
-    """The office and the campaign's approvers, at once, in German (apprise)."""
+def _tell(runtime: Runtime, occurrence: Any, report: RecallReport,
+          followup: bool = False) -> list[str]:
+    """The office and the campaign's approvers, at once, in German (apprise);
+    ``followup``: what housekeeping finished of a recall since (only the office)."""
     from newsroom.catalog.approvers import resolve_chain
 
     catalog = runtime.catalog
@@ -557,7 +584,8 @@ def _tell(runtime: Runtime, occurrence: Any, report: RecallReport) -> list[str]:
     try:
         campaign = catalog.campaign(occurrence.campaign_id).campaign
         chain = resolve_chain(campaign.approval, catalog.index, occurrence.occurrence_date)
-        tags += [a.person.id for step in chain for a in step if a.person.id not in tags]
+        if not followup:
+            tags += [a.person.id for step in chain for a in step if a.person.id not in tags]
         title = campaign.title
     except LookupError:
         title = occurrence.campaign_id
@@ -575,7 +603,12 @@ def _tell(runtime: Runtime, occurrence: Any, report: RecallReport) -> list[str]:
         lines += ["", "Die laufende Freigabe wurde geschlossen; offene Freigabe-Links gelten "
                       "nicht mehr."]
     lines += ["", "Newsroom – Amt für Kommunikation, Wissenschaftsstadt Darmstadt"]
-    subject = f"Zurückgezogen: {title} ({occurrence.occurrence_date.strftime('%d.%m.%Y')})"
+    subject = (("Nachtrag – " if followup else "")
+               + f"Zurückgezogen: {title} ({occurrence.occurrence_date.strftime('%d.%m.%Y')})")
+    if followup:
+        lines[0] = (f"Nachtrag zum Rückruf von „{title}“ vom "
+                    f"{occurrence.occurrence_date.strftime('%d.%m.%Y')}: Newsroom hat "
+                    "nachgeholt, was beim Rückruf noch offen war.")
     told = []
     notifier = runtime.notifier
     for tag in tags:
@@ -623,8 +656,18 @@ async def finish_recalls(runtime: Runtime, *, client: httpx.AsyncClient | None =
     done: list[ChannelRecall] = []
     for occurrence, posts, recalls in await asyncio.to_thread(unfinished):
         try:
-            done += await _recall_channels(runtime, occurrence, posts, recalls, client,
-                                           wait_s=0)
+            results = await _recall_channels(runtime, occurrence, posts, recalls, client,
+                                             wait_s=0)
         except NewsroomError as exc:
             logger.warning("recall of occurrence %s: %s", occurrence.id, exc)
+            continue
+        done += results
+        finished = tuple(c for c in results if c.done)
+        if finished:  # the office was told what was left; now what became of it
+            first = recalls[0]
+            report = RecallReport(
+                campaign_id=occurrence.campaign_id, occurrence_date=occurrence.occurrence_date,
+                occurrence_id=stored_id(occurrence), requested_by=first.requested_by,
+                reason=first.reason, at=datetime.now(UTC), channels=finished)
+            await asyncio.to_thread(_tell, runtime, occurrence, report, True)
     return done

@@ -126,3 +126,92 @@ def markdown() -> str:
     legend = [f"- {OUTCOMES[code]}: {text}." for code, text in LEGEND.items()]
     return "\n".join([MARK_BEGIN, head, rule, *rows, "", "Faults:", "", *faults, "",
                       "What the test asserts in each cell:", "", *legend, MARK_END])
+
+
+# --- the recall side: the same faults on the request that takes the post down --------------
+
+# What the recall of one published post must come to; test_recall_matrix.py asserts each.
+RECALL_OUTCOMES = {
+    "gone": "🗑️ deleted once",
+    "corrected": "✉️ correction sent once",
+    "next": "⏳ failed, housekeeping finishes it",
+    "unknown": "❓ unknown, never mailed twice",
+    "refused": "⛔ failed, credential refused",
+    None: "—",
+}
+RECALL_LEGEND = {
+    "gone": "status `gone` in the same recall: the stand-in shows the post deleted, "
+            "deleted once, after exactly one repeat (a 429 waits as the network says — "
+            "Graph's code 4 names no wait: 0.5 s; a lost answer is repeated, deleting again "
+            "being harmless: a dropped connection at once, on a new one, the others after "
+            "0.5 s; the repeat finds the post gone — Mastodon's 404, Bluesky's no-op, "
+            "LinkedIn's 204, Graph's \"does not exist\", Telegram's \"not found\", the "
+            "CMS's `already_withdrawn` — or, after a slow answer, deletes it before the late "
+            "request, which then finds it gone); one "
+            "`recall.gone` in the audit trail, the office told „gelöscht“; recalling again "
+            "calls no network",
+    "corrected": "the press e-mail cannot be taken back: status `corrected`, each original "
+                 "recipient got the correction „Zurückgezogen: …“ exactly once (a retry "
+                 "writes only to those who did not get it); recalling again mails nobody",
+    "next": "the recall gives up after 5 attempts with status `failed` (retryable), nothing "
+            "deleted; the office is told „Löschen fehlgeschlagen“; housekeeping's "
+            "`finish_recalls` (another process: another HTTP client, another publisher) "
+            "then takes it down once (the press e-mail: sends the correction once, to "
+            "those who did not get it — what a failed try delivered is recorded with its "
+            "`recall.failed` event and handed back, "
+            "`test_a_correction_cut_short_is_finished_without_mailing_anyone_twice`), and "
+            "a further sweep has nothing left to do",
+    "unknown": "the correction was handed to the mail server but not confirmed: status "
+               "`unknown` at once, not repeated (that could mail someone twice); each "
+               "recipient holds exactly one correction, the office is told „unklar, bitte "
+               "prüfen“, housekeeping leaves it to a person",
+    "refused": "status `failed` at once (no retries), nothing deleted or mailed; the detail "
+               "and the office's message carry the network's words about the credential, "
+               "never the secret; once the credential is renewed, housekeeping's "
+               "`finish_recalls` takes it down once",
+    None: "not applicable: SMTP has no gateway",
+}
+_RECALL_PRESSE = {"429": "corrected", "500": "corrected", "500s": "next", "slow": "unknown",
+                  "drop": "unknown", "401": "refused"}
+_RECALL_HTTP = {"500s": "next", "401": "refused"}
+
+
+def expected_recall(channel: str, fault: str) -> str | None:
+    """The outcome code of one recall cell (a key of RECALL_OUTCOMES): the fault strikes
+    the request that takes the post down (the press e-mail: the correction's SMTP
+    session). Every network's delete is harmless to repeat (a second one finds the post
+    gone), so only an error that lasts, or a refused credential, keeps a post up; the
+    correction e-mail is never repeated after a lost answer. Instagram, through the
+    Instagram API with Facebook Login as here, deletes a single post (``DELETE
+    /{ig-media-id}``); only through Instagram Login, or for media it cannot delete (a
+    carousel's child), is a person asked (``manual``; tests/channels)."""
+    if channel == "presse":
+        return None if FAULTS[fault].smtp is None else _RECALL_PRESSE[fault]
+    return _RECALL_HTTP.get(fault, "gone")
+
+
+def recall_cells() -> list[tuple[str, str, str | None]]:
+    return [(c, f, expected_recall(c, f)) for c in CHANNELS for f in FAULTS]
+
+
+RECALL_BEGIN = "<!-- recall-matrix:begin (written by bench/fault_matrix.py) -->"
+RECALL_END = "<!-- recall-matrix:end -->"
+
+
+def recall_markdown() -> str:
+    """The recall matrix and its legend as Markdown, between its markers."""
+    head = "| network | " + " | ".join(f.title for f in FAULTS.values()) + " |"
+    rule = "|---" * (len(FAULTS) + 1) + "|"
+    rows = [f"| {c} | " + " | ".join(RECALL_OUTCOMES[expected_recall(c, f)] for f in FAULTS)
+            + " |" for c in CHANNELS]
+    used = {code for _, _, code in recall_cells()}
+    legend = [f"- {RECALL_OUTCOMES[code]}: {text}." for code, text in RECALL_LEGEND.items()
+              if code in used]
+    return "\n".join([
+        RECALL_BEGIN, head, rule, *rows, "",
+        "The faults are those of the publishing matrix, on the request that takes the post "
+        "down (Mastodon `DELETE /api/v1/statuses/:id`, Bluesky `deleteRecord`, LinkedIn "
+        "`DELETE /rest/posts/:urn`, Graph `DELETE /:id`, Telegram `deleteMessage`, the "
+        "website's `POST …/withdraw`; the press e-mail: the correction's SMTP session); "
+        "slow, dropped and gateway faults let the network carry the delete out.", "",
+        "What the test asserts in each cell:", "", *legend, RECALL_END])

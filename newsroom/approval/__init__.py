@@ -46,7 +46,7 @@ the bottom (and never this package module, which only re-exports)::
     errors
 """
 
-from .chain import ChainPerson, ChainStep, chain_view
+from .chain import DECISION_GERMAN, ChainPerson, ChainStep, chain_view
 from .deadlines import process_deadlines, reminder_times
 from .decisions import MAX_COMMENT, admin_decision, decide
 from .errors import (
@@ -86,6 +86,7 @@ from .versions import previous_version, word_diff
 __all__ = [
     "ADMIN_PREFIX",
     "ChainPerson",
+    "DECISION_GERMAN",
     "ChainStep",
     "StepDone",
     "StepState",

@@ -16,14 +16,15 @@ from newsroom.store import Decision
 from .policy import display_name
 from .status import GateOutcome, GateStatus, StepState, StepStatus
 
-_DECIDED = {
+# A decision in German, as the page, the mails and the chain say it.
+DECISION_GERMAN = {
     Decision.APPROVE.value: "freigegeben",
     Decision.REJECT.value: "abgelehnt",
-    Decision.REQUEST_CHANGES.value: "Änderungen erbeten",
+    Decision.REQUEST_CHANGES.value: "Änderungen angefordert",
 }
 _CLOSED = {
     GateOutcome.REJECTED: "abgelehnt",
-    GateOutcome.CHANGES_REQUESTED: "Änderungen erbeten",
+    GateOutcome.CHANGES_REQUESTED: "Änderungen angefordert",
     GateOutcome.CANCELLED: "Frist abgelaufen, abgesagt",
 }
 
@@ -31,7 +32,7 @@ _CLOSED = {
 @dataclass(frozen=True)
 class ChainPerson:
     name: str
-    decision: str | None  # German: freigegeben, abgelehnt, Änderungen erbeten
+    decision: str | None  # German: freigegeben, abgelehnt, Änderungen angefordert
     when: str | None  # local time of the decision
     mine: bool  # the reader
     by_admin: bool = False
@@ -88,13 +89,13 @@ def chain_view(catalog: Catalog, status: GateStatus,
             decision = decided.get((step.number, person))
             people.append(ChainPerson(
                 name=display_name(catalog, person),
-                decision=_DECIDED.get(decision.decision) if decision else None,
+                decision=DECISION_GERMAN.get(decision.decision) if decision else None,
                 when=local_when(decision.decided_at) if decision else None,
                 mine=person == person_id))
         for admin in admins:
             people.append(ChainPerson(
                 name=f"{display_name(catalog, admin.person_id)} (Amt für Kommunikation)",
-                decision=_DECIDED.get(admin.decision), when=local_when(admin.decided_at),
+                decision=DECISION_GERMAN.get(admin.decision), when=local_when(admin.decided_at),
                 mine=False, by_admin=True))
         steps.append(ChainStep(
             label=f"Stufe {step.number + 1} von {len(status.steps)}", name=step.name,

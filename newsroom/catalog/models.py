@@ -277,6 +277,18 @@ class TimeoutAction(StrEnum):
     ESCALATE = "escalate"
 
 
+def _check_rule(mode: ApprovalMode, quorum: int | None, deadline: str | None,
+                deadline_before: str | None) -> None:
+    """The rule of a step (or of the one-step form) as written: a quorum with its mode
+    only, one kind of deadline."""
+    if mode == ApprovalMode.QUORUM and quorum is None:
+        raise ValueError("mode `quorum` needs `quorum: N` (how many must approve)")
+    if mode != ApprovalMode.QUORUM and quorum is not None:
+        raise ValueError("`quorum` only applies with `mode: quorum`")
+    if deadline and deadline_before:
+        raise ValueError("give either `deadline` or `deadline_before`, not both")
+
+
 class ApprovalStep(StrictModel):
     """One step of an approval chain: who is asked, what the step needs, by when.
 
@@ -298,12 +310,7 @@ class ApprovalStep(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ApprovalStep:
-        if self.mode == ApprovalMode.QUORUM and self.quorum is None:
-            raise ValueError("mode `quorum` needs `quorum: N` (how many must approve)")
-        if self.mode != ApprovalMode.QUORUM and self.quorum is not None:
-            raise ValueError("`quorum` only applies with `mode: quorum`")
-        if self.deadline and self.deadline_before:
-            raise ValueError("give either `deadline` or `deadline_before`, not both")
+        _check_rule(self.mode, self.quorum, self.deadline, self.deadline_before)
         return self
 
 
@@ -330,12 +337,7 @@ class ApprovalPolicy(StrictModel):
                              "`approvers` with `mode` (one step), not both")
         if not self.steps and not self.approvers:
             raise ValueError("name the `approvers` (or an ordered list of `steps`)")
-        if self.mode == ApprovalMode.QUORUM and self.quorum is None:
-            raise ValueError("mode `quorum` needs `quorum: N` (how many must approve)")
-        if self.mode != ApprovalMode.QUORUM and self.quorum is not None:
-            raise ValueError("`quorum` only applies with `mode: quorum`")
-        if self.deadline and self.deadline_before:
-            raise ValueError("give either `deadline` or `deadline_before`, not both")
+        _check_rule(self.mode, self.quorum, self.deadline, self.deadline_before)
         if not self.pre_approved and not (self.deadline or self.deadline_before):
             raise ValueError("set `deadline_before` (e.g. 48h) or an absolute `deadline`")
         return self

@@ -54,7 +54,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -493,49 +493,6 @@ class Publisher(abc.ABC):
 # --- retrying --------------------------------------------------------------------------
 
 
-async def withdraw_with_retries(
-    publisher: Publisher,
-    remote_id: str,
-    *,
-    remote_url: str | None,
-    idempotency_key: str,
-    original: Mapping[str, Any] | None = None,
-    max_attempts: int = 5,
-    base_delay: float = 0.5,
-    max_delay: float = 30,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-) -> WithdrawResult:
-    """Withdraw, retrying transient failures and, where a repeat is harmless
-    (``idempotent_withdrawals``), ambiguous ones, with exponential backoff (a network's
-    ``retry_after`` honoured exactly; one beyond ``max_delay`` is raised at once)."""
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            result = await publisher.withdraw(remote_id, remote_url=remote_url,
-                                              idempotency_key=idempotency_key,
-                                              original=original)
-        except AmbiguousPublishError as exc:
-            if not publisher.idempotent_withdrawals or attempt >= max_attempts:
-                raise
-            delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay)
-            error: PublishError = exc
-        except TransientPublishError as exc:
-            if attempt >= max_attempts or (exc.retry_after is not None
-                                           and exc.retry_after > max_delay):
-                raise
-            delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay,
-                                  retry_after=exc.retry_after)
-            error = exc
-        else:
-            return replace(result, attempts=attempt)
-        logger.warning("%s: withdrawal attempt %d of %d failed (%s); next try in %.1f s",
-                       publisher.channel, attempt, max_attempts, error, delay)
-        await sleep(delay)
-
-
 _TRACE_EVENTS = {"missing": False}
 
 
@@ -583,28 +540,68 @@ async def publish_with_retries(
     declares ``idempotent_retries``; otherwise it is raised so the caller can mark the
     publication "unknown". Permanent errors are raised at once.
     """
+    return await _retrying(
+        lambda: publisher.publish(post, idempotency_key=idempotency_key),
+        channel=publisher.channel, what="attempt",
+        repeat_ambiguous=lambda: publisher.idempotent_retries, max_attempts=max_attempts,
+        base_delay=base_delay, max_delay=max_delay, sleep=sleep)
+
+
+async def withdraw_with_retries(
+    publisher: Publisher,
+    remote_id: str,
+    *,
+    remote_url: str | None,
+    idempotency_key: str,
+    original: Mapping[str, Any] | None = None,
+    max_attempts: int = 5,
+    base_delay: float = 0.5,
+    max_delay: float = 30,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> WithdrawResult:
+    """Withdraw, retrying transient failures and, where a repeat is harmless
+    (``idempotent_withdrawals``), ambiguous ones, with exponential backoff (a network's
+    ``retry_after`` honoured exactly; one beyond ``max_delay`` is raised at once)."""
+    return await _retrying(
+        lambda: publisher.withdraw(remote_id, remote_url=remote_url,
+                                   idempotency_key=idempotency_key, original=original),
+        channel=publisher.channel, what="withdrawal attempt",
+        repeat_ambiguous=lambda: publisher.idempotent_withdrawals, max_attempts=max_attempts,
+        base_delay=base_delay, max_delay=max_delay, sleep=sleep)
+
+
+_Result = TypeVar("_Result", PublishResult, WithdrawResult)
+
+
+async def _retrying(call: Callable[[], Awaitable[_Result]], *, channel: str, what: str,
+                    repeat_ambiguous: Callable[[], bool], max_attempts: int,
+                    base_delay: float, max_delay: float,
+                    sleep: Callable[[float], Awaitable[Any]]) -> _Result:
+    """The one retry loop: transient failures with backoff (a network's ``retry_after``
+    exactly, one beyond ``max_delay`` raised at once), ambiguous ones only where
+    ``repeat_ambiguous()`` (asked after the call: a publisher may learn it on its
+    first), permanent ones raised at once."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     attempt = 0
     while True:
         attempt += 1
         try:
-            result = await publisher.publish(post, idempotency_key=idempotency_key)
+            result = await call()
         except AmbiguousPublishError as exc:
-            if not publisher.idempotent_retries or attempt >= max_attempts:
+            if not repeat_ambiguous() or attempt >= max_attempts:
                 raise
             delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay)
             error: PublishError = exc
         except TransientPublishError as exc:
-            if attempt >= max_attempts:
-                raise
-            if exc.retry_after is not None and exc.retry_after > max_delay:
+            if attempt >= max_attempts or (exc.retry_after is not None
+                                           and exc.retry_after > max_delay):
                 raise
             delay = backoff_delay(attempt, base_delay=base_delay, max_delay=max_delay,
                                   retry_after=exc.retry_after)
             error = exc
         else:
             return replace(result, attempts=attempt)
-        logger.warning("%s: attempt %d of %d failed (%s); next try in %.1f s",
-                       publisher.channel, attempt, max_attempts, error, delay)
+        logger.warning("%s: %s %d of %d failed (%s); next try in %.1f s",
+                       channel, what, attempt, max_attempts, error, delay)
         await sleep(delay)

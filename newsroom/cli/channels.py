@@ -207,37 +207,11 @@ RETRY_DEPLOYMENT = "retry-publication/retry-publication"
 
 def _retry_through_prefect(publication_id: int, by: str, even_if_late: bool, wait_s: float,
                            api_url: str) -> int:
-    import asyncio
-    import time
+    from .common import run_through_prefect
 
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-
-    async def trigger():
-        return await run_deployment(
-            RETRY_DEPLOYMENT, timeout=0, as_subflow=False,
-            parameters={"publication_id": publication_id, "by": by,
-                        "even_if_late": even_if_late})
-
-    async def state_of(run_id):
-        async with get_client() as client:
-            return (await client.read_flow_run(run_id)).state
-
-    try:
-        run = asyncio.run(trigger())
-    except Exception as exc:  # noqa: BLE001 - say what to do instead
-        click.echo(f"newsroom: the retry run could not be created on {api_url} ({exc}); "
-                   "is the stack's deployment there (newsroom up / prefect deploy --all)? "
-                   "Or publish from this shell with --direct", err=True)
-        return 1
-    click.echo(f"retry run {run.name} ({run.id}) created on {api_url}")
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        state = asyncio.run(state_of(run.id))
-        if state is not None and state.is_final():
-            click.echo(state.message or state.name, err=not state.is_completed())
-            return 0 if state.is_completed() else 1
-        time.sleep(0.5)
-    click.echo(f"the run has not ended within {wait_s:g} s (is a worker running?); "
-               "`newsroom channels open` shows the publication when it has", err=True)
-    return 1
+    return run_through_prefect(
+        RETRY_DEPLOYMENT, {"publication_id": publication_id, "by": by,
+                           "even_if_late": even_if_late},
+        api_url=api_url, wait_s=wait_s, what="retry",
+        direct_hint="Or publish from this shell with --direct",
+        unfinished_hint="`newsroom channels open` shows the publication when it has")

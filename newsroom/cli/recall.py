@@ -66,37 +66,12 @@ def run_recall(occurrence_id: int, *, reason: str, by: str, channels: tuple[str,
 
 
 def _through_prefect(parameters: dict, api_url: str, wait_s: float) -> int:
-    import time
+    from .common import run_through_prefect
 
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-
-    async def trigger():  # noqa: ANN202 - Prefect's FlowRun
-        return await run_deployment(DEPLOYMENT, timeout=0, as_subflow=False,
-                                    parameters=parameters)
-
-    async def state_of(run_id):  # noqa: ANN001, ANN202
-        async with get_client() as client:
-            return (await client.read_flow_run(run_id)).state
-
-    try:
-        run = asyncio.run(trigger())
-    except Exception as exc:  # noqa: BLE001 - say what to do instead
-        click.echo(f"newsroom: the recall run could not be created on {api_url} ({exc}); is "
-                   "the stack's deployment there (newsroom up / newsroom deploy)? Or recall "
-                   "from this shell with --direct", err=True)
-        return 1
-    click.echo(f"recall run {run.name} ({run.id}) created on {api_url}")
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        state = asyncio.run(state_of(run.id))
-        if state is not None and state.is_final():
-            click.echo(state.message or state.name, err=not state.is_completed())
-            return 0 if state.is_completed() else 1
-        time.sleep(0.5)
-    click.echo(f"the recall run has not finished after {wait_s:.0f} s; see it in the "
-               "Prefect UI (its artifact lists each channel)", err=True)
-    return 1
+    return run_through_prefect(
+        DEPLOYMENT, parameters, api_url=api_url, wait_s=wait_s, what="recall",
+        direct_hint="Or recall from this shell with --direct",
+        unfinished_hint="see it in the Prefect UI (its artifact lists each channel)")
 
 
 direct_option = click.option(

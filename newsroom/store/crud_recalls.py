@@ -188,17 +188,3 @@ def recalls_by_id(session: Session, ids: Iterable[int]) -> list[Recall]:
     query = select(Recall).where(col(Recall.id).in_(ids)).order_by(col(Recall.id))
     return list(session.exec(query.execution_options(populate_existing=True)))
 
-
-__all__ = [
-    "DONE_RECALL",
-    "claim_withdrawal",
-    "ensure_recall",
-    "recall_row",
-    "recalls_by_id",
-    "recalls_of",
-    "reserve_skipped_publication",
-    "settle_recall",
-    "skip_reserved",
-    "unfinished_recalls",
-    "void_pending_requests",
-]

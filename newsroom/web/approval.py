@@ -90,11 +90,7 @@ _MAX_FORM_BYTES = 16384
 _ASK = ("Bitte wenden Sie sich an das Amt für Kommunikation; dort kann Ihre Entscheidung "
         "auch direkt vermerkt werden.")
 _AGAIN = "Bitte öffnen Sie den Link aus Ihrer E-Mail erneut."
-_DECISIONS = {
-    "approve": "freigegeben",
-    "reject": "abgelehnt",
-    "request_changes": "Änderungen angefordert",
-}
+_DECISIONS = approval.DECISION_GERMAN
 _STATUS_GERMAN = {
     ApprovalStatus.APPROVED.value: "Sie haben bereits freigegeben",
     ApprovalStatus.REJECTED.value: "Sie haben bereits abgelehnt",

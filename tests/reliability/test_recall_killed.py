@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from benchkit import service_campaign_yaml  # noqa: E402
+
 from newsroom import recall, store
 from newsroom.delivery import close_shared_client, deliver_occurrence, prepare_occurrence
 from newsroom.runtime import Runtime
@@ -56,21 +60,9 @@ def test_a_recall_killed_half_way_is_finished_once(tmp_path: Path, standins_url:
         "http://127.0.0.1:8900", standins_url), encoding="utf-8")
     slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     local = slot.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
-    (catalog / "rueckruf-abbruch.yaml").write_text(f"""\
-id: rueckruf-abbruch
-title: Rückruf abgebrochen
-topic: Service
-kind: service_information
-requested_by: {{office: amt-kommunikation}}
-approval:
-  approvers: [{{person: benz}}]
-  pre_approved: true
-slots:
-  - at: "{local}"
-    channels: [{", ".join(CHANNELS)}]
-content:
-  text: "Servicehinweis rueckruf-abbruch: Das Bürgerbüro hat heute geöffnet."
-""", encoding="utf-8")
+    (catalog / "rueckruf-abbruch.yaml").write_text(
+        service_campaign_yaml("rueckruf-abbruch", local, list(CHANNELS), title="Rückruf"),
+        encoding="utf-8")
     url = f"sqlite:///{tmp_path / 'newsroom.db'}"
     upgrade_database(url)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("NEWSROOM_")},

@@ -126,12 +126,14 @@ def walk_chain(session: Session, catalog: Catalog, occurrence: Occurrence, now: 
     if policy.pre_approved:
         return Walk(tallies, deadlines, 0, GateOutcome.APPROVED, "the campaign is pre-approved")
     number = 0
+    opened: set[int] = set()
     while True:
         step, tally = chain[number], tallies[number]
         prefix = (f"step {number + 1} of {len(chain)} "
                   f"({step_name(catalog, step, number)}): " if len(chain) > 1 else "")
         if not tally.asked and tally.admin is None:
-            if write and number > 0:
+            if write and number > 0 and number not in opened:
+                opened.add(number)  # once: a step that resolves to nobody stays pending
                 open_step(session, catalog, occurrence, number, now)
                 tallies = read_chain(session, occurrence, len(chain))
                 deadlines[number] = deadline(number)

@@ -343,3 +343,25 @@ def test_reminders_follow_the_current_step_and_its_deadline(engine, catalog, sig
         reminded = [e.detail for e in store.audit_trail(session, campaign_id="t-chain")
                     if e.action == "approval.reminded"]
     assert {d["step"] for d in reminded} == {1}
+
+
+def test_a_step_that_resolves_to_nobody_stays_pending(engine, catalog, signer, monkeypatch):
+    """A later step whose approvers resolve to nobody (the registry changed) is asked
+    once and then waits — for the deadline, or an admin — instead of being asked again
+    and again."""
+    from newsroom.approval import gate
+
+    real = gate.resolve_chain
+
+    def without_step_two(policy, index, day=None):
+        chain = real(policy, index, day)
+        return [people if number != 1 else [] for number, people in enumerate(chain)]
+
+    monkeypatch.setattr(gate, "resolve_chain", without_step_two)
+    occurrence_id, _ = _open(engine, catalog, "t-chain")
+    status = _decide(engine, catalog, signer, occurrence_id, "sportamt-leitung", "approve")
+    assert status.outcome == GateOutcome.PENDING and status.step == 1
+    assert status.asked == () and "nobody has been asked yet" in status.reason
+    later = approval.evaluate_gate(engine, catalog, occurrence_id=occurrence_id,
+                                   now=STEP_2 + timedelta(minutes=1))
+    assert later.step == 1 and not later.settled

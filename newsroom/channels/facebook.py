@@ -83,9 +83,26 @@ class GraphWithdrawal(GraphPublisher):
     checked by reading the object: unreadable too, it is gone; readable, the network
     refused to delete it (a permission, or a post another app made)."""
 
-    # The permission the delete needs, for the messages.
+    # The permission the delete needs, and how the messages name the network, a post
+    # and the account.
     delete_permission: ClassVar[str] = ""
+    network_label: ClassVar[str] = ""
     post_noun: ClassVar[str] = "post"
+    account_noun: ClassVar[str] = "account"
+
+    def _deleted(self, remote_id: str, answer: Mapping[str, Any] | None) -> WithdrawResult:
+        """The withdrawal's result for :meth:`_delete`'s answer (None: it was not there)."""
+        if answer is None:
+            return WithdrawResult(
+                gone=True, already_gone=True,
+                detail=f"{self.network_label}: {self.post_noun} {remote_id} of "
+                       f"{self.account_noun} {self.node} was not there any more (already "
+                       "deleted)")
+        deleted = answer.get("deleted_id") or remote_id
+        return WithdrawResult(
+            gone=True, raw=answer,
+            detail=f"{self.network_label}: deleted {self.post_noun} {deleted} of "
+                   f"{self.account_noun} {self.node}")
 
     def _error(self, source: httpx.Response | BaseException, *, creates_post: bool
                ) -> PublishError:
@@ -167,6 +184,8 @@ class GraphWithdrawal(GraphPublisher):
 class FacebookPublisher(GraphWithdrawal):
     channel_type: ClassVar[ChannelType] = ChannelType.FACEBOOK
     delete_permission: ClassVar[str] = POST_PERMISSION
+    network_label: ClassVar[str] = "Facebook"
+    account_noun: ClassVar[str] = "Page"
     # A Page post (/feed, /photos) needs a Page token with pages_manage_posts (the Page
     # Feed reference also lists pages_read_engagement).
     publish_permissions: ClassVar[tuple[str, ...]] = (
@@ -198,14 +217,7 @@ class FacebookPublisher(GraphWithdrawal):
                        ) -> WithdrawResult:
         """``DELETE /{page-post-id}`` (``{"success": true}``); a post that is not there
         any more counts as gone (:meth:`GraphWithdrawal._delete`)."""
-        answer = await self._delete(remote_id)
-        if answer is None:
-            return WithdrawResult(
-                gone=True, already_gone=True,
-                detail=f"Facebook: post {remote_id} of Page {self.node} was not there any "
-                       "more (already deleted)")
-        return WithdrawResult(gone=True, raw=answer,
-                              detail=f"Facebook: deleted post {remote_id} of Page {self.node}")
+        return self._deleted(remote_id, await self._delete(remote_id))
 
     async def _photo(self, media: MediaFile, *, message: str | None, published: bool
                      ) -> dict[str, Any]:

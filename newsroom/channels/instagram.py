@@ -48,6 +48,7 @@ class InstagramPublisher(GraphWithdrawal):
         f"{DELETE_PERMISSION} (and instagram_basic; a Facebook User access token of the "
         "Instagram API with Facebook Login)")
     post_noun: ClassVar[str] = "media"
+    network_label: ClassVar[str] = "Instagram"
     status_field: ClassVar[str] = "status_code"
     identity_fields: ClassVar[str] = "id,username"
     requires_image: ClassVar[bool] = True
@@ -116,14 +117,7 @@ class InstagramPublisher(GraphWithdrawal):
                 f"Instagram refuses to delete this kind of media through its API "
                 f"({refused.network_message or 'Media Type Not Supported'}; only non-ad "
                 "posts, Stories, Reels and whole carousel albums can be)")
-        if answer is None:
-            return WithdrawResult(
-                gone=True, already_gone=True,
-                detail=f"Instagram: media {remote_id} of account {self.node} was not there "
-                       "any more (already deleted)")
-        deleted = answer.get("deleted_id") or remote_id
-        return WithdrawResult(gone=True, raw=answer,
-                              detail=f"Instagram: deleted media {deleted} of account {self.node}")
+        return self._deleted(remote_id, answer)
 
     def _by_hand(self, remote_id: str, remote_url: str | None, why: str) -> WithdrawResult:
         where = remote_url or f"the post with media id {remote_id}"

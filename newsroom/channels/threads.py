@@ -48,6 +48,8 @@ DELETE_QUOTA_WINDOW = 86_400.0  # seconds, when the quota endpoint does not say
 class ThreadsPublisher(GraphWithdrawal):
     channel_type: ClassVar[ChannelType] = ChannelType.THREADS
     delete_permission: ClassVar[str] = DELETE_PERMISSION
+    network_label: ClassVar[str] = "Threads"
+    account_noun: ClassVar[str] = "profile"
     default_base_url: ClassVar[str] = "https://graph.threads.net/v1.0"
     status_field: ClassVar[str] = "status"
     identity_fields: ClassVar[str] = "id,username"
@@ -114,14 +116,7 @@ class ThreadsPublisher(GraphWithdrawal):
             if exhausted is not None:
                 raise exhausted from exc
             raise
-        if answer is None:
-            return WithdrawResult(
-                gone=True, already_gone=True,
-                detail=f"Threads: post {remote_id} of profile {self.node} was not there any "
-                       "more (already deleted)")
-        deleted = answer.get("deleted_id") or remote_id
-        return WithdrawResult(gone=True, raw=answer,
-                              detail=f"Threads: deleted post {deleted} of profile {self.node}")
+        return self._deleted(remote_id, answer)
 
     async def _quota_exhausted(self, remote_id: str, refusal: PublishError
                                ) -> TransientPublishError | None:

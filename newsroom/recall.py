@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -239,7 +239,7 @@ async def recall_occurrence(runtime: Runtime, *, occurrence_id: int, reason: str
         channels=tuple(results), gate_closed=gate_closed, voided_links=voided)
     told = await asyncio.to_thread(_tell, runtime, occurrence, report)
     logger.info("%s", report.summary())
-    return RecallReport(**{**report.__dict__, "told": tuple(told)})
+    return replace(report, told=tuple(told))
 
 
 def _read(runtime: Runtime, occurrence_id: int) -> tuple[Any, list[Any]]:
